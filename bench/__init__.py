@@ -1,0 +1,1 @@
+"""Benchmarks: run with `python3 bw.py bench`; never part of the tests."""

@@ -1,0 +1,1 @@
+"""Shared libraries: the event backbone and the service plumbing."""

@@ -1,0 +1,1 @@
+"""Developer tooling: the local stack runner and embedded servers."""
