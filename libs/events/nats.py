@@ -1,0 +1,107 @@
+"""NATS JetStream naming and connection: one stream per producing service, a subject per event
+type and version, streams provisioned idempotently at start-up."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+import nats
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import NotFoundError
+
+log = logging.getLogger(__name__)
+
+
+def subject_for(prefix: str, service: str, event_name: str, schema_version: int = 1) -> str:
+    """`assessment.AssessmentCompleted.v1` (prefixed in tests, e.g. `t3f9a1c.assessment…`)."""
+    return f"{prefix}{service}.{event_name}.v{schema_version}"
+
+
+def stream_name(prefix: str, service: str) -> str:
+    """`ASSESSMENT`; a test prefix `t3f9a1c.` gives `T3F9A1C_ASSESSMENT`."""
+    return (prefix.replace(".", "_") + service).upper()
+
+
+@dataclass
+class NatsConnection:
+    """A long-lived NATS connection that reconnects forever; shared by the relay and consumers."""
+
+    url: str
+    name: str
+    connect_timeout: float = 5.0
+    client: Client | None = None
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def start(self) -> None:
+        async with self._lock:
+            if self.client is not None:
+                return
+            self.client = await nats.connect(
+                self.url,
+                name=self.name,
+                connect_timeout=self.connect_timeout,
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=0.5,
+                allow_reconnect=True,
+                error_cb=self._on_error,
+                disconnected_cb=self._on_disconnected,
+                reconnected_cb=self._on_reconnected,
+            )
+
+    async def stop(self) -> None:
+        async with self._lock:
+            if self.client is not None:
+                try:
+                    await asyncio.wait_for(self.client.drain(), timeout=10)
+                except (TimeoutError, nats.errors.Error) as error:
+                    log.warning("nats drain failed: %s", error)
+                    await self.client.close()
+                self.client = None
+
+    @property
+    def connected(self) -> bool:
+        return self.client is not None and self.client.is_connected
+
+    def jetstream(self) -> JetStreamContext:
+        if self.client is None:
+            raise RuntimeError("NATS connection not started")
+        return self.client.jetstream(timeout=5.0)
+
+    async def check(self) -> None:
+        """Readiness: raises unless connected."""
+        if not self.connected:
+            raise ConnectionError("NATS not connected")
+
+    async def ensure_stream(
+        self, prefix: str, service: str, *, duplicate_window: float = 600.0
+    ) -> str:
+        """Create or update the service's stream (file storage, de-duplication window)."""
+        js = self.jetstream()
+        name = stream_name(prefix, service)
+        config = StreamConfig(
+            name=name,
+            subjects=[f"{prefix}{service}.>"],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            discard=DiscardPolicy.OLD,
+            duplicate_window=duplicate_window,
+        )
+        try:
+            await js.stream_info(name)
+            await js.update_stream(config)
+        except NotFoundError:
+            await js.add_stream(config)
+        return name
+
+    async def _on_error(self, error: Exception) -> None:
+        log.warning("nats %s: %s", self.name, error)
+
+    async def _on_disconnected(self) -> None:
+        log.warning("nats %s: disconnected", self.name)
+
+    async def _on_reconnected(self) -> None:
+        log.info("nats %s: reconnected", self.name)

@@ -1,0 +1,156 @@
+"""The outbox relay: publishes committed outbox entries to JetStream, then deletes them.
+
+Entries are claimed by row lock, not by following a position, so a transaction that commits late is
+still relayed. Only one relay instance publishes at a time (a transaction-scoped advisory lock), which
+keeps each stream's events in order on NATS; `Nats-Msg-Id` = event id lets JetStream drop the
+re-publication that follows a crash between publish and delete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import zlib
+
+import asyncpg
+from prometheus_client import Counter, Histogram
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from libs.events.nats import NatsConnection
+from libs.events.store import checked_schema
+
+log = logging.getLogger(__name__)
+
+RELAYED = Counter("bw_outbox_relayed_total", "Outbox entries published to JetStream", ["schema"])
+RELAY_ERRORS = Counter("bw_outbox_relay_errors_total", "Failed relay batches", ["schema"])
+RELAY_BATCH_SECONDS = Histogram("bw_outbox_relay_batch_seconds", "Relay batch duration", ["schema"])
+
+
+class OutboxRelay:
+    """Drains a service's outbox to NATS; woken by LISTEN/NOTIFY and in-process signals."""
+
+    def __init__(
+        self,
+        *,
+        engine: AsyncEngine,
+        schema: str,
+        nats: NatsConnection,
+        listen_dsn: str | None = None,
+        batch_size: int = 500,
+        poll_interval: float = 1.0,
+        publish_timeout: float = 10.0,
+    ) -> None:
+        self.engine = engine
+        self.schema = checked_schema(schema)
+        self.nats = nats
+        self.listen_dsn = listen_dsn
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.publish_timeout = publish_timeout
+        self.channel = f"{self.schema}_outbox"
+        self._lock_key = zlib.crc32(f"outbox-relay:{self.schema}".encode())
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._listener: asyncpg.Connection | None = None
+        s = self.schema
+        self._claim_sql = text(
+            f"""
+            SELECT id, event_id, nats_subject, payload, traceparent FROM "{s}".outbox
+            ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED
+            """
+        )
+        self._delete_sql = text(f'DELETE FROM "{s}".outbox WHERE id = ANY(CAST(:ids AS bigint[]))')
+        self._lock_sql = text("SELECT pg_try_advisory_xact_lock(:key)")
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def start(self) -> None:
+        self._stopping.clear()
+        self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self.schema}")
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(self._task, timeout=self.publish_timeout + 5)
+            except TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+            self._task = None
+        await self._close_listener()
+
+    async def relay_batch(self) -> int:
+        """Publish one batch; returns how many entries were published (0: empty or another relay)."""
+        js = self.nats.jetstream()
+        started = time.perf_counter()
+        async with self.engine.begin() as connection:
+            if not await connection.scalar(self._lock_sql, {"key": self._lock_key}):
+                return 0
+            rows = (await connection.execute(self._claim_sql, {"limit": self.batch_size})).all()
+            if not rows:
+                return 0
+            acks = []
+            for row in rows:
+                headers = {"Nats-Msg-Id": str(row.event_id)}
+                if row.traceparent:
+                    headers["traceparent"] = row.traceparent
+                acks.append(
+                    await js.publish_async(row.nats_subject, bytes(row.payload), headers=headers)
+                )
+            # Delete only once JetStream has stored every message of the batch.
+            await asyncio.wait_for(asyncio.gather(*acks), timeout=self.publish_timeout)
+            await connection.execute(self._delete_sql, {"ids": [row.id for row in rows]})
+        RELAYED.labels(self.schema).inc(len(rows))
+        RELAY_BATCH_SECONDS.labels(self.schema).observe(time.perf_counter() - started)
+        return len(rows)
+
+    async def _run(self) -> None:
+        failures = 0
+        while not self._stopping.is_set():
+            await self._ensure_listener()
+            self._wake.clear()
+            try:
+                published = await self.relay_batch()
+                failures = 0
+            except Exception as error:  # any failure: the batch rolled back and will be retried
+                failures += 1
+                RELAY_ERRORS.labels(self.schema).inc()
+                log.warning("outbox relay %s: batch failed (%s), retrying", self.schema, error)
+                await self._sleep(min(0.1 * 2**failures, 5.0))
+                continue
+            if published == self.batch_size:
+                continue
+            await self._sleep(self.poll_interval)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+
+    async def _ensure_listener(self) -> None:
+        """LISTEN on the service's channel so appends from other processes wake this relay."""
+        if self.listen_dsn is None:
+            return
+        if self._listener is not None and not self._listener.is_closed():
+            return
+        try:
+            self._listener = await asyncpg.connect(self.listen_dsn, timeout=5)
+            await self._listener.add_listener(self.channel, self._on_notify)
+        except (OSError, asyncpg.PostgresError, TimeoutError) as error:
+            log.warning("outbox relay %s: LISTEN failed (%s); polling", self.schema, error)
+            self._listener = None
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()
+
+    async def _close_listener(self) -> None:
+        if self._listener is not None and not self._listener.is_closed():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._listener.close(), timeout=5)
+        self._listener = None
