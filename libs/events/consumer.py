@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import traceback
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -84,6 +85,11 @@ class _Item:
     message: Msg | None
     envelope: Envelope
     event: DomainEvent
+
+
+class _HandlerFailed(Exception):
+    def __init__(self, item: _Item) -> None:
+        self.item = item
 
 
 class PoisonEvent(Exception):
@@ -246,22 +252,19 @@ class ConsumerRunner:
             return
         keepalive = asyncio.create_task(self._keep_alive(items))
         try:
-            try:
-                await self._apply(items)
-            except Exception:
-                if len(items) == 1:
-                    await self._failed(items[0])
-                else:
-                    for item in items:  # isolate the failing event(s)
-                        try:
-                            await self._apply([item])
-                        except Exception:
-                            await self._failed(item)
-                        else:
-                            await self._ack(item)
-                return
-            for item in items:
-                await self._ack(item)
+            # Apply the batch in one transaction; when an event fails, roll back, set it aside
+            # (retry later or park it) and apply the rest again, so each delivery runs a handler once.
+            pending = list(items)
+            while pending:
+                try:
+                    await self._apply(pending)
+                except _HandlerFailed as failure:
+                    pending.remove(failure.item)
+                    await self._failed(failure.item, failure.__cause__)
+                    continue
+                for item in pending:
+                    await self._ack(item)
+                pending = []
         finally:
             keepalive.cancel()
 
@@ -293,7 +296,10 @@ class ConsumerRunner:
                 if item.envelope.id not in fresh:
                     DUPLICATES.labels(name).inc()
                     continue
-                await self._call_handler(connection, item)
+                try:
+                    await self._call_handler(connection, item)
+                except Exception as error:
+                    raise _HandlerFailed(item) from error
         PROCESSED.labels(name).inc(len(items))
         if self.after_commit is not None:
             self.after_commit()
@@ -327,7 +333,7 @@ class ConsumerRunner:
             with contextlib.suppress(Exception):  # a lost ack means a harmless redelivery
                 await item.message.ack()
 
-    async def _failed(self, item: _Item) -> None:
+    async def _failed(self, item: _Item, error: BaseException | None) -> None:
         FAILURES.labels(self.durable).inc()
         message = item.message
         assert message is not None
@@ -341,7 +347,7 @@ class ConsumerRunner:
             exc_info=True,
         )
         if attempts >= self.subscription.max_attempts:
-            await self._dead_letter(message, message.data, _last_error(), attempts)
+            await self._dead_letter(message, message.data, _describe(error), attempts)
             return
         backoff = self.subscription.backoff
         with contextlib.suppress(Exception):
@@ -436,7 +442,7 @@ class ConsumerRunner:
             self.after_commit()
 
 
-def _last_error() -> str:
-    import traceback
-
-    return traceback.format_exc(limit=5)
+def _describe(error: BaseException | None) -> str:
+    if error is None:
+        return "unknown error"
+    return "".join(traceback.format_exception(error, limit=8))

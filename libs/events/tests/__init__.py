@@ -1,0 +1,1 @@
+"""Tests of the event library: unit (envelope) and integration (real PostgreSQL and NATS)."""

@@ -1,0 +1,379 @@
+"""Outbox relay and consumer runner against real PostgreSQL and NATS JetStream: nothing acknowledged
+is lost, nothing takes effect twice."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from libs.events import (
+    ConsumerRunner,
+    DomainEvent,
+    Envelope,
+    EventRegistry,
+    EventStore,
+    NatsConnection,
+    OutboxRelay,
+    Subscription,
+    stream_name,
+)
+from libs.events.tests.conftest import SCHEMA, ItemCounted
+from libs.events.tests.test_store import append, count
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[3]
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not await check():
+            await asyncio.sleep(0.05)
+
+
+async def count_item(connection: AsyncConnection, envelope: Envelope, event: DomainEvent) -> None:
+    assert isinstance(event, ItemCounted)
+    await connection.execute(
+        text(
+            f"INSERT INTO {SCHEMA}.counter AS c (name, total, applications) VALUES (:name, :amount, 1) "
+            "ON CONFLICT (name) DO UPDATE SET total = c.total + :amount, applications = c.applications + 1"
+        ),
+        {"name": event.counter, "amount": event.amount},
+    )
+
+
+async def counter(engine: AsyncEngine, name: str) -> tuple[int, int]:
+    async with engine.connect() as connection:
+        row = (
+            await connection.execute(
+                text(f"SELECT total, applications FROM {SCHEMA}.counter WHERE name = :n"),
+                {"n": name},
+            )
+        ).first()
+    return (row.total, row.applications) if row else (0, 0)
+
+
+async def stream_messages(nats: NatsConnection, prefix: str) -> int:
+    info = await nats.jetstream().stream_info(stream_name(prefix, "library"))
+    return int(info.state.messages)
+
+
+def relay_for(engine: AsyncEngine, nats: NatsConnection, **options: object) -> OutboxRelay:
+    return OutboxRelay(engine=engine, schema=SCHEMA, nats=nats, **options)  # type: ignore[arg-type]
+
+
+async def drain(relay: OutboxRelay) -> None:
+    while await relay.relay_batch():
+        pass
+
+
+@pytest.fixture
+async def provisioned(nats: NatsConnection, subject_prefix: str) -> NatsConnection:
+    await nats.ensure_stream(subject_prefix, "library")
+    return nats
+
+
+def runner_for(
+    engine: AsyncEngine,
+    nats: NatsConnection,
+    registry: EventRegistry,
+    prefix: str,
+    handler: Callable[[AsyncConnection, Envelope, DomainEvent], Awaitable[None]] = count_item,
+    **options: object,
+) -> ConsumerRunner:
+    subscription = Subscription(
+        durable="library-counter",
+        source_service="library",
+        handlers={"ItemCounted": handler},
+        registry=registry,
+        **options,  # type: ignore[arg-type]
+    )
+    return ConsumerRunner(
+        engine=engine,
+        schema=SCHEMA,
+        nats=nats,
+        subscription=subscription,
+        subject_prefix=prefix,
+        fetch_timeout=0.5,
+    )
+
+
+@pytest.fixture
+async def running_consumer(
+    engine: AsyncEngine, provisioned: NatsConnection, registry: EventRegistry, subject_prefix: str
+) -> AsyncIterator[ConsumerRunner]:
+    runner = runner_for(engine, provisioned, registry, subject_prefix)
+    await runner.start()
+    yield runner
+    await runner.stop()
+
+
+class TestOutboxRelay:
+    async def test_publishes_every_event_with_its_id_as_the_message_id(
+        self,
+        store: EventStore,
+        engine: AsyncEngine,
+        provisioned: NatsConnection,
+        subject_prefix: str,
+    ) -> None:
+        for n in range(10):
+            await append(store, f"c{n}", 0, 1, 2)
+        await drain(relay_for(engine, provisioned))
+        assert await count(engine, "outbox") == 0
+        stream = stream_name(subject_prefix, "library")
+        event_ids = {r.event_id for n in range(10) for r in await store.load(f"c{n}")}
+        published = set()
+        for sequence in range(1, 21):
+            message = await provisioned.jetstream().get_msg(stream, sequence)
+            assert message.headers is not None
+            envelope = Envelope.from_json(message.data or b"")
+            assert message.headers["Nats-Msg-Id"] == envelope.id
+            published.add(envelope.id)
+        assert published == event_ids
+
+    async def test_relays_transactions_that_commit_out_of_order(
+        self,
+        store: EventStore,
+        engine: AsyncEngine,
+        provisioned: NatsConnection,
+        subject_prefix: str,
+    ) -> None:
+        relay = relay_for(engine, provisioned)
+        first_appended, release_first = asyncio.Event(), asyncio.Event()
+
+        async def slow_first() -> None:
+            async with store.unit_of_work() as uow:  # takes the lower outbox id, commits last
+                await uow.append(
+                    "early",
+                    stream_type="counter",
+                    expected_version=0,
+                    events=[ItemCounted(counter="early")],
+                    subject="factory-1",
+                )
+                first_appended.set()
+                await release_first.wait()
+
+        slow = asyncio.create_task(slow_first())
+        await first_appended.wait()
+        await append(store, "late", 0, 1)
+        await drain(relay)
+        assert await stream_messages(provisioned, subject_prefix) == 1
+        release_first.set()
+        await slow
+        await drain(relay)
+        assert await stream_messages(provisioned, subject_prefix) == 2
+        assert await count(engine, "outbox") == 0
+
+    async def test_a_relay_killed_mid_batch_and_restarted_delivers_every_event_once(
+        self,
+        store: EventStore,
+        engine: AsyncEngine,
+        provisioned: NatsConnection,
+        database_url: str,
+        nats_url: str,
+        subject_prefix: str,
+    ) -> None:
+        total = 6000
+        async with store.unit_of_work() as uow:
+            for n in range(total // 10):
+                await uow.append(
+                    f"c{n}",
+                    stream_type="counter",
+                    expected_version=0,
+                    events=[ItemCounted(counter=f"c{n}") for _ in range(10)],
+                    subject="factory-1",
+                )
+        process = subprocess.Popen(
+            [sys.executable, "-m", "libs.events.tests.relay_process", database_url, nats_url],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        try:
+            # kill -9 as soon as the first messages are in JetStream: the batch is not yet deleted
+            await eventually(lambda: _has_messages(provisioned, subject_prefix), timeout=30)
+            process.send_signal(signal.SIGKILL)
+        finally:
+            process.wait(timeout=10)
+        left_behind = await count(engine, "outbox")
+        assert left_behind > 0, "the kill came too late to interrupt a batch"
+        await drain(relay_for(engine, provisioned))
+        assert await count(engine, "outbox") == 0
+        # JetStream dropped the re-published duplicates by Nats-Msg-Id
+        assert await stream_messages(provisioned, subject_prefix) == total
+
+    async def test_several_relays_at_once_publish_each_event_once(
+        self,
+        store: EventStore,
+        engine: AsyncEngine,
+        provisioned: NatsConnection,
+        subject_prefix: str,
+    ) -> None:
+        relays = [relay_for(engine, provisioned, batch_size=50) for _ in range(3)]
+        for relay in relays:
+            await relay.start()
+        try:
+            await asyncio.gather(*(append(store, f"c{n}", 0, 1) for n in range(300)))
+            for relay in relays:
+                relay.wake()
+            await eventually(lambda: _outbox_empty(engine))
+        finally:
+            for relay in relays:
+                await relay.stop()
+        assert await stream_messages(provisioned, subject_prefix) == 300
+
+
+async def _has_messages(nats: NatsConnection, prefix: str) -> bool:
+    return await stream_messages(nats, prefix) > 0
+
+
+async def _outbox_empty(engine: AsyncEngine) -> bool:
+    return await count(engine, "outbox") == 0
+
+
+class TestConsumerRunner:
+    async def test_applies_each_event_once_even_when_redelivered(
+        self,
+        store: EventStore,
+        engine: AsyncEngine,
+        provisioned: NatsConnection,
+        running_consumer: ConsumerRunner,
+        subject_prefix: str,
+    ) -> None:
+        for amount in (1, 2, 3):
+            await append(store, "c1", amount - 1, amount)
+        await drain(relay_for(engine, provisioned))
+        await eventually(lambda: _counter_is(engine, "c1", (6, 3)))
+        # force redelivery: the same events again under new message ids (JetStream keeps them)
+        js = provisioned.jetstream()
+        for recorded in await store.load("c1"):
+            message = await js.get_msg(stream_name(subject_prefix, "library"), recorded.version)
+            await js.publish(
+                message.subject,
+                message.data or b"",
+                headers={"Nats-Msg-Id": f"again-{recorded.version}"},
+            )
+        await eventually(lambda: _consumer_caught_up(provisioned, subject_prefix, running_consumer))
+        assert await counter(engine, "c1") == (6, 3)
+        assert await count(engine, "inbox") == 3
+
+    async def test_parks_a_poison_event_after_bounded_attempts_and_replays_it_after_a_fix(
+        self,
+        store: EventStore,
+        engine: AsyncEngine,
+        provisioned: NatsConnection,
+        registry: EventRegistry,
+        subject_prefix: str,
+    ) -> None:
+        attempts: list[str] = []
+        fixed = False
+
+        async def fragile(
+            connection: AsyncConnection, envelope: Envelope, event: DomainEvent
+        ) -> None:
+            if isinstance(event, ItemCounted) and event.amount == 13 and not fixed:
+                attempts.append(envelope.id)
+                raise ValueError("cannot handle 13 yet")
+            await count_item(connection, envelope, event)
+
+        runner = runner_for(
+            engine, provisioned, registry, subject_prefix, fragile, max_attempts=3, backoff=(0.05,)
+        )
+        await runner.start()
+        try:
+            await append(store, "c1", 0, 1, 13, 2)
+            await append(store, "c2", 0, 5)
+            await drain(relay_for(engine, provisioned))
+            await eventually(lambda: _has_dead_letters(runner))
+            await eventually(lambda: _counter_is(engine, "c2", (5, 1)))
+        finally:
+            await runner.stop()
+        assert len(attempts) == 3 and len(set(attempts)) == 1
+        assert await counter(engine, "c1") == (3, 2)  # the healthy events were not held back
+        [parked] = await runner.dead_letters()
+        assert parked.attempts == 3 and "cannot handle 13" in parked.error
+
+        fixed = True
+        await runner.replay(parked.id)
+        assert await counter(engine, "c1") == (16, 3)
+        assert await runner.dead_letters() == []
+        with pytest.raises(LookupError):
+            await runner.replay(parked.id)  # replayed once only
+
+    async def test_an_undecodable_message_is_parked_at_once(
+        self,
+        engine: AsyncEngine,
+        provisioned: NatsConnection,
+        running_consumer: ConsumerRunner,
+        subject_prefix: str,
+    ) -> None:
+        await provisioned.jetstream().publish(
+            f"{subject_prefix}library.ItemCounted.v1", b"{not json"
+        )
+        await eventually(lambda: _has_dead_letters(running_consumer))
+        [parked] = await running_consumer.dead_letters()
+        assert parked.payload == b"{not json" and parked.attempts == 1
+
+    async def test_survives_a_nats_restart_mid_stream_without_losing_events(
+        self,
+        store: EventStore,
+        engine: AsyncEngine,
+        registry: EventRegistry,
+        restartable_nats: object,
+        subject_prefix: str,
+    ) -> None:
+        server = restartable_nats
+        nats = NatsConnection(server.url, name="restart-test")  # type: ignore[attr-defined]
+        await nats.start()
+        await nats.ensure_stream(subject_prefix, "library")
+        relay = relay_for(engine, nats, poll_interval=0.2)
+        store.on_commit(relay.wake)
+        runner = runner_for(engine, nats, registry, subject_prefix)
+        await relay.start()
+        await runner.start()
+        total = 300
+        try:
+
+            async def produce() -> None:
+                for n in range(total):
+                    await append(store, f"c{n % 7}", await store.stream_version(f"c{n % 7}"), 1)
+                    await asyncio.sleep(0.005)
+
+            producer = asyncio.create_task(produce())
+            await eventually(lambda: _total_applied(engine, 50))
+            await asyncio.to_thread(server.restart)  # type: ignore[attr-defined]
+            await producer
+            await eventually(lambda: _total_applied(engine, total), timeout=60)
+        finally:
+            await runner.stop()
+            await relay.stop()
+            await nats.stop()
+        assert await count(engine, "inbox") == total
+        assert await count(engine, "outbox") == 0
+
+
+async def _counter_is(engine: AsyncEngine, name: str, expected: tuple[int, int]) -> bool:
+    return await counter(engine, name) == expected
+
+
+async def _has_dead_letters(runner: ConsumerRunner) -> bool:
+    return bool(await runner.dead_letters())
+
+
+async def _total_applied(engine: AsyncEngine, expected: int) -> bool:
+    async with engine.connect() as connection:
+        total = await connection.scalar(
+            text(f"SELECT coalesce(sum(total), 0) FROM {SCHEMA}.counter")
+        )
+    return int(total or 0) >= expected
+
+
+async def _consumer_caught_up(nats: NatsConnection, prefix: str, runner: ConsumerRunner) -> bool:
+    info = await nats.jetstream().consumer_info(stream_name(prefix, "library"), runner.durable)
+    return bool(info.num_pending == 0 and info.num_ack_pending == 0)
