@@ -190,17 +190,21 @@ class TestOutboxRelay:
                     events=[ItemCounted(counter=f"c{n}") for _ in range(10)],
                     subject="factory-1",
                 )
-        process = subprocess.Popen(
-            [sys.executable, "-m", "libs.events.tests.relay_process", database_url, nats_url],
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "libs.events.tests.relay_process",
+            database_url,
+            nats_url,
             cwd=ROOT,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
         try:
             # kill -9 as soon as the first messages are in JetStream: the batch is not yet deleted
             await eventually(lambda: _has_messages(provisioned, subject_prefix), timeout=30)
-            process.send_signal(signal.SIGKILL)
         finally:
-            process.wait(timeout=10)
+            process.send_signal(signal.SIGKILL)
+            await asyncio.wait_for(process.wait(), timeout=10)
         left_behind = await count(engine, "outbox")
         assert left_behind > 0, "the kill came too late to interrupt a batch"
         await drain(relay_for(engine, provisioned))
@@ -255,7 +259,7 @@ class TestConsumerRunner:
         for recorded in await store.load("c1"):
             message = await js.get_msg(stream_name(subject_prefix, "library"), recorded.version)
             await js.publish(
-                message.subject,
+                message.subject or "",
                 message.data or b"",
                 headers={"Nats-Msg-Id": f"again-{recorded.version}"},
             )
