@@ -69,6 +69,10 @@ class OutboxRelay:
     def wake(self) -> None:
         self._wake.set()
 
+    @property
+    def listening(self) -> bool:
+        return self._listener is not None and not self._listener.is_closed()
+
     async def start(self) -> None:
         self._stopping.clear()
         self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self.schema}")
@@ -137,7 +141,7 @@ class OutboxRelay:
         """LISTEN on the service's channel so appends from other processes wake this relay."""
         if self.listen_dsn is None:
             return
-        if self._listener is not None and not self._listener.is_closed():
+        if self.listening:
             return
         try:
             self._listener = await asyncpg.connect(self.listen_dsn, timeout=5)

@@ -381,3 +381,27 @@ async def _total_applied(engine: AsyncEngine, expected: int) -> bool:
 async def _consumer_caught_up(nats: NatsConnection, prefix: str, runner: ConsumerRunner) -> bool:
     info = await nats.jetstream().consumer_info(stream_name(prefix, "library"), runner.durable)
     return bool(info.num_pending == 0 and info.num_ack_pending == 0)
+
+
+class TestRelayWakeUp:
+    async def test_an_append_from_another_process_wakes_the_relay_through_listen_notify(
+        self,
+        store: EventStore,
+        engine: AsyncEngine,
+        provisioned: NatsConnection,
+        database_url: str,
+        subject_prefix: str,
+    ) -> None:
+        # the store is not wired to this relay (as in another process) and polling is off in effect
+        relay = relay_for(engine, provisioned, listen_dsn=database_url, poll_interval=3600)
+        await relay.start()
+        try:
+            await eventually(lambda: _listening(relay))
+            await append(store, "c1", 0, 1)
+            await eventually(lambda: _has_messages(provisioned, subject_prefix), timeout=5)
+        finally:
+            await relay.stop()
+
+
+async def _listening(relay: OutboxRelay) -> bool:
+    return relay.listening
