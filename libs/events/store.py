@@ -15,11 +15,11 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
+import asyncpg
 from opentelemetry import propagate
-from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from libs.events.envelope import (
@@ -58,7 +58,7 @@ class StreamNotFound(Exception):
     """The stream has no events."""
 
 
-@dataclass(frozen=True)
+@dataclass
 class RecordedEvent:
     """A stored event with the facts about its recording."""
 
@@ -69,7 +69,13 @@ class RecordedEvent:
     subject: str
     event: DomainEvent
     recorded_at: datetime
-    metadata: dict[str, Any]
+    metadata_json: str
+
+    @cached_property
+    def metadata(self) -> dict[str, Any]:
+        """Correlation, causation, trace context, actor: parsed on first use only."""
+        value: dict[str, Any] = json.loads(self.metadata_json)
+        return value
 
     @property
     def actor(self) -> str | None:
@@ -81,10 +87,6 @@ class RecordedEvent:
 class Snapshot:
     version: int
     state: dict[str, Any]
-
-
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str | bytes) else value
 
 
 class EventStore:
@@ -107,59 +109,53 @@ class EventStore:
         self.notify_channel = f"{self.schema}_outbox"
         self._after_commit: list[Callable[[], None]] = []
         s = self.schema
-        self._append_sql = text(
-            f"""
+        # Hot-path statements run on the asyncpg driver connection (positional parameters), inside
+        # the SQLAlchemy transaction of the unit of work; see UnitOfWork.driver().
+        self._append_sql = f"""
             WITH advanced AS (
                 INSERT INTO "{s}".stream AS current (stream_id, stream_type, version, updated_at)
-                VALUES (:stream_id, :stream_type, :new_version, :recorded_at)
+                VALUES ($1, $2, $3, $4)
                 ON CONFLICT (stream_id) DO UPDATE
                     SET version = EXCLUDED.version, updated_at = EXCLUDED.updated_at
-                    WHERE current.version = :expected_version
+                    WHERE current.version = $5
                 RETURNING version
             ), stored AS (
                 INSERT INTO "{s}".event
                     (stream_id, version, event_id, event_type, subject, data, metadata, recorded_at)
-                SELECT :stream_id, e.version, e.event_id, e.event_type, :subject,
-                       CAST(e.data AS jsonb), CAST(:metadata AS jsonb), :recorded_at
-                FROM unnest(CAST(:versions AS int[]), CAST(:event_ids AS uuid[]),
-                            CAST(:event_types AS text[]), CAST(:datas AS text[]))
+                SELECT $1, e.version, e.event_id, e.event_type, $6,
+                       CAST(e.data AS jsonb), CAST($7::text AS jsonb), $4
+                FROM unnest($8::int[], $9::uuid[], $10::text[], $11::text[])
                      AS e(version, event_id, event_type, data)
                 WHERE EXISTS (SELECT 1 FROM advanced)
                 RETURNING 1
             ), queued AS (
                 INSERT INTO "{s}".outbox (event_id, nats_subject, payload, traceparent)
-                SELECT o.event_id, o.nats_subject, o.payload, :traceparent
-                FROM unnest(CAST(:event_ids AS uuid[]), CAST(:nats_subjects AS text[]),
-                            CAST(:payloads AS bytea[])) AS o(event_id, nats_subject, payload)
+                SELECT o.event_id, o.nats_subject, o.payload, $12
+                FROM unnest($9::uuid[], $13::text[], $14::bytea[])
+                     AS o(event_id, nats_subject, payload)
                 WHERE EXISTS (SELECT 1 FROM advanced)
                 RETURNING 1
             )
             SELECT (SELECT count(*) FROM advanced) AS advanced,
                    (SELECT count(*) FROM stored) AS stored,
                    (SELECT count(*) FROM queued) AS queued,
-                   pg_notify(:channel, '')
+                   pg_notify($15, '')
             """
-        )
-        self._load_sql = text(
-            f"""
-            SELECT version, event_id, event_type, subject, data, metadata, recorded_at
-            FROM "{s}".event WHERE stream_id = :stream_id AND version > :after_version
+        self._load_sql = f"""
+            SELECT version, event_id::text, event_type, subject, data::text, metadata::text,
+                   recorded_at
+            FROM "{s}".event WHERE stream_id = $1 AND version > $2
             ORDER BY version
             """
-        )
-        self._version_sql = text(f'SELECT version FROM "{s}".stream WHERE stream_id = :stream_id')
-        self._snapshot_sql = text(
-            f'SELECT version, state FROM "{s}".snapshot WHERE stream_id = :stream_id'
-        )
-        self._save_snapshot_sql = text(
-            f"""
-            INSERT INTO "{s}".snapshot (stream_id, version, state) VALUES
-                (:stream_id, :version, CAST(:state AS jsonb))
+        self._version_sql = f'SELECT version FROM "{s}".stream WHERE stream_id = $1'
+        self._snapshot_sql = f'SELECT version, state::text FROM "{s}".snapshot WHERE stream_id = $1'
+        self._save_snapshot_sql = f"""
+            INSERT INTO "{s}".snapshot AS current (stream_id, version, state)
+            VALUES ($1, $2, CAST($3::text AS jsonb))
             ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version,
                 state = EXCLUDED.state, created_at = now()
-            WHERE "{s}".snapshot.version < EXCLUDED.version
+            WHERE current.version < EXCLUDED.version
             """
-        )
 
     def on_commit(self, callback: Callable[[], None]) -> None:
         """Call `callback` after every committed unit of work that appended (wakes the relay)."""
@@ -190,40 +186,51 @@ class UnitOfWork:
     store: EventStore
     connection: AsyncConnection
     appended: list[Envelope] = field(default_factory=list)
+    _driver: asyncpg.Connection | None = None
+
+    async def driver(self) -> asyncpg.Connection:
+        """The asyncpg connection under `connection`, inside the same transaction.
+
+        SQLAlchemy's asyncpg adapter begins its transaction lazily, on the first statement it
+        runs; begin it now so that raw statements are part of it. (Covered by the rollback test.)
+        """
+        if self._driver is None:
+            proxied = await self.connection.get_raw_connection()
+            adapted: Any = proxied.dbapi_connection
+            if adapted._transaction is None:
+                await adapted._start_transaction()
+            self._driver = proxied.driver_connection
+        return self._driver
 
     async def load(self, stream_id: str, *, after_version: int = 0) -> list[RecordedEvent]:
-        result = await self.connection.execute(
-            self.store._load_sql, {"stream_id": stream_id, "after_version": after_version}
-        )
-        registry = self.store.registry
+        driver = await self.driver()
+        rows = await driver.fetch(self.store._load_sql, stream_id, after_version)
+        decode = self.store.registry.decode_json
         return [
             RecordedEvent(
                 stream_id=stream_id,
-                version=row.version,
-                event_id=str(row.event_id),
-                event_type=row.event_type,
-                subject=row.subject,
-                event=registry.decode_data(row.event_type, _json(row.data)),
-                recorded_at=row.recorded_at,
-                metadata=_json(row.metadata),
+                version=row[0],
+                event_id=row[1],
+                event_type=row[2],
+                subject=row[3],
+                event=decode(row[2], row[4]),
+                recorded_at=row[6],
+                metadata_json=row[5],
             )
-            for row in result
+            for row in rows
         ]
 
     async def stream_version(self, stream_id: str) -> int:
-        version = await self.connection.scalar(self.store._version_sql, {"stream_id": stream_id})
+        version = await (await self.driver()).fetchval(self.store._version_sql, stream_id)
         return int(version or 0)
 
     async def load_snapshot(self, stream_id: str) -> Snapshot | None:
-        row = (
-            await self.connection.execute(self.store._snapshot_sql, {"stream_id": stream_id})
-        ).first()
-        return Snapshot(row.version, _json(row.state)) if row else None
+        row = await (await self.driver()).fetchrow(self.store._snapshot_sql, stream_id)
+        return Snapshot(row[0], json.loads(row[1])) if row else None
 
     async def save_snapshot(self, stream_id: str, version: int, state: dict[str, Any]) -> None:
-        await self.connection.execute(
-            self.store._save_snapshot_sql,
-            {"stream_id": stream_id, "version": version, "state": json.dumps(state)},
+        await (await self.driver()).execute(
+            self.store._save_snapshot_sql, stream_id, version, json.dumps(state)
         )
 
     async def append(
@@ -272,30 +279,29 @@ class UnitOfWork:
             "tracestate": carrier.get("tracestate"),
             "actor": context.actor,
         }
-        parameters = {
-            "stream_id": stream_id,
-            "stream_type": stream_type,
-            "expected_version": expected_version,
-            "new_version": expected_version + len(events),
-            "recorded_at": recorded_at,
-            "subject": subject,
-            "metadata": json.dumps(metadata),
-            "versions": [e.streamversion for e in envelopes],
-            "event_ids": [e.id for e in envelopes],
-            "event_types": [e.type for e in envelopes],
-            "datas": [json.dumps(e.data) for e in envelopes],
-            "nats_subjects": [
-                subject_for(store.subject_prefix, store.service, e.event_name) for e in envelopes
-            ],
-            "payloads": [e.to_json() for e in envelopes],
-            "traceparent": carrier.get("traceparent"),
-            "channel": store.notify_channel,
-        }
+        driver = await self.driver()
         try:
-            row = (await self.connection.execute(store._append_sql, parameters)).one()
-        except IntegrityError as error:
+            row = await driver.fetchrow(
+                store._append_sql,
+                stream_id,
+                stream_type,
+                expected_version + len(events),
+                recorded_at,
+                expected_version,
+                subject,
+                json.dumps(metadata),
+                [e.streamversion for e in envelopes],
+                [e.id for e in envelopes],
+                [e.type for e in envelopes],
+                [json.dumps(e.data) for e in envelopes],
+                carrier.get("traceparent"),
+                [subject_for(store.subject_prefix, store.service, e.event_name) for e in envelopes],
+                [e.to_json() for e in envelopes],
+                store.notify_channel,
+            )
+        except asyncpg.UniqueViolationError as error:
             raise ConcurrencyConflict(stream_id, expected_version) from error
-        if row.advanced == 0:
+        if row is None or row[0] == 0:
             raise ConcurrencyConflict(stream_id, expected_version)
         self.appended.extend(envelopes)
         return envelopes
