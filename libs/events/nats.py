@@ -11,7 +11,7 @@ import nats
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import NotFoundError
+from nats.js.errors import BadRequestError, NotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -77,9 +77,12 @@ class NatsConnection:
             raise ConnectionError("NATS not connected")
 
     async def ensure_stream(
-        self, prefix: str, service: str, *, duplicate_window: float = 600.0
+        self, prefix: str, service: str, *, duplicate_window: float = 600.0, replicas: int = 1
     ) -> str:
-        """Create or update the service's stream (file storage, de-duplication window)."""
+        """Create the service's stream if it is missing (file storage, de-duplication window).
+
+        An existing stream is left as it is: operators may have tuned it (replicas, limits).
+        """
         js = self.jetstream()
         name = stream_name(prefix, service)
         config = StreamConfig(
@@ -89,12 +92,16 @@ class NatsConnection:
             storage=StorageType.FILE,
             discard=DiscardPolicy.OLD,
             duplicate_window=duplicate_window,
+            num_replicas=replicas,
         )
         try:
             await js.stream_info(name)
-            await js.update_stream(config)
         except NotFoundError:
-            await js.add_stream(config)
+            try:
+                await js.add_stream(config)
+            except BadRequestError:
+                # another replica created it between our look-up and our create
+                await js.stream_info(name)
         return name
 
     async def _on_error(self, error: Exception) -> None:

@@ -34,6 +34,7 @@ class EventRuntime:
         subject_prefix: str = "",
         subscriptions: Sequence[Subscription] = (),
         relay_enabled: bool = True,
+        stream_replicas: int = 1,
     ) -> None:
         self.store = EventStore(
             engine=engine, schema=schema, registry=registry, subject_prefix=subject_prefix
@@ -44,6 +45,7 @@ class EventRuntime:
             engine=engine, schema=schema, nats=self.nats, listen_dsn=plain_dsn(database_url)
         )
         self.relay_enabled = relay_enabled
+        self.stream_replicas = stream_replicas
         self.store.on_commit(self.relay.wake)
         self.consumers = [
             ConsumerRunner(
@@ -65,7 +67,9 @@ class EventRuntime:
 
     async def start(self) -> None:
         await self.nats.start()
-        await self.nats.ensure_stream(self.subject_prefix, self.store.service)
+        await self.nats.ensure_stream(
+            self.subject_prefix, self.store.service, replicas=self.stream_replicas
+        )
         if self.relay_enabled:
             await self.relay.start()
         for runner in self.consumers:
