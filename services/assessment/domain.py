@@ -82,6 +82,20 @@ class InvalidFactory(InvalidCommand):
     pass
 
 
+class NotFoundError(DomainError):
+    """No such aggregate, or one the caller may not know exists (HTTP 404)."""
+
+
+class VersionMismatch(DomainError):
+    """The caller's If-Match names a version the aggregate is no longer at (HTTP 412)."""
+
+    def __init__(self, expected: int, actual: int) -> None:
+        super().__init__(
+            f"the resource is at version {actual}, not {expected}; reload it and retry",
+            current_version=actual,
+        )
+
+
 class AssessmentAlreadyCompleted(StateConflict):
     def __init__(self, assessment_id: str) -> None:
         super().__init__(

@@ -1,0 +1,581 @@
+"""FastAPI routers of the assessment service: build a command, run it, shape the answer.
+
+Access: admins and assessors write and read everything; a factory user reads only its own factory
+and its completed reports (anything else is a 404), and responds to findings; buyers get 403.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
+from datetime import date, datetime
+from typing import Annotated, Any, Literal, TypeVar
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from libs.events import event_context
+from libs.servicekit import (
+    NotFound,
+    Pagination,
+    Principal,
+    Role,
+    UnprocessableEntity,
+    encode_cursor,
+    parse_if_match,
+    require_roles,
+    set_etag,
+)
+from services.assessment import handlers, queries
+from services.assessment.commands import (
+    CompleteAssessment,
+    CorrectFinding,
+    RecordFinding,
+    RegisterFactory,
+    RespondToFinding,
+    ScheduleAssessment,
+    UpdateFactory,
+)
+from services.assessment.compliance_catalogue import Catalogue
+from services.assessment.domain import (
+    FactoryDetails,
+    FindingFacts,
+    NotFoundError,
+    Result,
+    Workforce,
+)
+
+T = TypeVar("T")
+
+Staff = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.ASSESSOR))]
+Reader = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.ASSESSOR, Role.FACTORY))]
+FactoryUser = Annotated[Principal, Depends(require_roles(Role.FACTORY))]
+IfMatch = Annotated[str | None, Header(description='Expected version, as sent in ETag: `"3"`.')]
+CorrelationId = Annotated[str | None, Header(alias="X-Correlation-Id", max_length=200)]
+ResourceId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+
+
+def _deps(request: Request) -> handlers.Dependencies:
+    deps: handlers.Dependencies = request.app.state.dependencies
+    return deps
+
+
+@asynccontextmanager
+async def _read(request: Request) -> AsyncIterator[AsyncConnection]:
+    async with _deps(request).store.engine.connect() as connection:
+        yield connection
+
+
+async def _run(principal: Principal, correlation_id: str | None, work: Awaitable[T]) -> T:
+    with event_context(correlation_id=correlation_id, actor=principal.subject):
+        return await work
+
+
+# --- schemas ---------------------------------------------------------------------------------
+
+
+class FactoryPublic(BaseModel):
+    factory_id: str
+    name: str
+    country: str
+    address: str
+    sector_isic: str
+    workforce: Workforce
+    os_id: str | None
+    version: int
+    registered_at: datetime
+    updated_at: datetime
+
+
+class FactoryUpdate(BaseModel):
+    """Only the fields sent change; `os_id: null` removes the OS ID."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = None
+    country: str | None = None
+    address: str | None = None
+    sector_isic: str | None = None
+    workforce: Workforce | None = None
+    os_id: str | None = None
+
+
+class ClusterSummaryPublic(BaseModel):
+    cluster_id: str
+    cluster_name: str
+    questions: int
+    non_compliant: int
+    rate: float
+
+
+class AssessmentPublic(BaseModel):
+    assessment_id: str
+    factory_id: str
+    cycle: int
+    country: str
+    catalogue_version: str
+    scheduled_for: date
+    assessors: list[str]
+    status: Literal["scheduled", "completed"]
+    report_date: date | None
+    completed_by: str | None
+    summary: list[ClusterSummaryPublic] | None
+    version: int
+
+
+class FindingPublic(BaseModel):
+    question_id: str
+    cluster_id: str
+    compliance_point_id: str
+    critical: bool
+    zero_tolerance: bool
+    result: Result
+    evidence: str
+    evidence_refs: list[str]
+    recorded_by: str
+    recorded_at: datetime
+    corrected: bool
+
+
+class AssessmentDetail(AssessmentPublic):
+    findings: list[FindingPublic]
+
+
+class FactoryPage(BaseModel):
+    items: list[FactoryPublic]
+    next_cursor: str | None
+
+
+class AssessmentPage(BaseModel):
+    items: list[AssessmentPublic]
+    next_cursor: str | None
+
+
+class AssessmentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    factory_id: ResourceId
+    scheduled_for: date
+    assessors: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        min_length=1, max_length=10
+    )
+    catalogue_version: str | None = Field(None, description="Defaults to the latest version.")
+
+
+class FindingInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    result: Result
+    evidence: str = Field("", max_length=10_000)
+    evidence_refs: list[Annotated[str, Field(min_length=1, max_length=500, pattern=r"^\S+$")]] = (
+        Field(default_factory=list, max_length=50, description="Document ids or URLs.")
+    )
+
+    def facts(self) -> FindingFacts:
+        return FindingFacts(
+            result=self.result, evidence=self.evidence, evidence_refs=tuple(self.evidence_refs)
+        )
+
+
+class FindingCorrection(FindingInput):
+    reason: str = Field(min_length=1, max_length=2_000)
+
+
+class FindingResponseInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["response", "dispute"] = "response"
+    text: str = Field(min_length=1, max_length=10_000)
+    reason: str | None = Field(None, max_length=2_000, description="Required for a dispute.")
+
+
+class HistoryEntry(BaseModel):
+    version: int
+    event_type: str
+    event_id: str
+    recorded_at: datetime
+    actor: str | None
+    data: dict[str, Any]
+
+
+# --- factories -------------------------------------------------------------------------------
+
+factories = APIRouter(prefix="/v1/factories", tags=["factories"])
+
+
+async def _factory_or_404(request: Request, principal: Principal, factory_id: str) -> Any:
+    if principal.role is Role.FACTORY and principal.factory_id != factory_id:
+        raise NotFound(f"factory {factory_id} does not exist")
+    async with _read(request) as connection:
+        row = await queries.get_factory(connection, factory_id)
+    if row is None:
+        raise NotFound(f"factory {factory_id} does not exist")
+    return row
+
+
+@factories.post("", status_code=201, response_model=FactoryPublic)
+async def register_factory(
+    body: FactoryDetails,
+    request: Request,
+    response: Response,
+    principal: Staff,
+    correlation_id: CorrelationId = None,
+) -> dict[str, Any]:
+    """Register a factory."""
+    factory_id = str(uuid.uuid4())
+    await _run(
+        principal,
+        correlation_id,
+        handlers.register_factory(RegisterFactory(factory_id, body), _deps(request)),
+    )
+    row = await _factory_or_404(request, principal, factory_id)
+    response.headers["Location"] = f"/v1/factories/{factory_id}"
+    set_etag(response, row["version"])
+    return queries.factory_view(row)
+
+
+@factories.get("", response_model=FactoryPage)
+async def list_factories(
+    request: Request,
+    principal: Reader,
+    pagination: Pagination,
+    country: Annotated[str | None, Query(min_length=2, max_length=2)] = None,
+) -> dict[str, Any]:
+    """List factories (a factory user sees only its own), optionally by country."""
+    position = pagination.position()
+    async with _read(request) as connection:
+        rows = await queries.list_factories(
+            connection,
+            country=country.upper() if country else None,
+            only_factory=principal.factory_id if principal.role is Role.FACTORY else None,
+            after=str(position["after"]) if position else None,
+            limit=pagination.limit + 1,
+        )
+    items = [queries.factory_view(row) for row in rows[: pagination.limit]]
+    more = len(rows) > pagination.limit
+    return {
+        "items": items,
+        "next_cursor": encode_cursor({"after": items[-1]["factory_id"]}) if more else None,
+    }
+
+
+@factories.get("/{factory_id}", response_model=FactoryPublic)
+async def get_factory(
+    factory_id: str, request: Request, response: Response, principal: Reader
+) -> dict[str, Any]:
+    """A factory; its version is the ETag."""
+    row = await _factory_or_404(request, principal, factory_id)
+    set_etag(response, row["version"])
+    return queries.factory_view(row)
+
+
+@factories.patch("/{factory_id}", response_model=FactoryPublic)
+async def update_factory(
+    factory_id: str,
+    body: FactoryUpdate,
+    request: Request,
+    response: Response,
+    principal: Staff,
+    if_match: IfMatch = None,
+    correlation_id: CorrelationId = None,
+) -> dict[str, Any]:
+    """Change a factory's details (send If-Match to avoid overwriting a concurrent change)."""
+    changes = body.model_dump(exclude_unset=True)
+    command = UpdateFactory(factory_id, changes, parse_if_match(if_match))
+    await _run(principal, correlation_id, handlers.update_factory(command, _deps(request)))
+    row = await _factory_or_404(request, principal, factory_id)
+    set_etag(response, row["version"])
+    return queries.factory_view(row)
+
+
+@factories.get("/{factory_id}/compliance-trend")
+async def compliance_trend(factory_id: str, request: Request, principal: Reader) -> dict[str, Any]:
+    """The factory's completed assessments by cycle, with the change in non-compliance."""
+    await _factory_or_404(request, principal, factory_id)
+    async with _read(request) as connection:
+        cycles = await queries.compliance_trend(connection, factory_id)
+    return {"factory_id": factory_id, "cycles": cycles}
+
+
+# --- compliance catalogue --------------------------------------------------------------------
+
+catalogue_router = APIRouter(prefix="/v1/compliance-catalogue", tags=["compliance catalogue"])
+
+
+def catalogue_view(catalogue: Catalogue) -> dict[str, Any]:
+    return {
+        "version": catalogue.version,
+        "country": catalogue.country,
+        "description": catalogue.description,
+        "clusters": [cluster.model_dump() for cluster in catalogue.clusters],
+    }
+
+
+@catalogue_router.get("")
+async def get_catalogue(
+    request: Request,
+    principal: Reader,
+    country: Annotated[str | None, Query(min_length=2, max_length=2)] = None,
+    version: Annotated[str | None, Query(max_length=20)] = None,
+) -> dict[str, Any]:
+    """The catalogue for a country (its variant, or the base one) and version (default: latest)."""
+    library = _deps(request).catalogues
+    chosen = version or library.latest_version
+    catalogue = library.resolve(chosen, country.upper() if country else None)
+    if catalogue is None:
+        raise NotFound(f"catalogue version {chosen} does not exist")
+    return catalogue_view(catalogue)
+
+
+@catalogue_router.get("/versions")
+async def catalogue_versions(request: Request, principal: Reader) -> dict[str, Any]:
+    """The catalogue versions and the countries each has a variant for."""
+    library = _deps(request).catalogues
+    return {
+        "latest": library.latest_version,
+        "versions": [
+            {"version": version, "countries": library.countries(version)}
+            for version in library.versions
+        ],
+    }
+
+
+# --- assessments -----------------------------------------------------------------------------
+
+assessments = APIRouter(prefix="/v1/assessments", tags=["assessments"])
+
+
+async def _assessment_or_404(request: Request, principal: Principal, assessment_id: str) -> Any:
+    async with _read(request) as connection:
+        row = await queries.get_assessment(connection, assessment_id)
+    hidden = principal.role is Role.FACTORY and (
+        row is None or row["factory_id"] != principal.factory_id or row["status"] != "completed"
+    )
+    if row is None or hidden:
+        raise NotFound(f"assessment {assessment_id} does not exist")
+    return row
+
+
+async def _assessment_detail(
+    request: Request, response: Response, principal: Principal, assessment_id: str
+) -> dict[str, Any]:
+    row = await _assessment_or_404(request, principal, assessment_id)
+    async with _read(request) as connection:
+        findings = await queries.findings_of(connection, assessment_id)
+    set_etag(response, row["version"])
+    return {**queries.assessment_view(row), "findings": findings}
+
+
+@assessments.post("", status_code=201, response_model=AssessmentDetail)
+async def schedule_assessment(
+    body: AssessmentCreate,
+    request: Request,
+    response: Response,
+    principal: Staff,
+    correlation_id: CorrelationId = None,
+) -> dict[str, Any]:
+    """Schedule a factory's next assessment; its cycle follows from the factory's history."""
+    command = ScheduleAssessment(
+        assessment_id=str(uuid.uuid4()),
+        factory_id=body.factory_id,
+        scheduled_for=body.scheduled_for,
+        assessors=tuple(body.assessors),
+        catalogue_version=body.catalogue_version,
+    )
+    try:
+        await _run(principal, correlation_id, handlers.schedule_assessment(command, _deps(request)))
+    except NotFoundError as error:
+        # the factory named in the body: the request is wrong, not the URL
+        raise UnprocessableEntity(
+            error.detail, extensions={"factory_id": body.factory_id}
+        ) from error
+    response.headers["Location"] = f"/v1/assessments/{command.assessment_id}"
+    return await _assessment_detail(request, response, principal, command.assessment_id)
+
+
+@assessments.get("", response_model=AssessmentPage)
+async def list_assessments(
+    request: Request,
+    principal: Reader,
+    pagination: Pagination,
+    factory_id: Annotated[str | None, Query(max_length=64)] = None,
+    status: Literal["scheduled", "completed"] | None = None,
+) -> dict[str, Any]:
+    """List assessments; a factory user sees only its own completed ones."""
+    if principal.role is Role.FACTORY:
+        if factory_id not in (None, principal.factory_id):
+            return {"items": [], "next_cursor": None}
+        factory_id, status = principal.factory_id, "completed"
+    position = pagination.position()
+    async with _read(request) as connection:
+        rows = await queries.list_assessments(
+            connection,
+            factory_id=factory_id,
+            status=status,
+            after=str(position["after"]) if position else None,
+            limit=pagination.limit + 1,
+        )
+    items = [queries.assessment_view(row) for row in rows[: pagination.limit]]
+    more = len(rows) > pagination.limit
+    return {
+        "items": items,
+        "next_cursor": encode_cursor({"after": items[-1]["assessment_id"]}) if more else None,
+    }
+
+
+@assessments.get("/synthesis")
+async def yearly_synthesis(
+    request: Request,
+    principal: Staff,
+    country: Annotated[str, Query(min_length=2, max_length=2)],
+    year: Annotated[int, Query(ge=2000, le=2100)],
+) -> dict[str, Any]:
+    """Non-compliance rates per cluster and compliance point for a country and year."""
+    async with _read(request) as connection:
+        return await queries.yearly_synthesis(
+            connection, _deps(request).catalogues, country=country.upper(), year=year
+        )
+
+
+@assessments.get("/{assessment_id}", response_model=AssessmentDetail)
+async def get_assessment(
+    assessment_id: str, request: Request, response: Response, principal: Reader
+) -> dict[str, Any]:
+    """An assessment with its findings; its version is the ETag."""
+    return await _assessment_detail(request, response, principal, assessment_id)
+
+
+@assessments.put("/{assessment_id}/findings/{question_id}", response_model=AssessmentDetail)
+async def record_finding(
+    assessment_id: str,
+    question_id: str,
+    body: FindingInput,
+    request: Request,
+    response: Response,
+    principal: Staff,
+    if_match: IfMatch = None,
+    correlation_id: CorrelationId = None,
+) -> dict[str, Any]:
+    """Record (or, before completion, re-record) the finding for one question."""
+    command = RecordFinding(
+        assessment_id=assessment_id,
+        question_id=question_id,
+        facts=body.facts(),
+        recorded_by=principal.subject,
+        expected_version=parse_if_match(if_match),
+    )
+    await _run(principal, correlation_id, handlers.record_finding(command, _deps(request)))
+    return await _assessment_detail(request, response, principal, assessment_id)
+
+
+@assessments.post("/{assessment_id}/complete", response_model=AssessmentDetail)
+async def complete_assessment(
+    assessment_id: str,
+    request: Request,
+    response: Response,
+    principal: Staff,
+    if_match: IfMatch = None,
+    correlation_id: CorrelationId = None,
+) -> dict[str, Any]:
+    """Complete the assessment: refused while a critical question is unanswered."""
+    command = CompleteAssessment(assessment_id, principal.subject, parse_if_match(if_match))
+    await _run(principal, correlation_id, handlers.complete_assessment(command, _deps(request)))
+    return await _assessment_detail(request, response, principal, assessment_id)
+
+
+@assessments.post(
+    "/{assessment_id}/findings/{question_id}/corrections",
+    status_code=201,
+    response_model=AssessmentDetail,
+)
+async def correct_finding(
+    assessment_id: str,
+    question_id: str,
+    body: FindingCorrection,
+    request: Request,
+    response: Response,
+    principal: Staff,
+    if_match: IfMatch = None,
+    correlation_id: CorrelationId = None,
+) -> dict[str, Any]:
+    """Correct a finding of a completed assessment (attributed, with a reason)."""
+    command = CorrectFinding(
+        assessment_id=assessment_id,
+        question_id=question_id,
+        facts=body.facts(),
+        reason=body.reason,
+        corrected_by=principal.subject,
+        expected_version=parse_if_match(if_match),
+    )
+    await _run(principal, correlation_id, handlers.correct_finding(command, _deps(request)))
+    return await _assessment_detail(request, response, principal, assessment_id)
+
+
+@assessments.post("/{assessment_id}/findings/{question_id}/responses", status_code=201)
+async def respond_to_finding(
+    assessment_id: str,
+    question_id: str,
+    body: FindingResponseInput,
+    request: Request,
+    response: Response,
+    principal: FactoryUser,
+    if_match: IfMatch = None,
+    correlation_id: CorrelationId = None,
+) -> dict[str, Any]:
+    """The factory responds to, or disputes, a finding of its report."""
+    if body.kind == "dispute" and not (body.reason or "").strip():
+        raise UnprocessableEntity("a dispute needs a reason")
+    assert principal.factory_id is not None  # guaranteed for the factory role
+    command = RespondToFinding(
+        assessment_id=assessment_id,
+        question_id=question_id,
+        text=body.text,
+        responded_by=principal.subject,
+        factory_id=principal.factory_id,
+        dispute_reason=body.reason if body.kind == "dispute" else None,
+        expected_version=parse_if_match(if_match),
+    )
+    version = await _run(
+        principal, correlation_id, handlers.respond_to_finding(command, _deps(request))
+    )
+    set_etag(response, version)
+    return {"assessment_id": assessment_id, "question_id": question_id, "kind": body.kind}
+
+
+@assessments.get("/{assessment_id}/history", response_model=list[HistoryEntry])
+async def assessment_history(
+    assessment_id: str, request: Request, principal: Reader
+) -> list[dict[str, Any]]:
+    """Every event of the assessment in order: version, type, when, who and what."""
+    await _assessment_or_404(request, principal, assessment_id)
+    recorded = await _deps(request).store.load(handlers.assessment_stream(assessment_id))
+    return [
+        {
+            "version": item.version,
+            "event_type": item.event_type,
+            "event_id": item.event_id,
+            "recorded_at": item.recorded_at,
+            "actor": item.actor,
+            "data": item.event.model_dump(mode="json"),
+        }
+        for item in recorded
+    ]
+
+
+@assessments.get("/{assessment_id}/report")
+async def assessment_report(
+    assessment_id: str, request: Request, response: Response, principal: Reader
+) -> dict[str, Any]:
+    """The report: findings by cluster and point, rates, critical issues first, responses."""
+    row = await _assessment_or_404(request, principal, assessment_id)
+    catalogue = _deps(request).catalogues.resolve(row["catalogue_version"], row["country"])
+    assert catalogue is not None
+    async with _read(request) as connection:
+        report = await queries.assessment_report(connection, row, catalogue)
+    set_etag(response, row["version"])
+    return report
+
+
+ROUTERS = (factories, catalogue_router, assessments)
