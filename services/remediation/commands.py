@@ -1,0 +1,65 @@
+"""What callers ask the remediation service to do (imperative names)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from services.remediation.domain import Actor, ItemStatus, Side
+
+
+@dataclass(frozen=True)
+class ChangeItemDetails:
+    factory_id: str
+    item_id: str
+    root_cause: str | None
+    planned_action: str | None
+    responsible_person: str | None
+    due_date: date | None
+    changed_by: str
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True)
+class ChangeItemStatus:
+    factory_id: str
+    item_id: str
+    status: ItemStatus
+    actor: Actor
+    changed_by: str
+    reason: str | None = None
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True)
+class PublishPlan:
+    factory_id: str
+    published_by: str
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True)
+class NewMember:
+    member_id: str | None
+    name: str
+    side: Side
+    position: str | None = None
+
+
+@dataclass(frozen=True)
+class SetCommitteeMembers:
+    factory_id: str
+    members: list[NewMember]
+    changed_by: str
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True)
+class LogCommitteeMeeting:
+    factory_id: str
+    held_on: date
+    attendees: list[str]
+    decisions: list[str]
+    endorses_plan: bool
+    logged_by: str
+    expected_version: int | None = None

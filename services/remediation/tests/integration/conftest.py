@@ -1,0 +1,151 @@
+"""Fixtures of the remediation integration tests: a migrated database, the app with an injectable
+clock, an HTTP client, tokens, and assessment events as the assessment service would publish them."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+
+from libs.events import Envelope
+from libs.events.envelope import event_type
+from libs.servicekit import Role, mint_token
+from libs.servicekit.migrations import run_migrations
+from services.remediation.app import MIGRATIONS, create_service_app
+from services.remediation.projections import SCHEMA
+from services.remediation.settings import RemediationSettings
+
+
+class MovableClock:
+    """A clock the test sets; the service reads it wherever it needs "now"."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class Service:
+    app: FastAPI
+    client: httpx.AsyncClient
+    settings: RemediationSettings
+    clock: MovableClock
+
+    def token(
+        self, role: Role, factory_id: str | None = None, subject: str = "user"
+    ) -> dict[str, str]:
+        value = mint_token(self.settings.jwt_secret, subject, role, factory_id=factory_id)
+        return {"Authorization": f"Bearer {value}"}
+
+
+@pytest.fixture
+async def migrated_database(database_url: str) -> str:
+    await asyncio.to_thread(run_migrations, database_url, MIGRATIONS, SCHEMA)
+    return database_url
+
+
+@pytest.fixture
+def settings(migrated_database: str, nats_url: str, subject_prefix: str) -> RemediationSettings:
+    return RemediationSettings(
+        database_url=migrated_database,
+        nats_url=nats_url,
+        subject_prefix=subject_prefix,
+        scheduler_enabled=False,
+    )
+
+
+@pytest.fixture
+async def service(settings: RemediationSettings) -> AsyncIterator[Service]:
+    clock = MovableClock(datetime(2024, 3, 5, 9, 0, tzinfo=UTC))
+    app = create_service_app(settings, clock=clock)
+    async with LifespanManager(app, startup_timeout=30, shutdown_timeout=30):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://remediation") as client:
+            yield Service(app, client, settings, clock)
+
+
+REPORT_DATE = date(2024, 3, 1)
+
+
+def assessment_envelope(event_name: str, factory_id: str, data: dict[str, Any]) -> Envelope:
+    return Envelope(
+        id=str(uuid.uuid4()),
+        source="/betterwork/assessment",
+        type=event_type("assessment", event_name, 1),
+        subject=factory_id,
+        time=datetime.now(UTC),
+        data=data,
+        correlationid=str(uuid.uuid4()),
+        streamid=f"assessment-{data['assessment_id']}",
+        streamversion=1,
+    )
+
+
+def assessment_events(
+    factory_id: str,
+    assessment_id: str,
+    cycle: int,
+    report_date: date,
+    findings: list[tuple[str, bool, bool]],
+) -> list[Envelope]:
+    """AssessmentCompleted and one NonComplianceFound per (question, critical, zero tolerance)."""
+    completed = assessment_envelope(
+        "AssessmentCompleted",
+        factory_id,
+        {
+            "assessment_id": assessment_id,
+            "factory_id": factory_id,
+            "cycle": cycle,
+            "catalogue_version": "2024.1",
+            "country": "KH",
+            "report_date": report_date.isoformat(),
+            "completed_by": "advisor-1",
+            "non_compliance_count": len(findings),
+            "summary": [],
+            "a_field_from_the_future": True,
+        },
+    )
+    found = [
+        assessment_envelope(
+            "NonComplianceFound",
+            factory_id,
+            {
+                "assessment_id": assessment_id,
+                "factory_id": factory_id,
+                "cycle": cycle,
+                "report_date": report_date.isoformat(),
+                "cluster_id": "osh",
+                "cluster_name": "Occupational Safety and Health",
+                "compliance_point_id": "osh-emergency",
+                "compliance_point_name": "Emergency preparedness",
+                "question_id": question_id,
+                "question_text": f"Question {question_id}?",
+                "critical": critical,
+                "zero_tolerance": zero_tolerance,
+                "evidence": "seen on site",
+                "evidence_refs": [],
+            },
+        )
+        for question_id, critical, zero_tolerance in findings
+    ]
+    return [completed, *found]
+
+
+async def poll(check: Callable[[], Any], timeout: float = 15.0, interval: float = 0.1) -> Any:
+    """Call the async `check` until it returns something truthy, or fail after `timeout`."""
+    async with asyncio.timeout(timeout):
+        while True:
+            result = await check()
+            if result:
+                return result
+            await asyncio.sleep(interval)
