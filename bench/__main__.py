@@ -33,10 +33,14 @@ class Sizes:
     outbox_events: int
     latency_rate: float
     latency_seconds: float
+    # a lower rate as a diagnostic: latency of the pipeline when commands are not queueing
+    unsaturated_rate: float
+    unsaturated_seconds: float
 
 
-FULL = Sizes(2_000, 500, 500, 125, 20_000, 500.0, 10.0)
-QUICK = Sizes(300, 100, 100, 25, 2_000, 500.0, 3.0)
+# c=16 does 3,200 commands: the baseline's ~170/s on 2 cores keeps that phase near 20 s
+FULL = Sizes(2_000, 500, 200, 50, 20_000, 500.0, 10.0, 100.0, 5.0)
+QUICK = Sizes(300, 100, 100, 25, 2_000, 500.0, 3.0, 100.0, 2.0)
 WORKERS = 16
 EVENTS_PER_STREAM = 10
 
@@ -68,8 +72,8 @@ async def run(sizes: Sizes) -> None:
 
 async def run_workloads(infra: Infrastructure, database: BenchDatabase, sizes: Sizes) -> None:
     run_id = secrets.token_hex(3)
-    relay_prefix, raw_prefix, latency_prefix = (
-        f"bench{run_id}{kind}." for kind in ("relay", "raw", "latency")
+    relay_prefix, raw_prefix, latency_prefix, unsaturated_prefix = (
+        f"bench{run_id}{kind}." for kind in ("relay", "raw", "latency", "unsaturated")
     )
     engine = await ours.make_engine(database.sqlalchemy_url, pool_size=WORKERS + 4)
     nats_connection = NatsConnection(infra.nats_url, name="bench")
@@ -128,43 +132,45 @@ async def run_workloads(infra: Infrastructure, database: BenchDatabase, sizes: S
             Outcome("consumer throughput", rate(consumed), "≥ 5,000/s", consumed >= 5000)
         )
 
-        say(
-            f"\n[4] latency: {sizes.latency_rate:.0f} events/s for {sizes.latency_seconds:.0f} s, "
-            "append → handler …"
-        )
-        await ours.clear_outbox(engine)
-        latency = await ours.latency(
-            engine,
-            database.dsn,
-            infra.nats_url,
-            latency_prefix,
-            sizes.latency_rate,
-            sizes.latency_seconds,
-        )
-        say(
-            table(
-                ["latency", "ms"],
-                [
-                    ["p50", f"{latency.p50_ms:.1f}"],
-                    ["p99", f"{latency.p99_ms:.1f}"],
-                    ["max", f"{latency.max_ms:.1f}"],
-                    ["events", f"{latency.events:,}"],
-                    ["offered rate", f"{latency.achieved_rate:,.0f}/s"],
-                ],
+        for rate_per_second, seconds, prefix, is_target in (
+            (sizes.latency_rate, sizes.latency_seconds, latency_prefix, True),
+            (sizes.unsaturated_rate, sizes.unsaturated_seconds, unsaturated_prefix, False),
+        ):
+            say(
+                f"\n[4] latency: {rate_per_second:.0f} commands/s for {seconds:.0f} s, "
+                "append → consumer handler …"
             )
-        )
-        outcomes.append(
-            Outcome(
-                "latency append→handler p99",
-                f"{latency.p99_ms:.1f} ms (p50 {latency.p50_ms:.1f})",
-                "≤ 50 ms",
-                latency.p99_ms <= 50,
+            await ours.clear_outbox(engine)
+            latency = await ours.latency(
+                engine, database.dsn, infra.nats_url, prefix, rate_per_second, seconds
             )
-        )
+            say(
+                table(
+                    ["latency", "ms"],
+                    [
+                        ["p50", f"{latency.p50_ms:.1f}"],
+                        ["p99", f"{latency.p99_ms:.1f}"],
+                        ["max", f"{latency.max_ms:.1f}"],
+                        ["events", f"{latency.events:,}"],
+                        ["offered rate", f"{latency.achieved_rate:,.0f}/s"],
+                    ],
+                )
+            )
+            outcomes.append(
+                Outcome(
+                    f"latency p99 at {rate_per_second:.0f}/s"
+                    + ("" if is_target else " (diagnostic)"),
+                    f"{latency.p99_ms:.1f} ms (p50 {latency.p50_ms:.1f})",
+                    "≤ 50 ms" if is_target else "-",
+                    latency.p99_ms <= 50 if is_target else None,
+                )
+            )
     finally:
         if app is not None:
             await asyncio.to_thread(app.close)
-        await ours.delete_streams(nats_connection, [relay_prefix, raw_prefix, latency_prefix])
+        await ours.delete_streams(
+            nats_connection, [relay_prefix, raw_prefix, latency_prefix, unsaturated_prefix]
+        )
         await nats_connection.stop()
         await engine.dispose()
     say("\nsummary")

@@ -131,10 +131,11 @@ async def relay_throughput(
     nats_connection: NatsConnection,
     raw_prefix: str,
     count: int,
+    batch_size: int = 500,
 ) -> RelayFigures:
     """Drain `count` outbox entries with OutboxRelay.relay_batch(); then publish the same payloads
     with raw nats-py publish_async to an identically configured stream."""
-    streams = [f"relay-{index}" for index in range(count // 100)]
+    streams = [f"relay-{store.subject_prefix}{index}" for index in range(count // 100)]
     await preload(store, streams, 100)
     async with engine.connect() as connection:
         rows = (
@@ -151,7 +152,7 @@ async def relay_throughput(
     client = nats_connection.client
     assert client is not None
     subscriptions_before = len(client._subs)
-    relay = OutboxRelay(engine=engine, schema=SCHEMA, nats=nats_connection)
+    relay = OutboxRelay(engine=engine, schema=SCHEMA, nats=nats_connection, batch_size=batch_size)
     started = time.perf_counter()
     relayed = 0
     while published := await relay.relay_batch():
@@ -253,6 +254,7 @@ async def latency(
     subject_prefix: str,
     rate: float,
     seconds: float,
+    preloaded_events: int = 10,
 ) -> LatencyFigures:
     """Append → consumer handler latency at a steady, open-loop command rate, with the store,
     relay (LISTEN/NOTIFY and in-process wake) and a consumer wired as a service wires them."""
@@ -282,31 +284,39 @@ async def latency(
         ],
     )
     store = runtime.store
-    streams = [f"latency-{index}" for index in range(500)]
+    total = int(rate * seconds)
+    warm_up = 50
+    # One stream per command, each already holding ~10 events: a queue of commands under load
+    # must not turn into optimistic-concurrency conflicts on a shared stream.
+    streams = [f"latency-{subject_prefix}{index}" for index in range(warm_up + total)]
+    await preload(store, streams, preloaded_events)
+    await clear_outbox(engine)
     await runtime.start()
     try:
         # Warm up: the consumer binds, the relay listens, connections and statements are ready.
-        expected = 50
-        await asyncio.gather(*(command(store, stream) for stream in streams[:50]))
+        expected = warm_up
+        await asyncio.gather(*(command(store, stream) for stream in streams[:warm_up]))
         await asyncio.wait_for(arrived.wait(), timeout=30)
         latencies_ms.clear()
         arrived.clear()
 
-        total = int(rate * seconds)
         expected = total
         loop = asyncio.get_running_loop()
-        in_flight: set[asyncio.Task[None]] = set()
+        in_flight: list[asyncio.Task[None]] = []
         started = loop.time()
         for index in range(total):
             delay = started + index / rate - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            task = asyncio.create_task(command(store, streams[index % len(streams)]))
-            in_flight.add(task)
-            task.add_done_callback(in_flight.discard)
+            in_flight.append(asyncio.create_task(command(store, streams[warm_up + index])))
         produced_in = loop.time() - started
-        await asyncio.wait_for(asyncio.gather(*in_flight), timeout=60)
-        await asyncio.wait_for(arrived.wait(), timeout=60)
+        outcomes = await asyncio.wait_for(
+            asyncio.gather(*in_flight, return_exceptions=True), timeout=120
+        )
+        failed = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+        if failed:
+            raise RuntimeError(f"{len(failed)} of {total} commands failed: {failed[0]!r}")
+        await asyncio.wait_for(arrived.wait(), timeout=120)
     finally:
         await runtime.stop()
     ordered = sorted(latencies_ms)

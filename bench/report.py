@@ -13,7 +13,7 @@ class Outcome:
     workload: str
     figure: str
     target: str
-    met: bool
+    met: bool | None  # None: a diagnostic figure without a target
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -32,7 +32,12 @@ def summary(outcomes: Sequence[Outcome]) -> str:
     return table(
         ["workload", "figure", "target", "met"],
         [
-            [outcome.workload, outcome.figure, outcome.target, "✓" if outcome.met else "✗"]
+            [
+                outcome.workload,
+                outcome.figure,
+                outcome.target,
+                "-" if outcome.met is None else "✓" if outcome.met else "✗",
+            ]
             for outcome in outcomes
         ],
     )
