@@ -1,0 +1,73 @@
+"""FastAPI plumbing shared by every service: settings, auth, problem+json errors, idempotency,
+ETags and cursors, telemetry, migrations and the app factory."""
+
+from libs.servicekit.app import Lifecycle, create_app, database_check, nats_check, run
+from libs.servicekit.auth import (
+    CurrentPrincipal,
+    Principal,
+    Role,
+    TokenVerifier,
+    get_principal,
+    mint_token,
+    require_roles,
+)
+from libs.servicekit.http import (
+    Page,
+    PageParams,
+    Pagination,
+    decode_cursor,
+    encode_cursor,
+    etag_for,
+    parse_if_match,
+    set_etag,
+)
+from libs.servicekit.problems import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    PreconditionFailed,
+    PreconditionRequired,
+    ProblemError,
+    Unauthorized,
+    UnprocessableEntity,
+    install_problem_handlers,
+    register_exception,
+)
+from libs.servicekit.settings import ServiceSettings, async_database_url
+
+__all__ = [
+    "BadRequest",
+    "Conflict",
+    "CurrentPrincipal",
+    "Forbidden",
+    "Lifecycle",
+    "NotFound",
+    "Page",
+    "PageParams",
+    "Pagination",
+    "PreconditionFailed",
+    "PreconditionRequired",
+    "Principal",
+    "ProblemError",
+    "Role",
+    "ServiceSettings",
+    "TokenVerifier",
+    "Unauthorized",
+    "UnprocessableEntity",
+    "async_database_url",
+    "create_app",
+    "database_check",
+    "decode_cursor",
+    "encode_cursor",
+    "etag_for",
+    "get_principal",
+    "install_problem_handlers",
+    "mint_token",
+    "nats_check",
+    "parse_if_match",
+    "register_exception",
+    "require_roles",
+    "run",
+    "set_etag",
+]

@@ -1,0 +1,202 @@
+"""Bearer-JWT authentication: verify tokens (HS256 with a shared secret, or RS256 with keys from a
+JWKS URL), turn their claims into a `Principal`, and guard routes by role."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated, Any
+
+import jwt
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from libs.servicekit.problems import Forbidden, ServiceUnavailable, Unauthorized
+from libs.servicekit.settings import ServiceSettings
+
+# PyJWKClient fetches synchronously; a slow key server must not hold a request for long.
+JWKS_FETCH_TIMEOUT_SECONDS = 5.0
+# Tolerated clock skew between the token issuer and this service.
+CLOCK_LEEWAY_SECONDS = 30
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    ASSESSOR = "assessor"
+    FACTORY = "factory"
+    BUYER = "buyer"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: a verified token's subject, role and tenant."""
+
+    subject: str
+    role: Role
+    factory_id: str | None = None
+    buyer_id: str | None = None
+
+    @property
+    def is_staff(self) -> bool:
+        """Programme staff (admins and assessors) see every factory."""
+        return self.role in (Role.ADMIN, Role.ASSESSOR)
+
+
+def principal_from_claims(claims: dict[str, Any]) -> Principal:
+    """Validate the business claims of an already signature-checked token."""
+    subject = claims.get("sub")
+    if not isinstance(subject, str) or not subject:
+        raise Unauthorized("The token has no subject.", invalid_token=True)
+    try:
+        role = Role(str(claims.get("role")))
+    except ValueError:
+        raise Unauthorized("The token has no valid role.", invalid_token=True) from None
+    factory_id = claims.get("factory_id")
+    buyer_id = claims.get("buyer_id")
+    if factory_id is not None and not isinstance(factory_id, str):
+        raise Unauthorized("The token's factory_id is not a string.", invalid_token=True)
+    if buyer_id is not None and not isinstance(buyer_id, str):
+        raise Unauthorized("The token's buyer_id is not a string.", invalid_token=True)
+    if role is Role.FACTORY and not factory_id:
+        raise Unauthorized("A factory token needs a factory_id claim.", invalid_token=True)
+    if role is Role.BUYER and not buyer_id:
+        raise Unauthorized("A buyer token needs a buyer_id claim.", invalid_token=True)
+    # A tenant claim only means something for its own role; ignoring the others keeps a
+    # staff token from being mistaken for a tenant's.
+    return Principal(
+        subject=subject,
+        role=role,
+        factory_id=factory_id if role is Role.FACTORY else None,
+        buyer_id=buyer_id if role is Role.BUYER else None,
+    )
+
+
+class TokenVerifier:
+    """Checks a bearer token's signature, expiry, audience and issuer, and returns its principal."""
+
+    def __init__(
+        self,
+        *,
+        secret: str | None = None,
+        jwks_url: str | None = None,
+        audience: str | None = None,
+        issuer: str | None = None,
+    ) -> None:
+        if not secret and not jwks_url:
+            raise ValueError("a JWT secret or a JWKS URL is needed")
+        self.audience = audience
+        self.issuer = issuer
+        self._secret = secret
+        self._jwks_client = (
+            jwt.PyJWKClient(
+                jwks_url, cache_keys=True, lifespan=300, timeout=JWKS_FETCH_TIMEOUT_SECONDS
+            )
+            if jwks_url
+            else None
+        )
+
+    @classmethod
+    def from_settings(cls, settings: ServiceSettings) -> TokenVerifier:
+        return cls(
+            secret=None if settings.jwt_jwks_url else settings.jwt_secret,
+            jwks_url=settings.jwt_jwks_url,
+            audience=settings.jwt_audience,
+            issuer=settings.jwt_issuer,
+        )
+
+    async def _key_and_algorithms(self, token: str) -> tuple[Any, list[str]]:
+        if self._jwks_client is None:
+            return self._secret, ["HS256"]
+        client = self._jwks_client
+        try:
+            # Blocking HTTP on a cache miss; the client caches keys, so usually this is quick.
+            signing_key = await asyncio.to_thread(client.get_signing_key_from_jwt, token)
+        except jwt.PyJWKClientConnectionError as exc:
+            raise ServiceUnavailable("The token signing keys cannot be fetched.") from exc
+        except (jwt.PyJWKClientError, jwt.DecodeError) as exc:
+            raise Unauthorized("The token's signing key is unknown.", invalid_token=True) from exc
+        return signing_key.key, ["RS256"]
+
+    async def verify(self, token: str) -> Principal:
+        """The token's principal; `Unauthorized` when it is malformed, forged or expired."""
+        key, algorithms = await self._key_and_algorithms(token)
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=algorithms,
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=CLOCK_LEEWAY_SECONDS,
+                options={"require": ["exp", "sub"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized("The token has expired.", invalid_token=True) from None
+        except jwt.InvalidTokenError as exc:
+            raise Unauthorized(f"The token is not valid: {exc}", invalid_token=True) from None
+        return principal_from_claims(claims)
+
+
+# auto_error=False: a missing header must become our 401 problem, not FastAPI's 403.
+_bearer = HTTPBearer(auto_error=False, description="A JWT from the identity provider.")
+
+
+async def get_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """FastAPI dependency: the verified caller, or a 401 problem."""
+    if credentials is None or not credentials.credentials:
+        raise Unauthorized("A bearer token is required.")
+    verifier: TokenVerifier = request.app.state.token_verifier
+    return await verifier.verify(credentials.credentials)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+def require_roles(*roles: Role | str) -> Callable[[Principal], Awaitable[Principal]]:
+    """A dependency that lets only the given roles through (403 problem otherwise)."""
+    allowed = frozenset(Role(role) for role in roles)
+    if not allowed:
+        raise ValueError("require_roles needs at least one role")
+
+    async def check_role(principal: CurrentPrincipal) -> Principal:
+        if principal.role not in allowed:
+            raise Forbidden(f"The {principal.role} role may not do this.")
+        return principal
+
+    return check_role
+
+
+def mint_token(
+    secret: str,
+    subject: str,
+    role: Role | str,
+    factory_id: str | None = None,
+    buyer_id: str | None = None,
+    ttl_seconds: int = 3600,
+    *,
+    audience: str | None = None,
+    issuer: str | None = None,
+) -> str:
+    """An HS256 token with our claims, for tests and local development."""
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "sub": subject,
+        "role": str(Role(role)),
+        "iat": now,
+        "exp": now + ttl_seconds,
+    }
+    if factory_id is not None:
+        claims["factory_id"] = factory_id
+    if buyer_id is not None:
+        claims["buyer_id"] = buyer_id
+    if audience is not None:
+        claims["aud"] = audience
+    if issuer is not None:
+        claims["iss"] = issuer
+    return jwt.encode(claims, secret, algorithm="HS256")

@@ -1,0 +1,240 @@
+"""RFC 9457 `application/problem+json` errors: the exception services raise, and the handlers that
+turn it, validation errors, unknown routes and unexpected failures into problem documents."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse, Response
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+PROBLEM_TYPE_BASE = "https://betterwork.example/problems/"
+
+logger = logging.getLogger("libs.servicekit.problems")
+
+
+def problem_type_uri(slug: str | None) -> str:
+    """The problem type URI for a slug; `about:blank` when the HTTP status says it all."""
+    return f"{PROBLEM_TYPE_BASE}{slug}" if slug else "about:blank"
+
+
+def _status_phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+class ProblemError(Exception):
+    """An error the client should see, rendered as a problem document.
+
+    Subclasses set `status`, `title` and `type_slug`; instances may override any of them and add
+    `extensions` (extra members of the document) and response `headers`.
+    """
+
+    status: int = 500
+    title: str | None = None
+    type_slug: str | None = None
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        status: int | None = None,
+        title: str | None = None,
+        type: str | None = None,
+        type_slug: str | None = None,
+        extensions: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        # `type` is the RFC 9457 member name, so the class is reached through __class__ here.
+        cls = self.__class__
+        self.status = status if status is not None else cls.status
+        self.title = title or cls.title or _status_phrase(self.status)
+        self.detail = detail
+        self.type = type or problem_type_uri(type_slug or cls.type_slug)
+        self.extensions: dict[str, Any] = dict(extensions or {})
+        self.headers: dict[str, str] = dict(headers or {})
+        super().__init__(detail or self.title)
+
+    def to_document(self, instance: str | None = None) -> dict[str, Any]:
+        """The problem as a JSON object; extension members never replace the standard ones."""
+        document: dict[str, Any] = dict(self.extensions)
+        document.update(type=self.type, title=self.title, status=self.status)
+        if self.detail:
+            document["detail"] = self.detail
+        if instance:
+            document["instance"] = instance
+        return document
+
+
+class BadRequest(ProblemError):
+    status = 400
+    type_slug = "bad-request"
+
+
+class Unauthorized(ProblemError):
+    """401; carries the `WWW-Authenticate: Bearer` challenge of RFC 6750."""
+
+    status = 401
+    type_slug = "unauthorized"
+
+    def __init__(self, detail: str | None = None, *, invalid_token: bool = False, **kwargs: Any):
+        challenge = 'Bearer error="invalid_token"' if invalid_token else "Bearer"
+        headers = {"WWW-Authenticate": challenge, **kwargs.pop("headers", {})}
+        super().__init__(detail, headers=headers, **kwargs)
+
+
+class Forbidden(ProblemError):
+    status = 403
+    type_slug = "forbidden"
+
+
+class NotFound(ProblemError):
+    status = 404
+    type_slug = "not-found"
+
+
+class Conflict(ProblemError):
+    status = 409
+    type_slug = "conflict"
+
+
+class PreconditionFailed(ProblemError):
+    status = 412
+    type_slug = "precondition-failed"
+
+
+class PayloadTooLarge(ProblemError):
+    status = 413
+    title = "Content Too Large"
+    type_slug = "payload-too-large"
+
+
+class UnprocessableEntity(ProblemError):
+    status = 422
+    type_slug = "unprocessable-entity"
+
+
+class PreconditionRequired(ProblemError):
+    status = 428
+    type_slug = "precondition-required"
+
+
+class ServiceUnavailable(ProblemError):
+    status = 503
+    type_slug = "service-unavailable"
+
+
+def problem_response(
+    problem: ProblemError, *, instance: str | None = None, headers: Mapping[str, str] | None = None
+) -> Response:
+    """The HTTP response for a problem."""
+    return JSONResponse(
+        problem.to_document(instance),
+        status_code=problem.status,
+        headers={**problem.headers, **(headers or {})},
+        media_type=PROBLEM_CONTENT_TYPE,
+    )
+
+
+def internal_error_response(instance: str | None = None) -> Response:
+    """A 500 that says nothing about the failure: details go to the log, never to the client."""
+    return problem_response(
+        ProblemError("The server failed to handle the request.", status=500), instance=instance
+    )
+
+
+def _location(loc: tuple[int | str, ...] | list[int | str]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def validation_problem(exc: RequestValidationError) -> ProblemError:
+    """422 with an `errors` list; input values are left out, as they may hold secrets."""
+    errors = [
+        {
+            "location": _location(error.get("loc", ())),
+            "message": error.get("msg", ""),
+            "type": error.get("type", ""),
+        }
+        for error in exc.errors()
+    ]
+    return UnprocessableEntity(
+        "The request is not valid.",
+        title="Validation failed",
+        type_slug="validation-error",
+        extensions={"errors": errors},
+    )
+
+
+async def _handle_problem(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ProblemError)
+    return problem_response(exc, instance=request.url.path)
+
+
+async def _handle_validation(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    return problem_response(validation_problem(exc), instance=request.url.path)
+
+
+async def _handle_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    phrase = _status_phrase(exc.status_code)
+    detail = exc.detail if isinstance(exc.detail, str) and exc.detail != phrase else None
+    problem = ProblemError(detail, status=exc.status_code, title=phrase)
+    return problem_response(problem, instance=request.url.path, headers=exc.headers)
+
+
+async def _handle_unexpected(request: Request, exc: Exception) -> Response:
+    logger.error("unhandled error in %s %s", request.method, request.url.path, exc_info=exc)
+    return internal_error_response(request.url.path)
+
+
+def _slugify(title: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
+
+
+def register_exception(
+    app: FastAPI,
+    exc_type: type[Exception],
+    status: int,
+    title: str,
+    type_slug: str | None = None,
+) -> None:
+    """Map a domain exception to a problem: its `str()` becomes the detail.
+
+    Lookup follows the exception's MRO, so registering a base class covers its subclasses.
+    """
+    slug = type_slug or _slugify(title)
+
+    async def handle(request: Request, exc: Exception) -> Response:
+        detail = str(exc) or None
+        problem = ProblemError(detail, status=status, title=title, type_slug=slug)
+        return problem_response(problem, instance=request.url.path)
+
+    app.add_exception_handler(exc_type, handle)
+
+
+def install_problem_handlers(
+    app: FastAPI,
+    exception_map: Mapping[type[Exception], tuple[int, str] | tuple[int, str, str]] | None = None,
+) -> None:
+    """Make every error response of `app` a problem document.
+
+    `exception_map` maps domain exceptions to `(status, title)` or `(status, title, type_slug)`.
+    """
+    app.add_exception_handler(ProblemError, _handle_problem)
+    app.add_exception_handler(RequestValidationError, _handle_validation)
+    app.add_exception_handler(StarletteHTTPException, _handle_http_exception)
+    # Last resort: Starlette's outermost error middleware calls this for anything uncaught.
+    app.add_exception_handler(Exception, _handle_unexpected)
+    for exc_type, mapping in (exception_map or {}).items():
+        status, title, *slug = mapping
+        register_exception(app, exc_type, status, title, slug[0] if slug else None)
