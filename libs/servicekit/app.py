@@ -22,6 +22,7 @@ from libs.servicekit.auth import TokenVerifier
 from libs.servicekit.idempotency import IdempotencyMiddleware
 from libs.servicekit.problems import (
     PROBLEM_CONTENT_TYPE,
+    PROBLEM_OPENAPI_RESPONSE,
     PayloadTooLarge,
     install_problem_handlers,
     internal_error_response,
@@ -166,9 +167,9 @@ def nats_check(nc_getter: Callable[[], Any]) -> ReadinessCheck:
     return check
 
 
-async def _run_check(name: str, check: ReadinessCheck) -> dict[str, str]:
+async def _run_check(name: str, check: ReadinessCheck, timeout: float) -> dict[str, str]:
     try:
-        await asyncio.wait_for(check(), READINESS_TIMEOUT_SECONDS)
+        await asyncio.wait_for(check(), timeout)
     except TimeoutError:
         logger.warning("readiness check %s timed out", name)
         return {"status": "failed", "error": "timeout"}
@@ -179,7 +180,9 @@ async def _run_check(name: str, check: ReadinessCheck) -> dict[str, str]:
     return {"status": "ok"}
 
 
-def _operations_router(readiness_checks: Mapping[str, ReadinessCheck]) -> APIRouter:
+def _operations_router(
+    readiness_checks: Mapping[str, ReadinessCheck], readiness_timeout: float
+) -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
     @router.get("/healthz")
@@ -190,7 +193,7 @@ def _operations_router(readiness_checks: Mapping[str, ReadinessCheck]) -> APIRou
     async def readyz() -> JSONResponse:
         names = list(readiness_checks)
         results = await asyncio.gather(
-            *(_run_check(name, readiness_checks[name]) for name in names)
+            *(_run_check(name, readiness_checks[name], readiness_timeout) for name in names)
         )
         checks = dict(zip(names, results, strict=True))
         failing = [name for name, result in checks.items() if result["status"] != "ok"]
@@ -251,6 +254,7 @@ def create_app(
     exception_map: Mapping[type[Exception], tuple[int, str] | tuple[int, str, str]] | None = None,
     openapi_tags: list[dict[str, Any]] | None = None,
     token_verifier: TokenVerifier | None = None,
+    readiness_timeout_seconds: float = READINESS_TIMEOUT_SECONDS,
 ) -> FastAPI:
     """A FastAPI app with the house plumbing. Nothing connects here: components connect in
     their `start`, run by the lifespan in order and stopped in reverse."""
@@ -269,9 +273,10 @@ def create_app(
     app.state.db_engine = db_engine
     app.state.db_schema = db_schema
     install_problem_handlers(app, exception_map)
-    app.include_router(_operations_router(dict(readiness_checks or {})))
+    app.include_router(_operations_router(dict(readiness_checks or {}), readiness_timeout_seconds))
     for router in routers:
-        app.include_router(router)
+        # "default" also replaces FastAPI's own 422 schema, which our problem handler does not send.
+        app.include_router(router, responses={"default": PROBLEM_OPENAPI_RESPONSE})
     # add_middleware wraps what is there, so the last added runs first:
     # tracing → metrics → 500 safety net → size limit → idempotency → routes.
     if db_engine is not None:

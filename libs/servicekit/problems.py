@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
@@ -131,6 +132,28 @@ class PreconditionRequired(ProblemError):
 class ServiceUnavailable(ProblemError):
     status = 503
     type_slug = "service-unavailable"
+
+
+class ProblemDocument(BaseModel):
+    """The shape of every error body (RFC 9457), for the OpenAPI description."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field("about:blank", description="URI identifying the kind of problem.")
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = Field(None, description="The request path.")
+    errors: list[dict[str, str]] | None = Field(
+        None, description="Validation errors: `location`, `message` and `type` of each."
+    )
+
+
+# For `responses=`: documents that any status not listed otherwise is a problem document.
+PROBLEM_OPENAPI_RESPONSE: dict[str, Any] = {
+    "description": "An error, as an RFC 9457 problem document.",
+    "content": {PROBLEM_CONTENT_TYPE: {"schema": ProblemDocument.model_json_schema()}},
+}
 
 
 def problem_response(

@@ -76,6 +76,7 @@ def make_app(
         routers=[router],
         lifecycle=lifecycle,
         readiness_checks=readiness_checks,
+        readiness_timeout_seconds=0.2,
         exception_map={AccountLocked: (423, "Account locked")},
     )
 
@@ -276,3 +277,12 @@ async def test_request_span_continues_the_callers_trace(client: httpx.AsyncClien
     assert span.attributes is not None
     assert span.attributes["http.response.status_code"] == 200
     assert span.attributes["http.route"] == "/items/{item_id}"
+
+
+async def test_openapi_documents_problem_documents(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    responses = spec["paths"]["/factories"]["post"]["responses"]
+    assert "422" not in responses  # FastAPI's own validation schema would be a lie
+    schema = responses["default"]["content"]["application/problem+json"]["schema"]
+    assert {"type", "title", "status", "errors"} <= schema["properties"].keys()
+    assert "/healthz" not in spec["paths"]
