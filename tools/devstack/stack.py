@@ -128,7 +128,8 @@ class Devstack:
         else:
             # migrations do not talk to NATS, but services' settings may insist on a URL
             self.nats_url = f"nats://127.0.0.1:{config.nats_port}"
-        self.out.say(f"servers ready: {self.database_url} {self.nats_url if with_nats else ''}")
+        ready = [self.database_url, self.nats_url] if with_nats else [self.database_url]
+        self.out.say("servers ready: " + " ".join(ready))
 
     async def _start_server(self, server: EmbeddedServer) -> None:
         self.out.say(f"starting {server.name} on port {server.port} (data in {server.data_dir})")

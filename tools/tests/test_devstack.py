@@ -128,7 +128,7 @@ async def test_up_starts_everything_with_prefixed_output_and_ctrl_c_stops_every_
 
     stack.process.send_signal(signal.SIGINT)
     assert await stack.finish() == 0
-    _, alive = psutil.wait_procs(children, timeout=5)
+    _, alive = await asyncio.to_thread(psutil.wait_procs, children, timeout=5)
     assert alive == []
     assert processes_of(stack.data_dir) == []
     order = [line for line in stack.lines if line.startswith("devstack: stopping ")]
