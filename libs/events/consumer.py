@@ -184,7 +184,8 @@ class ConsumerRunner:
                     self.subscription.batch_size, timeout=self.fetch_timeout
                 )
                 failures = 0
-            except nats.errors.TimeoutError:
+            except (nats.errors.TimeoutError, TimeoutError):
+                # an idle fetch (nats-py raises either kind); not a failure
                 idle_fetches += 1
                 if idle_fetches % 5 == 0:
                     await self._verify_consumer()

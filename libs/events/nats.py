@@ -34,6 +34,7 @@ class NatsConnection:
     name: str
     connect_timeout: float = 5.0
     client: Client | None = None
+    _jetstream: JetStreamContext | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def start(self) -> None:
@@ -61,15 +62,20 @@ class NatsConnection:
                     log.warning("nats drain failed: %s", error)
                     await self.client.close()
                 self.client = None
+                self._jetstream = None
 
     @property
     def connected(self) -> bool:
         return self.client is not None and self.client.is_connected
 
     def jetstream(self) -> JetStreamContext:
+        """The connection's one JetStream context (each new context adds a reply subscription
+        that nats-py never removes, so it is created once and reused)."""
         if self.client is None:
             raise RuntimeError("NATS connection not started")
-        return self.client.jetstream(timeout=5.0)
+        if self._jetstream is None:
+            self._jetstream = self.client.jetstream(timeout=5.0)
+        return self._jetstream
 
     async def check(self) -> None:
         """Readiness: raises unless connected."""
@@ -108,7 +114,8 @@ class NatsConnection:
         log.warning("nats %s: %s", self.name, error)
 
     async def _on_disconnected(self) -> None:
-        log.warning("nats %s: disconnected", self.name)
+        if self.client is not None and not self.client.is_draining and not self.client.is_closed:
+            log.warning("nats %s: disconnected", self.name)
 
     async def _on_reconnected(self) -> None:
         log.info("nats %s: reconnected", self.name)

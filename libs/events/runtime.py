@@ -80,6 +80,7 @@ class EventRuntime:
             await runner.stop()
         await self.relay.stop()
         await self.nats.stop()
+        await self.store.close()
 
     async def check_nats(self) -> None:
         await self.nats.check()

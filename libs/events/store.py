@@ -8,6 +8,7 @@ writes nothing and a success writes everything, in the caller's transaction.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import uuid
@@ -99,8 +100,12 @@ class EventStore:
         schema: str,
         registry: EventRegistry,
         subject_prefix: str = "",
+        pool_size: int = 10,
     ) -> None:
         self.engine = engine
+        self.pool_size = pool_size
+        self._asyncpg_pool: asyncpg.Pool | None = None
+        self._pool_lock = asyncio.Lock()
         self.schema = checked_schema(schema)
         self.registry = registry
         self.service = registry.service
@@ -170,13 +175,71 @@ class EventStore:
             for callback in self._after_commit:
                 callback()
 
+    async def _pool(self) -> asyncpg.Pool:
+        """A small asyncpg pool of its own for statements outside a unit of work: a load, or an
+        append that is its own transaction, skips SQLAlchemy's checkout and transaction wrapping."""
+        if self._asyncpg_pool is None:
+            async with self._pool_lock:
+                if self._asyncpg_pool is None:
+                    url = self.engine.url.set(drivername="postgresql")
+                    self._asyncpg_pool = await asyncpg.create_pool(
+                        url.render_as_string(hide_password=False),
+                        min_size=1,
+                        max_size=self.pool_size,
+                        command_timeout=30,
+                        reset=_keep_session,
+                    )
+        return self._asyncpg_pool
+
+    async def close(self) -> None:
+        if self._asyncpg_pool is not None:
+            await asyncio.wait_for(self._asyncpg_pool.close(), timeout=10)
+            self._asyncpg_pool = None
+
+    @asynccontextmanager
+    async def _autocommit(self) -> AsyncIterator[UnitOfWork]:
+        """A unit of work without BEGIN/COMMIT: each statement is its own transaction."""
+        pool = await self._pool()
+        async with pool.acquire() as driver:
+            unit = UnitOfWork(self, None, _driver=driver)
+            yield unit
+        if unit.appended:
+            for callback in self._after_commit:
+                callback()
+
     async def load(self, stream_id: str, *, after_version: int = 0) -> list[RecordedEvent]:
-        async with self.engine.connect() as connection:
-            return await UnitOfWork(self, connection).load(stream_id, after_version=after_version)
+        """Read a stream outside any transaction (one round trip)."""
+        async with self._autocommit() as unit:
+            return await unit.load(stream_id, after_version=after_version)
 
     async def stream_version(self, stream_id: str) -> int:
-        async with self.engine.connect() as connection:
-            return await UnitOfWork(self, connection).stream_version(stream_id)
+        async with self._autocommit() as unit:
+            return await unit.stream_version(stream_id)
+
+    async def append(
+        self,
+        stream_id: str,
+        *,
+        stream_type: str,
+        expected_version: int,
+        events: Sequence[DomainEvent],
+        subject: str,
+    ) -> list[Envelope]:
+        """Append as one statement, which is its own transaction: the fast path for commands that
+        update no read model in the same transaction (one round trip; see UnitOfWork.append)."""
+        async with self._autocommit() as unit:
+            return await unit.append(
+                stream_id,
+                stream_type=stream_type,
+                expected_version=expected_version,
+                events=events,
+                subject=subject,
+            )
+
+
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """The store's own pool runs single autocommit statements that leave no session state, so
+    the reset round trip asyncpg makes on every release is skipped."""
 
 
 @dataclass
@@ -184,7 +247,7 @@ class UnitOfWork:
     """One transaction: load streams, append events (with their outbox entries), update read models."""
 
     store: EventStore
-    connection: AsyncConnection
+    connection: AsyncConnection | None  # None: outside any transaction (EventStore.load/append)
     appended: list[Envelope] = field(default_factory=list)
     _driver: asyncpg.Connection | None = None
 
@@ -195,6 +258,7 @@ class UnitOfWork:
         runs; begin it now so that raw statements are part of it. (Covered by the rollback test.)
         """
         if self._driver is None:
+            assert self.connection is not None
             proxied = await self.connection.get_raw_connection()
             adapted: Any = proxied.dbapi_connection
             if adapted._transaction is None:

@@ -139,3 +139,29 @@ class TestSnapshots:
             again = await uow.load_snapshot("c1")
         assert [r.event.amount for r in rest if isinstance(r.event, ItemCounted)] == [4]
         assert again is not None and again.version == 3
+
+
+class TestAppendOutsideAUnitOfWork:
+    async def test_is_one_atomic_statement_with_the_same_concurrency_check(
+        self, store: EventStore, engine: AsyncEngine
+    ) -> None:
+        woken: list[bool] = []
+        store.on_commit(lambda: woken.append(True))
+        await store.append(
+            "c1",
+            stream_type="counter",
+            expected_version=0,
+            events=[ItemCounted(counter="c1"), ItemCounted(counter="c1", amount=2)],
+            subject="f",
+        )
+        with pytest.raises(ConcurrencyConflict):
+            await store.append(
+                "c1",
+                stream_type="counter",
+                expected_version=1,
+                events=[ItemCounted(counter="c1")],
+                subject="f",
+            )
+        assert [r.version for r in await store.load("c1")] == [1, 2]
+        assert await count(engine, "outbox") == 2
+        assert woken == [True]  # the relay is woken after the successful append only
