@@ -1,7 +1,7 @@
 """The shared event backbone: CloudEvents envelope, PostgreSQL event store with a transactional
 outbox, the outbox relay to NATS JetStream, and the durable consumer runner with inbox and dead letters."""
 
-from libs.events.consumer import ConsumerRunner, DeadLetter, Subscription
+from libs.events.consumer import BatchHandler, ConsumerRunner, DeadLetter, Handler, Subscription
 from libs.events.envelope import (
     DomainEvent,
     Envelope,
@@ -20,6 +20,7 @@ from libs.events.store import (
 )
 
 __all__ = [
+    "BatchHandler",
     "ConcurrencyConflict",
     "ConsumerRunner",
     "DeadLetter",
@@ -27,6 +28,7 @@ __all__ = [
     "Envelope",
     "EventRegistry",
     "EventStore",
+    "Handler",
     "NatsConnection",
     "OutboxRelay",
     "RecordedEvent",

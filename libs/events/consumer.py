@@ -34,12 +34,13 @@ from libs.events.envelope import (
     event_context,
 )
 from libs.events.nats import NatsConnection, stream_name
-from libs.events.store import checked_schema
+from libs.events.store import checked_schema, driver_connection
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
 
 Handler = Callable[[AsyncConnection, Envelope, DomainEvent], Awaitable[None]]
+BatchHandler = Callable[[AsyncConnection, Sequence[tuple[Envelope, DomainEvent]]], Awaitable[None]]
 
 PROCESSED = Counter("bw_consumer_events_total", "Events applied", ["consumer"])
 DUPLICATES = Counter("bw_consumer_duplicates_total", "Redelivered events skipped", ["consumer"])
@@ -53,7 +54,9 @@ class Subscription:
 
     `handlers` maps the producer's event names to handlers; events of other types are acknowledged
     and skipped. `registry` holds the consumer's own copies of those events, registered under
-    `source_service`.
+    `source_service`. An optional `batch_handler` applies a whole fetched batch at once (e.g. one
+    set-based upsert for a read model); it must have the same effect as the per-event handlers, which
+    still serve to isolate a failing event and to replay dead letters.
     """
 
     durable: str
@@ -64,6 +67,7 @@ class Subscription:
     backoff: Sequence[float] = (1.0, 5.0, 30.0, 120.0)
     ack_wait: float = 30.0
     batch_size: int = 200
+    batch_handler: BatchHandler | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,10 @@ class _Item:
 class _HandlerFailed(Exception):
     def __init__(self, item: _Item) -> None:
         self.item = item
+
+
+class _BatchFailed(Exception):
+    """The batch handler failed: which event made it fail is found by applying them one by one."""
 
 
 class PoisonEvent(Exception):
@@ -124,13 +132,11 @@ class ConsumerRunner:
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         s = self.schema
-        self._inbox_sql = text(
-            f"""
+        self._inbox_sql = f"""
             INSERT INTO "{s}".inbox (consumer, event_id)
-            SELECT :consumer, unnest(CAST(:event_ids AS text[]))
+            SELECT $1, unnest($2::text[])
             ON CONFLICT DO NOTHING RETURNING event_id
             """
-        )
         self._dead_letter_sql = text(
             f"""
             INSERT INTO "{s}".dead_letter
@@ -256,9 +262,13 @@ class ConsumerRunner:
             # Apply the batch in one transaction; when an event fails, roll back, set it aside
             # (retry later or park it) and apply the rest again, so each delivery runs a handler once.
             pending = list(items)
+            as_batch = self.subscription.batch_handler is not None
             while pending:
                 try:
-                    await self._apply(pending)
+                    await self._apply(pending, as_batch=as_batch)
+                except _BatchFailed:
+                    as_batch = False
+                    continue
                 except _HandlerFailed as failure:
                     pending.remove(failure.item)
                     await self._failed(failure.item, failure.__cause__)
@@ -282,26 +292,37 @@ class ConsumerRunner:
             raise PoisonEvent(f"cannot decode {envelope.type}: {error}") from error
         return _Item(message, envelope, event)
 
-    async def _apply(self, items: Sequence[_Item]) -> None:
+    async def _apply(self, items: Sequence[_Item], *, as_batch: bool = False) -> None:
         name = self.durable
         async with self.engine.begin() as connection:
-            fresh = set(
-                (
-                    await connection.scalars(
-                        self._inbox_sql,
-                        {"consumer": name, "event_ids": [item.envelope.id for item in items]},
-                    )
-                ).all()
-            )
-            for item in items:
-                if item.envelope.id not in fresh:
-                    DUPLICATES.labels(name).inc()
-                    continue
+            driver = await driver_connection(connection)
+            fresh_ids = {
+                row[0]
+                for row in await driver.fetch(
+                    self._inbox_sql, name, [item.envelope.id for item in items]
+                )
+            }
+            fresh = [item for item in items if item.envelope.id in fresh_ids]
+            DUPLICATES.labels(name).inc(len(items) - len(fresh))
+            batch_handler = self.subscription.batch_handler
+            if as_batch and batch_handler is not None and fresh:
                 try:
-                    await self._call_handler(connection, item)
+                    with tracer.start_as_current_span(
+                        f"consume batch {self.durable}",
+                        kind=trace.SpanKind.CONSUMER,
+                        links=[_link(item) for item in fresh],
+                        attributes={"messaging.batch.message_count": len(fresh)},
+                    ):
+                        await batch_handler(connection, [(i.envelope, i.event) for i in fresh])
                 except Exception as error:
-                    raise _HandlerFailed(item) from error
-        PROCESSED.labels(name).inc(len(items))
+                    raise _BatchFailed() from error
+            else:
+                for item in fresh:
+                    try:
+                        await self._call_handler(connection, item)
+                    except Exception as error:
+                        raise _HandlerFailed(item) from error
+        PROCESSED.labels(name).inc(len(fresh))
         if self.after_commit is not None:
             self.after_commit()
 
@@ -418,13 +439,8 @@ class ConsumerRunner:
                     raise PoisonEvent(f"{envelope.type} has no handler")
                 item = _Item(None, envelope, self.subscription.registry.decode(envelope))
                 async with connection.begin_nested():
-                    fresh = (
-                        await connection.scalars(
-                            self._inbox_sql,
-                            {"consumer": self.durable, "event_ids": [envelope.id]},
-                        )
-                    ).all()
-                    if fresh:
+                    driver = await driver_connection(connection)
+                    if await driver.fetch(self._inbox_sql, self.durable, [envelope.id]):
                         await self._call_handler(connection, item)
             except Exception as error:
                 await connection.execute(
@@ -441,6 +457,13 @@ class ConsumerRunner:
             )
         if self.after_commit is not None:
             self.after_commit()
+
+
+def _link(item: _Item) -> trace.Link:
+    """A link from a batch's span to the trace of one of its events."""
+    carrier = {"traceparent": item.envelope.traceparent} if item.envelope.traceparent else {}
+    context = trace.get_current_span(propagate.extract(carrier)).get_span_context()
+    return trace.Link(context)
 
 
 def _describe(error: BaseException | None) -> str:

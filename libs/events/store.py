@@ -237,6 +237,20 @@ class EventStore:
             )
 
 
+async def driver_connection(connection: AsyncConnection) -> asyncpg.Connection:
+    """The asyncpg connection under a SQLAlchemy connection, inside its transaction.
+
+    SQLAlchemy's asyncpg adapter begins its transaction lazily, on the first statement it runs;
+    it is begun here so that statements sent straight to asyncpg are part of it (the store's
+    rollback test covers this). Hot paths use it to skip SQLAlchemy's per-statement overhead.
+    """
+    proxied = await connection.get_raw_connection()
+    adapted: Any = proxied.dbapi_connection
+    if adapted._transaction is None:
+        await adapted._start_transaction()
+    return proxied.driver_connection
+
+
 async def _keep_session(connection: asyncpg.Connection) -> None:
     """The store's own pool runs single autocommit statements that leave no session state, so
     the reset round trip asyncpg makes on every release is skipped."""
@@ -252,18 +266,10 @@ class UnitOfWork:
     _driver: asyncpg.Connection | None = None
 
     async def driver(self) -> asyncpg.Connection:
-        """The asyncpg connection under `connection`, inside the same transaction.
-
-        SQLAlchemy's asyncpg adapter begins its transaction lazily, on the first statement it
-        runs; begin it now so that raw statements are part of it. (Covered by the rollback test.)
-        """
+        """The asyncpg connection under `connection`, inside the same transaction."""
         if self._driver is None:
             assert self.connection is not None
-            proxied = await self.connection.get_raw_connection()
-            adapted: Any = proxied.dbapi_connection
-            if adapted._transaction is None:
-                await adapted._start_transaction()
-            self._driver = proxied.driver_connection
+            self._driver = await driver_connection(self.connection)
         return self._driver
 
     async def load(self, stream_id: str, *, after_version: int = 0) -> list[RecordedEvent]:

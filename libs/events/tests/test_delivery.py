@@ -7,7 +7,7 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -405,3 +405,52 @@ class TestRelayWakeUp:
 
 async def _listening(relay: OutboxRelay) -> bool:
     return relay.listening
+
+
+class TestBatchHandler:
+    async def test_applies_a_batch_at_once_and_still_isolates_a_failing_event(
+        self,
+        store: EventStore,
+        engine: AsyncEngine,
+        provisioned: NatsConnection,
+        registry: EventRegistry,
+        subject_prefix: str,
+    ) -> None:
+        batch_sizes: list[int] = []
+
+        async def one(connection: AsyncConnection, envelope: Envelope, event: DomainEvent) -> None:
+            if isinstance(event, ItemCounted) and event.amount == 13:
+                raise ValueError("13 is refused")
+            await count_item(connection, envelope, event)
+
+        async def many(
+            connection: AsyncConnection, batch: Sequence[tuple[Envelope, DomainEvent]]
+        ) -> None:
+            batch_sizes.append(len(batch))
+            for envelope, event in batch:
+                await one(connection, envelope, event)
+
+        for n in range(20):
+            await append(store, f"c{n}", 0, 1, 2)
+        await append(store, "bad", 0, 13)
+        await drain(relay_for(engine, provisioned))
+        runner = runner_for(
+            engine,
+            provisioned,
+            registry,
+            subject_prefix,
+            one,
+            batch_handler=many,
+            max_attempts=2,
+            backoff=(0.05,),
+        )
+        await runner.start()
+        try:
+            await eventually(lambda: _has_dead_letters(runner))
+            await eventually(lambda: _counter_is(engine, "c19", (3, 2)))
+        finally:
+            await runner.stop()
+        assert max(batch_sizes) > 1
+        assert [await counter(engine, f"c{n}") for n in range(20)] == [(3, 2)] * 20
+        assert await counter(engine, "bad") == (0, 0)
+        assert [parked.attempts for parked in await runner.dead_letters()] == [2]
