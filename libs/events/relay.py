@@ -15,12 +15,12 @@ import time
 import zlib
 
 import asyncpg
+from nats.js.api import PubAck
 from prometheus_client import Counter, Histogram
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.events.nats import NatsConnection
-from libs.events.store import checked_schema
+from libs.events.store import checked_schema, driver_connection
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ class OutboxRelay:
         nats: NatsConnection,
         listen_dsn: str | None = None,
         batch_size: int = 500,
+        batches_per_round: int = 6,
         poll_interval: float = 1.0,
         publish_timeout: float = 10.0,
     ) -> None:
@@ -48,6 +49,7 @@ class OutboxRelay:
         self.nats = nats
         self.listen_dsn = listen_dsn
         self.batch_size = batch_size
+        self.batches_per_round = batches_per_round
         self.poll_interval = poll_interval
         self.publish_timeout = publish_timeout
         self.channel = f"{self.schema}_outbox"
@@ -57,14 +59,14 @@ class OutboxRelay:
         self._task: asyncio.Task[None] | None = None
         self._listener: asyncpg.Connection | None = None
         s = self.schema
-        self._claim_sql = text(
-            f"""
-            SELECT id, event_id, nats_subject, payload, traceparent FROM "{s}".outbox
-            ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED
+        # A round claims forward from the last id it claimed; the next round starts over from the
+        # lowest id, so a transaction that committed late is picked up then.
+        self._claim_sql = f"""
+            SELECT id, event_id::text, nats_subject, payload, traceparent FROM "{s}".outbox
+            WHERE id > $1 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED
             """
-        )
-        self._delete_sql = text(f'DELETE FROM "{s}".outbox WHERE id = ANY(CAST(:ids AS bigint[]))')
-        self._lock_sql = text("SELECT pg_try_advisory_xact_lock(:key)")
+        self._delete_sql = f'DELETE FROM "{s}".outbox WHERE id = ANY($1::bigint[])'
+        self._lock_sql = "SELECT pg_try_advisory_xact_lock($1)"
 
     def wake(self) -> None:
         self._wake.set()
@@ -91,29 +93,36 @@ class OutboxRelay:
         await self._close_listener()
 
     async def relay_batch(self) -> int:
-        """Publish one batch; returns how many entries were published (0: empty or another relay)."""
+        """Publish one round of up to `batches_per_round` batches; returns how many entries were
+        published (0: the outbox is empty, or another relay instance is publishing)."""
         js = self.nats.jetstream()
         started = time.perf_counter()
+        acks: list[asyncio.Future[PubAck]] = []
         async with self.engine.begin() as connection:
-            if not await connection.scalar(self._lock_sql, {"key": self._lock_key}):
+            driver = await driver_connection(connection)
+            if not await driver.fetchval(self._lock_sql, self._lock_key):
                 return 0
-            rows = (await connection.execute(self._claim_sql, {"limit": self.batch_size})).all()
-            if not rows:
+            # Pipelined: while JetStream acknowledges one batch, the next is claimed and this one
+            # deleted; nothing is committed before every message of the round is acknowledged.
+            after = 0
+            for _ in range(self.batches_per_round):
+                rows = await driver.fetch(self._claim_sql, after, self.batch_size)
+                for row in rows:
+                    headers = {"Nats-Msg-Id": row[1]}
+                    if row[4]:
+                        headers["traceparent"] = row[4]
+                    acks.append(await js.publish_async(row[2], row[3], headers=headers))
+                if rows:
+                    await driver.execute(self._delete_sql, [row[0] for row in rows])
+                    after = rows[-1][0]
+                if len(rows) < self.batch_size:
+                    break
+            if not acks:
                 return 0
-            acks = []
-            for row in rows:
-                headers = {"Nats-Msg-Id": str(row.event_id)}
-                if row.traceparent:
-                    headers["traceparent"] = row.traceparent
-                acks.append(
-                    await js.publish_async(row.nats_subject, bytes(row.payload), headers=headers)
-                )
-            # Delete only once JetStream has stored every message of the batch.
             await asyncio.wait_for(asyncio.gather(*acks), timeout=self.publish_timeout)
-            await connection.execute(self._delete_sql, {"ids": [row.id for row in rows]})
-        RELAYED.labels(self.schema).inc(len(rows))
+        RELAYED.labels(self.schema).inc(len(acks))
         RELAY_BATCH_SECONDS.labels(self.schema).observe(time.perf_counter() - started)
-        return len(rows)
+        return len(acks)
 
     async def _run(self) -> None:
         failures = 0
@@ -129,8 +138,8 @@ class OutboxRelay:
                 log.warning("outbox relay %s: batch failed (%s), retrying", self.schema, error)
                 await self._sleep(min(0.1 * 2**failures, 5.0))
                 continue
-            if published == self.batch_size:
-                continue
+            if published >= self.batch_size:
+                continue  # more may be waiting
             await self._sleep(self.poll_interval)
 
     async def _sleep(self, seconds: float) -> None:

@@ -14,7 +14,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 from typing import Any
@@ -197,11 +197,11 @@ class EventStore:
             self._asyncpg_pool = None
 
     @asynccontextmanager
-    async def _autocommit(self) -> AsyncIterator[UnitOfWork]:
+    async def _autocommit(self) -> AsyncIterator[_Autocommit]:
         """A unit of work without BEGIN/COMMIT: each statement is its own transaction."""
         pool = await self._pool()
         async with pool.acquire() as driver:
-            unit = UnitOfWork(self, None, _driver=driver)
+            unit = _Autocommit(self, driver)
             yield unit
         if unit.appended:
             for callback in self._after_commit:
@@ -256,21 +256,15 @@ async def _keep_session(connection: asyncpg.Connection) -> None:
     the reset round trip asyncpg makes on every release is skipped."""
 
 
-@dataclass
-class UnitOfWork:
-    """One transaction: load streams, append events (with their outbox entries), update read models."""
+class _StreamAccess:
+    """Loading and appending on one database connection, in a transaction or not."""
 
-    store: EventStore
-    connection: AsyncConnection | None  # None: outside any transaction (EventStore.load/append)
-    appended: list[Envelope] = field(default_factory=list)
-    _driver: asyncpg.Connection | None = None
+    def __init__(self, store: EventStore) -> None:
+        self.store = store
+        self.appended: list[Envelope] = []
 
     async def driver(self) -> asyncpg.Connection:
-        """The asyncpg connection under `connection`, inside the same transaction."""
-        if self._driver is None:
-            assert self.connection is not None
-            self._driver = await driver_connection(self.connection)
-        return self._driver
+        raise NotImplementedError
 
     async def load(self, stream_id: str, *, after_version: int = 0) -> list[RecordedEvent]:
         driver = await self.driver()
@@ -375,3 +369,30 @@ class UnitOfWork:
             raise ConcurrencyConflict(stream_id, expected_version)
         self.appended.extend(envelopes)
         return envelopes
+
+
+class UnitOfWork(_StreamAccess):
+    """One transaction: load streams, append events (with their outbox entries), update read models
+    through `connection` (SQLAlchemy), all committed together."""
+
+    def __init__(self, store: EventStore, connection: AsyncConnection) -> None:
+        super().__init__(store)
+        self.connection = connection
+        self._driver: asyncpg.Connection | None = None
+
+    async def driver(self) -> asyncpg.Connection:
+        """The asyncpg connection under `connection`, inside the same transaction."""
+        if self._driver is None:
+            self._driver = await driver_connection(self.connection)
+        return self._driver
+
+
+class _Autocommit(_StreamAccess):
+    """Statements outside a transaction, on the store's own pool: each is its own transaction."""
+
+    def __init__(self, store: EventStore, driver: asyncpg.Connection) -> None:
+        super().__init__(store)
+        self._driver = driver
+
+    async def driver(self) -> asyncpg.Connection:
+        return self._driver

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from libs.events import ConcurrencyConflict
 from libs.events.runtime import EventRuntime
 from libs.servicekit import ProblemError, async_database_url, create_app, database_check
+from libs.servicekit.operations import dead_letter_router
 from libs.servicekit.problems import problem_response
 from services.assessment import domain
 from services.assessment.api import ROUTERS
@@ -70,7 +71,7 @@ def create_service_app(settings: AssessmentSettings | None = None) -> FastAPI:
         title="Assessment service",
         description="Factories, the compliance catalogue, assessments and their findings.",
         version="1.0.0",
-        routers=ROUTERS,
+        routers=[*ROUTERS, dead_letter_router],
         lifecycle=[_EngineDisposal(engine), runtime],
         readiness_checks={"database": database_check(engine), "nats": runtime.check_nats},
         db_engine=engine,

@@ -12,6 +12,7 @@ from libs.events import ConcurrencyConflict, EventRegistry, Subscription
 from libs.events.runtime import EventRuntime
 from libs.servicekit import async_database_url, create_app, database_check
 from libs.servicekit.app import Lifecycle
+from libs.servicekit.operations import dead_letter_router
 from services.remediation import domain
 from services.remediation.api import committees_router, plans_router
 from services.remediation.handlers import (
@@ -93,7 +94,7 @@ def create_service_app(
         title="Remediation service",
         description="Living improvement plans, the bipartite committee (PICC), verification, deadlines.",
         version="1.0.0",
-        routers=[plans_router, committees_router],
+        routers=[plans_router, committees_router, dead_letter_router],
         lifecycle=lifecycle,
         readiness_checks={"database": database_check(engine), "nats": runtime.check_nats},
         db_engine=engine,
