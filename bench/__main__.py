@@ -22,6 +22,7 @@ from bench.infra import (
 )
 from bench.report import Outcome, rate, summary, table
 from libs.events import EventStore, NatsConnection
+from libs.servicekit.app import tune_garbage_collector
 
 
 @dataclass(frozen=True)
@@ -267,6 +268,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="small counts, for a smoke run")
     arguments = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    tune_garbage_collector()  # as the services do at start-up
     workload = run(QUICK if arguments.quick else FULL)
     try:  # the services run on uvloop (uvicorn's default where installed), so the benchmark does too
         import uvloop

@@ -4,7 +4,7 @@ Services subclass `ServiceSettings` to set their own name and port and to add th
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/betterwork"
@@ -32,6 +32,25 @@ class ServiceSettings(BaseSettings):
     subject_prefix: str = Field("", validation_alias="BW_SUBJECT_PREFIX")
     max_request_bytes: int = Field(1_048_576, validation_alias="MAX_REQUEST_BYTES", gt=0)
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
+    # "development" (local runs, tests) or anything else, e.g. "production"
+    environment: str = Field("development", validation_alias="BW_ENVIRONMENT")
+    # replicas of the JetStream stream a service creates when it is missing (3 on a cluster)
+    stream_replicas: int = Field(1, validation_alias="BW_STREAM_REPLICAS", ge=1, le=5)
+
+    @model_validator(mode="after")
+    def _refuse_the_development_secret_outside_development(self) -> ServiceSettings:
+        """Fail closed: outside development, a missing JWKS URL must not silently fall back to
+        HS256 tokens signed with the public development secret."""
+        if (
+            self.environment != "development"
+            and self.jwt_jwks_url is None
+            and self.jwt_secret == DEV_JWT_SECRET
+        ):
+            raise ValueError(
+                f"BW_ENVIRONMENT={self.environment}: set BW_JWT_JWKS_URL (RS256) or a private "
+                "BW_JWT_SECRET; the development secret is public"
+            )
+        return self
 
 
 def async_database_url(url: str) -> str:

@@ -64,6 +64,7 @@ def create_service_app(settings: AssessmentSettings | None = None) -> FastAPI:
         registry=domain.make_registry(),
         nats_url=settings.nats_url,
         subject_prefix=settings.subject_prefix,
+        stream_replicas=settings.stream_replicas,
         relay_enabled=settings.relay_enabled,
     )
     app = create_app(

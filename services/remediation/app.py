@@ -80,6 +80,7 @@ def create_service_app(
         registry=registry,
         nats_url=settings.nats_url,
         subject_prefix=settings.subject_prefix,
+        stream_replicas=settings.stream_replicas,
         subscriptions=[subscription],
     )
     remediation = Remediation(store=runtime.store, policy=settings.due_date_policy(), clock=clock)

@@ -56,3 +56,24 @@ def test_async_database_url(url: str, expected: str) -> None:
 def test_async_database_url_refuses_other_databases() -> None:
     with pytest.raises(ValueError):
         async_database_url("mysql://h/db")
+
+
+class TestTheDevelopmentSecretOutsideDevelopment:
+    def test_refuses_to_start_in_production_with_the_public_secret(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        for name in ("BW_JWT_SECRET", "BW_JWT_JWKS_URL"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("BW_ENVIRONMENT", "production")
+        with pytest.raises(ValueError, match="development secret is public"):
+            AssessmentSettings()
+
+    @pytest.mark.parametrize(
+        ("name", "value"), [("BW_JWT_JWKS_URL", "https://idp/jwks.json"), ("BW_JWT_SECRET", "x9")]
+    )
+    def test_starts_in_production_with_a_jwks_url_or_a_private_secret(
+        self, monkeypatch: pytest.MonkeyPatch, name: str, value: str
+    ) -> None:
+        monkeypatch.setenv("BW_ENVIRONMENT", "production")
+        monkeypatch.setenv(name, value)
+        assert AssessmentSettings().environment == "production"
