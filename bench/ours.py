@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import statistics
+import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -24,10 +27,10 @@ from libs.events import (
     Subscription,
     stream_name,
 )
-from libs.events.envelope import utcnow
 from libs.events.runtime import EventRuntime
 from libs.events.tables import create_event_store_tables
 
+ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = "bench"
 SERVICE = "bench"
 STREAM_TYPE = "counter"
@@ -290,17 +293,9 @@ async def latency(
     seconds: float,
     preloaded_events: int = 10,
 ) -> LatencyFigures:
-    """Append → consumer handler latency at a steady, open-loop command rate, with the store,
-    relay (LISTEN/NOTIFY and in-process wake) and a consumer wired as a service wires them."""
-    latencies_ms: list[float] = []
-    arrived = asyncio.Event()
-    expected = 0
-
-    async def record(_: AsyncConnection, envelope: Envelope, __: DomainEvent) -> None:
-        latencies_ms.append((utcnow() - envelope.time).total_seconds() * 1000)
-        if len(latencies_ms) >= expected:
-            arrived.set()
-
+    """Append → consumer handler latency at a steady, open-loop command rate. This process runs
+    the commands with the store and its relay (LISTEN/NOTIFY and in-process wake), as the producing
+    service does; the consumer runs in its own process, as the consuming service does."""
     runtime = EventRuntime(
         engine=engine,
         database_url=database_dsn,
@@ -308,14 +303,6 @@ async def latency(
         registry=make_registry(),
         nats_url=nats_url,
         subject_prefix=subject_prefix,
-        subscriptions=[
-            Subscription(
-                durable="bench_latency",
-                source_service=SERVICE,
-                handlers={CounterIncremented.event_name: record},
-                registry=make_registry(),
-            )
-        ],
     )
     store = runtime.store
     total = int(rate * seconds)
@@ -326,15 +313,26 @@ async def latency(
     await preload(store, streams, preloaded_events)
     await clear_outbox(engine)
     await runtime.start()
+    consumer = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.latency_consumer",
+        database_dsn,
+        nats_url,
+        subject_prefix,
+        str(warm_up),
+        str(total),
+        stdout=asyncio.subprocess.PIPE,
+        cwd=ROOT,
+    )
+    assert consumer.stdout is not None
     try:
+        ready = await asyncio.wait_for(consumer.stdout.readline(), timeout=60)
+        assert ready.strip() == b"ready", ready
         # Warm up: the consumer binds, the relay listens, connections and statements are ready.
-        expected = warm_up
         await asyncio.gather(*(command(store, stream) for stream in streams[:warm_up]))
-        await asyncio.wait_for(arrived.wait(), timeout=30)
-        latencies_ms.clear()
-        arrived.clear()
+        await asyncio.sleep(1)
 
-        expected = total
         loop = asyncio.get_running_loop()
         in_flight: list[asyncio.Task[None]] = []
         started = loop.time()
@@ -350,8 +348,12 @@ async def latency(
         failed = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
         if failed:
             raise RuntimeError(f"{len(failed)} of {total} commands failed: {failed[0]!r}")
-        await asyncio.wait_for(arrived.wait(), timeout=120)
+        report = await asyncio.wait_for(consumer.stdout.readline(), timeout=120)
+        latencies_ms: list[float] = json.loads(report)
     finally:
+        if consumer.returncode is None:
+            consumer.kill()
+        await consumer.wait()
         await runtime.stop()
     ordered = sorted(latencies_ms)
     return LatencyFigures(

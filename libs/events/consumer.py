@@ -42,6 +42,9 @@ tracer = trace.get_tracer(__name__)
 Handler = Callable[[AsyncConnection, Envelope, DomainEvent], Awaitable[None]]
 BatchHandler = Callable[[AsyncConnection, Sequence[tuple[Envelope, DomainEvent]]], Awaitable[None]]
 
+# How long a busy consumer's fetch waits for messages beyond those already there.
+BUSY_FETCH_SECONDS = 0.01
+
 PROCESSED = Counter("bw_consumer_events_total", "Events applied", ["consumer"])
 DUPLICATES = Counter("bw_consumer_duplicates_total", "Redelivered events skipped", ["consumer"])
 FAILURES = Counter("bw_consumer_failures_total", "Handler failures", ["consumer"])
@@ -183,15 +186,25 @@ class ConsumerRunner:
     async def _run(self) -> None:
         idle_fetches = 0
         failures = 0
+        busy = False
         while not self._stopping.is_set():
             try:
                 subscription = await self._current_subscription()
-                messages = await subscription.fetch(
-                    self.subscription.batch_size, timeout=self.fetch_timeout
-                )
+                # A nats-py fetch that long-polls keeps the first message until its batch fills
+                # or it expires. So an idle consumer waits for one message (returned as soon as
+                # it arrives), and a busy one takes whatever is there with a short expiry.
+                if busy:
+                    messages = await subscription.fetch(
+                        self.subscription.batch_size, timeout=BUSY_FETCH_SECONDS
+                    )
+                else:
+                    messages = await subscription.fetch(1, timeout=self.fetch_timeout)
                 failures = 0
             except (nats.errors.TimeoutError, TimeoutError):
                 # an idle fetch (nats-py raises either kind); not a failure
+                if busy:
+                    busy = False
+                    continue
                 idle_fetches += 1
                 if idle_fetches % 5 == 0:
                     await self._verify_consumer()
@@ -206,6 +219,7 @@ class ConsumerRunner:
                     )
                 continue
             idle_fetches = 0
+            busy = True
             await self.handle_messages(messages)
 
     async def _current_subscription(self) -> JetStreamContext.PullSubscription:

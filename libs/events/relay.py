@@ -59,14 +59,24 @@ class OutboxRelay:
         self._task: asyncio.Task[None] | None = None
         self._listener: asyncpg.Connection | None = None
         s = self.schema
-        # A round claims forward from the last id it claimed; the next round starts over from the
-        # lowest id, so a transaction that committed late is picked up then.
-        self._claim_sql = f"""
-            SELECT id, event_id::text, nats_subject, payload, traceparent FROM "{s}".outbox
-            WHERE id > $1 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED
+        # One statement takes a batch: it holds the relay lock (a transaction-scoped advisory
+        # lock, so one instance publishes at a time, in order), locks and deletes the rows, and
+        # returns them. A round takes forward from the last id it took; the next round starts over
+        # from the lowest id, so a transaction that committed late is picked up then. Losing the
+        # round's deletes in a database crash only re-publishes entries that JetStream (by
+        # Nats-Msg-Id) and the consumers' inboxes de-duplicate, so its commit does not wait for
+        # the WAL flush.
+        self._take_sql = f"""
+            DELETE FROM "{s}".outbox WHERE id IN (
+                SELECT id FROM "{s}".outbox
+                WHERE id > $1 AND (
+                    SELECT pg_try_advisory_xact_lock($3)
+                           AND set_config('synchronous_commit', 'off', true) = 'off'
+                )
+                ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED
+            )
+            RETURNING id, event_id::text, nats_subject, payload, traceparent
             """
-        self._delete_sql = f'DELETE FROM "{s}".outbox WHERE id = ANY($1::bigint[])'
-        self._lock_sql = "SELECT pg_try_advisory_xact_lock($1)"
 
     def wake(self) -> None:
         self._wake.set()
@@ -100,23 +110,20 @@ class OutboxRelay:
         acks: list[asyncio.Future[PubAck]] = []
         async with self.engine.begin() as connection:
             driver = await driver_connection(connection)
-            if not await driver.fetchval(self._lock_sql, self._lock_key):
-                return 0
-            # Pipelined: while JetStream acknowledges one batch, the next is claimed and this one
-            # deleted; nothing is committed before every message of the round is acknowledged.
+            # Pipelined: while JetStream acknowledges one batch, the next is taken; the deletes
+            # commit only after every message of the round is acknowledged, else roll back.
             after = 0
             for _ in range(self.batches_per_round):
-                rows = await driver.fetch(self._claim_sql, after, self.batch_size)
+                taken = await driver.fetch(self._take_sql, after, self.batch_size, self._lock_key)
+                rows = sorted(taken, key=lambda row: int(row[0]))  # RETURNING has no order
                 for row in rows:
                     headers = {"Nats-Msg-Id": row[1]}
                     if row[4]:
                         headers["traceparent"] = row[4]
                     acks.append(await js.publish_async(row[2], row[3], headers=headers))
-                if rows:
-                    await driver.execute(self._delete_sql, [row[0] for row in rows])
-                    after = rows[-1][0]
                 if len(rows) < self.batch_size:
                     break
+                after = rows[-1][0]
             if not acks:
                 return 0
             await asyncio.wait_for(asyncio.gather(*acks), timeout=self.publish_timeout)
