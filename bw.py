@@ -33,14 +33,23 @@ def _run(cmd: list[str], **kwargs: object) -> None:
 
 def ensure_environment() -> Path:
     """Create the tool venv with a pinned uv, then sync `.venv` exactly to uv.lock."""
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - this file must run on any python3 to say so
         sys.exit("Python 3.11 or newer is required")
     uv = _bin(TOOLS_VENV, "uv")
     if not uv.exists():
         print(f"bw: installing uv {UV_VERSION} into {TOOLS_VENV.name}/", flush=True)
         _run([sys.executable, "-m", "venv", str(TOOLS_VENV)])
-        _run([str(_bin(TOOLS_VENV, "python")), "-m", "pip", "install", "-q",
-              "--disable-pip-version-check", f"uv=={UV_VERSION}"])
+        _run(
+            [
+                str(_bin(TOOLS_VENV, "python")),
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--disable-pip-version-check",
+                f"uv=={UV_VERSION}",
+            ]
+        )
     env = dict(os.environ, UV_PROJECT_ENVIRONMENT=str(VENV))
     env.setdefault("UV_PYTHON", sys.executable)
     _run([str(uv), "sync", "--frozen", "--quiet"], cwd=ROOT, env=env)
@@ -75,7 +84,7 @@ def main(argv: list[str]) -> int:
         return 2
     os.chdir(ROOT)
     # exec so that Ctrl-C and signals reach the real process directly
-    os.execv(commands[command][0], commands[command])
+    os.execv(commands[command][0], commands[command])  # noqa: S606 - our own venv python
 
 
 if __name__ == "__main__":
