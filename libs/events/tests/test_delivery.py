@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -454,3 +455,70 @@ class TestBatchHandler:
         assert [await counter(engine, f"c{n}") for n in range(20)] == [(3, 2)] * 20
         assert await counter(engine, "bad") == (0, 0)
         assert [parked.attempts for parked in await runner.dead_letters()] == [2]
+
+
+class TestSlowHandlersAndShutdown:
+    async def test_a_slow_handler_is_kept_alive_and_not_redelivered_to_another_replica(
+        self,
+        store: EventStore,
+        engine: AsyncEngine,
+        provisioned: NatsConnection,
+        registry: EventRegistry,
+        subject_prefix: str,
+    ) -> None:
+        calls: list[str] = []
+
+        async def slow(connection: AsyncConnection, envelope: Envelope, event: DomainEvent) -> None:
+            calls.append(envelope.id)
+            await asyncio.sleep(2.5)  # more than twice the ack wait
+            await count_item(connection, envelope, event)
+
+        # two replicas of one durable consumer: without in-progress signals the server would
+        # redeliver the message to the idle one after the ack wait
+        replicas = [
+            runner_for(engine, provisioned, registry, subject_prefix, slow, ack_wait=1.0)
+            for _ in range(2)
+        ]
+        await append(store, "c1", 0, 1)
+        await drain(relay_for(engine, provisioned))
+        for replica in replicas:
+            await replica.start()
+        try:
+            await eventually(lambda: _counter_is(engine, "c1", (1, 1)))
+            await eventually(lambda: _consumer_caught_up(provisioned, subject_prefix, replicas[0]))
+            await asyncio.sleep(1.5)  # time for a redelivery to show, were there one
+        finally:
+            for replica in replicas:
+                await replica.stop()
+        redelivered = REGISTRY.get_sample_value(
+            "bw_consumer_duplicates_total", {"consumer": replicas[0].durable}
+        )
+        assert not redelivered
+        assert len(calls) == 1
+
+    async def test_stopping_lets_the_event_in_flight_finish_and_be_acknowledged(
+        self,
+        store: EventStore,
+        engine: AsyncEngine,
+        provisioned: NatsConnection,
+        registry: EventRegistry,
+        subject_prefix: str,
+    ) -> None:
+        started = asyncio.Event()
+
+        async def slow(connection: AsyncConnection, envelope: Envelope, event: DomainEvent) -> None:
+            started.set()
+            await asyncio.sleep(1.0)
+            await count_item(connection, envelope, event)
+
+        runner = runner_for(engine, provisioned, registry, subject_prefix, slow)
+        await append(store, "c1", 0, 1)
+        await drain(relay_for(engine, provisioned))
+        await runner.start()
+        await asyncio.wait_for(started.wait(), timeout=20)
+        await runner.stop()  # while the handler is still running
+        assert await counter(engine, "c1") == (1, 1)
+        info = await provisioned.jetstream().consumer_info(
+            stream_name(subject_prefix, "library"), runner.durable
+        )
+        assert info.num_ack_pending == 0 and info.num_pending == 0
