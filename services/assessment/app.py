@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from libs.events import ConcurrencyConflict
 from libs.events.runtime import EventRuntime
-from libs.servicekit import ProblemError, async_database_url, create_app, database_check
+from libs.servicekit import ProblemError, create_app, database_check
+from libs.servicekit.database import EngineLifecycle, create_engine
 from libs.servicekit.operations import dead_letter_router
 from libs.servicekit.problems import problem_response
 from services.assessment import domain
@@ -54,9 +54,7 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
 def create_service_app(settings: AssessmentSettings | None = None) -> FastAPI:
     settings = settings or AssessmentSettings()
     catalogues = load_library(settings.catalogue_directory)  # refuses to start on a bad catalogue
-    engine = create_async_engine(
-        async_database_url(settings.database_url), pool_size=10, max_overflow=10, pool_pre_ping=True
-    )
+    engine = create_engine(settings)
     runtime = EventRuntime(
         engine=engine,
         database_url=settings.database_url,
@@ -73,7 +71,7 @@ def create_service_app(settings: AssessmentSettings | None = None) -> FastAPI:
         description="Factories, the compliance catalogue, assessments and their findings.",
         version="1.0.0",
         routers=[*ROUTERS, dead_letter_router],
-        lifecycle=[_EngineDisposal(engine), runtime],
+        lifecycle=[EngineLifecycle(engine), runtime],
         readiness_checks={"database": database_check(engine), "nats": runtime.check_nats},
         db_engine=engine,
         db_schema=SCHEMA,
@@ -85,16 +83,3 @@ def create_service_app(settings: AssessmentSettings | None = None) -> FastAPI:
     app.state.dependencies = Dependencies(store=runtime.store, catalogues=catalogues)
     app.state.runtime = runtime
     return app
-
-
-class _EngineDisposal:
-    """Closes the pool last: components stop in reverse order, so this one after the runtime."""
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
-
-    async def start(self) -> None:
-        return None
-
-    async def stop(self) -> None:
-        await self.engine.dispose()

@@ -6,12 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from libs.events import ConcurrencyConflict, EventRegistry, Subscription
 from libs.events.runtime import EventRuntime
-from libs.servicekit import async_database_url, create_app, database_check
+from libs.servicekit import create_app, database_check
 from libs.servicekit.app import Lifecycle
+from libs.servicekit.database import EngineLifecycle, create_engine
 from libs.servicekit.operations import dead_letter_router
 from services.remediation import domain
 from services.remediation.api import committees_router, plans_router
@@ -60,9 +60,7 @@ def create_service_app(
     settings: RemediationSettings | None = None, *, clock: Clock = system_clock
 ) -> FastAPI:
     settings = settings or RemediationSettings()
-    engine = create_async_engine(
-        async_database_url(settings.database_url), pool_size=10, pool_pre_ping=True
-    )
+    engine = create_engine(settings)
     registry = build_registry()
     # The consumer's handlers need the runtime's store (whose commits wake the relay), and the
     # runtime needs the subscription: the subscription gets the mapping, filled in just below.
@@ -87,7 +85,7 @@ def create_service_app(
     handlers.update(assessment_handlers(remediation))
     scheduler = DeadlineScheduler(remediation, interval_seconds=settings.deadline_check_seconds)
     # stopped in reverse order: the engine's pool is closed last
-    lifecycle: list[Lifecycle] = [_EngineDisposer(engine), runtime]
+    lifecycle: list[Lifecycle] = [EngineLifecycle(engine), runtime]
     if settings.scheduler_enabled:
         lifecycle.append(scheduler)
     app = create_app(
@@ -113,16 +111,3 @@ def create_service_app(
     app.state.runtime = runtime
     app.state.scheduler = scheduler
     return app
-
-
-class _EngineDisposer:
-    """Closes the connection pool at shutdown."""
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-
-    async def start(self) -> None:
-        return None
-
-    async def stop(self) -> None:
-        await self._engine.dispose()
