@@ -12,6 +12,7 @@ import asyncio
 import json
 import re
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -256,15 +257,16 @@ async def _keep_session(connection: asyncpg.Connection) -> None:
     the reset round trip asyncpg makes on every release is skipped."""
 
 
-class _StreamAccess:
+class _StreamAccess(ABC):
     """Loading and appending on one database connection, in a transaction or not."""
 
     def __init__(self, store: EventStore) -> None:
         self.store = store
         self.appended: list[Envelope] = []
 
+    @abstractmethod
     async def driver(self) -> asyncpg.Connection:
-        raise NotImplementedError
+        """The asyncpg connection the statements run on."""
 
     async def load(self, stream_id: str, *, after_version: int = 0) -> list[RecordedEvent]:
         driver = await self.driver()
