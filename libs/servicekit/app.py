@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from libs.servicekit.asgi import StatusRecordingSend
 from libs.servicekit.auth import TokenVerifier
 from libs.servicekit.idempotency import IdempotencyMiddleware
 from libs.servicekit.problems import (
@@ -85,7 +86,7 @@ class RequestSizeLimitMiddleware:
                     await self._refuse(scope, receive, send)
                     return
         received = 0
-        response_started = False
+        recording_send = StatusRecordingSend(send)
 
         async def counting_receive() -> Message:
             nonlocal received
@@ -96,17 +97,11 @@ class RequestSizeLimitMiddleware:
                     raise RequestTooLarge(self.max_bytes)
             return message
 
-        async def watching_send(message: Message) -> None:
-            nonlocal response_started
-            if message["type"] == "http.response.start":
-                response_started = True
-            await send(message)
-
         try:
-            await self.app(scope, counting_receive, watching_send)
+            await self.app(scope, counting_receive, recording_send)
         except RequestTooLarge:
             # Read outside FastAPI's handlers (e.g. by the idempotency middleware).
-            if response_started:
+            if recording_send.started:
                 raise
             await self._refuse(scope, receive, send)
 
@@ -126,19 +121,12 @@ class UnhandledErrorMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        response_started = False
-
-        async def watching_send(message: Message) -> None:
-            nonlocal response_started
-            if message["type"] == "http.response.start":
-                response_started = True
-            await send(message)
-
+        recording_send = StatusRecordingSend(send)
         try:
-            await self.app(scope, receive, watching_send)
+            await self.app(scope, receive, recording_send)
         except Exception:
             logger.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))
-            if response_started:
+            if recording_send.started:
                 raise
             await internal_error_response(scope.get("path"))(scope, receive, send)
 

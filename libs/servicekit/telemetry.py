@@ -23,7 +23,9 @@ from prometheus_client import (
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from libs.servicekit.asgi import StatusRecordingSend
 
 logger = logging.getLogger("libs.servicekit.telemetry")
 
@@ -120,13 +122,7 @@ class TracingMiddleware:
         method = scope.get("method", "GET")
         parent = propagate.extract(_headers_carrier(scope))
         tracer = trace.get_tracer(TRACER_NAME)
-        status_code = 500
-
-        async def send_recording_status(message: Message) -> None:
-            nonlocal status_code
-            if message["type"] == "http.response.start":
-                status_code = message["status"]
-            await send(message)
+        recording_send = StatusRecordingSend(send)
 
         with tracer.start_as_current_span(
             method,
@@ -139,8 +135,9 @@ class TracingMiddleware:
             },
         ) as span:
             try:
-                await self.app(scope, receive, send_recording_status)
+                await self.app(scope, receive, recording_send)
             finally:
+                status_code = recording_send.status or 500
                 template = route_template(scope)
                 if template != UNMATCHED_ROUTE:
                     span.update_name(f"{method} {template}")
@@ -161,20 +158,13 @@ class MetricsMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status_code = 500
-
-        async def send_recording_status(message: Message) -> None:
-            nonlocal status_code
-            if message["type"] == "http.response.start":
-                status_code = message["status"]
-            await send(message)
-
+        recording_send = StatusRecordingSend(send)
         try:
-            await self.app(scope, receive, send_recording_status)
+            await self.app(scope, receive, recording_send)
         finally:
             method = scope.get("method", "GET")
             template = route_template(scope)
-            HTTP_REQUESTS.labels(method, template, str(status_code)).inc()
+            HTTP_REQUESTS.labels(method, template, str(recording_send.status or 500)).inc()
             HTTP_DURATION.labels(method, template).observe(time.perf_counter() - started)
 
 
