@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import warnings
+from abc import ABC, abstractmethod
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Self
@@ -47,7 +48,7 @@ def _log_tail(path: Path, lines: int = 20) -> str:
         return ""
 
 
-class EmbeddedServer:
+class EmbeddedServer(ABC):
     """One server child process: started in its own process group, polled until it is ready,
     stopped with its graceful signal, then SIGKILLed (with its whole group) after a timeout.
 
@@ -66,20 +67,23 @@ class EmbeddedServer:
 
     # -- to specialise -------------------------------------------------------------------------
     @property
+    @abstractmethod
     def url(self) -> str:
-        raise NotImplementedError
+        """Where clients connect."""
 
-    def _prepare(self) -> None:
+    def _prepare(self) -> None:  # noqa: B027 - an optional hook; most servers need nothing
         """Create directories and any one-time state before the server process starts."""
 
+    @abstractmethod
     def _command(self) -> list[str]:
-        raise NotImplementedError
+        """The server's command line."""
 
     def _popen_options(self) -> dict[str, Any]:
         return {}
 
+    @abstractmethod
     def _is_ready(self) -> bool:
-        raise NotImplementedError
+        """Whether the server accepts connections."""
 
     def _find_orphan(self) -> psutil.Process | None:
         """A server left running on our data directory by a runner that was killed."""
