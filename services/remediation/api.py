@@ -432,9 +432,7 @@ async def get_record(
 # committees --------------------------------------------------------------------------------------
 
 
-def committee_public(factory_id: str, row: dict[str, Any] | None) -> CommitteePublic:
-    if row is None:
-        return CommitteePublic(factory_id=factory_id, version=0, members=[], meetings=[])
+def committee_public(row: dict[str, Any]) -> CommitteePublic:
     return CommitteePublic(**row)
 
 
@@ -449,7 +447,7 @@ async def get_committee(
     if row is None:
         raise NotFound(f"Factory {factory_id} has no committee yet.")
     set_etag(response, row["version"])
-    return committee_public(factory_id, row)
+    return committee_public(row)
 
 
 def require_committee_editor(principal: Principal, factory_id: str) -> None:
@@ -482,7 +480,7 @@ async def put_members(
             row = await projections.committee_row(uow.connection, factory_id)
     assert row is not None
     set_etag(response, row["version"])
-    return committee_public(factory_id, row)
+    return committee_public(row)
 
 
 @committees_router.post(
@@ -514,4 +512,4 @@ async def post_meeting(
             row = await projections.committee_row(uow.connection, factory_id)
     assert row is not None
     set_etag(response, row["version"])
-    return committee_public(factory_id, row)
+    return committee_public(row)
