@@ -38,6 +38,8 @@ class Principal:
     role: Role
     factory_id: str | None = None
     buyer_id: str | None = None
+    # The token's `iss` claim: which identity provider vouched for this caller.
+    issuer: str | None = None
 
     @property
     def is_staff(self) -> bool:
@@ -64,6 +66,9 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
         raise Unauthorized("A factory token needs a factory_id claim.", invalid_token=True)
     if role is Role.BUYER and not buyer_id:
         raise Unauthorized("A buyer token needs a buyer_id claim.", invalid_token=True)
+    issuer = claims.get("iss")
+    if issuer is not None and not isinstance(issuer, str):
+        raise Unauthorized("The token's iss is not a string.", invalid_token=True)
     # A tenant claim only means something for its own role; ignoring the others keeps a
     # staff token from being mistaken for a tenant's.
     return Principal(
@@ -71,6 +76,7 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
         role=role,
         factory_id=factory_id if role is Role.FACTORY else None,
         buyer_id=buyer_id if role is Role.BUYER else None,
+        issuer=issuer,
     )
 
 

@@ -103,7 +103,8 @@ async def test_unsigned_token_is_refused() -> None:
 async def test_audience_and_issuer_are_checked() -> None:
     verifier = TokenVerifier(secret=SECRET, audience="betterwork", issuer="https://idp.test")
     good = mint_token(SECRET, "a", "admin", audience="betterwork", issuer="https://idp.test")
-    assert (await verifier.verify(good)).subject == "a"
+    principal = await verifier.verify(good)
+    assert (principal.subject, principal.issuer) == ("a", "https://idp.test")
     wrong_audience = mint_token(SECRET, "a", "admin", audience="other", issuer="https://idp.test")
     with pytest.raises(Unauthorized):
         await verifier.verify(wrong_audience)
