@@ -170,6 +170,9 @@ class Devstack:
             "DATABASE_URL": self.database_url,
             "NATS_URL": self.nats_url,
             "PORT": str(spec.port),
+            # services default to production rules (no public secret, https JWKS only); a local
+            # run is development unless the caller explicitly asked for something else
+            "BW_ENVIRONMENT": os.environ.get("BW_ENVIRONMENT") or "development",
             "PYTHONUNBUFFERED": "1",  # lines show up as they are written, not when a buffer fills
         }
         process = await asyncio.create_subprocess_exec(
