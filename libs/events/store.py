@@ -24,6 +24,7 @@ import asyncpg
 from opentelemetry import propagate
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from libs.events.ambient import request_transaction
 from libs.events.envelope import (
     DomainEvent,
     Envelope,
@@ -169,12 +170,39 @@ class EventStore:
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
+        """A transaction for a command or a projection.
+
+        Inside an HTTP request that opened a request transaction (an `Idempotency-Key`), the unit
+        of work is a savepoint of it, committed with the stored response; a retry of a request
+        that already committed stops here with `StoredResponseReplay`.
+        """
+        joined = request_transaction(self.engine)
+        if joined is not None:
+            joined.before_write()
+            assert joined.connection is not None  # only a replay has none, and it stopped above
+            async with joined.connection.begin_nested():
+                unit = UnitOfWork(self, joined.connection)
+                yield unit
+            if unit.appended:
+                joined.after_commit.extend(self._after_commit)
+            return
         async with self.engine.begin() as connection:
             unit = UnitOfWork(self, connection)
             yield unit
         if unit.appended:
             for callback in self._after_commit:
                 callback()
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for queries: the request's transaction when one is open (so an answer
+        shows what the request itself wrote), else a connection of its own."""
+        joined = request_transaction(self.engine)
+        if joined is not None and joined.connection is not None:
+            yield joined.connection
+            return
+        async with self.engine.connect() as connection:
+            yield connection
 
     async def _pool(self) -> asyncpg.Pool:
         """A small asyncpg pool of its own for statements outside a unit of work: a load, or an
@@ -210,10 +238,18 @@ class EventStore:
 
     async def load(self, stream_id: str, *, after_version: int = 0) -> list[RecordedEvent]:
         """Read a stream outside any transaction (one round trip)."""
+        joined = request_transaction(self.engine)
+        if joined is not None and joined.connection is not None:
+            return await UnitOfWork(self, joined.connection).load(
+                stream_id, after_version=after_version
+            )
         async with self._autocommit() as unit:
             return await unit.load(stream_id, after_version=after_version)
 
     async def stream_version(self, stream_id: str) -> int:
+        joined = request_transaction(self.engine)
+        if joined is not None and joined.connection is not None:
+            return await UnitOfWork(self, joined.connection).stream_version(stream_id)
         async with self._autocommit() as unit:
             return await unit.stream_version(stream_id)
 
@@ -228,6 +264,15 @@ class EventStore:
     ) -> list[Envelope]:
         """Append as one statement, which is its own transaction: the fast path for commands that
         update no read model in the same transaction (one round trip; see UnitOfWork.append)."""
+        if request_transaction(self.engine) is not None:
+            async with self.unit_of_work() as joined_unit:
+                return await joined_unit.append(
+                    stream_id,
+                    stream_type=stream_type,
+                    expected_version=expected_version,
+                    events=events,
+                    subject=subject,
+                )
         async with self._autocommit() as unit:
             return await unit.append(
                 stream_id,

@@ -1,26 +1,31 @@
-"""`Idempotency-Key` support for writes: the first response to a key is stored in the service's
-PostgreSQL schema and replayed for retries of the same request by the same principal.
+"""`Idempotency-Key` support for writes: the answer to a key is stored in the service's PostgreSQL
+schema, in the same transaction as the command's events, and replayed for retries of the request.
 
-Rules (pure ASGI middleware, so other responses stream untouched):
-- applies to POST, PUT and PATCH carrying the header and a valid bearer token (keys are scoped to
-  the token's subject; without a verified caller the request runs as if no key were sent and the
-  route's own auth answers);
+Rules (pure ASGI middleware):
+- applies to POST, PUT and PATCH carrying the header and a valid bearer token; without a verified
+  caller the request runs as if no key were sent, and the route's own auth answers;
 - a key is 1 to 255 characters, otherwise 400;
-- same key, same method, path and body hash → the stored response with `Idempotent-Replayed: true`;
-- same key, different method, path or body → 422; same key while the first request runs → 409;
-- only final verdicts are stored: 2xx and the 4xx that judge the request itself (400, 404, 410,
-  413, 415, 422). Auth failures, conflicts, failed preconditions, rate limits and 5xx release the
-  key, so a retry runs again;
-- keys expire after 24 h; a claim whose request died without answering is taken over after 5 min.
-The stored response is written in its own transaction right after the handler's, so a crash in
-between leaves the key claimed until it goes stale; handlers that must be exactly-once should
-also rely on their aggregate's optimistic concurrency.
+- a key is scoped by the caller's whole identity (issuer, subject, role, tenant) and by the method
+  and path: another caller, or another path, never meets it;
+- the request runs inside one database transaction that the event store joins
+  (`libs.events.ambient`): its events, read-model changes and the stored answer commit together.
+  A crash or a client disconnect before the commit applies nothing and stores nothing; after it, the
+  command is applied and its answer is stored, so the key is never released or taken over;
+- a retry with the same key and body is authorized like any request: the route runs its checks,
+  and at its first write the stored answer is sent instead, with `Idempotent-Replayed: true`. A
+  caller who may not make the request gets the route's own 401/403/404, key or no key;
+- the same key with another body → 422; the same key while the first request runs → 409;
+- only final verdicts are stored: 2xx and the 4xx that judge the request itself (400, 413, 415,
+  422). Anything else (auth failures, not found, conflicts, failed preconditions, rate limits,
+  5xx) rolls the whole request back, so a retry runs again;
+- keys expire after 24 h.
 """
 
 from __future__ import annotations
 
 import enum
 import hashlib
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -41,16 +46,26 @@ from sqlalchemy import (
     delete,
     func,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects.postgresql import JSONB, insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from libs.events.ambient import (
+    RequestTransaction,
+    StoredResponseReplay,
+    joined_transaction,
+    request_transaction,
+)
+from libs.servicekit.auth import Principal
 from libs.servicekit.problems import (
     BadRequest,
     Conflict,
     ProblemError,
+    ServiceUnavailable,
     UnprocessableEntity,
     problem_response,
 )
@@ -61,11 +76,8 @@ TABLE_NAME = "idempotency_key"
 IDEMPOTENT_METHODS = frozenset({"POST", "PUT", "PATCH"})
 MAX_KEY_LENGTH = 255
 KEY_TTL = timedelta(hours=24)
-STALE_CLAIM_AFTER = timedelta(minutes=5)
 PURGE_INTERVAL_SECONDS = 600.0
-# A larger response is passed on but not stored (the key is released).
-MAX_STORED_BODY_BYTES = 1_048_576
-STORED_CLIENT_ERRORS = frozenset({400, 404, 410, 413, 415, 422})
+STORED_CLIENT_ERRORS = frozenset({400, 413, 415, 422})
 REPLAYED_HEADERS = ("content-type", "location", "etag", "content-location")
 
 
@@ -98,10 +110,6 @@ def idempotency_table(schema: str | None) -> Table:
     return _tables[schema]
 
 
-def is_stored_status(status: int) -> bool:
-    return 200 <= status < 300 or status in STORED_CLIENT_ERRORS
-
-
 async def purge_expired_keys(
     engine: AsyncEngine, schema: str | None, ttl: timedelta = KEY_TTL
 ) -> int:
@@ -114,6 +122,44 @@ async def purge_expired_keys(
     return int(result.rowcount or 0)
 
 
+def is_stored_status(status: int) -> bool:
+    return 200 <= status < 300 or status in STORED_CLIENT_ERRORS
+
+
+def before_write(request: Request) -> None:
+    """Call where a route is about to write outside the event store (the store's units of work
+    call it themselves), after its authorization: a retry of a request that already committed
+    stops here, and its stored answer is sent instead."""
+    engine = getattr(request.app.state, "db_engine", None)
+    joined = request_transaction(engine) if engine is not None else None
+    if joined is not None:
+        joined.before_write()
+
+
+def request_connection(request: Request) -> AsyncConnection | None:
+    """The connection of the request's transaction (open when it carries an Idempotency-Key), for
+    a route that writes outside the event store: what it writes commits with the stored answer."""
+    engine = getattr(request.app.state, "db_engine", None)
+    joined = request_transaction(engine) if engine is not None else None
+    return joined.connection if joined is not None else None
+
+
+def principal_scope(principal: Principal, method: str, path: str) -> str:
+    """Who asks and what for: a key means something only within this scope."""
+    return json.dumps(
+        [
+            principal.issuer,
+            principal.subject,
+            principal.role.value,
+            principal.factory_id,
+            principal.buyer_id,
+            method,
+            path,
+        ],
+        separators=(",", ":"),
+    )
+
+
 class ClaimState(enum.Enum):
     CLAIMED = "claimed"
     IN_PROGRESS = "in-progress"
@@ -122,11 +168,16 @@ class ClaimState(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
+class StoredResponse:
+    status_code: int
+    body: bytes
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
 class Claim:
     state: ClaimState
-    status_code: int = 0
-    body: bytes = b""
-    headers: dict[str, str] | None = None
+    stored: StoredResponse | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,27 +190,33 @@ class RequestFingerprint:
 
 
 class IdempotencyStore:
-    """The claim / complete / release protocol on the `idempotency_key` table."""
+    """Claims and completes keys on the `idempotency_key` table, inside the caller's transaction."""
 
     def __init__(
-        self,
-        engine: AsyncEngine,
-        schema: str | None,
-        *,
-        ttl: timedelta = KEY_TTL,
-        stale_after: timedelta = STALE_CLAIM_AFTER,
+        self, engine: AsyncEngine, schema: str | None, *, ttl: timedelta = KEY_TTL
     ) -> None:
         self.engine = engine
         self.table = idempotency_table(schema)
         self.ttl = ttl
-        self.stale_after = stale_after
 
     def _row(self, request: RequestFingerprint) -> Any:
         table = self.table
         return and_(table.c.principal == request.principal, table.c.key == request.key)
 
-    async def claim(self, request: RequestFingerprint) -> Claim:
+    async def claim(self, connection: AsyncConnection, request: RequestFingerprint) -> Claim:
+        """Claim the key in the open transaction of `connection`, or say why not.
+
+        A transaction-scoped advisory lock on the key makes a concurrent request with the same
+        key answer at once (in progress) instead of waiting; the claim itself is the row, which
+        becomes visible only when the request's transaction commits with its answer.
+        """
         table = self.table
+        locked = await connection.scalar(
+            text("SELECT pg_try_advisory_xact_lock(hashtext(:scope), hashtext(:key))"),
+            {"scope": request.principal, "key": request.key},
+        )
+        if not locked:
+            return Claim(ClaimState.IN_PROGRESS)
         values = {
             "principal": request.principal,
             "key": request.key,
@@ -167,83 +224,61 @@ class IdempotencyStore:
             "path": request.path,
             "request_hash": request.request_hash,
         }
-        fresh_claim = {
-            **values,
-            "status_code": None,
-            "response_body": None,
-            "response_headers": None,
-            "created_at": func.now(),
-            "completed_at": None,
-        }
-        # A row released by its owner between our INSERT and SELECT: simply try again.
-        for _ in range(3):
-            async with self.engine.begin() as connection:
-                inserted = await connection.execute(
-                    insert(table).values(values).on_conflict_do_nothing().returning(table.c.key)
+        inserted = await connection.execute(
+            insert(table).values(values).on_conflict_do_nothing().returning(table.c.key)
+        )
+        if inserted.first() is not None:
+            return Claim(ClaimState.CLAIMED)
+        existing = (
+            await connection.execute(
+                select(table, (table.c.created_at < func.now() - self.ttl).label("expired")).where(
+                    self._row(request)
                 )
-                if inserted.first() is not None:
-                    return Claim(ClaimState.CLAIMED)
-                existing = (
-                    await connection.execute(
-                        select(
-                            table,
-                            (table.c.created_at < func.now() - self.ttl).label("expired"),
-                            (table.c.created_at < func.now() - self.stale_after).label("stale"),
-                        )
-                        .where(self._row(request))
-                        .with_for_update()
-                    )
-                ).first()
-                if existing is None:
-                    continue
-                if existing.expired:
-                    await connection.execute(
-                        update(table).where(self._row(request)).values(fresh_claim)
-                    )
-                    return Claim(ClaimState.CLAIMED)
-                if (existing.method, existing.path, existing.request_hash) != (
-                    request.method,
-                    request.path,
-                    request.request_hash,
-                ):
-                    return Claim(ClaimState.MISMATCH)
-                if existing.completed_at is None:
-                    if existing.stale:
-                        await connection.execute(
-                            update(table).where(self._row(request)).values(fresh_claim)
-                        )
-                        return Claim(ClaimState.CLAIMED)
-                    return Claim(ClaimState.IN_PROGRESS)
-                return Claim(
-                    ClaimState.REPLAY,
-                    status_code=existing.status_code,
-                    body=bytes(existing.response_body or b""),
-                    headers=dict(existing.response_headers or {}),
+            )
+        ).first()
+        # Expired, purged meanwhile, or left unanswered by an older version: a fresh key.
+        if existing is None or existing.expired or existing.status_code is None:
+            await connection.execute(
+                insert(table)
+                .values(values)
+                .on_conflict_do_update(
+                    index_elements=[table.c.principal, table.c.key],
+                    set_={
+                        **values,
+                        "status_code": None,
+                        "response_body": None,
+                        "response_headers": None,
+                        "created_at": func.now(),
+                        "completed_at": None,
+                    },
                 )
-        return Claim(ClaimState.IN_PROGRESS)
+            )
+            return Claim(ClaimState.CLAIMED)
+        if existing.request_hash != request.request_hash:
+            return Claim(ClaimState.MISMATCH)
+        return Claim(
+            ClaimState.REPLAY,
+            StoredResponse(
+                existing.status_code,
+                bytes(existing.response_body or b""),
+                dict(existing.response_headers or {}),
+            ),
+        )
 
     async def complete(
-        self, request: RequestFingerprint, status_code: int, body: bytes, headers: dict[str, str]
+        self, connection: AsyncConnection, request: RequestFingerprint, response: StoredResponse
     ) -> None:
-        async with self.engine.begin() as connection:
-            await connection.execute(
-                update(self.table)
-                .where(self._row(request))
-                .values(
-                    status_code=status_code,
-                    response_body=body,
-                    response_headers=headers,
-                    completed_at=func.now(),
-                )
+        """Store the answer in the request's transaction; it commits with the command."""
+        await connection.execute(
+            update(self.table)
+            .where(self._row(request))
+            .values(
+                status_code=response.status_code,
+                response_body=response.body,
+                response_headers=response.headers,
+                completed_at=func.now(),
             )
-
-    async def release(self, request: RequestFingerprint) -> None:
-        async with self.engine.begin() as connection:
-            await connection.execute(
-                delete(self.table).where(
-                    and_(self._row(request), self.table.c.completed_at.is_(None))
-                )
-            )
+        )
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -263,6 +298,51 @@ async def _read_body(receive: Receive) -> bytes | None:
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+class _BufferedResponse:
+    """Holds a route's response until the request's transaction has committed."""
+
+    def __init__(self) -> None:
+        self.start: Message | None = None
+        self.chunks: list[bytes] = []
+        self.complete = False
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.start = message
+        elif message["type"] == "http.response.body" and not self.complete:
+            self.chunks.append(message.get("body", b""))
+            self.complete = not message.get("more_body", False)
+
+    @property
+    def status(self) -> int:
+        return int(self.start["status"]) if self.start is not None else 500
+
+    def stored(self) -> StoredResponse:
+        kept: dict[str, str] = {}
+        for name, value in self.start.get("headers", []) if self.start else []:
+            decoded = name.decode("latin-1").lower()
+            if decoded in REPLAYED_HEADERS:
+                kept[decoded] = value.decode("latin-1")
+        return StoredResponse(self.status, b"".join(self.chunks), kept)
+
+    async def forward(self, send: Send) -> None:
+        assert self.start is not None
+        await send(self.start)
+        await send({"type": "http.response.body", "body": b"".join(self.chunks)})
+
+
+async def _send_stored(stored: StoredResponse, send: Send) -> None:
+    headers = [
+        (name.encode("latin-1"), value.encode("latin-1")) for name, value in stored.headers.items()
+    ]
+    headers += [
+        (b"content-length", str(len(stored.body)).encode()),
+        (b"idempotent-replayed", b"true"),
+    ]
+    await send({"type": "http.response.start", "status": stored.status_code, "headers": headers})
+    await send({"type": "http.response.body", "body": stored.body, "more_body": False})
 
 
 class IdempotencyMiddleware:
@@ -290,8 +370,8 @@ class IdempotencyMiddleware:
             return
         state = scope["app"].state
         engine: AsyncEngine | None = getattr(state, "db_engine", None)
-        subject = await self._subject(scope, state)
-        if engine is None or subject is None:
+        principal = await self._principal(scope, state)
+        if engine is None or principal is None:
             await self.app(scope, receive, send)
             return
         body = await _read_body(receive)
@@ -300,26 +380,101 @@ class IdempotencyMiddleware:
         store = IdempotencyStore(engine, getattr(state, "db_schema", None))
         await self._purge_now_and_then(store)
         query = scope.get("query_string", b"").decode("latin-1")
+        path = scope.get("path", "") + (f"?{query}" if query else "")
         request = RequestFingerprint(
-            principal=subject,
+            principal=principal_scope(principal, scope["method"], path),
             key=key,
             method=scope["method"],
-            path=scope.get("path", "") + (f"?{query}" if query else ""),
+            path=path,
             request_hash=hashlib.sha256(body).hexdigest(),
         )
-        claim = await store.claim(request)
+        delivered = False
+
+        async def receive_body() -> Message:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        async with engine.connect() as connection:
+            await connection.begin()
+            claim = await store.claim(connection, request)
+            if claim.state is ClaimState.CLAIMED:
+                await self._run(scope, receive_body, send, engine, connection, store, request)
+                return
+            await connection.rollback()
         if claim.state is ClaimState.REPLAY:
-            await self._replay(claim, send)
+            assert claim.stored is not None
+            await self._replay(scope, receive_body, send, engine, claim.stored)
             return
-        if claim.state is not ClaimState.CLAIMED:
-            await problem_response(self._refusal(claim.state), instance=scope.get("path"))(
-                scope, receive, send
+        refusal = self._refusal(claim.state)
+        await problem_response(refusal, instance=scope.get("path"))(scope, receive, send)
+
+    async def _run(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        engine: AsyncEngine,
+        connection: AsyncConnection,
+        store: IdempotencyStore,
+        request: RequestFingerprint,
+    ) -> None:
+        """Run the request in one transaction; commit it with the answer if the answer is final."""
+        transaction = RequestTransaction(engine, connection)
+        response = _BufferedResponse()
+        try:
+            with joined_transaction(transaction):
+                await self.app(scope, receive, response.send)
+        except BaseException:
+            await connection.rollback()
+            raise
+        if not (response.complete and is_stored_status(response.status)):
+            await connection.rollback()
+            await response.forward(send)
+            return
+        try:
+            await store.complete(connection, request, response.stored())
+            await connection.commit()
+        except Exception:
+            # The commit may or may not have happened: a retry with the same key finds out
+            # (it replays the answer if it did, and runs the command if it did not).
+            logger.exception("could not commit the request with idempotency key %r", request.key)
+            problem = ServiceUnavailable(
+                "The outcome of this request is unknown; retry it with the same Idempotency-Key.",
+                headers={"Retry-After": "1"},
             )
+            await problem_response(problem, instance=scope.get("path"))(scope, receive, send)
             return
-        await self._run_and_store(scope, receive, send, body, store, request)
+        for callback in transaction.after_commit:
+            callback()
+        await response.forward(send)
+
+    async def _replay(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        engine: AsyncEngine,
+        stored: StoredResponse,
+    ) -> None:
+        """A retry is authorized like the first request: the route runs until its first write,
+        where the stored answer replaces it. A route that refuses the caller answers itself."""
+        response = _BufferedResponse()
+        try:
+            with joined_transaction(RequestTransaction(engine, None, replay=stored)):
+                await self.app(scope, receive, response.send)
+        except StoredResponseReplay:
+            await _send_stored(stored, send)
+            return
+        if response.status >= 400:
+            await response.forward(send)
+        else:
+            await _send_stored(stored, send)
 
     @staticmethod
-    async def _subject(scope: Scope, state: Any) -> str | None:
+    async def _principal(scope: Scope, state: Any) -> Principal | None:
         authorization = _header(scope, b"authorization")
         verifier = getattr(state, "token_verifier", None)
         if authorization is None or verifier is None:
@@ -328,10 +483,10 @@ class IdempotencyMiddleware:
         if scheme.lower() != "bearer" or not token.strip():
             return None
         try:
-            principal = await verifier.verify(token.strip())
+            principal: Principal = await verifier.verify(token.strip())
         except ProblemError:
             return None
-        return str(principal.subject)
+        return principal
 
     async def _purge_now_and_then(self, store: IdempotencyStore) -> None:
         now = time.monotonic()
@@ -357,97 +512,13 @@ class IdempotencyMiddleware:
             headers={"Retry-After": "1"},
         )
 
-    @staticmethod
-    async def _replay(claim: Claim, send: Send) -> None:
-        headers = [
-            (name.encode("latin-1"), value.encode("latin-1"))
-            for name, value in (claim.headers or {}).items()
-        ]
-        headers += [
-            (b"content-length", str(len(claim.body)).encode()),
-            (b"idempotent-replayed", b"true"),
-        ]
-        await send({"type": "http.response.start", "status": claim.status_code, "headers": headers})
-        await send({"type": "http.response.body", "body": claim.body, "more_body": False})
-
-    async def _run_and_store(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        body: bytes,
-        store: IdempotencyStore,
-        request: RequestFingerprint,
-    ) -> None:
-        body_delivered = False
-
-        async def replay_body() -> Message:
-            nonlocal body_delivered
-            if not body_delivered:
-                body_delivered = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        status_code = 0
-        kept_headers: dict[str, str] = {}
-        response_chunks: list[bytes] = []
-        response_size = 0
-        storing = False
-        finished = False
-
-        async def send_and_capture(message: Message) -> None:
-            nonlocal status_code, storing, response_size, finished
-            if message["type"] == "http.response.start":
-                status_code = message["status"]
-                storing = is_stored_status(status_code)
-                for name, value in message.get("headers", []):
-                    decoded_name = name.decode("latin-1").lower()
-                    if decoded_name in REPLAYED_HEADERS:
-                        kept_headers[decoded_name] = value.decode("latin-1")
-            elif message["type"] == "http.response.body" and not finished:
-                chunk = message.get("body", b"")
-                response_size += len(chunk)
-                if storing and response_size <= MAX_STORED_BODY_BYTES:
-                    response_chunks.append(chunk)
-                else:
-                    storing = False
-                if not message.get("more_body", False):
-                    finished = True
-                    # Stored before the last byte goes out, so a retry that follows the
-                    # response at once already finds it.
-                    await self._finish(
-                        store, request, storing, status_code, response_chunks, kept_headers
-                    )
-            await send(message)
-
-        try:
-            await self.app(scope, replay_body, send_and_capture)
-        finally:
-            if not finished:
-                await store.release(request)
-
-    @staticmethod
-    async def _finish(
-        store: IdempotencyStore,
-        request: RequestFingerprint,
-        storing: bool,
-        status_code: int,
-        chunks: list[bytes],
-        headers: dict[str, str],
-    ) -> None:
-        try:
-            if storing:
-                await store.complete(request, status_code, b"".join(chunks), headers)
-            else:
-                await store.release(request)
-        except Exception:
-            # The response itself succeeded; the key stays claimed and goes stale.
-            logger.exception("could not record idempotency key %r", request.key)
-
 
 __all__ = [
     "IdempotencyMiddleware",
     "IdempotencyStore",
+    "before_write",
     "define_idempotency_table",
+    "principal_scope",
     "purge_expired_keys",
+    "request_connection",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import sys
 from collections.abc import Sequence
 
@@ -17,7 +18,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python3 bw.py token", description="Print a development JWT for the local services."
     )
     parser.add_argument("--role", required=True, choices=[role.value for role in Role])
-    parser.add_argument("--sub", default=None, help="subject (default: dev-<role>)")
+    parser.add_argument(
+        "--sub",
+        default=None,
+        help="subject (default: a new one per call, dev-<role>-<random>, so that two users are "
+        "never one caller)",
+    )
     parser.add_argument("--factory-id", default=None, help="required for --role factory")
     parser.add_argument("--buyer-id", default=None, help="required for --role buyer")
     parser.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default 3600)")
@@ -44,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     secret = args.secret or os.environ.get("BW_JWT_SECRET") or DEV_JWT_SECRET
     token = mint_token(
         secret,
-        args.sub or f"dev-{role.value}",
+        args.sub or f"dev-{role.value}-{secrets.token_hex(4)}",
         role,
         factory_id=args.factory_id,
         buyer_id=args.buyer_id,

@@ -64,7 +64,7 @@ def _deps(request: Request) -> handlers.Dependencies:
 
 @asynccontextmanager
 async def _read(request: Request) -> AsyncIterator[AsyncConnection]:
-    async with _deps(request).store.engine.connect() as connection:
+    async with _deps(request).store.reading() as connection:
         yield connection
 
 

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from libs.events import DomainEvent, EventStore, UnitOfWork
+from libs.events import DomainEvent, EventStore, RecordedEvent, UnitOfWork
 from services.assessment import domain
 from services.assessment.commands import (
     CompleteAssessment,
@@ -179,7 +179,14 @@ def _validation_message(error: ValidationError) -> str:
 async def _load_assessment(
     uow: UnitOfWork, assessment_id: str, *, visible_to_factory: str | None = None
 ) -> domain.Assessment:
-    recorded = await uow.load(assessment_stream(assessment_id))
+    return _visible(
+        await uow.load(assessment_stream(assessment_id)), assessment_id, visible_to_factory
+    )
+
+
+def _visible(
+    recorded: Sequence[RecordedEvent], assessment_id: str, visible_to_factory: str | None
+) -> domain.Assessment:
     loaded = domain.fold_assessment(event.event for event in recorded)
     # A factory user learns nothing about other factories' assessments, nor about its own
     # before the report exists (assessments are unannounced).
@@ -245,6 +252,14 @@ async def _decide_on_assessment(
     *,
     visible_to_factory: str | None = None,
 ) -> int:
+    if visible_to_factory is not None:
+        # Authorization before the unit of work: a retried request (Idempotency-Key) is replayed
+        # when its unit of work opens, so a caller who may not see the assessment is refused first.
+        _visible(
+            await deps.store.load(assessment_stream(assessment_id)),
+            assessment_id,
+            visible_to_factory,
+        )
     async with deps.store.unit_of_work() as uow:
         current = await _load_assessment(uow, assessment_id, visible_to_factory=visible_to_factory)
         _check_expected(expected_version, current.version)

@@ -221,7 +221,7 @@ async def list_plans(
     if principal.role is Role.BUYER:
         raise Forbidden("Buyers have no access to improvement plans here.")
     position = pagination.position()
-    async with remediation.store.engine.connect() as connection:
+    async with remediation.store.reading() as connection:
         rows = await projections.plan_rows(
             connection,
             after=str(position["factory_id"]) if position else None,
@@ -240,7 +240,7 @@ async def get_plan(
 ) -> PlanPublic:
     """A factory's plan: progress and publication; the ETag is the plan's version."""
     check_access(principal, factory_id)
-    async with remediation.store.engine.connect() as connection:
+    async with remediation.store.reading() as connection:
         row = await projections.plan_row(connection, factory_id)
     if row is None:
         raise NotFound(f"No improvement plan for factory {factory_id}.")
@@ -263,7 +263,7 @@ async def list_items(
     check_access(principal, factory_id)
     position = pagination.position()
     after = (str(position["due_date"]), str(position["item_id"])) if position else None
-    async with remediation.store.engine.connect() as connection:
+    async with remediation.store.reading() as connection:
         if await projections.plan_row(connection, factory_id) is None:
             raise NotFound(f"No improvement plan for factory {factory_id}.")
         rows = await projections.item_rows(
@@ -291,7 +291,7 @@ async def get_item(
 ) -> ItemPublic:
     """One item of the plan."""
     check_access(principal, factory_id)
-    async with remediation.store.engine.connect() as connection:
+    async with remediation.store.reading() as connection:
         row = await projections.item_row(connection, factory_id, item_id)
     if row is None:
         raise NotFound(f"No item {item_id} in the plan of factory {factory_id}.")
@@ -403,7 +403,7 @@ async def get_record(
 ) -> RemediationRecord:
     """The factory's remediation record over its assessments: opened, verified, days to verify."""
     check_access(principal, factory_id)
-    async with remediation.store.engine.connect() as connection:
+    async with remediation.store.reading() as connection:
         if await projections.plan_row(connection, factory_id) is None:
             raise NotFound(f"No improvement plan for factory {factory_id}.")
         entries = [
@@ -442,7 +442,7 @@ async def get_committee(
 ) -> CommitteePublic:
     """The factory's committee: members by side and the meetings logged."""
     check_access(principal, factory_id)
-    async with remediation.store.engine.connect() as connection:
+    async with remediation.store.reading() as connection:
         row = await projections.committee_row(connection, factory_id)
     if row is None:
         raise NotFound(f"Factory {factory_id} has no committee yet.")

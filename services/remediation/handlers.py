@@ -309,7 +309,7 @@ async def flag_due_deadlines(remediation: Remediation) -> int:
     """
     now = remediation.clock()
     today = now.date()
-    async with remediation.store.engine.connect() as connection:
+    async with remediation.store.reading() as connection:
         factory_ids = await projections.factories_with_due_deadlines(connection, today)
     appended = 0
     for factory_id in factory_ids:

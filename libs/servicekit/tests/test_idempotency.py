@@ -23,9 +23,9 @@ from libs.servicekit import (
     mint_token,
     set_etag,
 )
-from libs.servicekit.idempotency import purge_expired_keys
+from libs.servicekit.idempotency import before_write, purge_expired_keys, request_connection
 from libs.servicekit.migrations import run_migrations
-from libs.servicekit.problems import Conflict
+from libs.servicekit.problems import Conflict, NotFound
 
 pytestmark = pytest.mark.integration
 
@@ -71,6 +71,7 @@ router = APIRouter()
 async def create_order(
     request: Request, response: Response, _: CurrentPrincipal
 ) -> dict[str, object]:
+    before_write(request)
     calls.count += 1
     response.headers["Location"] = f"/orders/{calls.count}"
     response.headers["X-Not-Kept"] = "1"
@@ -79,13 +80,15 @@ async def create_order(
 
 
 @router.post("/other-orders", status_code=201)
-async def create_other_order(_: CurrentPrincipal) -> dict[str, int]:
+async def create_other_order(request: Request, _: CurrentPrincipal) -> dict[str, int]:
+    before_write(request)
     calls.count += 1
     return {"id": calls.count}
 
 
 @router.post("/slow")
-async def slow(_: CurrentPrincipal) -> dict[str, int]:
+async def slow(request: Request, _: CurrentPrincipal) -> dict[str, int]:
+    before_write(request)
     calls.count += 1
     calls.slow_entered.set()
     await asyncio.wait_for(calls.slow_release.wait(), 10)
@@ -107,7 +110,8 @@ async def conflicting(_: CurrentPrincipal) -> None:
 
 
 @router.post("/stream")
-async def stream(_: CurrentPrincipal) -> StreamingResponse:
+async def stream(request: Request, _: CurrentPrincipal) -> StreamingResponse:
+    before_write(request)
     calls.count += 1
 
     async def lines() -> AsyncIterator[bytes]:
@@ -117,6 +121,38 @@ async def stream(_: CurrentPrincipal) -> StreamingResponse:
     return StreamingResponse(lines(), media_type="text/plain")
 
 
+# Who may post to /factories/{factory_id}/notes: a server-side grant the test can withdraw.
+granted: set[tuple[str, str]] = set()
+
+
+@router.post("/factories/{factory_id}/notes", status_code=201)
+async def post_note(
+    factory_id: str, request: Request, principal: CurrentPrincipal
+) -> dict[str, object]:
+    if (principal.subject, factory_id) not in granted:
+        raise NotFound(f"No factory {factory_id}.")
+    before_write(request)
+    calls.count += 1
+    return {"id": calls.count, "factory_id": factory_id}
+
+
+@router.post("/ledger", status_code=201)
+async def write_ledger(request: Request, outcome: str, _: CurrentPrincipal) -> dict[str, object]:
+    """Writes a row in the request's transaction, then answers as `outcome` says."""
+    before_write(request)
+    calls.count += 1
+    connection = request_connection(request)
+    assert connection is not None, "a request with an Idempotency-Key runs in a transaction"
+    await connection.execute(
+        text("INSERT INTO kit.ledger (entry) VALUES (:entry)"), {"entry": calls.count}
+    )
+    if outcome == "conflict":
+        raise Conflict("Refused after writing.")
+    if outcome == "crash":
+        raise RuntimeError("crashed after writing")
+    return {"entry": calls.count}
+
+
 @pytest.fixture
 async def engine(database_url: str, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     (tmp_path / "versions").mkdir()
@@ -124,6 +160,8 @@ async def engine(database_url: str, tmp_path: Path) -> AsyncIterator[AsyncEngine
     (tmp_path / "versions" / "0001_idempotency.py").write_text(textwrap.dedent(REVISION_PY))
     await asyncio.to_thread(run_migrations, database_url, tmp_path, SCHEMA)
     engine = create_async_engine(async_database_url(database_url))
+    async with engine.begin() as connection:
+        await connection.execute(text("CREATE TABLE kit.ledger (entry int PRIMARY KEY)"))
     yield engine
     await engine.dispose()
 
@@ -132,6 +170,7 @@ async def engine(database_url: str, tmp_path: Path) -> AsyncIterator[AsyncEngine
 async def client(engine: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
     global calls
     calls = Calls()
+    granted.clear()
     app = create_app(
         settings=ServiceSettings(service_name="idem-test", jwt_secret=SECRET),
         title="t",
@@ -147,9 +186,9 @@ async def client(engine: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
             yield http
 
 
-def headers(key: str, subject: str = "alice") -> dict[str, str]:
+def headers(key: str, subject: str = "alice", role: str = "admin", **tenant: str) -> dict[str, str]:
     return {
-        "Authorization": f"Bearer {mint_token(SECRET, subject, 'admin')}",
+        "Authorization": f"Bearer {mint_token(SECRET, subject, role, **tenant)}",  # type: ignore[arg-type]
         "Idempotency-Key": key,
     }
 
@@ -171,7 +210,7 @@ async def test_migrations_put_table_and_version_in_the_schema(
         version = (
             await connection.execute(text("SELECT version_num FROM kit.alembic_version"))
         ).scalar()
-    assert tables == {"idempotency_key", "alembic_version"}
+    assert tables == {"idempotency_key", "alembic_version", "ledger"}
     assert version == "0001"
 
 
@@ -189,14 +228,21 @@ async def test_retry_replays_the_stored_response(client: httpx.AsyncClient) -> N
     assert calls.count == 1
 
 
-async def test_key_reused_for_another_request_is_422(client: httpx.AsyncClient) -> None:
+async def test_key_reused_for_another_body_is_422(client: httpx.AsyncClient) -> None:
     await client.post("/orders", content=b'{"a": 1}', headers=headers("k2"))
     other_body = await client.post("/orders", content=b'{"a": 2}', headers=headers("k2"))
     assert other_body.status_code == 422
     assert other_body.json()["type"].endswith("/idempotency-key-reused")
-    other_path = await client.post("/other-orders", content=b'{"a": 1}', headers=headers("k2"))
-    assert other_path.status_code == 422
     assert calls.count == 1
+
+
+async def test_keys_are_scoped_by_method_and_path(client: httpx.AsyncClient) -> None:
+    first = await client.post("/orders", content=b'{"a": 1}', headers=headers("k2p"))
+    other_path = await client.post("/other-orders", content=b'{"a": 1}', headers=headers("k2p"))
+    assert first.status_code == other_path.status_code == 201
+    assert "idempotent-replayed" not in other_path.headers
+    assert other_path.json() == {"id": 2}
+    assert calls.count == 2
 
 
 async def test_keys_belong_to_their_subject(client: httpx.AsyncClient) -> None:
@@ -284,3 +330,77 @@ async def test_expired_keys_are_reused_and_purged(
             (await connection.execute(text("SELECT key FROM kit.idempotency_key"))).scalars().all()
         )
     assert keys == ["recent"]
+
+
+async def test_keys_belong_to_the_whole_identity(client: httpx.AsyncClient) -> None:
+    """The same subject with another role or tenant is another caller (the dev token helper used
+    to give every factory user one subject)."""
+    first = await client.post("/orders", content=b"{}", headers=headers("id-k", "same"))
+    as_factory_a = headers("id-k", "same", "factory", factory_id="A")
+    as_factory_b = headers("id-k", "same", "factory", factory_id="B")
+    as_buyer = headers("id-k", "same", "buyer", buyer_id="X")
+    answers = [
+        await client.post("/orders", content=b"{}", headers=other)
+        for other in (as_factory_a, as_factory_b, as_buyer)
+    ]
+    assert [answer.json()["id"] for answer in [first, *answers]] == [1, 2, 3, 4]
+    assert all("idempotent-replayed" not in answer.headers for answer in answers)
+    again = await client.post("/orders", content=b"{}", headers=as_factory_b)
+    assert again.json()["id"] == 3 and again.headers["idempotent-replayed"] == "true"
+
+
+async def test_a_caller_no_longer_allowed_gets_the_refusal_not_the_replay(
+    client: httpx.AsyncClient,
+) -> None:
+    granted.add(("alice", "F1"))
+    first = await client.post("/factories/F1/notes", content=b"{}", headers=headers("n1"))
+    assert first.status_code == 201
+    granted.clear()  # e.g. the factory revoked the caller's access
+    retried = await client.post("/factories/F1/notes", content=b"{}", headers=headers("n1"))
+    without_key = await client.post(
+        "/factories/F1/notes",
+        content=b"{}",
+        headers={"Authorization": headers("x")["Authorization"]},
+    )
+    assert retried.status_code == without_key.status_code == 404
+    assert "idempotent-replayed" not in retried.headers
+    assert retried.json()["title"] == without_key.json()["title"]
+    assert calls.count == 1
+
+
+async def test_the_answer_commits_with_what_the_request_wrote(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    created = await client.post("/ledger?outcome=ok", headers=headers("l1"))
+    refused = await client.post("/ledger?outcome=conflict", headers=headers("l2"))
+    crashed = await client.post("/ledger?outcome=crash", headers=headers("l3"))
+    assert (created.status_code, refused.status_code, crashed.status_code) == (201, 409, 500)
+    async with engine.connect() as connection:
+        entries = (await connection.execute(text("SELECT entry FROM kit.ledger"))).scalars().all()
+        keys = (
+            (await connection.execute(text("SELECT key FROM kit.idempotency_key"))).scalars().all()
+        )
+    # Only the request that answered 201 left its row, and only its key is stored.
+    assert entries == [1] and keys == ["l1"]
+    # The refused and the crashed requests applied nothing, so their retries run again.
+    retried = await client.post("/ledger?outcome=ok", headers=headers("l3"))
+    assert retried.status_code == 201 and "idempotent-replayed" not in retried.headers
+    replayed = await client.post("/ledger?outcome=ok", headers=headers("l1"))
+    assert replayed.headers["idempotent-replayed"] == "true" and replayed.json() == {"entry": 1}
+
+
+async def test_concurrent_requests_with_one_key_apply_once(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    answers = await asyncio.gather(
+        *(client.post("/ledger?outcome=ok", headers=headers("same-key")) for _ in range(8))
+    )
+    statuses = sorted(answer.status_code for answer in answers)
+    assert set(statuses) <= {201, 409}
+    applied = [
+        a for a in answers if a.status_code == 201 and "idempotent-replayed" not in a.headers
+    ]
+    assert len(applied) == 1
+    async with engine.connect() as connection:
+        entries = (await connection.execute(text("SELECT entry FROM kit.ledger"))).scalars().all()
+    assert entries == [applied[0].json()["entry"]]
