@@ -3,6 +3,11 @@ transaction commits, an inbox for exactly-once effect, bounded retries, and a de
 
 A fetched batch is applied in one transaction (fast path). If anything in it fails, the batch is rolled
 back and each message is retried on its own, so one poison event cannot hold back the others.
+
+An infrastructure fault (the database or NATS unreachable, a connection lost or a server restarting,
+wherever it happens: begin, inbox, handler, commit, dead-letter write, ack) never ends the runner and
+never counts as a handler failure: the runner keeps the fetched messages in progress, backs off
+(capped, jittered) and applies them again once the servers answer.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import traceback
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,7 +27,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from opentelemetry import propagate, trace
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 from pydantic import ValidationError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -33,8 +39,10 @@ from libs.events.envelope import (
     UnknownEventType,
     event_context,
 )
+from libs.events.faults import is_infrastructure_error
 from libs.events.nats import NatsConnection, stream_name
 from libs.events.store import checked_schema, driver_connection
+from libs.events.supervisor import SupervisedTask, Supervisor, backoff_delay
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
@@ -49,6 +57,28 @@ PROCESSED = Counter("bw_consumer_events_total", "Events applied", ["consumer"])
 DUPLICATES = Counter("bw_consumer_duplicates_total", "Redelivered events skipped", ["consumer"])
 FAILURES = Counter("bw_consumer_failures_total", "Handler failures", ["consumer"])
 DEAD_LETTERED = Counter("bw_consumer_dead_letters_total", "Events parked", ["consumer"])
+INFRASTRUCTURE_ERRORS = Counter(
+    "bw_consumer_infrastructure_errors_total",
+    "Batches set back by a database or NATS fault (retried, never parked)",
+    ["consumer"],
+)
+PENDING = Gauge(
+    "bw_consumer_pending_events",
+    "Events not yet acknowledged by the durable consumer (JetStream pending + ack pending)",
+    ["consumer"],
+)
+LAST_PROCESSED = Gauge(
+    "bw_consumer_last_processed_timestamp_seconds",
+    "Unix time at which the consumer last applied an event",
+    ["consumer"],
+)
+
+# Backoff while the database or NATS is unreachable: short at first, never long, so that events
+# flow again within seconds of recovery.
+INFRASTRUCTURE_BACKOFF_INITIAL = 0.1
+INFRASTRUCTURE_BACKOFF_CAP = 5.0
+# Handler failures are remembered per event id (for the attempt count) up to this many events.
+MAX_TRACKED_FAILURES = 10_000
 
 
 @dataclass(frozen=True)
@@ -66,6 +96,8 @@ class Subscription:
     source_service: str
     handlers: Mapping[str, Handler]
     registry: EventRegistry
+    # handler failures of one event (counted by this process; infrastructure faults do not count)
+    # before it is parked in the dead-letter store
     max_attempts: int = 5
     backoff: Sequence[float] = (1.0, 5.0, 30.0, 120.0)
     ack_wait: float = 30.0
@@ -120,6 +152,7 @@ class ConsumerRunner:
         subject_prefix: str = "",
         fetch_timeout: float = 2.0,
         after_commit: Callable[[], None] | None = None,
+        supervisor: Supervisor | None = None,
     ) -> None:
         self.engine = engine
         self.schema = checked_schema(schema)
@@ -128,12 +161,20 @@ class ConsumerRunner:
         self.subject_prefix = subject_prefix
         self.fetch_timeout = fetch_timeout
         self.after_commit = after_commit
+        self.supervisor = supervisor or Supervisor()
         self.stream = stream_name(subject_prefix, subscription.source_service)
         self.durable = (subject_prefix.replace(".", "_") + subscription.durable).lower()
         self._subscription: JetStreamContext.PullSubscription | None = None
         self._subscribed_at_reconnects = -1
         self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._task: SupervisedTask | None = None
+        # handler failures per event id: what bounds the attempts (JetStream's delivery count
+        # also counts redeliveries caused by infrastructure faults, which must not park events)
+        self._handler_failures: dict[str, int] = {}
+        # progress, for readiness: when the runner last settled a message or found none waiting
+        self.last_progress_at = time.monotonic()
+        # events the durable consumer has not had acknowledged yet, as last polled (see poll_lag)
+        self.pending: int | None = None
         s = self.schema
         self._inbox_sql = f"""
             INSERT INTO "{s}".inbox (consumer, event_id)
@@ -150,20 +191,24 @@ class ConsumerRunner:
 
     # lifecycle ---------------------------------------------------------------------------------
 
+    @property
+    def task_name(self) -> str:
+        return f"consumer-{self.durable}"
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and self._task.running
+
     async def start(self) -> None:
         self._stopping.clear()
-        self._task = asyncio.create_task(self._run(), name=f"consumer-{self.durable}")
+        self.last_progress_at = time.monotonic()
+        self._task = self.supervisor.start(self.task_name, self._run, self._stopping)
 
     async def stop(self, timeout: float = 30.0) -> None:
         """Stop fetching, let the batch in flight finish and acknowledge, then unsubscribe."""
         self._stopping.set()
         if self._task is not None:
-            try:
-                await asyncio.wait_for(self._task, timeout=timeout)
-            except TimeoutError:
-                self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
+            await self.supervisor.wait_stopped(self._task, timeout)
             self._task = None
         await self._drop_subscription()
 
@@ -180,6 +225,20 @@ class ConsumerRunner:
             filter_subject=f"{self.subject_prefix}{self.subscription.source_service}.>",
         )
         await self.nats.jetstream().add_consumer(self.stream, config)
+
+    async def poll_lag(self) -> int:
+        """Ask JetStream how many events this consumer still has to settle; kept in `pending`
+        and in the `bw_consumer_pending_events` gauge."""
+        info = await self.nats.jetstream().consumer_info(self.stream, self.durable)
+        self.pending = int(info.num_pending or 0) + int(info.num_ack_pending or 0)
+        PENDING.labels(self.durable).set(self.pending)
+        return self.pending
+
+    def stalled_for(self) -> float:
+        """Seconds since the runner last made progress, or 0 when it has nothing to do."""
+        if not self.pending:
+            return 0.0
+        return time.monotonic() - self.last_progress_at
 
     # the loop ----------------------------------------------------------------------------------
 
@@ -205,6 +264,7 @@ class ConsumerRunner:
                 if busy:
                     busy = False
                     continue
+                self.last_progress_at = time.monotonic()  # caught up: nothing was waiting
                 idle_fetches += 1
                 if idle_fetches % 5 == 0:
                     await self._verify_consumer()
@@ -213,14 +273,18 @@ class ConsumerRunner:
                 failures += 1
                 log.warning("consumer %s: fetch failed (%r); resubscribing", self.durable, error)
                 await self._drop_subscription()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        self._stopping.wait(), timeout=min(0.2 * 2**failures, 5.0)
-                    )
+                await self._pause(
+                    backoff_delay(failures, initial=0.2, cap=INFRASTRUCTURE_BACKOFF_CAP)
+                )
                 continue
             idle_fetches = 0
             busy = True
             await self.handle_messages(messages)
+
+    async def _pause(self, seconds: float) -> None:
+        """Wait `seconds`, or less if the runner is asked to stop."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
 
     async def _current_subscription(self) -> JetStreamContext.PullSubscription:
         # nats-py pull subscriptions can stop receiving after a server restart: rebind after reconnects
@@ -258,40 +322,86 @@ class ConsumerRunner:
     # processing --------------------------------------------------------------------------------
 
     async def handle_messages(self, messages: Sequence[Msg]) -> None:
+        """Settle every message (applied and acknowledged, retried later, or parked). Never
+        raises: an infrastructure fault is waited out with the messages kept in progress."""
+        unsettled = list(messages)
+        keepalive = asyncio.create_task(self._keep_alive(unsettled))
+        failures = 0
+        try:
+            while unsettled:
+                try:
+                    await self._settle(unsettled)
+                except Exception as error:
+                    failures += 1
+                    INFRASTRUCTURE_ERRORS.labels(self.durable).inc()
+                    log.warning(
+                        "consumer %s: %d event(s) not settled (%r); retrying (%d)",
+                        self.durable,
+                        len(unsettled),
+                        error,
+                        failures,
+                    )
+                    if self._stopping.is_set():
+                        break
+                    await self._pause(
+                        backoff_delay(
+                            failures,
+                            initial=INFRASTRUCTURE_BACKOFF_INITIAL,
+                            cap=INFRASTRUCTURE_BACKOFF_CAP,
+                        )
+                    )
+                    if self._stopping.is_set():
+                        break
+        finally:
+            keepalive.cancel()
+        for message in unsettled:  # stopping mid-fault: hand them back for a prompt redelivery
+            with contextlib.suppress(Exception):
+                await message.nak()
+
+    async def _settle(self, unsettled: list[Msg]) -> None:
+        """One attempt at the messages of `unsettled`, removing each one as it is settled.
+        Raises on an infrastructure fault, leaving the rest in `unsettled`."""
         items: list[_Item] = []
-        for message in messages:
+        for message in list(unsettled):
             try:
                 item = self._decode(message)
             except PoisonEvent as error:
                 await self._dead_letter(message, message.data, str(error), attempts=1)
+                unsettled.remove(message)
                 continue
             if item is None:
-                await message.ack()  # an event type this consumer does not handle
+                await self._ack_message(message)  # an event type this consumer does not handle
+                unsettled.remove(message)
             else:
                 items.append(item)
-        if not items:
-            return
-        keepalive = asyncio.create_task(self._keep_alive(items))
-        try:
-            # Apply the batch in one transaction; when an event fails, roll back, set it aside
-            # (retry later or park it) and apply the rest again, so each delivery runs a handler once.
-            pending = list(items)
-            as_batch = self.subscription.batch_handler is not None
-            while pending:
-                try:
-                    await self._apply(pending, as_batch=as_batch)
-                except _BatchFailed:
-                    as_batch = False
-                    continue
-                except _HandlerFailed as failure:
-                    pending.remove(failure.item)
-                    await self._failed(failure.item, failure.__cause__)
-                    continue
+        # Apply the batch in one transaction; when an event fails, roll back, set it aside
+        # (retry later or park it) and apply the rest again, so each delivery runs a handler once.
+        pending = items
+        as_batch = self.subscription.batch_handler is not None
+        while pending:
+            try:
+                await self._apply(pending, as_batch=as_batch)
+            except _BatchFailed as failure:
+                if is_infrastructure_error(failure.__cause__):
+                    raise
+                as_batch = False
+                continue
+            except _HandlerFailed as failure:
+                if is_infrastructure_error(failure.__cause__):
+                    raise
+                await self._failed(failure.item, failure.__cause__)
+                pending = [item for item in pending if item is not failure.item]
+                assert failure.item.message is not None
+                unsettled.remove(failure.item.message)
+                continue
+            for item in pending:
+                await self._ack(item)
+            applied = {id(item.message) for item in pending}
+            unsettled[:] = [message for message in unsettled if id(message) not in applied]
+            if self._handler_failures:
                 for item in pending:
-                    await self._ack(item)
-                pending = []
-        finally:
-            keepalive.cancel()
+                    self._handler_failures.pop(item.envelope.id, None)
+            pending = []
 
     def _decode(self, message: Msg) -> _Item | None:
         try:
@@ -317,7 +427,6 @@ class ConsumerRunner:
                 )
             }
             fresh = [item for item in items if item.envelope.id in fresh_ids]
-            DUPLICATES.labels(name).inc(len(items) - len(fresh))
             batch_handler = self.subscription.batch_handler
             if as_batch and batch_handler is not None and fresh:
                 try:
@@ -336,7 +445,11 @@ class ConsumerRunner:
                         await self._call_handler(connection, item)
                     except Exception as error:
                         raise _HandlerFailed(item) from error
+        # counted once committed: a rolled-back attempt neither processed nor skipped anything
+        DUPLICATES.labels(name).inc(len(items) - len(fresh))
         PROCESSED.labels(name).inc(len(fresh))
+        self.last_progress_at = time.monotonic()
+        LAST_PROCESSED.labels(name).set(time.time())
         if self.after_commit is not None:
             self.after_commit()
 
@@ -366,25 +479,38 @@ class ConsumerRunner:
 
     async def _ack(self, item: _Item) -> None:
         if item.message is not None:
-            with contextlib.suppress(Exception):  # a lost ack means a harmless redelivery
-                await item.message.ack()
+            await self._ack_message(item.message)
+
+    async def _ack_message(self, message: Msg) -> None:
+        with contextlib.suppress(Exception):  # a lost ack means a harmless redelivery
+            await message.ack()
 
     async def _failed(self, item: _Item, error: BaseException | None) -> None:
+        """A handler failed on its own account: retry later with backoff, or park the event."""
         FAILURES.labels(self.durable).inc()
         message = item.message
         assert message is not None
-        attempts = message.metadata.num_delivered or 1
+        event_id = item.envelope.id
+        attempts = self._handler_failures.pop(event_id, 0) + 1
         log.warning(
             "consumer %s: %s %s failed (attempt %s)",
             self.durable,
             item.envelope.type,
-            item.envelope.id,
+            event_id,
             attempts,
-            exc_info=True,
+            exc_info=error,
         )
         if attempts >= self.subscription.max_attempts:
-            await self._dead_letter(message, message.data, _describe(error), attempts)
+            try:
+                await self._dead_letter(message, message.data, _describe(error), attempts)
+            except Exception:
+                self._handler_failures[event_id] = attempts - 1  # this attempt runs again
+                raise
             return
+        self._handler_failures[event_id] = attempts
+        if len(self._handler_failures) > MAX_TRACKED_FAILURES:
+            # forget the oldest (dicts keep insertion order): at worst it is retried longer
+            del self._handler_failures[next(iter(self._handler_failures))]
         backoff = self.subscription.backoff
         with contextlib.suppress(Exception):
             await message.nak(delay=backoff[min(attempts - 1, len(backoff) - 1)])
@@ -407,18 +533,19 @@ class ConsumerRunner:
                 },
             )
         DEAD_LETTERED.labels(self.durable).inc()
+        self.last_progress_at = time.monotonic()
         log.error("consumer %s: event %s parked in dead_letter", self.durable, event_id)
-        await message.ack()
+        await self._ack_message(message)
 
-    async def _keep_alive(self, items: Sequence[_Item]) -> None:
-        """Tell JetStream a slow handler is still working, so the batch is not redelivered."""
+    async def _keep_alive(self, messages: Sequence[Msg]) -> None:
+        """Tell JetStream a slow handler (or a batch waiting out a fault) is still being worked
+        on, so it is not redelivered to another replica meanwhile."""
         interval = max(self.subscription.ack_wait / 3, 0.5)
         while True:
             await asyncio.sleep(interval)
-            for item in items:
-                if item.message is not None:
-                    with contextlib.suppress(Exception):
-                        await item.message.in_progress()
+            for message in list(messages):
+                with contextlib.suppress(Exception):
+                    await message.in_progress()
 
     # dead letters: list and replay -------------------------------------------------------------
 
@@ -433,8 +560,12 @@ class ConsumerRunner:
             return [DeadLetter(**{**row._mapping, "payload": bytes(row.payload)}) for row in rows]
 
     async def replay(self, dead_letter_id: int) -> None:
-        """Run the handler again for a parked event (after a fix); marks it replayed on success."""
+        """Run the handler again for a parked event (after a fix); marks it replayed on success.
+
+        A replay that fails again keeps the event parked and records why in `replay_error`
+        (committed, then the error is raised to the caller)."""
         s = self.schema
+        failure: Exception | None = None
         async with self.engine.begin() as connection:
             row = (
                 await connection.execute(
@@ -452,23 +583,30 @@ class ConsumerRunner:
                 if envelope.event_name not in self.subscription.handlers:
                     raise PoisonEvent(f"{envelope.type} has no handler")
                 item = _Item(None, envelope, self.subscription.registry.decode(envelope))
+                # the handler's writes and the inbox row live in a savepoint, so a failure
+                # undoes them and leaves the transaction usable for recording the error
                 async with connection.begin_nested():
                     driver = await driver_connection(connection)
                     if await driver.fetch(self._inbox_sql, self.durable, [envelope.id]):
                         await self._call_handler(connection, item)
             except Exception as error:
+                if is_infrastructure_error(error):
+                    raise  # nothing can be recorded; the dead letter stays as it was
+                failure = error
                 await connection.execute(
                     text(f'UPDATE "{s}".dead_letter SET replay_error = :error WHERE id = :id'),
-                    {"id": dead_letter_id, "error": repr(error)[:4000]},
+                    {"id": dead_letter_id, "error": _describe(error)[:4000]},
                 )
-                raise
-            await connection.execute(
-                text(
-                    f'UPDATE "{s}".dead_letter SET replayed_at = now(), replay_error = NULL '
-                    "WHERE id = :id"
-                ),
-                {"id": dead_letter_id},
-            )
+            else:
+                await connection.execute(
+                    text(
+                        f'UPDATE "{s}".dead_letter SET replayed_at = now(), replay_error = NULL '
+                        "WHERE id = :id"
+                    ),
+                    {"id": dead_letter_id},
+                )
+        if failure is not None:
+            raise failure
         if self.after_commit is not None:
             self.after_commit()
 

@@ -1,9 +1,10 @@
 """The outbox relay: publishes committed outbox entries to JetStream, then deletes them.
 
 Entries are claimed by row lock, not by following a position, so a transaction that commits late is
-still relayed. Only one relay instance publishes at a time (a transaction-scoped advisory lock), which
-keeps each stream's events in order on NATS; `Nats-Msg-Id` = event id lets JetStream drop the
-re-publication that follows a crash between publish and delete.
+still relayed. Each stream's events reach NATS in version order (see `OutboxRelay` for why); only one
+relay instance publishes at a time (a transaction-scoped advisory lock); `Nats-Msg-Id` = event id
+lets JetStream drop the re-publication that follows a crash between publish and delete. A database or
+NATS fault never ends the relay: it backs off (capped, jittered) and tries again.
 """
 
 from __future__ import annotations
@@ -16,21 +17,41 @@ import zlib
 
 import asyncpg
 from nats.js.api import PubAck
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.events.nats import NatsConnection
 from libs.events.store import checked_schema, driver_connection
+from libs.events.supervisor import SupervisedTask, Supervisor, backoff_delay
 
 log = logging.getLogger(__name__)
 
 RELAYED = Counter("bw_outbox_relayed_total", "Outbox entries published to JetStream", ["schema"])
 RELAY_ERRORS = Counter("bw_outbox_relay_errors_total", "Failed relay batches", ["schema"])
 RELAY_BATCH_SECONDS = Histogram("bw_outbox_relay_batch_seconds", "Relay batch duration", ["schema"])
+BACKLOG = Gauge("bw_outbox_backlog", "Outbox entries not yet published", ["schema"])
+OLDEST_AGE = Gauge(
+    "bw_outbox_oldest_entry_age_seconds", "Age of the oldest unpublished outbox entry", ["schema"]
+)
+
+# Backoff after a failed round: short at first and never long, so that events flow again within
+# seconds of the database or NATS coming back.
+FAILURE_BACKOFF_INITIAL = 0.1
+FAILURE_BACKOFF_CAP = 5.0
 
 
 class OutboxRelay:
-    """Drains a service's outbox to NATS; woken by LISTEN/NOTIFY and in-process signals."""
+    """Drains a service's outbox to NATS; woken by LISTEN/NOTIFY and in-process signals.
+
+    Per-stream order: appends to one stream serialise on its stream row (the append's upsert locks
+    it until commit, and the outbox rows are inserted after it), so version k+1 of a stream gets
+    its outbox id only after version k committed: within a stream, id order is version order, and
+    whenever k+1 is visible, k is visible too or already taken. Every batch therefore takes the
+    lowest ids that are visible at that moment, never "after the last id taken" (that would let
+    k+1 through while a late-committing k waits below); batches of a round are published in id
+    order on one connection, rounds are serialised by the advisory lock, and a round's deletes
+    commit only after JetStream acknowledged all of it.
+    """
 
     def __init__(
         self,
@@ -43,6 +64,7 @@ class OutboxRelay:
         batches_per_round: int = 6,
         poll_interval: float = 1.0,
         publish_timeout: float = 10.0,
+        supervisor: Supervisor | None = None,
     ) -> None:
         self.engine = engine
         self.schema = checked_schema(schema)
@@ -54,28 +76,36 @@ class OutboxRelay:
         self.publish_timeout = publish_timeout
         self.channel = f"{self.schema}_outbox"
         self._lock_key = zlib.crc32(f"outbox-relay:{self.schema}".encode())
+        self.supervisor = supervisor or Supervisor()
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._task: SupervisedTask | None = None
         self._listener: asyncpg.Connection | None = None
+        # progress, for readiness: when a round last succeeded (even an empty one)
+        self.last_progress_at = time.monotonic()
+        # unpublished outbox entries, as last polled (see poll_backlog)
+        self.backlog: int | None = None
         s = self.schema
         # One statement takes a batch: it holds the relay lock (a transaction-scoped advisory
-        # lock, so one instance publishes at a time, in order), locks and deletes the rows, and
-        # returns them. A round takes forward from the last id it took; the next round starts over
-        # from the lowest id, so a transaction that committed late is picked up then. Losing the
-        # round's deletes in a database crash only re-publishes entries that JetStream (by
-        # Nats-Msg-Id) and the consumers' inboxes de-duplicate, so its commit does not wait for
-        # the WAL flush.
+        # lock, so one instance publishes at a time), locks and deletes the lowest visible ids
+        # (our own earlier deletes are invisible to us, so each batch continues where the last
+        # one stopped, yet picks up a lower id that committed meanwhile: see the class doc), and
+        # returns them. Losing the round's deletes in a database crash only re-publishes entries
+        # that JetStream (by Nats-Msg-Id) and the consumers' inboxes de-duplicate, so its commit
+        # does not wait for the WAL flush.
         self._take_sql = f"""
             DELETE FROM "{s}".outbox WHERE id IN (
                 SELECT id FROM "{s}".outbox
-                WHERE id > $1 AND (
-                    SELECT pg_try_advisory_xact_lock($3)
+                WHERE (
+                    SELECT pg_try_advisory_xact_lock($2)
                            AND set_config('synchronous_commit', 'off', true) = 'off'
                 )
-                ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED
+                ORDER BY id LIMIT $1 FOR UPDATE
             )
             RETURNING id, event_id::text, nats_subject, payload, traceparent
+            """
+        self._backlog_sql = f"""
+            SELECT count(*), extract(epoch FROM now() - min(created_at)) FROM "{s}".outbox
             """
 
     def wake(self) -> None:
@@ -85,22 +115,44 @@ class OutboxRelay:
     def listening(self) -> bool:
         return self._listener is not None and not self._listener.is_closed()
 
+    @property
+    def task_name(self) -> str:
+        return f"outbox-relay-{self.schema}"
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and self._task.running
+
     async def start(self) -> None:
         self._stopping.clear()
-        self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self.schema}")
+        self.last_progress_at = time.monotonic()
+        self._task = self.supervisor.start(self.task_name, self._run, self._stopping)
 
     async def stop(self) -> None:
         self._stopping.set()
         self._wake.set()
         if self._task is not None:
-            try:
-                await asyncio.wait_for(self._task, timeout=self.publish_timeout + 5)
-            except TimeoutError:
-                self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
+            await self.supervisor.wait_stopped(self._task, self.publish_timeout + 5)
             self._task = None
         await self._close_listener()
+
+    async def poll_backlog(self) -> int:
+        """Count the unpublished entries; kept in `backlog` and in the `bw_outbox_backlog` and
+        `bw_outbox_oldest_entry_age_seconds` gauges."""
+        async with self.engine.connect() as connection:
+            driver = await driver_connection(connection)
+            row = await driver.fetchrow(self._backlog_sql)
+        assert row is not None
+        self.backlog = int(row[0])
+        BACKLOG.labels(self.schema).set(self.backlog)
+        OLDEST_AGE.labels(self.schema).set(float(row[1] or 0.0))
+        return self.backlog
+
+    def stalled_for(self) -> float:
+        """Seconds since the relay last completed a round, or 0 when the outbox is empty."""
+        if not self.backlog:
+            return 0.0
+        return time.monotonic() - self.last_progress_at
 
     async def relay_batch(self) -> int:
         """Publish one round of up to `batches_per_round` batches; returns how many entries were
@@ -112,9 +164,8 @@ class OutboxRelay:
             driver = await driver_connection(connection)
             # Pipelined: while JetStream acknowledges one batch, the next is taken; the deletes
             # commit only after every message of the round is acknowledged, else roll back.
-            after = 0
             for _ in range(self.batches_per_round):
-                taken = await driver.fetch(self._take_sql, after, self.batch_size, self._lock_key)
+                taken = await driver.fetch(self._take_sql, self.batch_size, self._lock_key)
                 rows = sorted(taken, key=lambda row: int(row[0]))  # RETURNING has no order
                 for row in rows:
                     headers = {"Nats-Msg-Id": row[1]}
@@ -123,27 +174,36 @@ class OutboxRelay:
                     acks.append(await js.publish_async(row[2], row[3], headers=headers))
                 if len(rows) < self.batch_size:
                     break
-                after = rows[-1][0]
             if not acks:
                 return 0
             await asyncio.wait_for(asyncio.gather(*acks), timeout=self.publish_timeout)
+            await self._before_commit(len(acks))
         RELAYED.labels(self.schema).inc(len(acks))
         RELAY_BATCH_SECONDS.labels(self.schema).observe(time.perf_counter() - started)
         return len(acks)
 
+    async def _before_commit(self, published: int) -> None:
+        """Called once a round is acknowledged by JetStream and before its deletes commit (a
+        test's relay process stops here to be killed at exactly that point)."""
+
     async def _run(self) -> None:
         failures = 0
         while not self._stopping.is_set():
-            await self._ensure_listener()
-            self._wake.clear()
             try:
+                await self._ensure_listener()
+                self._wake.clear()
                 published = await self.relay_batch()
                 failures = 0
-            except Exception as error:  # any failure: the batch rolled back and will be retried
+                self.last_progress_at = time.monotonic()
+            except Exception as error:  # any failure: the round rolled back and will be retried
                 failures += 1
                 RELAY_ERRORS.labels(self.schema).inc()
-                log.warning("outbox relay %s: batch failed (%s), retrying", self.schema, error)
-                await self._sleep(min(0.1 * 2**failures, 5.0))
+                log.warning("outbox relay %s: round failed (%r), retrying", self.schema, error)
+                await self._sleep(
+                    backoff_delay(
+                        failures, initial=FAILURE_BACKOFF_INITIAL, cap=FAILURE_BACKOFF_CAP
+                    )
+                )
                 continue
             if published >= self.batch_size:
                 continue  # more may be waiting
@@ -159,18 +219,19 @@ class OutboxRelay:
             return
         if self.listening:
             return
+        await self._close_listener()  # a listener whose connection was lost
         try:
             self._listener = await asyncpg.connect(self.listen_dsn, timeout=5)
             await self._listener.add_listener(self.channel, self._on_notify)
-        except (OSError, asyncpg.PostgresError, TimeoutError) as error:
-            log.warning("outbox relay %s: LISTEN failed (%s); polling", self.schema, error)
-            self._listener = None
+        except Exception as error:  # unreachable, refused, starting up: poll meanwhile
+            log.warning("outbox relay %s: LISTEN failed (%r); polling", self.schema, error)
+            await self._close_listener()
 
     def _on_notify(self, *_: object) -> None:
         self._wake.set()
 
     async def _close_listener(self) -> None:
-        if self._listener is not None and not self._listener.is_closed():
+        listener, self._listener = self._listener, None
+        if listener is not None and not listener.is_closed():
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._listener.close(), timeout=5)
-        self._listener = None
+                await asyncio.wait_for(listener.close(), timeout=5)

@@ -1,10 +1,16 @@
 """A service's event plumbing in one object: store, NATS connection, outbox relay and consumers,
-started and stopped together by the service's lifespan."""
+started and stopped together by the service's lifespan, kept alive by one supervisor, and watched
+(lag, backlog, progress) for `/metrics` and `/readyz`."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import Sequence
 
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.events.consumer import ConsumerRunner, Subscription
@@ -12,6 +18,28 @@ from libs.events.envelope import EventRegistry
 from libs.events.nats import NatsConnection
 from libs.events.relay import OutboxRelay
 from libs.events.store import EventStore
+from libs.events.supervisor import SupervisedTask, Supervisor
+
+log = logging.getLogger(__name__)
+
+
+class ProgressSettings(BaseSettings):
+    """How the runtime watches its consumers and relay (environment: `BW_EVENTS_…`)."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    # not ready when a consumer or the relay has work waiting and made no progress for this long
+    stall_seconds: float = Field(60.0, gt=0, validation_alias="BW_EVENTS_STALL_SECONDS")
+    # how often consumer lag (JetStream consumer info) and the outbox backlog are polled
+    poll_seconds: float = Field(5.0, gt=0, validation_alias="BW_EVENTS_POLL_SECONDS")
+
+
+class NotRunning(Exception):
+    """A consumer or the relay is not running (crashed and waiting for its restart, or stopped)."""
+
+
+class Stalled(Exception):
+    """A consumer or the relay has work waiting and has made no progress for too long."""
 
 
 def plain_dsn(database_url: str) -> str:
@@ -35,14 +63,23 @@ class EventRuntime:
         subscriptions: Sequence[Subscription] = (),
         relay_enabled: bool = True,
         stream_replicas: int = 1,
+        progress: ProgressSettings | None = None,
+        supervisor: Supervisor | None = None,
     ) -> None:
+        self.progress = progress or ProgressSettings()
+        # one supervisor for every long-running task of the service; the app may add its own
+        self.supervisor = supervisor or Supervisor()
         self.store = EventStore(
             engine=engine, schema=schema, registry=registry, subject_prefix=subject_prefix
         )
         self.subject_prefix = subject_prefix
         self.nats = NatsConnection(nats_url, name=registry.service)
         self.relay = OutboxRelay(
-            engine=engine, schema=schema, nats=self.nats, listen_dsn=plain_dsn(database_url)
+            engine=engine,
+            schema=schema,
+            nats=self.nats,
+            listen_dsn=plain_dsn(database_url),
+            supervisor=self.supervisor,
         )
         self.relay_enabled = relay_enabled
         self.stream_replicas = stream_replicas
@@ -55,9 +92,12 @@ class EventRuntime:
                 subscription=subscription,
                 subject_prefix=subject_prefix,
                 after_commit=self.relay.wake,
+                supervisor=self.supervisor,
             )
             for subscription in subscriptions
         ]
+        self._monitor_stopping = asyncio.Event()
+        self._monitor: SupervisedTask | None = None
 
     def consumer(self, durable: str) -> ConsumerRunner:
         for runner in self.consumers:
@@ -74,8 +114,16 @@ class EventRuntime:
             await self.relay.start()
         for runner in self.consumers:
             await runner.start()
+        self._monitor_stopping.clear()
+        self._monitor = self.supervisor.start(
+            f"event-monitor-{self.store.schema}", self._watch, self._monitor_stopping
+        )
 
     async def stop(self) -> None:
+        self._monitor_stopping.set()
+        if self._monitor is not None:
+            await self.supervisor.wait_stopped(self._monitor, timeout=10)
+            self._monitor = None
         for runner in self.consumers:
             await runner.stop()
         await self.relay.stop()
@@ -84,3 +132,42 @@ class EventRuntime:
 
     async def check_nats(self) -> None:
         await self.nats.check()
+
+    async def check_progress(self) -> None:
+        """Readiness: every consumer and the relay run, and none has had work waiting without
+        progress for longer than `stall_seconds`. Raises NotRunning or Stalled otherwise."""
+        watched: list[tuple[str, ConsumerRunner | OutboxRelay]] = [
+            (runner.durable, runner) for runner in self.consumers
+        ]
+        if self.relay_enabled:
+            watched.append(("outbox relay", self.relay))
+        not_running = [name for name, component in watched if not component.running]
+        if not_running:
+            raise NotRunning(", ".join(not_running))
+        limit = self.progress.stall_seconds
+        stalled = [name for name, component in watched if component.stalled_for() > limit]
+        if stalled:
+            raise Stalled(", ".join(stalled))
+
+    async def poll(self) -> None:
+        """Fetch consumer lag and the outbox backlog once (for gauges and readiness)."""
+        for runner in self.consumers:
+            try:
+                await asyncio.wait_for(runner.poll_lag(), timeout=self.progress.poll_seconds)
+            except Exception as error:  # NATS down or the consumer not provisioned yet
+                log.debug("lag of %s unknown: %r", runner.durable, error)
+        if self.relay_enabled:
+            try:
+                await asyncio.wait_for(
+                    self.relay.poll_backlog(), timeout=self.progress.poll_seconds
+                )
+            except Exception as error:  # the database is unreachable: keep the last figure
+                log.debug("outbox backlog unknown: %r", error)
+
+    async def _watch(self) -> None:
+        while not self._monitor_stopping.is_set():
+            await self.poll()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._monitor_stopping.wait(), timeout=self.progress.poll_seconds
+                )
