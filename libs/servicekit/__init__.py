@@ -12,6 +12,8 @@ from libs.servicekit.auth import (
     require_roles,
 )
 from libs.servicekit.http import (
+    IdempotencyKey,
+    IfMatch,
     Page,
     PageParams,
     Pagination,
@@ -35,23 +37,39 @@ from libs.servicekit.problems import (
     register_exception,
 )
 from libs.servicekit.settings import ServiceSettings, async_database_url
+from libs.servicekit.types import (
+    PathId,
+    PlausibleDate,
+    ResourceId,
+    SafeLine,
+    SafeText,
+    Token,
+)
 
 __all__ = [
     "BadRequest",
     "Conflict",
     "CurrentPrincipal",
     "Forbidden",
+    "IdempotencyKey",
+    "IfMatch",
     "Lifecycle",
     "NotFound",
     "Page",
     "PageParams",
     "Pagination",
+    "PathId",
+    "PlausibleDate",
     "PreconditionFailed",
     "PreconditionRequired",
     "Principal",
     "ProblemError",
+    "ResourceId",
     "Role",
+    "SafeLine",
+    "SafeText",
     "ServiceSettings",
+    "Token",
     "TokenVerifier",
     "Unauthorized",
     "UnprocessableEntity",

@@ -1,5 +1,6 @@
 """HTTP conventions of the public contract: aggregate versions as strong ETags and `If-Match`,
-and opaque cursor pagination."""
+opaque cursor pagination, and the headers writes accept, each described in the OpenAPI document
+as the server enforces it."""
 
 from __future__ import annotations
 
@@ -7,17 +8,49 @@ import base64
 import binascii
 import json
 import re
+from datetime import date
 from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import Depends, Query, Response
+from fastapi import Depends, Header, Query, Response
 from pydantic import BaseModel, Field
 
+from libs.servicekit.idempotency import MAX_KEY_LENGTH
 from libs.servicekit.problems import BadRequest, PreconditionFailed
 
 T = TypeVar("T")
 
 MAX_CURSOR_LENGTH = 2048
+# base64url without padding, as `encode_cursor` writes it
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"
+# the longest string a cursor position may hold (identifiers, ISO dates)
+MAX_POSITION_TEXT = 200
+IF_MATCH_PATTERN = r'^(\*|"[0-9]{1,18}"|[0-9]{1,18})$'
 _ENTITY_TAG = re.compile(r'^"(\d{1,18})"$|^(\d{1,18})$')
+
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        description='The version the change expects, as sent in `ETag` (`"3"`), or `*`. Anything '
+        "else is a 412 problem; a version the resource is no longer at is a 412 too.",
+        # Enforced by `parse_if_match` (412), not by request validation (422): RFC 9110 says a
+        # precondition that cannot hold fails with 412.
+        json_schema_extra={"pattern": IF_MATCH_PATTERN},
+    ),
+]
+"""The `If-Match` header of a write; pass it to `parse_if_match`."""
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=MAX_KEY_LENGTH,
+        description="Makes the write safe to retry: a repeat with the same key and body gets the "
+        "first answer again. Outside 1 to 255 characters it is a 400 problem.",
+    ),
+]
+"""Documents the `Idempotency-Key` header the idempotency middleware handles before the route."""
 
 
 def etag_for(version: int) -> str:
@@ -64,18 +97,43 @@ def _invalid_cursor() -> BadRequest:
     )
 
 
-def decode_cursor(cursor: str) -> dict[str, Any]:
-    """The position encoded by `encode_cursor`; a 400 problem when the cursor was tampered with."""
-    if len(cursor) > MAX_CURSOR_LENGTH:
+def decode_cursor(cursor: str, fields: dict[str, type] | None = None) -> dict[str, Any]:
+    """The position encoded by `encode_cursor`; a 400 problem when the cursor was tampered with.
+
+    With `fields` (name → `str`, `int` or `date`), the position must hold exactly those members
+    with values of those types (dates as ISO strings): a cursor for another list, or one edited by
+    hand, never reaches a query.
+    """
+    if not 0 < len(cursor) <= MAX_CURSOR_LENGTH or not re.fullmatch(CURSOR_PATTERN, cursor):
         raise _invalid_cursor()
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         position = json.loads(raw)
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, RecursionError):
+        # ValueError covers bad UTF-8 and bad JSON; RecursionError a deeply nested document
         raise _invalid_cursor() from None
     if not isinstance(position, dict):
         raise _invalid_cursor()
-    return position
+    if fields is None:
+        return position
+    if set(position) != set(fields):
+        raise _invalid_cursor()
+    return {name: _position_value(position[name], kind) for name, kind in fields.items()}
+
+
+def _position_value(value: Any, kind: type) -> Any:
+    if kind is int:
+        if type(value) is not int or not 0 <= value < 2**63:
+            raise _invalid_cursor()
+        return value
+    if not isinstance(value, str) or len(value) > MAX_POSITION_TEXT or "\x00" in value:
+        raise _invalid_cursor()
+    if kind is date:
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise _invalid_cursor() from None
+    return value
 
 
 class Page(BaseModel, Generic[T]):
@@ -95,15 +153,27 @@ class PageParams:
         limit: Annotated[int, Query(ge=1, le=500, description="Page size.")] = 50,
         cursor: Annotated[
             str | None,
-            Query(max_length=MAX_CURSOR_LENGTH, description="`next_cursor` of the previous page."),
+            Query(
+                description="`next_cursor` of the previous page. A cursor this API did not issue "
+                "is a 400 problem.",
+                # Checked by `decode_cursor` (400, as before), so only documented here.
+                json_schema_extra={
+                    "pattern": CURSOR_PATTERN,
+                    "minLength": 1,
+                    "maxLength": MAX_CURSOR_LENGTH,
+                },
+            ),
         ] = None,
     ) -> None:
         self.limit = limit
         self.cursor = cursor
 
-    def position(self) -> dict[str, Any] | None:
-        """The decoded cursor, or None for the first page."""
-        return decode_cursor(self.cursor) if self.cursor is not None else None
+    def position(self, **fields: type) -> dict[str, Any] | None:
+        """The decoded cursor (checked against `fields`, see `decode_cursor`), or None for the
+        first page."""
+        if self.cursor is None:
+            return None
+        return decode_cursor(self.cursor, fields or None)
 
 
 Pagination = Annotated[PageParams, Depends(PageParams)]

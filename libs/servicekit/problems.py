@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Match
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://betterwork.example/problems/"
@@ -207,12 +208,35 @@ async def _handle_validation(request: Request, exc: Exception) -> Response:
     return problem_response(validation_problem(exc), instance=request.url.path)
 
 
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app serves at the request's path.
+
+    Starlette's own 405 names only the methods of the first route that matched the path, while a
+    path often has one route per method; RFC 9110 wants them all in `Allow`. Each method is tried
+    against the routes' public `matches`, which also looks inside included routers.
+    """
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    ]
+
+
 async def _handle_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     phrase = _status_phrase(exc.status_code)
     detail = exc.detail if isinstance(exc.detail, str) and exc.detail != phrase else None
     problem = ProblemError(detail, status=exc.status_code, title=phrase)
-    return problem_response(problem, instance=request.url.path, headers=exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request)) or headers.get("Allow", "")
+    return problem_response(problem, instance=request.url.path, headers=headers)
 
 
 async def _handle_unexpected(request: Request, exc: Exception) -> Response:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator
+from datetime import date
 
 import httpx
 import pytest
@@ -10,6 +12,7 @@ from asgi_lifespan import LifespanManager
 from fastapi import APIRouter, Header, Response
 
 from libs.servicekit import (
+    IfMatch,
     Page,
     Pagination,
     PreconditionFailed,
@@ -21,6 +24,7 @@ from libs.servicekit import (
     parse_if_match,
     set_etag,
 )
+from libs.servicekit.http import CURSOR_PATTERN, IF_MATCH_PATTERN
 from libs.servicekit.problems import BadRequest
 
 
@@ -68,6 +72,17 @@ async def list_items(page: Pagination) -> Page[str]:
     last = start + len(chunk) - 1
     more = last + 1 < len(ITEMS)
     return Page[str](items=chunk, next_cursor=encode_cursor({"after": last}) if more else None)
+
+
+@router.get("/typed-items")
+async def list_typed_items(page: Pagination) -> Page[str]:
+    position = page.position(after=str)
+    return Page[str](items=[str(position)], next_cursor=None)
+
+
+@router.patch("/things/{thing_id}")
+async def patch_thing(thing_id: str, if_match: IfMatch = None) -> dict[str, int | None]:
+    return {"expected": parse_if_match(if_match)}
 
 
 @router.get("/things/{thing_id}")
@@ -125,3 +140,78 @@ async def test_etag_and_if_match_over_http(client: httpx.AsyncClient) -> None:
     response = await client.put("/things/a", headers={"If-Match": 'W/"3"'})
     assert response.status_code == 412
     assert response.headers["content-type"] == "application/problem+json"
+
+
+def _raw_cursor(raw: str | bytes) -> str:
+    data = raw.encode() if isinstance(raw, str) else raw
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        encode_cursor({"x": 1}),  # another list's position
+        encode_cursor({"after": 1}),  # the wrong type
+        encode_cursor({"after": "a", "extra": "b"}),
+        encode_cursor({"after": "a\x00b"}),  # PostgreSQL refuses NUL in text
+        encode_cursor({"after": "x" * 201}),
+        _raw_cursor("[" * 100_000 + "]" * 100_000),  # deeply nested JSON
+        _raw_cursor('{"after": ' + "[" * 5000 + "]" * 5000 + "}"),
+        _raw_cursor(b'{"after": "\xff"}'),  # not UTF-8
+        "",
+        "a=b",
+    ],
+)
+def test_cursor_of_another_shape_is_400(cursor: str) -> None:
+    with pytest.raises(BadRequest):
+        decode_cursor(cursor, {"after": str})
+
+
+def test_cursor_fields_are_typed() -> None:
+    cursor = encode_cursor({"due_date": "2025-03-01", "item_id": "i-1", "version": 7})
+    fields = {"due_date": date, "item_id": str, "version": int}
+    assert decode_cursor(cursor, fields) == {
+        "due_date": date(2025, 3, 1),
+        "item_id": "i-1",
+        "version": 7,
+    }
+    for bad in ({"due_date": "2025-13-01"}, {"version": True}, {"version": -1}):
+        tampered = encode_cursor({"due_date": "2025-03-01", "item_id": "i", "version": 7, **bad})
+        with pytest.raises(BadRequest):
+            decode_cursor(tampered, fields)
+
+
+def test_openapi_states_the_cursor_and_if_match_formats() -> None:
+    app = create_app(
+        settings=ServiceSettings(service_name="http-test"),
+        title="t",
+        description="t",
+        version="1",
+        routers=[router],
+    )
+    operations = app.openapi()["paths"]
+    cursor = next(p for p in operations["/items"]["get"]["parameters"] if p["name"] == "cursor")
+    assert cursor["in"] == "query"
+    assert cursor["schema"]["pattern"] == CURSOR_PATTERN
+    if_match = next(
+        p
+        for p in operations["/things/{thing_id}"]["patch"]["parameters"]
+        if p["name"] == "If-Match"
+    )
+    assert if_match["schema"]["pattern"] == IF_MATCH_PATTERN
+
+
+async def test_tampered_cursors_over_http_are_400_problems(client: httpx.AsyncClient) -> None:
+    for cursor in (encode_cursor({"x": 1}), _raw_cursor("[" * 1500), "%00", "ü"):
+        response = await client.get("/typed-items", params={"cursor": cursor})
+        assert response.status_code == 400, cursor
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["type"].endswith("/invalid-cursor")
+
+
+async def test_405_names_every_method_of_the_path(client: httpx.AsyncClient) -> None:
+    response = await client.delete("/things/a")
+    assert response.status_code == 405
+    assert response.headers["content-type"] == "application/problem+json"
+    # one route per method: Starlette alone would name only the first route's
+    assert response.headers["allow"] == "GET, PATCH, PUT"
