@@ -3,7 +3,6 @@ JWKS URL), turn their claims into a `Principal`, and guard routes by role."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -14,11 +13,10 @@ import jwt
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from libs.servicekit.problems import Forbidden, ServiceUnavailable, Unauthorized
+from libs.servicekit.jwks import ALGORITHM, MIN_REFETCH_SECONDS, REFRESH_SECONDS, JwksKeySet
+from libs.servicekit.problems import Forbidden, Unauthorized
 from libs.servicekit.settings import ServiceSettings
 
-# PyJWKClient fetches synchronously; a slow key server must not hold a request for long.
-JWKS_FETCH_TIMEOUT_SECONDS = 5.0
 # Tolerated clock skew between the token issuer and this service.
 CLOCK_LEEWAY_SECONDS = 30
 
@@ -81,7 +79,10 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
 
 
 class TokenVerifier:
-    """Checks a bearer token's signature, expiry, audience and issuer, and returns its principal."""
+    """Checks a bearer token's signature, expiry, audience and issuer, and returns its principal.
+
+    With a JWKS URL it is a `Lifecycle` component: `start` fetches the keys and keeps them fresh
+    in the background, `stop` ends that; without `start` it starts itself on first use."""
 
     def __init__(
         self,
@@ -90,15 +91,21 @@ class TokenVerifier:
         jwks_url: str | None = None,
         audience: str | None = None,
         issuer: str | None = None,
+        allow_insecure_http: bool = False,
+        jwks_refresh_seconds: float = REFRESH_SECONDS,
+        jwks_min_refetch_seconds: float = MIN_REFETCH_SECONDS,
     ) -> None:
         if not secret and not jwks_url:
             raise ValueError("a JWT secret or a JWKS URL is needed")
         self.audience = audience
         self.issuer = issuer
         self._secret = secret
-        self._jwks_client = (
-            jwt.PyJWKClient(
-                jwks_url, cache_keys=True, lifespan=300, timeout=JWKS_FETCH_TIMEOUT_SECONDS
+        self.jwks = (
+            JwksKeySet(
+                jwks_url,
+                allow_insecure_http=allow_insecure_http,
+                refresh_seconds=jwks_refresh_seconds,
+                min_refetch_seconds=jwks_min_refetch_seconds,
             )
             if jwks_url
             else None
@@ -111,20 +118,28 @@ class TokenVerifier:
             jwks_url=settings.jwt_jwks_url,
             audience=settings.jwt_audience,
             issuer=settings.jwt_issuer,
+            # settings already refuse http outside development; this keeps it that way here
+            allow_insecure_http=settings.is_development,
         )
 
+    async def start(self) -> None:
+        if self.jwks is not None:
+            await self.jwks.start()
+
+    async def stop(self) -> None:
+        if self.jwks is not None:
+            await self.jwks.stop()
+
     async def _key_and_algorithms(self, token: str) -> tuple[Any, list[str]]:
-        if self._jwks_client is None:
+        if self.jwks is None:
             return self._secret, ["HS256"]
-        client = self._jwks_client
         try:
-            # Blocking HTTP on a cache miss; the client caches keys, so usually this is quick.
-            signing_key = await asyncio.to_thread(client.get_signing_key_from_jwt, token)
-        except jwt.PyJWKClientConnectionError as exc:
-            raise ServiceUnavailable("The token signing keys cannot be fetched.") from exc
-        except (jwt.PyJWKClientError, jwt.DecodeError) as exc:
-            raise Unauthorized("The token's signing key is unknown.", invalid_token=True) from exc
-        return signing_key.key, ["RS256"]
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.DecodeError:
+            raise Unauthorized("The token is not a JWT.", invalid_token=True) from None
+        if kid is not None and not isinstance(kid, str):
+            raise Unauthorized("The token's kid is not a string.", invalid_token=True)
+        return await self.jwks.key_for(kid), [ALGORITHM]
 
     async def verify(self, token: str) -> Principal:
         """The token's principal; `Unauthorized` when it is malformed, forged or expired."""
