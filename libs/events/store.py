@@ -86,6 +86,23 @@ class RecordedEvent:
         return str(value) if value is not None else None
 
 
+@dataclass(frozen=True)
+class PublicContract:
+    """What of a service's history leaves it: `translate` maps each internal event to the public
+    events it publishes (none for a private fact), whose classes `registry` holds under the
+    service's name. Only these are written to the outbox, so an internal event can change without
+    changing what other services and buyers' webhooks receive."""
+
+    registry: EventRegistry
+    translate: Callable[[DomainEvent], Sequence[DomainEvent]]
+
+
+def public_event_id(internal_event_id: str, public_type: str) -> str:
+    """A public event's id is derived from the internal event it comes from, so translating the
+    same history again gives the same ids (JetStream and the consumers' inboxes de-duplicate)."""
+    return str(uuid.uuid5(uuid.UUID(internal_event_id), public_type))
+
+
 @dataclass
 class Snapshot:
     version: int
@@ -103,8 +120,10 @@ class EventStore:
         registry: EventRegistry,
         subject_prefix: str = "",
         pool_size: int = 10,
+        public: PublicContract | None = None,
     ) -> None:
         self.engine = engine
+        self.public = public
         self.pool_size = pool_size
         self._asyncpg_pool: asyncpg.Pool | None = None
         self._pool_lock = asyncio.Lock()
@@ -138,7 +157,7 @@ class EventStore:
             ), queued AS (
                 INSERT INTO "{s}".outbox (event_id, nats_subject, payload, traceparent)
                 SELECT o.event_id, o.nats_subject, o.payload, $12
-                FROM unnest($9::uuid[], $13::text[], $14::bytea[])
+                FROM unnest($16::uuid[], $13::text[], $14::bytea[])
                      AS o(event_id, nats_subject, payload)
                 WHERE EXISTS (SELECT 1 FROM advanced)
                 RETURNING 1
@@ -163,6 +182,27 @@ class EventStore:
                 state = EXCLUDED.state, created_at = now()
             WHERE current.version < EXCLUDED.version
             """
+
+    def published(
+        self, envelopes: Sequence[Envelope], events: Sequence[DomainEvent]
+    ) -> list[Envelope]:
+        """The envelopes that go to the outbox: the public events the internal ones map to, or
+        every event as it is when the service declares no public contract."""
+        if self.public is None:
+            return list(envelopes)
+        registry = self.public.registry
+        return [
+            envelope.model_copy(
+                update={
+                    "id": public_event_id(envelope.id, public_type),
+                    "type": public_type,
+                    "data": public_event.model_dump(mode="json"),
+                }
+            )
+            for envelope, event in zip(envelopes, events, strict=True)
+            for public_event in self.public.translate(event)
+            for public_type in (registry.type_of(public_event),)
+        ]
 
     def on_commit(self, callback: Callable[[], None]) -> None:
         """Call `callback` after every committed unit of work that appended (wakes the relay)."""
@@ -390,6 +430,7 @@ class _StreamAccess(ABC):
             "tracestate": carrier.get("tracestate"),
             "actor": context.actor,
         }
+        published = store.published(envelopes, events)
         driver = await self.driver()
         try:
             row = await driver.fetchrow(
@@ -406,9 +447,10 @@ class _StreamAccess(ABC):
                 [e.type for e in envelopes],
                 [json.dumps(e.data) for e in envelopes],
                 carrier.get("traceparent"),
-                [subject_for(store.subject_prefix, store.service, e.event_name) for e in envelopes],
-                [e.to_json() for e in envelopes],
+                [subject_for(store.subject_prefix, store.service, e.event_name) for e in published],
+                [e.to_json() for e in published],
                 store.notify_channel,
+                [e.id for e in published],
             )
         except asyncpg.UniqueViolationError as error:
             raise ConcurrencyConflict(stream_id, expected_version) from error
