@@ -44,6 +44,7 @@ EXCEPTION_MAP: dict[type[Exception], tuple[int, str] | tuple[int, str, str]] = {
     domain.CommitteeUnbalanced: (422, "Committee unbalanced"),
     domain.UnknownAttendee: (422, "Unknown attendee"),
     domain.MeetingInFuture: (422, "Meeting in the future"),
+    domain.MeetingLimitReached: (422, "Meeting limit reached"),
     ConcurrencyConflict: (409, "Concurrent change", "concurrency-conflict"),
     VersionMismatch: (412, "Precondition Failed", "version-mismatch"),
 }

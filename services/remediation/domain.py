@@ -19,6 +19,14 @@ from libs.events import DomainEvent
 
 ITEM_NAMESPACE = uuid.UUID("6f1c1a52-3c0e-4c55-9a43-2b7f1c0d9e21")
 
+# Bounds on what grows with use (docs/remediation.md). A committee meets about monthly: 600
+# meetings are fifty years of them, and the stream of a committee stays small enough to fold.
+MAX_MEMBERS = 100
+MAX_MEETINGS = 600
+MAX_ATTENDEES = MAX_MEMBERS
+MAX_DECISIONS = 50
+MAX_DECISION_LENGTH = 2_000
+
 
 def plan_stream_id(factory_id: str) -> str:
     return f"improvement-plan-{factory_id}"
@@ -148,6 +156,11 @@ class UnknownAttendee(RemediationError):
 class MeetingInFuture(RemediationError):
     def __init__(self) -> None:
         super().__init__("a meeting can only be logged once it has taken place")
+
+
+class MeetingLimitReached(RemediationError):
+    def __init__(self) -> None:
+        super().__init__(f"a committee keeps at most {MAX_MEETINGS} meetings")
 
 
 # plan events ---------------------------------------------------------------------------------------
@@ -781,6 +794,8 @@ class Committee:
     ) -> None:
         if held_on > today:
             raise MeetingInFuture()
+        if len(self.meetings) >= MAX_MEETINGS:
+            raise MeetingLimitReached()
         sides = {member.member_id: member.side for member in self.members}
         unknown = [member_id for member_id in attendees if member_id not in sides]
         if unknown or not attendees:
