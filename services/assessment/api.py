@@ -9,25 +9,35 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events import event_context
 from libs.servicekit import (
+    IdempotencyKey,
+    IfMatch,
     NotFound,
     Pagination,
+    PathId,
+    PlausibleDate,
     Principal,
+    ResourceId,
     Role,
+    SafeLine,
+    SafeText,
+    Token,
     UnprocessableEntity,
+    decode_cursor,
     encode_cursor,
     parse_if_match,
     require_roles,
     set_etag,
 )
+from libs.servicekit.http import CURSOR_PATTERN
 from services.assessment import handlers, queries
 from services.assessment.commands import (
     CompleteAssessment,
@@ -40,6 +50,11 @@ from services.assessment.commands import (
 )
 from services.assessment.compliance_catalogue import Catalogue
 from services.assessment.domain import (
+    COUNTRY_CODES,
+    ISIC_PATTERN,
+    MAX_EVIDENCE_LENGTH,
+    MAX_EVIDENCE_REFS,
+    MAX_REFERENCE_LENGTH,
     FactoryDetails,
     FindingFacts,
     NotFoundError,
@@ -52,9 +67,17 @@ T = TypeVar("T")
 Staff = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.ASSESSOR))]
 Reader = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.ASSESSOR, Role.FACTORY))]
 FactoryUser = Annotated[Principal, Depends(require_roles(Role.FACTORY))]
-IfMatch = Annotated[str | None, Header(description='Expected version, as sent in ETag: `"3"`.')]
-CorrelationId = Annotated[str | None, Header(alias="X-Correlation-Id", max_length=200)]
-ResourceId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+CorrelationId = Annotated[
+    str | None,
+    # printable ASCII: a header's bytes are read as Latin-1, so other text would not round-trip
+    Header(alias="X-Correlation-Id", max_length=200, pattern=r"^[ -~]*$"),
+]
+Country = Annotated[
+    str | None, Query(min_length=2, max_length=2, pattern=r"^[A-Za-z]{2}$", examples=["KH"])
+]
+CatalogueVersion = Annotated[str, Field(min_length=1, max_length=20, pattern=r"^[0-9A-Za-z._-]+$")]
+# an assessment is planned at most this far ahead
+SCHEDULING_HORIZON = timedelta(days=366)
 
 
 def _deps(request: Request) -> handlers.Dependencies:
@@ -94,12 +117,14 @@ class FactoryUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = None
-    country: str | None = None
-    address: str | None = None
-    sector_isic: str | None = None
+    name: SafeLine | None = Field(None, min_length=1, max_length=200)
+    country: str | None = Field(
+        None, pattern=r"^ *[A-Za-z]{2} *$", json_schema_extra={"enum": COUNTRY_CODES}
+    )
+    address: SafeText | None = Field(None, min_length=1, max_length=500)
+    sector_isic: str | None = Field(None, pattern=ISIC_PATTERN)
     workforce: Workforce | None = None
-    os_id: str | None = None
+    os_id: str | None = Field(None, max_length=40, pattern=r"^[A-Za-z0-9 -]*$")
 
 
 class ClusterSummaryPublic(BaseModel):
@@ -157,20 +182,29 @@ class AssessmentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     factory_id: ResourceId
-    scheduled_for: date
-    assessors: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+    scheduled_for: PlausibleDate = Field(description="At most a year from today.")
+    assessors: list[Annotated[SafeLine, Field(min_length=1, max_length=200)]] = Field(
         min_length=1, max_length=10
     )
-    catalogue_version: str | None = Field(None, description="Defaults to the latest version.")
+    catalogue_version: CatalogueVersion | None = Field(
+        None, description="Defaults to the latest version."
+    )
+
+    @field_validator("scheduled_for")
+    @classmethod
+    def _within_horizon(cls, value: date) -> date:
+        if value > date.today() + SCHEDULING_HORIZON:
+            raise ValueError("an assessment is scheduled at most a year ahead")
+        return value
 
 
 class FindingInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     result: Result
-    evidence: str = Field("", max_length=10_000)
-    evidence_refs: list[Annotated[str, Field(min_length=1, max_length=500, pattern=r"^\S+$")]] = (
-        Field(default_factory=list, max_length=50, description="Document ids or URLs.")
+    evidence: SafeText = Field("", max_length=MAX_EVIDENCE_LENGTH)
+    evidence_refs: list[Annotated[Token, Field(max_length=MAX_REFERENCE_LENGTH)]] = Field(
+        default_factory=list, max_length=MAX_EVIDENCE_REFS, description="Document ids or URLs."
     )
 
     def facts(self) -> FindingFacts:
@@ -180,15 +214,15 @@ class FindingInput(BaseModel):
 
 
 class FindingCorrection(FindingInput):
-    reason: str = Field(min_length=1, max_length=2_000)
+    reason: SafeText = Field(min_length=1, max_length=2_000)
 
 
 class FindingResponseInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["response", "dispute"] = "response"
-    text: str = Field(min_length=1, max_length=10_000)
-    reason: str | None = Field(None, max_length=2_000, description="Required for a dispute.")
+    text: SafeText = Field(min_length=1, max_length=10_000)
+    reason: SafeText | None = Field(None, max_length=2_000, description="Required for a dispute.")
 
 
 class HistoryEntry(BaseModel):
@@ -222,6 +256,7 @@ async def register_factory(
     response: Response,
     principal: Staff,
     correlation_id: CorrelationId = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     """Register a factory."""
     factory_id = str(uuid.uuid4())
@@ -241,16 +276,16 @@ async def list_factories(
     request: Request,
     principal: Reader,
     pagination: Pagination,
-    country: Annotated[str | None, Query(min_length=2, max_length=2)] = None,
+    country: Country = None,
 ) -> dict[str, Any]:
     """List factories (a factory user sees only its own), optionally by country."""
-    position = pagination.position()
+    position = pagination.position(after=str)
     async with _read(request) as connection:
         rows = await queries.list_factories(
             connection,
             country=country.upper() if country else None,
             only_factory=principal.factory_id if principal.role is Role.FACTORY else None,
-            after=str(position["after"]) if position else None,
+            after=position["after"] if position else None,
             limit=pagination.limit + 1,
         )
     items = [queries.factory_view(row) for row in rows[: pagination.limit]]
@@ -263,7 +298,7 @@ async def list_factories(
 
 @factories.get("/{factory_id}", response_model=FactoryPublic)
 async def get_factory(
-    factory_id: str, request: Request, response: Response, principal: Reader
+    factory_id: PathId, request: Request, response: Response, principal: Reader
 ) -> dict[str, Any]:
     """A factory; its version is the ETag."""
     row = await _factory_or_404(request, principal, factory_id)
@@ -273,13 +308,14 @@ async def get_factory(
 
 @factories.patch("/{factory_id}", response_model=FactoryPublic)
 async def update_factory(
-    factory_id: str,
+    factory_id: PathId,
     body: FactoryUpdate,
     request: Request,
     response: Response,
     principal: Staff,
     if_match: IfMatch = None,
     correlation_id: CorrelationId = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     """Change a factory's details (send If-Match to avoid overwriting a concurrent change)."""
     changes = body.model_dump(exclude_unset=True)
@@ -291,7 +327,9 @@ async def update_factory(
 
 
 @factories.get("/{factory_id}/compliance-trend")
-async def compliance_trend(factory_id: str, request: Request, principal: Reader) -> dict[str, Any]:
+async def compliance_trend(
+    factory_id: PathId, request: Request, principal: Reader
+) -> dict[str, Any]:
     """The factory's completed assessments by cycle, with the change in non-compliance."""
     await _factory_or_404(request, principal, factory_id)
     async with _read(request) as connection:
@@ -317,8 +355,8 @@ def catalogue_view(catalogue: Catalogue) -> dict[str, Any]:
 async def get_catalogue(
     request: Request,
     principal: Reader,
-    country: Annotated[str | None, Query(min_length=2, max_length=2)] = None,
-    version: Annotated[str | None, Query(max_length=20)] = None,
+    country: Country = None,
+    version: Annotated[CatalogueVersion | None, Query()] = None,
 ) -> dict[str, Any]:
     """The catalogue for a country (its variant, or the base one) and version (default: latest)."""
     library = _deps(request).catalogues
@@ -375,6 +413,7 @@ async def schedule_assessment(
     response: Response,
     principal: Staff,
     correlation_id: CorrelationId = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     """Schedule a factory's next assessment; its cycle follows from the factory's history."""
     command = ScheduleAssessment(
@@ -400,7 +439,7 @@ async def list_assessments(
     request: Request,
     principal: Reader,
     pagination: Pagination,
-    factory_id: Annotated[str | None, Query(max_length=64)] = None,
+    factory_id: Annotated[ResourceId | None, Query()] = None,
     status: Literal["scheduled", "completed"] | None = None,
 ) -> dict[str, Any]:
     """List assessments; a factory user sees only its own completed ones."""
@@ -408,13 +447,13 @@ async def list_assessments(
         if factory_id not in (None, principal.factory_id):
             return {"items": [], "next_cursor": None}
         factory_id, status = principal.factory_id, "completed"
-    position = pagination.position()
+    position = pagination.position(after=str)
     async with _read(request) as connection:
         rows = await queries.list_assessments(
             connection,
             factory_id=factory_id,
             status=status,
-            after=str(position["after"]) if position else None,
+            after=position["after"] if position else None,
             limit=pagination.limit + 1,
         )
     items = [queries.assessment_view(row) for row in rows[: pagination.limit]]
@@ -429,7 +468,7 @@ async def list_assessments(
 async def yearly_synthesis(
     request: Request,
     principal: Staff,
-    country: Annotated[str, Query(min_length=2, max_length=2)],
+    country: Annotated[str, Query(min_length=2, max_length=2, pattern=r"^[A-Za-z]{2}$")],
     year: Annotated[int, Query(ge=2000, le=2100)],
 ) -> dict[str, Any]:
     """Non-compliance rates per cluster and compliance point for a country and year."""
@@ -441,7 +480,7 @@ async def yearly_synthesis(
 
 @assessments.get("/{assessment_id}", response_model=AssessmentDetail)
 async def get_assessment(
-    assessment_id: str, request: Request, response: Response, principal: Reader
+    assessment_id: PathId, request: Request, response: Response, principal: Reader
 ) -> dict[str, Any]:
     """An assessment with its findings; its version is the ETag."""
     return await _assessment_detail(request, response, principal, assessment_id)
@@ -449,14 +488,15 @@ async def get_assessment(
 
 @assessments.put("/{assessment_id}/findings/{question_id}", response_model=AssessmentDetail)
 async def record_finding(
-    assessment_id: str,
-    question_id: str,
+    assessment_id: PathId,
+    question_id: PathId,
     body: FindingInput,
     request: Request,
     response: Response,
     principal: Staff,
     if_match: IfMatch = None,
     correlation_id: CorrelationId = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     """Record (or, before completion, re-record) the finding for one question."""
     command = RecordFinding(
@@ -472,12 +512,13 @@ async def record_finding(
 
 @assessments.post("/{assessment_id}/complete", response_model=AssessmentDetail)
 async def complete_assessment(
-    assessment_id: str,
+    assessment_id: PathId,
     request: Request,
     response: Response,
     principal: Staff,
     if_match: IfMatch = None,
     correlation_id: CorrelationId = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     """Complete the assessment: refused while a critical question is unanswered."""
     command = CompleteAssessment(assessment_id, principal.subject, parse_if_match(if_match))
@@ -491,14 +532,15 @@ async def complete_assessment(
     response_model=AssessmentDetail,
 )
 async def correct_finding(
-    assessment_id: str,
-    question_id: str,
+    assessment_id: PathId,
+    question_id: PathId,
     body: FindingCorrection,
     request: Request,
     response: Response,
     principal: Staff,
     if_match: IfMatch = None,
     correlation_id: CorrelationId = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     """Correct a finding of a completed assessment (attributed, with a reason)."""
     command = CorrectFinding(
@@ -515,14 +557,15 @@ async def correct_finding(
 
 @assessments.post("/{assessment_id}/findings/{question_id}/responses", status_code=201)
 async def respond_to_finding(
-    assessment_id: str,
-    question_id: str,
+    assessment_id: PathId,
+    question_id: PathId,
     body: FindingResponseInput,
     request: Request,
     response: Response,
     principal: FactoryUser,
     if_match: IfMatch = None,
     correlation_id: CorrelationId = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     """The factory responds to, or disputes, a finding of its report."""
     if body.kind == "dispute" and not (body.reason or "").strip():
@@ -544,29 +587,76 @@ async def respond_to_finding(
     return {"assessment_id": assessment_id, "question_id": question_id, "kind": body.kind}
 
 
-@assessments.get("/{assessment_id}/history", response_model=list[HistoryEntry])
-async def assessment_history(
-    assessment_id: str, request: Request, principal: Reader
-) -> list[dict[str, Any]]:
-    """Every event of the assessment in order: version, type, when, who and what."""
-    await _assessment_or_404(request, principal, assessment_id)
-    recorded = await _deps(request).store.load(handlers.assessment_stream(assessment_id))
-    return [
-        {
-            "version": item.version,
-            "event_type": item.event_type,
-            "event_id": item.event_id,
-            "recorded_at": item.recorded_at,
-            "actor": item.actor,
-            "data": item.event.model_dump(mode="json"),
+HISTORY_PAGE = 100
+HISTORY_MAX_PAGE = 500
+
+
+@assessments.get(
+    "/{assessment_id}/history",
+    response_model=list[HistoryEntry],
+    responses={
+        200: {
+            "headers": {
+                "Link": {
+                    "description": 'The next page, when there is one: `<…?cursor=…>; rel="next"`.',
+                    "schema": {"type": "string"},
+                }
+            }
         }
-        for item in recorded
+    },
+)
+async def assessment_history(
+    assessment_id: PathId,
+    request: Request,
+    response: Response,
+    principal: Reader,
+    limit: Annotated[int, Query(ge=1, le=HISTORY_MAX_PAGE, description="Page size.")] = (
+        HISTORY_PAGE
+    ),
+    cursor: Annotated[
+        str | None,
+        Query(
+            description="From the `Link` header of the previous page. A cursor this API did not "
+            "issue is a 400 problem.",
+            json_schema_extra={"pattern": CURSOR_PATTERN, "minLength": 1, "maxLength": 2048},
+        ),
+    ] = None,
+) -> list[dict[str, Any]]:
+    """The assessment's events in order: version, type, when, who and what, a page at a time.
+
+    The body stays a list; the next page, when there is one, is the `Link` header's `rel="next"`.
+    """
+    position = decode_cursor(cursor, {"after_version": int}) if cursor is not None else None
+    after_version = position["after_version"] if position else 0
+    await _assessment_or_404(request, principal, assessment_id)
+    deps = _deps(request)
+    async with _read(request) as connection:
+        rows = await queries.history_page(
+            connection, handlers.assessment_stream(assessment_id), after_version, limit + 1
+        )
+    entries = [
+        {
+            "version": row["version"],
+            "event_type": row["event_type"],
+            "event_id": row["event_id"],
+            "recorded_at": row["recorded_at"],
+            "actor": row["actor"],
+            "data": deps.store.registry.decode_json(row["event_type"], row["data"]).model_dump(
+                mode="json"
+            ),
+        }
+        for row in rows[:limit]
     ]
+    if len(rows) > limit:
+        next_cursor = encode_cursor({"after_version": entries[-1]["version"]})
+        next_url = request.url.include_query_params(cursor=next_cursor, limit=limit)
+        response.headers["Link"] = f'<{next_url.path}?{next_url.query}>; rel="next"'
+    return entries
 
 
 @assessments.get("/{assessment_id}/report")
 async def assessment_report(
-    assessment_id: str, request: Request, response: Response, principal: Reader
+    assessment_id: PathId, request: Request, response: Response, principal: Reader
 ) -> dict[str, Any]:
     """The report: findings by cluster and point, rates, critical issues first, responses."""
     row = await _assessment_or_404(request, principal, assessment_id)

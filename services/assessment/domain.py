@@ -10,12 +10,13 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
 import pycountry
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from libs.events import DomainEvent, EventRegistry
+from libs.servicekit.types import SafeLine, SafeText, Token
 from services.assessment.compliance_catalogue import Catalogue
 
 SERVICE = "assessment"
@@ -24,6 +25,16 @@ ASSESSMENT_STREAM = "assessment"
 
 Result = Literal["compliant", "non_compliant", "not_applicable"]
 Status = Literal["scheduled", "completed"]
+
+# Bounds on what grows with use, so no stream, read model or report grows without limit. A
+# finding is recorded once or twice in practice and corrected rarely; a factory answers a
+# finding a few times at most.
+MAX_RECORDINGS_PER_FINDING = 20
+MAX_CORRECTIONS_PER_FINDING = 20
+MAX_RESPONSES_PER_FINDING = 20
+MAX_EVIDENCE_LENGTH = 10_000
+MAX_EVIDENCE_REFS = 50
+MAX_REFERENCE_LENGTH = 500
 
 
 # --- errors: plain exceptions, mapped to problem+json in one place (app.py) -------------------
@@ -80,6 +91,15 @@ class CriticalQuestionsUnanswered(InvalidCommand):
 
 class InvalidFactory(InvalidCommand):
     pass
+
+
+class LimitReached(InvalidCommand):
+    """A bounded collection is full (e.g. the responses to one finding)."""
+
+    def __init__(self, what: str, limit: int, question_id: str) -> None:
+        super().__init__(
+            f"{what} is limited to {limit} per finding", limit=limit, question_id=question_id
+        )
 
 
 class NotFoundError(DomainError):
@@ -176,6 +196,11 @@ _ISIC_DIVISIONS = frozenset(
 )
 
 
+# For the OpenAPI document: the same rules as the validators below, as a client can check them.
+ISIC_PATTERN = rf"^ *({'|'.join(sorted(_ISIC_DIVISIONS))})[0-9]{{0,2}} *$"
+COUNTRY_CODES = sorted(country.alpha_2 for country in pycountry.countries)
+
+
 def validate_country(value: str) -> str:
     country = value.strip().upper()
     if len(country) != 2 or pycountry.countries.get(alpha_2=country) is None:
@@ -195,13 +220,27 @@ class FactoryDetails(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
 
-    name: str = Field(min_length=1, max_length=200)
-    country: str = Field(description="ISO 3166-1 alpha-2 code", examples=["KH"])
-    address: str = Field(min_length=1, max_length=500)
-    sector_isic: str = Field(description="ISIC Rev.4 division, group or class", examples=["1410"])
+    name: SafeLine = Field(min_length=1, max_length=200)
+    country: str = Field(
+        description="ISO 3166-1 alpha-2 code (any case)",
+        examples=["KH"],
+        pattern=r"^ *[A-Za-z]{2} *$",
+        json_schema_extra={"enum": COUNTRY_CODES},
+    )
+    address: SafeText = Field(min_length=1, max_length=500)
+    sector_isic: str = Field(
+        description="ISIC Rev.4 division, group or class",
+        examples=["1410"],
+        pattern=ISIC_PATTERN,
+    )
     workforce: Workforce
     os_id: str | None = Field(
-        default=None, description="Open Supply Hub ID", examples=["BD2019257Q2JMGF"]
+        default=None,
+        description="Open Supply Hub ID; hyphens and spaces are ignored. Its country must be "
+        "the factory's.",
+        examples=["KH2019257Q2JMGF"],
+        max_length=40,
+        pattern=r"^[A-Za-z0-9 -]*$",
     )
 
     @field_validator("country")
@@ -287,16 +326,10 @@ class FindingFacts(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     result: Result
-    evidence: str = Field(default="", max_length=10_000)
-    evidence_refs: tuple[str, ...] = Field(default=(), max_length=50)
-
-    @field_validator("evidence_refs")
-    @classmethod
-    def _references(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for reference in value:
-            if not re.fullmatch(r"\S{1,500}", reference):
-                raise ValueError("an evidence reference is a document id or URL without spaces")
-        return value
+    evidence: SafeText = Field(default="", max_length=MAX_EVIDENCE_LENGTH)
+    evidence_refs: tuple[Annotated[Token, Field(max_length=MAX_REFERENCE_LENGTH)], ...] = Field(
+        default=(), max_length=MAX_EVIDENCE_REFS
+    )
 
 
 class ClusterSummary(BaseModel):
@@ -416,6 +449,10 @@ class Assessment:
     findings: dict[str, Finding] = field(default_factory=dict)
     report_date: date | None = None
     version: int = 0
+    # how often each question's finding was recorded, corrected and answered
+    recordings: dict[str, int] = field(default_factory=dict)
+    corrections: dict[str, int] = field(default_factory=dict)
+    responses: dict[str, int] = field(default_factory=dict)
 
     @property
     def completed(self) -> bool:
@@ -440,13 +477,32 @@ def _evolve(assessment: Assessment | None, event: DomainEvent) -> Assessment | N
             result=event.result, evidence=event.evidence, evidence_refs=event.evidence_refs
         )
         finding = Finding(event.question_id, facts, event.recorded_by)
-        return replace(assessment, findings={**assessment.findings, event.question_id: finding})
+        return replace(
+            assessment,
+            findings={**assessment.findings, event.question_id: finding},
+            recordings=_counted(assessment.recordings, event.question_id),
+        )
     if isinstance(event, FindingCorrected):
         finding = Finding(event.question_id, event.after, event.corrected_by)
-        return replace(assessment, findings={**assessment.findings, event.question_id: finding})
+        return replace(
+            assessment,
+            findings={**assessment.findings, event.question_id: finding},
+            corrections=_counted(assessment.corrections, event.question_id),
+        )
+    if isinstance(event, FactoryResponded | FindingDisputed):
+        return replace(assessment, responses=_counted(assessment.responses, event.question_id))
     if isinstance(event, AssessmentCompleted):
         return replace(assessment, status="completed", report_date=event.report_date)
     return assessment
+
+
+def _counted(counts: dict[str, int], question_id: str) -> dict[str, int]:
+    return {**counts, question_id: counts.get(question_id, 0) + 1}
+
+
+def _check_limit(counts: dict[str, int], question_id: str, limit: int, what: str) -> None:
+    if counts.get(question_id, 0) >= limit:
+        raise LimitReached(what, limit, question_id)
 
 
 def fold_assessment(events: Iterable[DomainEvent]) -> Assessment | None:
@@ -532,6 +588,9 @@ def record_finding(
     if assessment.completed:
         raise AssessmentAlreadyCompleted(assessment.assessment_id)
     _checked_facts(assessment, catalogue, question_id, facts)
+    _check_limit(
+        assessment.recordings, question_id, MAX_RECORDINGS_PER_FINDING, "recording a finding"
+    )
     recorded = FindingRecorded(
         assessment_id=assessment.assessment_id,
         factory_id=assessment.factory_id,
@@ -653,6 +712,7 @@ def correct_finding(
         raise NothingToCorrect(
             "the correction is identical to the finding", question_id=question_id
         )
+    _check_limit(assessment.corrections, question_id, MAX_CORRECTIONS_PER_FINDING, "correcting")
     events: list[DomainEvent] = [
         FindingCorrected(
             assessment_id=assessment.assessment_id,
@@ -686,6 +746,7 @@ def respond_to_finding(
         raise NoFindingForQuestion(question_id)
     if not text.strip():
         raise InvalidCommand("a response needs text")
+    _check_limit(assessment.responses, question_id, MAX_RESPONSES_PER_FINDING, "responding")
     if dispute_reason is not None:
         if not dispute_reason.strip():
             raise InvalidCommand("a dispute needs a reason")

@@ -6,12 +6,18 @@ from collections import defaultdict
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import String, and_, case, cast, func, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.assessment.compliance_catalogue import Catalogue, CatalogueLibrary
-from services.assessment.projections import assessment, factory, finding, finding_response
+from services.assessment.projections import (
+    assessment,
+    event_store_tables,
+    factory,
+    finding,
+    finding_response,
+)
 
 
 def factory_view(row: RowMapping) -> dict[str, Any]:
@@ -363,3 +369,25 @@ def _point_names(library: CatalogueLibrary) -> dict[str, tuple[str, str]]:
             for point in cluster.points:
                 names[point.id] = (cluster.name, point.name)
     return names
+
+
+async def history_page(
+    connection: AsyncConnection, stream_id: str, after_version: int, limit: int
+) -> list[RowMapping]:
+    """Up to `limit` stored events of a stream after `after_version`, in order, data as JSON text
+    (decoded by the caller through the event registry, as the store does)."""
+    event = event_store_tables["event"].c
+    query = (
+        select(
+            event.version,
+            cast(event.event_id, String).label("event_id"),
+            event.event_type,
+            cast(event.data, String).label("data"),
+            event.metadata["actor"].astext.label("actor"),
+            event.recorded_at,
+        )
+        .where(event.stream_id == stream_id, event.version > after_version)
+        .order_by(event.version)
+        .limit(limit)
+    )
+    return list((await connection.execute(query)).mappings().all())
