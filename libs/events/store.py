@@ -209,25 +209,30 @@ class EventStore:
         self._after_commit.append(callback)
 
     @asynccontextmanager
-    async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
+    async def unit_of_work(self, *, authorize_first: bool = False) -> AsyncIterator[UnitOfWork]:
         """A transaction for a command or a projection.
 
         Inside an HTTP request that opened a request transaction (an `Idempotency-Key`), the unit
         of work is a savepoint of it, committed with the stored response; a retry of a request
-        that already committed stops here with `StoredResponseReplay`.
+        that already committed stops with `StoredResponseReplay` before anything is written: when
+        the unit opens, or, with `authorize_first`, when the caller calls `before_write()` after
+        its own authorization (the aggregate repository does).
         """
         joined = request_transaction(self.engine)
         if joined is not None:
-            joined.before_write()
-            assert joined.connection is not None  # only a replay has none, and it stopped above
-            async with joined.connection.begin_nested():
-                unit = UnitOfWork(self, joined.connection)
-                yield unit
-            if unit.appended:
-                joined.after_commit.extend(self._after_commit)
-            return
+            if not authorize_first:
+                joined.before_write()
+            if joined.connection is not None:
+                async with joined.connection.begin_nested():
+                    unit = UnitOfWork(self, joined.connection, joined.before_write)
+                    yield unit
+                if unit.appended:
+                    joined.after_commit.extend(self._after_commit)
+                return
         async with self.engine.begin() as connection:
-            unit = UnitOfWork(self, connection)
+            unit = UnitOfWork(
+                self, connection, joined.before_write if joined is not None else _no_checkpoint
+            )
             yield unit
         if unit.appended:
             for callback in self._after_commit:
@@ -460,13 +465,24 @@ class _StreamAccess(ABC):
         return envelopes
 
 
+def _no_checkpoint() -> None:
+    """Outside a request transaction there is nothing to replay."""
+
+
 class UnitOfWork(_StreamAccess):
     """One transaction: load streams, append events (with their outbox entries), update read models
     through `connection` (SQLAlchemy), all committed together."""
 
-    def __init__(self, store: EventStore, connection: AsyncConnection) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        connection: AsyncConnection,
+        before_write: Callable[[], None] = _no_checkpoint,
+    ) -> None:
         super().__init__(store)
         self.connection = connection
+        self.before_write = before_write
+        """Call after authorization, before deciding: a replayed request stops here."""
         self._driver: asyncpg.Connection | None = None
 
     async def driver(self) -> asyncpg.Connection:

@@ -1,0 +1,117 @@
+"""An in-memory event store with the units of work the aggregate repository needs: for command
+handler unit tests, which run in milliseconds without PostgreSQL or NATS.
+
+A unit of work stages its appends and keeps them only if its block ends without an exception, and an
+append checks the expected version as the PostgreSQL store does.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from libs.events.envelope import DomainEvent, Envelope, EventRegistry, current_context, utcnow
+from libs.events.store import ConcurrencyConflict, RecordedEvent, Snapshot
+
+
+class InMemoryEventStore:
+    """Streams, snapshots and the envelopes that would be published, all in dictionaries."""
+
+    def __init__(self, registry: EventRegistry) -> None:
+        self.registry = registry
+        self.streams: dict[str, list[RecordedEvent]] = {}
+        self.snapshots: dict[str, Snapshot] = {}
+        self.published: list[Envelope] = []
+
+    def events(self, stream_id: str) -> list[DomainEvent]:
+        return [entry.event for entry in self.streams.get(stream_id, [])]
+
+    @asynccontextmanager
+    async def unit_of_work(self, *, authorize_first: bool = False) -> AsyncIterator[InMemoryUnit]:
+        unit = InMemoryUnit(self)
+        yield unit
+        unit.commit()
+
+
+class InMemoryUnit:
+    """One unit of work on an `InMemoryEventStore`; `connection` is None (no read models here)."""
+
+    connection: Any = None
+
+    def __init__(self, store: InMemoryEventStore) -> None:
+        self.store = store
+        self.staged: dict[str, list[RecordedEvent]] = {}
+        self.staged_snapshots: dict[str, Snapshot] = {}
+        self.appended: list[Envelope] = []
+
+    def before_write(self) -> None:
+        """No request transaction here: nothing to replay."""
+
+    def _stream(self, stream_id: str) -> list[RecordedEvent]:
+        return self.store.streams.get(stream_id, []) + self.staged.get(stream_id, [])
+
+    async def load(self, stream_id: str, *, after_version: int = 0) -> list[RecordedEvent]:
+        return [entry for entry in self._stream(stream_id) if entry.version > after_version]
+
+    async def stream_version(self, stream_id: str) -> int:
+        stream = self._stream(stream_id)
+        return stream[-1].version if stream else 0
+
+    async def load_snapshot(self, stream_id: str) -> Snapshot | None:
+        return self.staged_snapshots.get(stream_id) or self.store.snapshots.get(stream_id)
+
+    async def save_snapshot(self, stream_id: str, version: int, state: dict[str, Any]) -> None:
+        self.staged_snapshots[stream_id] = Snapshot(version, state)
+
+    async def append(
+        self,
+        stream_id: str,
+        *,
+        stream_type: str,
+        expected_version: int,
+        events: Sequence[DomainEvent],
+        subject: str,
+    ) -> list[Envelope]:
+        if not events:
+            return []
+        if await self.stream_version(stream_id) != expected_version:
+            raise ConcurrencyConflict(stream_id, expected_version)
+        recorded_at = utcnow()
+        context = current_context()
+        envelopes = []
+        for offset, event in enumerate(events, start=1):
+            envelope = Envelope(
+                id=str(uuid.uuid4()),
+                source=f"/betterwork/{self.store.registry.service}",
+                type=self.store.registry.type_of(event),
+                subject=subject,
+                time=recorded_at,
+                data=event.model_dump(mode="json"),
+                correlationid=context.correlation_id,
+                causationid=context.causation_id,
+                streamid=stream_id,
+                streamversion=expected_version + offset,
+            )
+            self.staged.setdefault(stream_id, []).append(
+                RecordedEvent(
+                    stream_id=stream_id,
+                    version=expected_version + offset,
+                    event_id=envelope.id,
+                    event_type=envelope.type,
+                    subject=subject,
+                    event=event,
+                    recorded_at=recorded_at,
+                    metadata_json="{}",
+                )
+            )
+            envelopes.append(envelope)
+        self.appended.extend(envelopes)
+        return envelopes
+
+    def commit(self) -> None:
+        for stream_id, staged in self.staged.items():
+            self.store.streams.setdefault(stream_id, []).extend(staged)
+        self.store.snapshots.update(self.staged_snapshots)
+        self.store.published.extend(self.appended)

@@ -1,0 +1,244 @@
+"""The aggregate repository, written once for every service: load an aggregate (from its snapshot
+when one exists), authorize, check the caller's expected version, decide, append the new events
+with the read-model projection in the same transaction, and retry on a concurrent append where the
+command allows it.
+
+An aggregate is described functionally (`AggregateType`): an initial state and a pure `evolve`
+that folds one event into the state. Commands are pure `decide` functions of the state returning
+new events. Handlers own the unit of work: they call `Repository.execute`, which opens one per
+attempt, or pass the unit they already hold.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
+
+from libs.events.envelope import DomainEvent, Envelope
+from libs.events.store import ConcurrencyConflict, RecordedEvent, Snapshot
+
+S = TypeVar("S")
+
+
+class VersionMismatch(Exception):
+    """The caller's expected version (HTTP If-Match) is not the aggregate's: HTTP 412."""
+
+    def __init__(self, expected: int, actual: int) -> None:
+        self.expected, self.actual = expected, actual
+        super().__init__(f"the resource is at version {actual}, not {expected}")
+
+
+class StreamAccess(Protocol):
+    """What the repository needs of a unit of work (the PostgreSQL one or the in-memory one)."""
+
+    async def load(self, stream_id: str, *, after_version: int = 0) -> list[RecordedEvent]: ...
+
+    async def load_snapshot(self, stream_id: str) -> Snapshot | None: ...
+
+    async def save_snapshot(self, stream_id: str, version: int, state: dict[str, Any]) -> None: ...
+
+    async def append(
+        self,
+        stream_id: str,
+        *,
+        stream_type: str,
+        expected_version: int,
+        events: Sequence[DomainEvent],
+        subject: str,
+    ) -> list[Envelope]: ...
+
+    def before_write(self) -> None: ...
+
+
+U = TypeVar("U", bound=StreamAccess)
+U_co = TypeVar("U_co", bound=StreamAccess, covariant=True)
+
+
+class Store(Protocol[U_co]):
+    def unit_of_work(
+        self, *, authorize_first: bool = False
+    ) -> AbstractAsyncContextManager[U_co]: ...
+
+
+@dataclass(frozen=True)
+class Snapshots(Generic[S]):
+    """Store the folded state every `every` events, so a long stream loads from its tail.
+
+    `version` names the shape of the dumped state: a snapshot of another shape is ignored (and
+    replaced on the next save), so changing the state's shape needs only a new number here.
+    """
+
+    every: int
+    dump: Callable[[S], dict[str, Any]]
+    restore: Callable[[dict[str, Any]], S]
+    version: int = 1
+
+
+@dataclass(frozen=True)
+class AggregateType(Generic[S]):
+    """How one kind of aggregate is stored and folded."""
+
+    stream_type: str
+    stream_prefix: str
+    initial: S
+    evolve: Callable[[S, DomainEvent], S]
+    snapshots: Snapshots[S] | None = None
+
+    def stream_id(self, aggregate_id: str) -> str:
+        return self.stream_prefix + aggregate_id
+
+    def fold(self, events: Iterable[DomainEvent], state: S | None = None) -> S:
+        current = self.initial if state is None else state
+        for event in events:
+            current = self.evolve(current, event)
+        return current
+
+
+@dataclass(frozen=True)
+class Loaded(Generic[S]):
+    """An aggregate as loaded: its state and its version (0: it does not exist yet)."""
+
+    aggregate_id: str
+    state: S
+    version: int
+
+
+@dataclass(frozen=True)
+class Change(Generic[S]):
+    """What a command did: the state before and after, the new version and events."""
+
+    before: Loaded[S]
+    state: S
+    version: int
+    events: tuple[DomainEvent, ...]
+    envelopes: tuple[Envelope, ...]
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.before.aggregate_id
+
+
+Decide = Callable[[S], Sequence[DomainEvent] | Awaitable[Sequence[DomainEvent]]]
+Authorize = Callable[[Loaded[S]], None]
+Project = Callable[[U, Change[S]], Awaitable[None]]
+
+
+class Repository(Generic[S, U]):
+    """Loads and changes aggregates of one type in a store.
+
+    `subject_of` gives the CloudEvents subject (the factory the events are about) from the
+    aggregate's id and state; `project` updates read models in the same transaction.
+    """
+
+    def __init__(
+        self,
+        store: Store[U],
+        aggregate: AggregateType[S],
+        *,
+        subject_of: Callable[[str, S], str] = lambda aggregate_id, _state: aggregate_id,
+        project: Project[U, S] | None = None,
+    ) -> None:
+        self.store = store
+        self.aggregate = aggregate
+        self.subject_of = subject_of
+        self.project = project
+
+    async def load(self, unit: U, aggregate_id: str) -> Loaded[S]:
+        aggregate = self.aggregate
+        stream_id = aggregate.stream_id(aggregate_id)
+        state, version = aggregate.initial, 0
+        snapshots = aggregate.snapshots
+        if snapshots is not None:
+            snapshot = await unit.load_snapshot(stream_id)
+            if snapshot is not None and snapshot.state.get("_shape") == snapshots.version:
+                state, version = snapshots.restore(snapshot.state["state"]), snapshot.version
+        recorded = await unit.load(stream_id, after_version=version)
+        if recorded:
+            state = aggregate.fold((entry.event for entry in recorded), state)
+            version = recorded[-1].version
+        return Loaded(aggregate_id, state, version)
+
+    async def execute(
+        self,
+        aggregate_id: str,
+        decide: Decide[S],
+        *,
+        expected_version: int | None = None,
+        authorize: Authorize[S] | None = None,
+        conflict_retries: int = 0,
+        unit: U | None = None,
+    ) -> Change[S]:
+        """Run one command on the aggregate; see the module docstring for the steps.
+
+        With `unit`, the caller's unit of work is used and a conflict is raised to the caller.
+        Otherwise each attempt has a unit of its own, and a `ConcurrencyConflict` (another writer
+        appended since the load) is retried up to `conflict_retries` times, the command deciding
+        again on the new state; commands checked against the caller's `expected_version` should
+        not retry, since the caller decided on the version it saw.
+        """
+        if unit is not None:
+            return await self._attempt(unit, aggregate_id, decide, expected_version, authorize)
+        attempt = 0
+        while True:
+            try:
+                async with self.store.unit_of_work(authorize_first=True) as own_unit:
+                    return await self._attempt(
+                        own_unit, aggregate_id, decide, expected_version, authorize
+                    )
+            except ConcurrencyConflict:
+                attempt += 1
+                if attempt > conflict_retries:
+                    raise
+
+    async def _attempt(
+        self,
+        unit: U,
+        aggregate_id: str,
+        decide: Decide[S],
+        expected_version: int | None,
+        authorize: Authorize[S] | None,
+    ) -> Change[S]:
+        loaded = await self.load(unit, aggregate_id)
+        if authorize is not None:
+            authorize(loaded)
+        unit.before_write()  # a retried request (Idempotency-Key) is replayed here
+        if expected_version is not None and expected_version != loaded.version:
+            raise VersionMismatch(expected_version, loaded.version)
+        decided = decide(loaded.state)
+        events = tuple(await decided if inspect.isawaitable(decided) else decided)
+        if not events:
+            return Change(loaded, loaded.state, loaded.version, (), ())
+        aggregate = self.aggregate
+        state = aggregate.fold(events, loaded.state)
+        version = loaded.version + len(events)
+        stream_id = aggregate.stream_id(aggregate_id)
+        envelopes = await unit.append(
+            stream_id,
+            stream_type=aggregate.stream_type,
+            expected_version=loaded.version,
+            events=events,
+            subject=self.subject_of(aggregate_id, state),
+        )
+        change = Change(loaded, state, version, events, tuple(envelopes))
+        if self.project is not None:
+            await self.project(unit, change)
+        snapshots = aggregate.snapshots
+        if snapshots is not None and version // snapshots.every > loaded.version // snapshots.every:
+            await unit.save_snapshot(
+                stream_id, version, {"_shape": snapshots.version, "state": snapshots.dump(state)}
+            )
+        return change
+
+
+__all__ = [
+    "AggregateType",
+    "Change",
+    "Loaded",
+    "Repository",
+    "Snapshots",
+    "StreamAccess",
+    "VersionMismatch",
+]

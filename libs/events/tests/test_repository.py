@@ -1,0 +1,228 @@
+"""The aggregate repository: in memory (no I/O) and against a real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from libs.events import ConcurrencyConflict, DomainEvent, EventStore, UnitOfWork
+from libs.events.ambient import RequestTransaction, StoredResponseReplay, joined_transaction
+from libs.events.memory import InMemoryEventStore, InMemoryUnit
+from libs.events.repository import (
+    AggregateType,
+    Change,
+    Loaded,
+    Repository,
+    Snapshots,
+    VersionMismatch,
+)
+from libs.events.tests.conftest import SCHEMA, CounterReset, ItemCounted, make_registry
+
+
+@dataclass(frozen=True)
+class Counter:
+    total: int = 0
+    owner: str = "factory-1"
+
+
+def evolve(state: Counter, event: DomainEvent) -> Counter:
+    if isinstance(event, ItemCounted):
+        return Counter(state.total + event.amount, state.owner)
+    if isinstance(event, CounterReset):
+        return Counter(0, state.owner)
+    return state
+
+
+COUNTER = AggregateType(
+    stream_type="counter", stream_prefix="counter-", initial=Counter(), evolve=evolve
+)
+SNAPSHOTTED = AggregateType(
+    stream_type="counter",
+    stream_prefix="counter-",
+    initial=Counter(),
+    evolve=evolve,
+    snapshots=Snapshots(
+        every=3,
+        dump=lambda state: {"total": state.total, "owner": state.owner},
+        restore=lambda data: Counter(data["total"], data["owner"]),
+    ),
+)
+
+
+def add(amount: int) -> ItemCounted:
+    return ItemCounted(counter="c", amount=amount)
+
+
+def adding(amount: int) -> Callable[[Counter], list[DomainEvent]]:
+    return lambda _state: [add(amount)]
+
+
+class NotYours(Exception):
+    pass
+
+
+class TestInMemory:
+    """Given events, when a command, then events: the repository's rules without any I/O."""
+
+    async def test_decides_on_the_folded_state_and_appends(self) -> None:
+        store = InMemoryEventStore(make_registry())
+        repository: Repository[Counter, InMemoryUnit] = Repository(store, COUNTER)
+        await repository.execute("c", lambda _: [add(2), add(3)])
+        change = await repository.execute(
+            "c", lambda state: [CounterReset(counter="c")] if state.total > 4 else []
+        )
+        assert change.version == 3 and change.state == Counter(0)
+        assert store.events("counter-c") == [add(2), add(3), CounterReset(counter="c")]
+        assert [envelope.streamversion for envelope in store.published] == [1, 2, 3]
+
+    async def test_refuses_a_stale_expected_version_and_appends_nothing(self) -> None:
+        store = InMemoryEventStore(make_registry())
+        repository: Repository[Counter, InMemoryUnit] = Repository(store, COUNTER)
+        await repository.execute("c", lambda _: [add(1)])
+        with pytest.raises(VersionMismatch) as refused:
+            await repository.execute("c", lambda _: [add(1)], expected_version=0)
+        assert (refused.value.expected, refused.value.actual) == (0, 1)
+        assert store.events("counter-c") == [add(1)]
+
+    async def test_authorizes_before_deciding(self) -> None:
+        store = InMemoryEventStore(make_registry())
+        repository: Repository[Counter, InMemoryUnit] = Repository(store, COUNTER)
+        decided: list[int] = []
+
+        def refuse(loaded: Loaded[Counter]) -> None:
+            raise NotYours(loaded.aggregate_id)
+
+        def decide(state: Counter) -> list[DomainEvent]:
+            decided.append(state.total)
+            return [add(1)]
+
+        with pytest.raises(NotYours):
+            await repository.execute("c", decide, authorize=refuse, expected_version=99)
+        assert decided == [] and store.events("counter-c") == []
+
+    async def test_a_failing_decision_keeps_nothing(self) -> None:
+        store = InMemoryEventStore(make_registry())
+        repository: Repository[Counter, InMemoryUnit] = Repository(store, COUNTER)
+
+        async def project(unit: InMemoryUnit, change: Change[Counter]) -> None:
+            raise RuntimeError("projection failed")
+
+        failing: Repository[Counter, InMemoryUnit] = Repository(store, COUNTER, project=project)
+        with pytest.raises(RuntimeError):
+            await failing.execute("c", lambda _: [add(1)])
+        assert store.events("counter-c") == [] and store.published == []
+        await repository.execute("c", lambda _: [add(1)])
+        assert store.events("counter-c") == [add(1)]
+
+    async def test_snapshots_give_the_same_state_as_the_full_fold(self) -> None:
+        store = InMemoryEventStore(make_registry())
+        repository: Repository[Counter, InMemoryUnit] = Repository(store, SNAPSHOTTED)
+        for amount in range(1, 8):
+            await repository.execute("c", adding(amount))
+        assert store.snapshots["counter-c"].version == 6
+        async with store.unit_of_work() as unit:
+            from_snapshot = await repository.load(unit, "c")
+            full = await Repository(store, COUNTER).load(unit, "c")
+        assert from_snapshot == full == Loaded("c", Counter(28), 7)
+
+    async def test_a_snapshot_of_another_shape_is_ignored(self) -> None:
+        store = InMemoryEventStore(make_registry())
+        repository: Repository[Counter, InMemoryUnit] = Repository(store, SNAPSHOTTED)
+        for _ in range(3):
+            await repository.execute("c", lambda _: [add(1)])
+        store.snapshots["counter-c"].state["_shape"] = 0  # written by an older version
+        async with store.unit_of_work() as unit:
+            assert (await repository.load(unit, "c")).state == Counter(3)
+
+
+@pytest.mark.integration
+class TestOnPostgres:
+    async def test_retries_a_conflict_by_deciding_again(
+        self, store: EventStore, engine: AsyncEngine
+    ) -> None:
+        """Sixteen concurrent increments with retries: no increment is lost, no version skipped."""
+
+        async def project(unit: UnitOfWork, change: Change[Counter]) -> None:
+            await unit.connection.execute(
+                text(
+                    f"INSERT INTO {SCHEMA}.counter (name, total, applications) "
+                    "VALUES (:name, :total, 1) ON CONFLICT (name) DO UPDATE SET "
+                    "total = EXCLUDED.total, applications = counter.applications + 1"
+                ),
+                {"name": change.aggregate_id, "total": change.state.total},
+            )
+
+        repository: Repository[Counter, UnitOfWork] = Repository(store, COUNTER, project=project)
+        await asyncio.gather(
+            *(repository.execute("c", lambda _: [add(1)], conflict_retries=40) for _ in range(16))
+        )
+        recorded = await store.load("counter-c")
+        assert [entry.version for entry in recorded] == list(range(1, 17))
+        async with engine.connect() as connection:
+            row = (
+                await connection.execute(text(f"SELECT total, applications FROM {SCHEMA}.counter"))
+            ).one()
+        assert tuple(row) == (16, 16)
+
+    async def test_a_conflict_is_retried_only_when_the_command_allows_it(
+        self, store: EventStore
+    ) -> None:
+        repository: Repository[Counter, UnitOfWork] = Repository(store, COUNTER)
+        await repository.execute("c", adding(1))
+        seen: list[int] = []
+
+        async def decide_while_another_writer_commits(state: Counter) -> list[DomainEvent]:
+            seen.append(state.total)
+            if len(seen) == 1:  # another transaction appends after this one loaded
+                await store.append(
+                    "counter-c",
+                    stream_type="counter",
+                    expected_version=await store.stream_version("counter-c"),
+                    events=[add(5)],
+                    subject="factory-1",
+                )
+            return [add(1)]
+
+        with pytest.raises(ConcurrencyConflict):
+            await repository.execute("c", decide_while_another_writer_commits)
+        assert await store.stream_version("counter-c") == 2
+        seen.clear()
+        change = await repository.execute(
+            "c", decide_while_another_writer_commits, conflict_retries=1
+        )
+        assert seen == [6, 11]  # decided again on the state the other writer left
+        assert change.version == 4 and change.state.total == 12
+
+    async def test_snapshots_in_postgres_load_the_same_state(self, store: EventStore) -> None:
+        repository: Repository[Counter, UnitOfWork] = Repository(store, SNAPSHOTTED)
+        for amount in range(1, 11):
+            await repository.execute("c", adding(amount))
+        async with store.unit_of_work() as unit:
+            snapshot = await unit.load_snapshot("counter-c")
+            from_snapshot = await repository.load(unit, "c")
+            full = await Repository(store, COUNTER).load(unit, "c")
+        assert snapshot is not None and snapshot.version == 9
+        assert from_snapshot == full == Loaded("c", Counter(55), 10)
+
+    async def test_a_replayed_request_is_authorized_before_it_is_replayed(
+        self, store: EventStore, engine: AsyncEngine
+    ) -> None:
+        repository: Repository[Counter, UnitOfWork] = Repository(store, COUNTER)
+        await repository.execute("c", adding(1))
+        replay = RequestTransaction(engine, None, replay="the stored answer")
+
+        def refuse(loaded: Loaded[Counter]) -> None:
+            raise NotYours(loaded.aggregate_id)
+
+        with joined_transaction(replay):
+            with pytest.raises(NotYours):
+                await repository.execute("c", adding(1), authorize=refuse)
+            with pytest.raises(StoredResponseReplay) as replayed:
+                await repository.execute("c", adding(1), authorize=lambda _: None)
+        assert replayed.value.stored == "the stored answer"
+        assert await store.stream_version("counter-c") == 1
