@@ -137,6 +137,10 @@ class EventRegistry:
 
         return decorator
 
+    def classes(self) -> list[tuple[str, type[DomainEvent]]]:
+        """Every registered event class with the service it is registered under."""
+        return [(service, cls) for (service, _), cls in self._classes.items()]
+
     def knows(self, type_: str) -> bool:
         service, name, _ = parse_type(type_)
         return (service, name) in self._classes

@@ -452,7 +452,10 @@ class _StreamAccess(ABC):
                 [e.type for e in envelopes],
                 [json.dumps(e.data) for e in envelopes],
                 carrier.get("traceparent"),
-                [subject_for(store.subject_prefix, store.service, e.event_name) for e in published],
+                [
+                    subject_for(store.subject_prefix, store.service, e.event_name, e.schema_version)
+                    for e in published
+                ],
                 [e.to_json() for e in published],
                 store.notify_channel,
                 [e.id for e in published],
