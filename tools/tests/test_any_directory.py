@@ -1,7 +1,7 @@
-"""The README's commands work from any directory, as root or not: a fresh clone (of HEAD: commit
-first) in a 0700
-`mktemp -d` directory (like a home directory other users cannot traverse) runs `bw.py test` with
-embedded PostgreSQL, which as root runs as an unprivileged user from outside the clone."""
+"""The README's commands work from any directory, as root or not: a fresh clone (of HEAD, so
+commit first) in a 0700 `mktemp -d` directory, like a home directory other users cannot traverse,
+runs `bw.py test` with embedded PostgreSQL, which as root runs as an unprivileged user from
+outside the clone."""
 
 from __future__ import annotations
 
