@@ -72,7 +72,11 @@ def create_service_app(settings: AssessmentSettings | None = None) -> FastAPI:
         version="1.0.0",
         routers=[*ROUTERS, dead_letter_router],
         lifecycle=[EngineLifecycle(engine), runtime],
-        readiness_checks={"database": database_check(engine), "nats": runtime.check_nats},
+        readiness_checks={
+            "database": database_check(engine),
+            "nats": runtime.check_nats,
+            "events": runtime.check_progress,
+        },
         db_engine=engine,
         db_schema=SCHEMA,
         exception_map={

@@ -84,7 +84,11 @@ def create_service_app(
     )
     remediation = Remediation(store=runtime.store, policy=settings.due_date_policy(), clock=clock)
     handlers.update(assessment_handlers(remediation))
-    scheduler = DeadlineScheduler(remediation, interval_seconds=settings.deadline_check_seconds)
+    scheduler = DeadlineScheduler(
+        remediation,
+        interval_seconds=settings.deadline_check_seconds,
+        supervisor=runtime.supervisor,
+    )
     # stopped in reverse order: the engine's pool is closed last
     lifecycle: list[Lifecycle] = [EngineLifecycle(engine), runtime]
     if settings.scheduler_enabled:
@@ -96,7 +100,11 @@ def create_service_app(
         version="1.0.0",
         routers=[plans_router, committees_router, dead_letter_router],
         lifecycle=lifecycle,
-        readiness_checks={"database": database_check(engine), "nats": runtime.check_nats},
+        readiness_checks={
+            "database": database_check(engine),
+            "nats": runtime.check_nats,
+            "events": runtime.check_progress,
+        },
         db_engine=engine,
         db_schema=SCHEMA,
         exception_map=EXCEPTION_MAP,

@@ -1,7 +1,8 @@
 """The deadline scheduler: periodically flags overdue items and late first publications.
 
 Runs in every replica; the plan stream's optimistic concurrency and the aggregate's memory of what it
-already flagged make sure each flag is emitted once.
+already flagged make sure each flag is emitted once. It runs under the service's supervisor, and a
+failed pass (the database unreachable, say) is retried after a short, capped, jittered backoff.
 """
 
 from __future__ import annotations
@@ -10,17 +11,31 @@ import asyncio
 import contextlib
 import logging
 
+from libs.events.supervisor import SupervisedTask, Supervisor, backoff_delay
 from services.remediation.handlers import Remediation, flag_due_deadlines
 
 log = logging.getLogger(__name__)
 
+RETRY_INITIAL_SECONDS = 1.0
+
 
 class DeadlineScheduler:
-    def __init__(self, remediation: Remediation, *, interval_seconds: float) -> None:
+    def __init__(
+        self,
+        remediation: Remediation,
+        *,
+        interval_seconds: float,
+        supervisor: Supervisor | None = None,
+    ) -> None:
         self.remediation = remediation
         self.interval_seconds = interval_seconds
+        self.supervisor = supervisor or Supervisor()
         self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._task: SupervisedTask | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and self._task.running
 
     async def run_once(self) -> int:
         """One pass; returns how many events were appended."""
@@ -28,24 +43,28 @@ class DeadlineScheduler:
 
     async def start(self) -> None:
         self._stopping.clear()
-        self._task = asyncio.create_task(self._run(), name="remediation-deadlines")
+        self._task = self.supervisor.start("remediation-deadlines", self._run, self._stopping)
 
     async def stop(self) -> None:
         self._stopping.set()
         if self._task is not None:
-            try:
-                await asyncio.wait_for(self._task, timeout=10)
-            except TimeoutError:
-                self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
+            await self.supervisor.wait_stopped(self._task, timeout=10)
             self._task = None
 
     async def _run(self) -> None:
+        failures = 0
         while not self._stopping.is_set():
             try:
                 await asyncio.wait_for(self.run_once(), timeout=max(self.interval_seconds, 30))
+                failures = 0
+                pause = self.interval_seconds
             except Exception:
-                log.exception("deadline check failed; trying again next round")
+                failures += 1
+                # retry sooner than the next regular pass, never later
+                pause = min(
+                    backoff_delay(failures, initial=RETRY_INITIAL_SECONDS, cap=60.0),
+                    self.interval_seconds,
+                )
+                log.exception("deadline check failed; trying again in %.1f s", pause)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=self.interval_seconds)
+                await asyncio.wait_for(self._stopping.wait(), timeout=pause)
