@@ -13,17 +13,25 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from libs.events.envelope import DomainEvent, Envelope, EventRegistry, current_context, utcnow
-from libs.events.store import ConcurrencyConflict, RecordedEvent, Snapshot
+from libs.events.store import (
+    ConcurrencyConflict,
+    PublicContract,
+    RecordedEvent,
+    Snapshot,
+    public_envelopes,
+)
 
 
 class InMemoryEventStore:
     """Streams, snapshots and the envelopes that would be published, all in dictionaries."""
 
-    def __init__(self, registry: EventRegistry) -> None:
+    def __init__(self, registry: EventRegistry, public: PublicContract | None = None) -> None:
         self.registry = registry
+        self.public = public
         self.streams: dict[str, list[RecordedEvent]] = {}
         self.snapshots: dict[str, Snapshot] = {}
         self.published: list[Envelope] = []
+        """What would reach the outbox: the public events, when a contract is given."""
 
     def events(self, stream_id: str) -> list[DomainEvent]:
         return [entry.event for entry in self.streams.get(stream_id, [])]
@@ -45,6 +53,7 @@ class InMemoryUnit:
         self.staged: dict[str, list[RecordedEvent]] = {}
         self.staged_snapshots: dict[str, Snapshot] = {}
         self.appended: list[Envelope] = []
+        self.queued: list[Envelope] = []
 
     def before_write(self) -> None:
         """No request transaction here: nothing to replay."""
@@ -73,6 +82,7 @@ class InMemoryUnit:
         expected_version: int,
         events: Sequence[DomainEvent],
         subject: str,
+        states: Sequence[Any] | None = None,
     ) -> list[Envelope]:
         if not events:
             return []
@@ -108,10 +118,11 @@ class InMemoryUnit:
             )
             envelopes.append(envelope)
         self.appended.extend(envelopes)
+        self.queued.extend(public_envelopes(self.store.public, envelopes, events, states))
         return envelopes
 
     def commit(self) -> None:
         for stream_id, staged in self.staged.items():
             self.store.streams.setdefault(stream_id, []).extend(staged)
         self.store.snapshots.update(self.staged_snapshots)
-        self.store.published.extend(self.appended)
+        self.store.published.extend(self.queued)

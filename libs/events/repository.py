@@ -48,6 +48,7 @@ class StreamAccess(Protocol):
         expected_version: int,
         events: Sequence[DomainEvent],
         subject: str,
+        states: Sequence[Any] | None = None,
     ) -> list[Envelope]: ...
 
     def before_write(self) -> None: ...
@@ -212,7 +213,11 @@ class Repository(Generic[S, U]):
         if not events:
             return Change(loaded, loaded.state, loaded.version, (), ())
         aggregate = self.aggregate
-        state = aggregate.fold(events, loaded.state)
+        states = []
+        state = loaded.state
+        for event in events:
+            state = aggregate.evolve(state, event)
+            states.append(state)
         version = loaded.version + len(events)
         stream_id = aggregate.stream_id(aggregate_id)
         envelopes = await unit.append(
@@ -221,6 +226,7 @@ class Repository(Generic[S, U]):
             expected_version=loaded.version,
             events=events,
             subject=self.subject_of(aggregate_id, state),
+            states=states,
         )
         change = Change(loaded, state, version, events, tuple(envelopes))
         if self.project is not None:

@@ -88,19 +88,45 @@ class RecordedEvent:
 
 @dataclass(frozen=True)
 class PublicContract:
-    """What of a service's history leaves it: `translate` maps each internal event to the public
-    events it publishes (none for a private fact), whose classes `registry` holds under the
-    service's name. Only these are written to the outbox, so an internal event can change without
-    changing what other services and buyers' webhooks receive."""
+    """What of a service's history leaves it: `translate` maps each internal event, with the
+    aggregate's state right after it (when the appender knows it, as the aggregate repository
+    does; else None), to the public events it publishes (none for a private fact), whose classes
+    `registry` holds under the service's name. Only these are written to the outbox, so an
+    internal event can change without changing what other services and buyers' webhooks receive."""
 
     registry: EventRegistry
-    translate: Callable[[DomainEvent], Sequence[DomainEvent]]
+    translate: Callable[[DomainEvent, Any], Sequence[DomainEvent]]
 
 
 def public_event_id(internal_event_id: str, public_type: str) -> str:
     """A public event's id is derived from the internal event it comes from, so translating the
     same history again gives the same ids (JetStream and the consumers' inboxes de-duplicate)."""
     return str(uuid.uuid5(uuid.UUID(internal_event_id), public_type))
+
+
+def public_envelopes(
+    public: PublicContract | None,
+    envelopes: Sequence[Envelope],
+    events: Sequence[DomainEvent],
+    states: Sequence[Any] | None = None,
+) -> list[Envelope]:
+    """The public events the internal ones map to, in envelopes of their own; or every event as
+    it is when the service declares no public contract."""
+    if public is None:
+        return list(envelopes)
+    after = states if states is not None else [None] * len(events)
+    return [
+        envelope.model_copy(
+            update={
+                "id": public_event_id(envelope.id, public_type),
+                "type": public_type,
+                "data": public_event.model_dump(mode="json"),
+            }
+        )
+        for envelope, event, state in zip(envelopes, events, after, strict=True)
+        for public_event in public.translate(event, state)
+        for public_type in (public.registry.type_of(public_event),)
+    ]
 
 
 @dataclass
@@ -184,25 +210,13 @@ class EventStore:
             """
 
     def published(
-        self, envelopes: Sequence[Envelope], events: Sequence[DomainEvent]
+        self,
+        envelopes: Sequence[Envelope],
+        events: Sequence[DomainEvent],
+        states: Sequence[Any] | None = None,
     ) -> list[Envelope]:
-        """The envelopes that go to the outbox: the public events the internal ones map to, or
-        every event as it is when the service declares no public contract."""
-        if self.public is None:
-            return list(envelopes)
-        registry = self.public.registry
-        return [
-            envelope.model_copy(
-                update={
-                    "id": public_event_id(envelope.id, public_type),
-                    "type": public_type,
-                    "data": public_event.model_dump(mode="json"),
-                }
-            )
-            for envelope, event in zip(envelopes, events, strict=True)
-            for public_event in self.public.translate(event)
-            for public_type in (registry.type_of(public_event),)
-        ]
+        """The envelopes that go to the outbox (see `public_envelopes`)."""
+        return public_envelopes(self.public, envelopes, events, states)
 
     def on_commit(self, callback: Callable[[], None]) -> None:
         """Call `callback` after every committed unit of work that appended (wakes the relay)."""
@@ -306,6 +320,7 @@ class EventStore:
         expected_version: int,
         events: Sequence[DomainEvent],
         subject: str,
+        states: Sequence[Any] | None = None,
     ) -> list[Envelope]:
         """Append as one statement, which is its own transaction: the fast path for commands that
         update no read model in the same transaction (one round trip; see UnitOfWork.append)."""
@@ -317,6 +332,7 @@ class EventStore:
                     expected_version=expected_version,
                     events=events,
                     subject=subject,
+                    states=states,
                 )
         async with self._autocommit() as unit:
             return await unit.append(
@@ -325,6 +341,7 @@ class EventStore:
                 expected_version=expected_version,
                 events=events,
                 subject=subject,
+                states=states,
             )
 
 
@@ -397,10 +414,12 @@ class _StreamAccess(ABC):
         expected_version: int,
         events: Sequence[DomainEvent],
         subject: str,
+        states: Sequence[Any] | None = None,
     ) -> list[Envelope]:
         """Append `events` to the stream if it is still at `expected_version` (0: a new stream).
 
-        `subject` is the CloudEvents subject: the factory the events are about.
+        `subject` is the CloudEvents subject: the factory the events are about. `states`, one per
+        event, are the aggregate's states after each, for the public contract's translation.
         Raises ConcurrencyConflict and writes nothing if another writer got there first.
         """
         if not events:
@@ -435,7 +454,7 @@ class _StreamAccess(ABC):
             "tracestate": carrier.get("tracestate"),
             "actor": context.actor,
         }
-        published = store.published(envelopes, events)
+        published = store.published(envelopes, events, states)
         driver = await self.driver()
         try:
             row = await driver.fetchrow(

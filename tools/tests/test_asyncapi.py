@@ -40,7 +40,7 @@ def example_contract() -> PublicContract:
     registry = EventRegistry("example")
     registry.register_all(ReportIssuedV2, Summary)
 
-    def translate(event: DomainEvent) -> Sequence[DomainEvent]:
+    def translate(event: DomainEvent, _state: object) -> Sequence[DomainEvent]:
         return [event]
 
     return PublicContract(registry, translate)

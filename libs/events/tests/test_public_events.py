@@ -22,7 +22,7 @@ class CounterChanged(DomainEvent):
     change: int
 
 
-def translate(event: DomainEvent) -> Sequence[DomainEvent]:
+def translate(event: DomainEvent, _state: object) -> Sequence[DomainEvent]:
     if isinstance(event, ItemCounted):
         return [CounterChanged(counter=event.counter, change=event.amount)]
     return []  # a reset is a private fact of this service

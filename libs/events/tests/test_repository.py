@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from libs.events import ConcurrencyConflict, DomainEvent, EventStore, UnitOfWork
+from libs.events import ConcurrencyConflict, DomainEvent, EventRegistry, EventStore, UnitOfWork
 from libs.events.ambient import RequestTransaction, StoredResponseReplay, joined_transaction
 from libs.events.memory import InMemoryEventStore, InMemoryUnit
 from libs.events.repository import (
@@ -21,6 +21,7 @@ from libs.events.repository import (
     Snapshots,
     VersionMismatch,
 )
+from libs.events.store import PublicContract
 from libs.events.tests.conftest import SCHEMA, CounterReset, ItemCounted, make_registry
 
 
@@ -226,3 +227,29 @@ class TestOnPostgres:
                 await repository.execute("c", adding(1), authorize=lambda _: None)
         assert replayed.value.stored == "the stored answer"
         assert await store.stream_version("counter-c") == 1
+
+
+class CounterTotalled(DomainEvent):
+    """A public event that carries the aggregate's state after the change."""
+
+    counter: str
+    total: int
+
+
+async def test_public_events_are_translated_with_the_state_after_each_event() -> None:
+    public_registry = EventRegistry("library")
+    public_registry.register(CounterTotalled)
+
+    def translate(event: DomainEvent, state: Counter) -> list[DomainEvent]:
+        if isinstance(event, ItemCounted):
+            return [CounterTotalled(counter=event.counter, total=state.total)]
+        return []
+
+    store = InMemoryEventStore(make_registry(), PublicContract(public_registry, translate))
+    repository: Repository[Counter, InMemoryUnit] = Repository(store, COUNTER)
+    await repository.execute("c", lambda _: [add(2), CounterReset(counter="c"), add(5)])
+    assert [(envelope.type, envelope.data) for envelope in store.published] == [
+        ("org.betterwork.library.CounterTotalled.v1", {"counter": "c", "total": 2}),
+        ("org.betterwork.library.CounterTotalled.v1", {"counter": "c", "total": 5}),
+    ]
+    assert [envelope.streamversion for envelope in store.published] == [1, 3]
