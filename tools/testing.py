@@ -161,3 +161,17 @@ def restartable_nats(tmp_path: Path) -> Iterator[EmbeddedNats]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def restartable_postgres(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
+    """A private PostgreSQL server (own port and cluster) that the test may stop, start and
+    restart, e.g. with `await asyncio.to_thread(server.restart)`; `.url` (database `postgres`)
+    stays the same throughout. Not durable (no fsync): its data outlives a restart, not a crash
+    of the machine."""
+    server = EmbeddedPostgres(tmp_path / "restartable-postgres", free_port(), durable=False)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
