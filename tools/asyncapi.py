@@ -26,7 +26,7 @@ from libs.events.store import PublicContract
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENT = ROOT / "docs" / "asyncapi.yaml"
 # The services that publish events, each with a `contract.py` declaring `CONTRACT`.
-PRODUCERS: tuple[str, ...] = ()
+PRODUCERS: tuple[str, ...] = ("assessment",)
 TITLE = "Better Work compliance backend: public events"
 VERSION = "1.0.0"
 DESCRIPTION = """\

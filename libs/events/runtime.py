@@ -17,7 +17,7 @@ from libs.events.consumer import ConsumerRunner, Subscription
 from libs.events.envelope import EventRegistry
 from libs.events.nats import NatsConnection
 from libs.events.relay import OutboxRelay
-from libs.events.store import EventStore
+from libs.events.store import EventStore, PublicContract
 from libs.events.supervisor import SupervisedTask, Supervisor
 
 log = logging.getLogger(__name__)
@@ -65,12 +65,17 @@ class EventRuntime:
         stream_replicas: int = 1,
         progress: ProgressSettings | None = None,
         supervisor: Supervisor | None = None,
+        public: PublicContract | None = None,
     ) -> None:
         self.progress = progress or ProgressSettings()
         # one supervisor for every long-running task of the service; the app may add its own
         self.supervisor = supervisor or Supervisor()
         self.store = EventStore(
-            engine=engine, schema=schema, registry=registry, subject_prefix=subject_prefix
+            engine=engine,
+            schema=schema,
+            registry=registry,
+            subject_prefix=subject_prefix,
+            public=public,
         )
         self.subject_prefix = subject_prefix
         self.nats = NatsConnection(nats_url, name=registry.service)

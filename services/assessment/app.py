@@ -15,6 +15,7 @@ from libs.servicekit.problems import problem_response
 from services.assessment import domain
 from services.assessment.api import ROUTERS
 from services.assessment.compliance_catalogue import load_library
+from services.assessment.contract import CONTRACT
 from services.assessment.handlers import Dependencies
 from services.assessment.projections import SCHEMA
 from services.assessment.settings import AssessmentSettings
@@ -60,6 +61,7 @@ def create_service_app(settings: AssessmentSettings | None = None) -> FastAPI:
         database_url=settings.database_url,
         schema=SCHEMA,
         registry=domain.make_registry(),
+        public=CONTRACT,
         nats_url=settings.nats_url,
         subject_prefix=settings.subject_prefix,
         stream_replicas=settings.stream_replicas,

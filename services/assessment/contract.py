@@ -1,0 +1,307 @@
+"""The assessment service's public events: its contract with other services and with buyers'
+webhooks, typed, versioned and documented (docs/asyncapi.yaml), translated from the internal events
+in one place (`translate`).
+
+Findings of an assessment that is not completed never leave the service: recorded findings are
+private; what is found is published when the report exists (`AssessmentCompleted`, one
+`NonComplianceFound` per non-compliance and a `ZeroToleranceIssueFound` for each zero-tolerance one).
+Assessments are unannounced, so `AssessmentScheduled` does not say when or by whom.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from libs.events.envelope import DomainEvent, EventRegistry
+from libs.events.store import PublicContract
+from services.assessment import domain
+
+SERVICE = "assessment"
+
+Result = Literal["compliant", "non_compliant", "not_applicable"]
+
+
+class PublicModel(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class Workforce(PublicModel):
+    """The factory's workers by gender."""
+
+    women: int = Field(ge=0, description="Women employed.")
+    men: int = Field(ge=0, description="Men employed.")
+
+
+class FactoryRegistered(DomainEvent):
+    """A factory was registered with the programme."""
+
+    factory_id: str = Field(description="The factory's id in this system.")
+    name: str
+    country: str = Field(description="ISO 3166-1 alpha-2 country code.")
+    address: str
+    sector_isic: str = Field(description="ISIC Rev.4 division, group or class.")
+    workforce: Workforce
+    os_id: str | None = Field(description="Open Supply Hub ID, normalised; null if none.")
+
+
+class FactoryUpdated(DomainEvent):
+    """A factory's registration details changed; carries all of them as they now are."""
+
+    factory_id: str
+    name: str
+    country: str = Field(description="ISO 3166-1 alpha-2 country code.")
+    address: str
+    sector_isic: str = Field(description="ISIC Rev.4 division, group or class.")
+    workforce: Workforce
+    os_id: str | None = Field(description="Open Supply Hub ID, normalised; null if none.")
+
+
+class AssessmentScheduled(DomainEvent):
+    """An assessment of a factory was scheduled for a cycle.
+
+    Assessments are unannounced: the date and the assessors are not published."""
+
+    assessment_id: str
+    factory_id: str
+    cycle: int = Field(ge=1, description="The factory's assessment cycle, 1 for the first.")
+    country: str
+    catalogue_version: str = Field(description="Version of the compliance catalogue it uses.")
+
+
+class ClusterResult(PublicModel):
+    """Non-compliance in one cluster of the catalogue."""
+
+    cluster_id: str
+    cluster_name: str
+    questions: int = Field(ge=0, description="Questions answered in the cluster.")
+    non_compliant: int = Field(ge=0, description="Questions found non-compliant.")
+    rate: float = Field(ge=0, le=1, description="non_compliant / questions (0 when none).")
+
+
+class AssessmentCompleted(DomainEvent):
+    """An assessment was completed: its report is official from now on."""
+
+    assessment_id: str
+    factory_id: str
+    cycle: int = Field(ge=1)
+    country: str
+    catalogue_version: str
+    report_date: date
+    non_compliance_count: int = Field(ge=0, description="How many NonComplianceFound follow.")
+    summary: tuple[ClusterResult, ...] = Field(description="Non-compliance per cluster.")
+
+
+class NonComplianceFound(DomainEvent):
+    """A question was found non-compliant in a completed assessment (one event per finding)."""
+
+    assessment_id: str
+    factory_id: str
+    cycle: int = Field(ge=1)
+    report_date: date
+    cluster_id: str
+    cluster_name: str
+    compliance_point_id: str
+    compliance_point_name: str
+    question_id: str
+    question_text: str
+    critical: bool = Field(description="One of the programme's critical issues.")
+    zero_tolerance: bool = Field(description="A zero-tolerance issue (escalated at once).")
+    evidence: str = Field(description="What the assessors saw.")
+
+
+class ZeroToleranceIssueFound(DomainEvent):
+    """A completed assessment found a zero-tolerance issue (also sent as NonComplianceFound)."""
+
+    assessment_id: str
+    factory_id: str
+    cycle: int = Field(ge=1)
+    report_date: date
+    cluster_id: str
+    compliance_point_id: str
+    question_id: str
+    question_text: str
+
+
+class FindingCorrected(DomainEvent):
+    """A finding of a completed report was corrected, with the reason and who corrected it."""
+
+    assessment_id: str
+    factory_id: str
+    question_id: str
+    result_before: Result
+    result_after: Result
+    evidence: str = Field(description="The corrected finding's evidence.")
+    reason: str
+    corrected_by: str
+
+
+class FactoryResponded(DomainEvent):
+    """The factory responded to a finding of its completed report."""
+
+    assessment_id: str
+    factory_id: str
+    question_id: str
+    text: str
+
+
+class FindingDisputed(DomainEvent):
+    """The factory disputed a finding of its completed report."""
+
+    assessment_id: str
+    factory_id: str
+    question_id: str
+    text: str
+    reason: str
+
+
+PUBLIC_EVENTS: tuple[type[DomainEvent], ...] = (
+    FactoryRegistered,
+    FactoryUpdated,
+    AssessmentScheduled,
+    AssessmentCompleted,
+    NonComplianceFound,
+    ZeroToleranceIssueFound,
+    FindingCorrected,
+    FactoryResponded,
+    FindingDisputed,
+)
+
+
+def _factory_details(event: domain.FactoryRegistered | domain.FactoryUpdated) -> dict[str, Any]:
+    return {
+        "factory_id": event.factory_id,
+        "name": event.name,
+        "country": event.country,
+        "address": event.address,
+        "sector_isic": event.sector_isic,
+        "workforce": Workforce(women=event.workforce.women, men=event.workforce.men),
+        "os_id": event.os_id,
+    }
+
+
+def translate(event: DomainEvent, _state: Any = None) -> Sequence[DomainEvent]:
+    """The public events an internal event publishes; every field is mapped by name here, so an
+    internal change cannot silently change the contract."""
+    if isinstance(event, domain.FactoryRegistered):
+        return [FactoryRegistered(**_factory_details(event))]
+    if isinstance(event, domain.FactoryUpdated):
+        return [FactoryUpdated(**_factory_details(event))]
+    if isinstance(event, domain.AssessmentScheduled):
+        return [
+            AssessmentScheduled(
+                assessment_id=event.assessment_id,
+                factory_id=event.factory_id,
+                cycle=event.cycle,
+                country=event.country,
+                catalogue_version=event.catalogue_version,
+            )
+        ]
+    if isinstance(event, domain.AssessmentCompleted):
+        return [_completed(event)]
+    if isinstance(event, domain.NonComplianceFound):
+        return _non_compliance(event)
+    if isinstance(event, domain.FindingCorrected):
+        # The domain allows corrections only once the report exists.
+        return [
+            FindingCorrected(
+                assessment_id=event.assessment_id,
+                factory_id=event.factory_id,
+                question_id=event.question_id,
+                result_before=event.before.result,
+                result_after=event.after.result,
+                evidence=event.after.evidence,
+                reason=event.reason,
+                corrected_by=event.corrected_by,
+            )
+        ]
+    if isinstance(event, domain.FactoryResponded):
+        return [
+            FactoryResponded(
+                assessment_id=event.assessment_id,
+                factory_id=event.factory_id,
+                question_id=event.question_id,
+                text=event.text,
+            )
+        ]
+    if isinstance(event, domain.FindingDisputed):
+        return [
+            FindingDisputed(
+                assessment_id=event.assessment_id,
+                factory_id=event.factory_id,
+                question_id=event.question_id,
+                text=event.text,
+                reason=event.reason,
+            )
+        ]
+    # FindingRecorded and the immediate ZeroToleranceIssueFound belong to an assessment that is
+    # not completed yet: they never leave the service.
+    return []
+
+
+def _completed(event: domain.AssessmentCompleted) -> AssessmentCompleted:
+    return AssessmentCompleted(
+        assessment_id=event.assessment_id,
+        factory_id=event.factory_id,
+        cycle=event.cycle,
+        country=event.country,
+        catalogue_version=event.catalogue_version,
+        report_date=event.report_date,
+        non_compliance_count=event.non_compliance_count,
+        summary=tuple(
+            ClusterResult(
+                cluster_id=cluster.cluster_id,
+                cluster_name=cluster.cluster_name,
+                questions=cluster.questions,
+                non_compliant=cluster.non_compliant,
+                rate=cluster.rate,
+            )
+            for cluster in event.summary
+        ),
+    )
+
+
+def _non_compliance(event: domain.NonComplianceFound) -> list[DomainEvent]:
+    found: list[DomainEvent] = [
+        NonComplianceFound(
+            assessment_id=event.assessment_id,
+            factory_id=event.factory_id,
+            cycle=event.cycle,
+            report_date=event.report_date,
+            cluster_id=event.cluster_id,
+            cluster_name=event.cluster_name,
+            compliance_point_id=event.compliance_point_id,
+            compliance_point_name=event.compliance_point_name,
+            question_id=event.question_id,
+            question_text=event.question_text,
+            critical=event.critical,
+            zero_tolerance=event.zero_tolerance,
+            evidence=event.evidence,
+        )
+    ]
+    if event.zero_tolerance:
+        found.append(
+            ZeroToleranceIssueFound(
+                assessment_id=event.assessment_id,
+                factory_id=event.factory_id,
+                cycle=event.cycle,
+                report_date=event.report_date,
+                cluster_id=event.cluster_id,
+                compliance_point_id=event.compliance_point_id,
+                question_id=event.question_id,
+                question_text=event.question_text,
+            )
+        )
+    return found
+
+
+def make_public_registry() -> EventRegistry:
+    registry = EventRegistry(SERVICE)
+    registry.register_all(*PUBLIC_EVENTS)
+    return registry
+
+
+CONTRACT = PublicContract(make_public_registry(), translate)
