@@ -67,7 +67,8 @@ class Supervisor:
     def start(
         self, name: str, run: Callable[[], Awaitable[None]], stopping: asyncio.Event
     ) -> SupervisedTask:
-        supervised = SupervisedTask(name=name, run=run, stopping=stopping)
+        # running from now on (the task is scheduled), until it crashes or ends
+        supervised = SupervisedTask(name=name, run=run, stopping=stopping, _running=True)
         previous = self.tasks.get(name)
         if previous is not None and previous.task is not None and not previous.task.done():
             raise RuntimeError(f"task {name!r} is already supervised")

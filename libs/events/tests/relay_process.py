@@ -1,4 +1,9 @@
-"""A relay in its own process, so a test can kill -9 it mid-batch: python -m libs.events.tests.relay_process DB NATS PREFIX"""
+"""A relay in its own process, so a test can kill -9 it at a known point:
+python -m libs.events.tests.relay_process DB NATS
+
+It publishes one round, waits until JetStream acknowledged all of it, prints
+`relay-process: published <n>` and then waits, with the round's deletes still uncommitted, to be
+killed."""
 
 from __future__ import annotations
 
@@ -11,11 +16,17 @@ from libs.events import NatsConnection, OutboxRelay
 from libs.events.tests.conftest import SCHEMA, asyncpg_url
 
 
+class RelayStoppingBeforeCommit(OutboxRelay):
+    async def _before_commit(self, published: int) -> None:
+        print(f"relay-process: published {published}", flush=True)
+        await asyncio.sleep(3600)  # the test kills the process here
+
+
 async def main(database_url: str, nats_url: str) -> None:
     engine = create_async_engine(asyncpg_url(database_url))
     nats = NatsConnection(nats_url, name="relay-process")
     await nats.start()
-    relay = OutboxRelay(engine=engine, schema=SCHEMA, nats=nats, batch_size=2000)
+    relay = RelayStoppingBeforeCommit(engine=engine, schema=SCHEMA, nats=nats, batch_size=2000)
     print("relay-process: started", flush=True)
     while True:
         await relay.relay_batch()

@@ -199,17 +199,32 @@ class TestOutboxRelay:
             nats_url,
             cwd=ROOT,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=asyncio.subprocess.PIPE,
         )
         try:
-            # kill -9 as soon as the first messages are in JetStream: the batch is not yet deleted
-            await eventually(lambda: _has_messages(provisioned, subject_prefix), timeout=30)
+            # the process stops once JetStream acknowledged its whole round, before the deletes
+            # commit: the kill lands exactly between publish and delete
+            assert process.stdout is not None
+            async with asyncio.timeout(60):
+                while not (line := await process.stdout.readline()).startswith(
+                    b"relay-process: published"
+                ):
+                    assert line, "the relay process ended before publishing"
+            assert line.split()[-1] == str(total).encode()
+            assert await stream_messages(provisioned, subject_prefix) == total
         finally:
             process.send_signal(signal.SIGKILL)
             await asyncio.wait_for(process.wait(), timeout=10)
-        left_behind = await count(engine, "outbox")
-        assert left_behind > 0, "the kill came too late to interrupt a batch"
-        await drain(relay_for(engine, provisioned))
-        assert await count(engine, "outbox") == 0
+        # the killed round's deletes never committed: every entry is still there
+        assert await count(engine, "outbox") == total
+        relay = relay_for(engine, provisioned)
+
+        async def drained() -> bool:
+            # until PostgreSQL notices the dead client, its round still holds the relay lock
+            await drain(relay)
+            return await count(engine, "outbox") == 0
+
+        await eventually(drained, timeout=30)
         # JetStream dropped the re-published duplicates by Nats-Msg-Id
         assert await stream_messages(provisioned, subject_prefix) == total
 
@@ -304,10 +319,25 @@ class TestConsumerRunner:
         [parked] = await runner.dead_letters()
         assert parked.attempts == 3 and "cannot handle 13" in parked.error
 
+        with pytest.raises(ValueError, match="cannot handle 13"):
+            await runner.replay(parked.id)  # not fixed yet: still parked, and why is recorded
+        [still_parked] = await runner.dead_letters()
+        assert still_parked.replayed_at is None
+        assert (
+            still_parked.replay_error is not None
+            and "cannot handle 13" in still_parked.replay_error
+        )
+        assert await counter(engine, "c1") == (3, 2)
+        assert (
+            await count(engine, "inbox") == 3
+        )  # c1's 1 and 2, c2's 5: the failed replay left none
+
         fixed = True
         await runner.replay(parked.id)
         assert await counter(engine, "c1") == (16, 3)
         assert await runner.dead_letters() == []
+        [replayed] = await runner.dead_letters(include_replayed=True)
+        assert replayed.replayed_at is not None and replayed.replay_error is None
         with pytest.raises(LookupError):
             await runner.replay(parked.id)  # replayed once only
 

@@ -17,7 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from libs.events import DomainEvent, Envelope, Subscription
-from libs.events.runtime import EventRuntime, ProgressSettings, Stalled
+from libs.events.runtime import EventRuntime, NotRunning, ProgressSettings, Stalled
 from libs.events.tables import create_event_store_tables
 from libs.events.tests.conftest import SCHEMA, ItemCounted, asyncpg_url, make_registry
 from libs.events.tests.test_delivery import count_item, eventually
@@ -273,3 +273,35 @@ class TestDatabaseFaults:
         finally:
             await stop_pipeline(pipeline)
         await pipeline.assert_each_event_took_effect_once(TOTAL + 5)
+
+
+class TestReadiness:
+    async def test_not_ready_while_a_consumer_or_the_relay_is_not_running(
+        self,
+        database_url: str,
+        nats_url: str,
+        subject_prefix: str,
+        slow_handler: Callable[..., object],
+    ) -> None:
+        pipeline = await start_pipeline(database_url, nats_url, subject_prefix, slow_handler)
+        runtime = pipeline.runtime
+        try:
+            await eventually(lambda: _progressing(runtime), timeout=10)
+            await runtime.consumers[0].stop()
+            with pytest.raises(NotRunning, match=pipeline.durable):
+                await runtime.check_progress()
+            await runtime.consumers[0].start()
+            await runtime.check_progress()
+            await runtime.relay.stop()
+            with pytest.raises(NotRunning, match="outbox relay"):
+                await runtime.check_progress()
+            # the monitor publishes lag and backlog for /metrics
+            await eventually(lambda: _gauges_published(pipeline), timeout=10)
+        finally:
+            await stop_pipeline(pipeline)
+
+
+async def _gauges_published(pipeline: Pipeline) -> bool:
+    lag = REGISTRY.get_sample_value("bw_consumer_pending_events", {"consumer": pipeline.durable})
+    backlog = REGISTRY.get_sample_value("bw_outbox_backlog", {"schema": SCHEMA})
+    return lag is not None and backlog is not None
