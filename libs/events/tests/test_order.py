@@ -170,7 +170,8 @@ class _PausingDriver:
         self.calls += 1
         if self.calls == 2:
             await self.step()
-        return await self.driver.fetch(*args)
+        rows: list[asyncpg.Record] = await self.driver.fetch(*args)
+        return rows
 
 
 def pause_between_batches(
