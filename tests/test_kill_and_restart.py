@@ -1,6 +1,7 @@
 """End to end with the services as real processes: kill -9 the consumer while events are produced
 and the producer right after it acknowledged the completion; after restarts every non-compliance
-is in the improvement plan exactly once."""
+is in the improvement plan exactly once: applied once by the consumer (its processed counter), one
+inbox row per event, and exactly the plan events one delivery causes."""
 
 from __future__ import annotations
 
@@ -12,9 +13,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
+import nats
 import pytest
 
+from libs.events import stream_name
 from libs.servicekit import Role, mint_token
 from services.assessment.compliance_catalogue import load_library
 from tools.embedded import free_port
@@ -115,8 +119,29 @@ def headers(role: Role, **claims: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {mint_token(SECRET, 'tester', role, **claims)}"}  # type: ignore[arg-type]
 
 
+async def consumer_caught_up(nats_url: str, stream: str, durable: str) -> bool:
+    client = await nats.connect(nats_url, connect_timeout=5, allow_reconnect=False)
+    try:
+        info = await client.jetstream(timeout=5).consumer_info(stream, durable)
+    finally:
+        await client.close()
+    return info.num_pending == 0 and info.num_ack_pending == 0
+
+
+def processed_events(metrics: str, durable: str) -> float:
+    """`bw_consumer_events_total` of `durable` from a Prometheus text page."""
+    prefix = f'bw_consumer_events_total{{consumer="{durable}"}} '
+    for line in metrics.splitlines():
+        if line.startswith(prefix):
+            return float(line[len(prefix) :])
+    return 0.0
+
+
 async def test_nothing_acknowledged_is_lost_when_services_are_killed(
     services: tuple[ServiceProcess, ServiceProcess],
+    database_url: str,
+    nats_url: str,
+    subject_prefix: str,
 ) -> None:
     assessment, remediation = services
     staff = headers(Role.ASSESSOR)
@@ -159,6 +184,8 @@ async def test_nothing_acknowledged_is_lost_when_services_are_killed(
     await assessment.start()
     await remediation.start()
     own_factory = headers(Role.FACTORY, factory_id=factory_id)
+    durable = (subject_prefix.replace(".", "_") + "remediation_plans").lower()
+    handled = len(non_compliant) + 1  # the NonComplianceFound events and AssessmentCompleted
     items: list[dict[str, Any]] = []
     async with httpx.AsyncClient(base_url=remediation.url, headers=own_factory) as plans:
         async with asyncio.timeout(60):
@@ -166,8 +193,33 @@ async def test_nothing_acknowledged_is_lost_when_services_are_killed(
                 await asyncio.sleep(0.3)
                 response = await plans.get(f"/v1/improvement-plans/{factory_id}/items")
                 items = response.json()["items"] if response.status_code == 200 else []
-        await asyncio.sleep(1)  # a duplicate, were there one, would show by now
+            # nothing left to deliver: a duplicate, were there one, has been handled by now
+            stream = stream_name(subject_prefix, "assessment")
+            while not await consumer_caught_up(nats_url, stream, durable):
+                await asyncio.sleep(0.3)
         plan = (await plans.get(f"/v1/improvement-plans/{factory_id}")).json()
         items = (await plans.get(f"/v1/improvement-plans/{factory_id}/items")).json()["items"]
+        metrics = (await plans.get("/metrics")).text
     assert sorted(item["question_id"] for item in items) == sorted(non_compliant)
     assert plan["progress"]["total"] == len(non_compliant)
+
+    # The restarted consumer applied each event once: a second application (an inbox that let a
+    # redelivery through) would count here even where the plan ignores a known item.
+    assert processed_events(metrics, durable) == handled
+    connection = await asyncpg.connect(database_url, timeout=10)
+    try:
+        inbox = await connection.fetchval(
+            "SELECT count(*) FROM remediation.inbox WHERE consumer = $1", durable
+        )
+        caused = await connection.fetch(
+            "SELECT metadata->>'causationid' AS cause, event_type, count(*) AS events "
+            "FROM remediation.event GROUP BY 1, 2"
+        )
+    finally:
+        await connection.close()
+    assert inbox == handled
+    # per delivered event, the plan events one delivery causes: one report, one item each
+    added = [row for row in caused if row["event_type"].endswith("ImprovementItemAdded.v1")]
+    received = [row for row in caused if row["event_type"].endswith("AssessmentReportReceived.v1")]
+    assert len(added) == len(non_compliant) and all(row["events"] == 1 for row in added)
+    assert [row["events"] for row in received] == [1]
