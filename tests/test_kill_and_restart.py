@@ -125,7 +125,7 @@ async def consumer_caught_up(nats_url: str, stream: str, durable: str) -> bool:
         info = await client.jetstream(timeout=5).consumer_info(stream, durable)
     finally:
         await client.close()
-    return info.num_pending == 0 and info.num_ack_pending == 0
+    return bool(info.num_pending == 0 and info.num_ack_pending == 0)
 
 
 def processed_events(metrics: str, durable: str) -> float:
