@@ -70,7 +70,7 @@ FactoryUser = Annotated[Principal, Depends(require_roles(Role.FACTORY))]
 CorrelationId = Annotated[
     str | None,
     # printable ASCII: a header's bytes are read as Latin-1, so other text would not round-trip
-    Header(alias="X-Correlation-Id", max_length=200, pattern=r"^[ -~]*$"),
+    Header(alias="X-Correlation-Id", max_length=200, pattern=r"^[\t -~]*$"),
 ]
 Country = Annotated[
     str | None, Query(min_length=2, max_length=2, pattern=r"^[A-Za-z]{2}$", examples=["KH"])

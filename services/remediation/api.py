@@ -10,17 +10,25 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events import event_context
 from libs.servicekit import (
     Conflict,
     CurrentPrincipal,
     Forbidden,
+    IdempotencyKey,
+    IfMatch,
     NotFound,
     Page,
     Pagination,
+    PathId,
+    PlausibleDate,
     Principal,
+    ResourceId,
     Role,
+    SafeLine,
+    SafeText,
     encode_cursor,
     parse_if_match,
     set_etag,
@@ -34,7 +42,16 @@ from services.remediation.commands import (
     PublishPlan,
     SetCommitteeMembers,
 )
-from services.remediation.domain import Actor, ItemStatus, Side, TransitionNotAllowed
+from services.remediation.domain import (
+    MAX_ATTENDEES,
+    MAX_DECISION_LENGTH,
+    MAX_DECISIONS,
+    MAX_MEMBERS,
+    Actor,
+    ItemStatus,
+    Side,
+    TransitionNotAllowed,
+)
 from services.remediation.handlers import (
     Remediation,
     change_item_details,
@@ -47,8 +64,13 @@ from services.remediation.handlers import (
 plans_router = APIRouter(prefix="/v1/improvement-plans", tags=["improvement-plans"])
 committees_router = APIRouter(prefix="/v1/committees", tags=["committees"])
 
-IfMatch = Annotated[str | None, Header(alias="If-Match")]
-CorrelationId = Annotated[str | None, Header(alias="X-Correlation-Id", max_length=200)]
+CorrelationId = Annotated[
+    str | None,
+    # printable ASCII: a header's bytes are read as Latin-1, so other text would not round-trip
+    Header(alias="X-Correlation-Id", max_length=200, pattern=r"^[\t -~]*$"),
+]
+# meetings shown with the committee; the rest are under /v1/committees/{factory_id}/meetings
+MEETINGS_ON_COMMITTEE = 50
 
 
 def get_remediation(request: Request) -> Remediation:
@@ -134,10 +156,12 @@ class PlanPublic(BaseModel):
 class ItemDetailsUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    root_cause: str | None = Field(None, min_length=1, max_length=4000)
-    planned_action: str | None = Field(None, min_length=1, max_length=4000)
-    responsible_person: str | None = Field(None, min_length=1, max_length=200)
-    due_date: date | None = None
+    root_cause: SafeText | None = Field(None, min_length=1, max_length=4000)
+    planned_action: SafeText | None = Field(None, min_length=1, max_length=4000)
+    responsible_person: SafeLine | None = Field(None, min_length=1, max_length=200)
+    due_date: PlausibleDate | None = Field(
+        None, description="Between the report date and the latest due date of the item."
+    )
 
 
 class StatusChange(BaseModel):
@@ -146,7 +170,7 @@ class StatusChange(BaseModel):
     status: ItemStatus = Field(
         description="in_progress or done (factory); verified, or open to reopen (assessor, admin)."
     )
-    reason: str | None = Field(None, max_length=4000, description="Required when reopening.")
+    reason: SafeText | None = Field(None, max_length=4000, description="Required when reopening.")
 
 
 class RecordEntry(BaseModel):
@@ -170,24 +194,28 @@ class RemediationRecord(BaseModel):
 class MemberIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    member_id: str | None = Field(None, max_length=100, description="Keep to update a member.")
-    name: str = Field(min_length=1, max_length=200)
+    member_id: ResourceId | None = Field(None, description="Keep to update a member.")
+    name: SafeLine = Field(min_length=1, max_length=200)
     side: Side
-    position: str | None = Field(None, max_length=200)
+    position: SafeLine | None = Field(None, max_length=200)
 
 
 class MembersUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    members: list[MemberIn] = Field(max_length=100)
+    members: list[MemberIn] = Field(max_length=MAX_MEMBERS)
 
 
 class MeetingCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    held_on: date
-    attendees: list[str] = Field(min_length=1, max_length=100, description="Member ids.")
-    decisions: list[str] = Field(default_factory=list, max_length=100)
+    held_on: PlausibleDate = Field(description="Not in the future.")
+    attendees: list[ResourceId] = Field(
+        min_length=1, max_length=MAX_ATTENDEES, description="Member ids."
+    )
+    decisions: list[Annotated[SafeText, Field(min_length=1, max_length=MAX_DECISION_LENGTH)]] = (
+        Field(default_factory=list, max_length=MAX_DECISIONS)
+    )
     endorses_plan: bool = False
 
 
@@ -195,7 +223,14 @@ class CommitteePublic(BaseModel):
     factory_id: str
     version: int
     members: list[dict[str, Any]]
-    meetings: list[dict[str, Any]]
+    meetings: list[dict[str, Any]] = Field(
+        description=f"The first {MEETINGS_ON_COMMITTEE} meetings in the order they were logged."
+    )
+    meetings_next_cursor: str | None = Field(
+        None,
+        description="When there are more meetings: the `cursor` of "
+        "`GET /v1/committees/{factory_id}/meetings` for the next page.",
+    )
 
 
 def plan_public(row: dict[str, Any]) -> PlanPublic:
@@ -220,11 +255,11 @@ async def list_plans(
     """Improvement plans (a factory user sees only its own)."""
     if principal.role is Role.BUYER:
         raise Forbidden("Buyers have no access to improvement plans here.")
-    position = pagination.position()
+    position = pagination.position(factory_id=str)
     async with remediation.store.reading() as connection:
         rows = await projections.plan_rows(
             connection,
-            after=str(position["factory_id"]) if position else None,
+            after=position["factory_id"] if position else None,
             limit=pagination.limit + 1,
             factory_id=principal.factory_id if principal.role is Role.FACTORY else None,
         )
@@ -236,7 +271,7 @@ async def list_plans(
 
 @plans_router.get("/{factory_id}", response_model=PlanPublic)
 async def get_plan(
-    factory_id: str, principal: CurrentPrincipal, remediation: RemediationDep, response: Response
+    factory_id: PathId, principal: CurrentPrincipal, remediation: RemediationDep, response: Response
 ) -> PlanPublic:
     """A factory's plan: progress and publication; the ETag is the plan's version."""
     check_access(principal, factory_id)
@@ -250,7 +285,7 @@ async def get_plan(
 
 @plans_router.get("/{factory_id}/items", response_model=Page[ItemPublic])
 async def list_items(
-    factory_id: str,
+    factory_id: PathId,
     principal: CurrentPrincipal,
     remediation: RemediationDep,
     pagination: Pagination,
@@ -261,8 +296,8 @@ async def list_items(
 ) -> Page[ItemPublic]:
     """The plan's items by due date, filterable by status, critical, overdue and persistent."""
     check_access(principal, factory_id)
-    position = pagination.position()
-    after = (str(position["due_date"]), str(position["item_id"])) if position else None
+    position = pagination.position(due_date=date, item_id=str)
+    after = (position["due_date"], position["item_id"]) if position else None
     async with remediation.store.reading() as connection:
         if await projections.plan_row(connection, factory_id) is None:
             raise NotFound(f"No improvement plan for factory {factory_id}.")
@@ -287,7 +322,7 @@ async def list_items(
 
 @plans_router.get("/{factory_id}/items/{item_id}", response_model=ItemPublic)
 async def get_item(
-    factory_id: str, item_id: str, principal: CurrentPrincipal, remediation: RemediationDep
+    factory_id: PathId, item_id: PathId, principal: CurrentPrincipal, remediation: RemediationDep
 ) -> ItemPublic:
     """One item of the plan."""
     check_access(principal, factory_id)
@@ -300,14 +335,15 @@ async def get_item(
 
 @plans_router.patch("/{factory_id}/items/{item_id}", response_model=ItemPublic)
 async def update_item(
-    factory_id: str,
-    item_id: str,
+    factory_id: PathId,
+    item_id: PathId,
     body: ItemDetailsUpdate,
     principal: CurrentPrincipal,
     remediation: RemediationDep,
     response: Response,
     if_match: IfMatch = None,
     correlation_id: CorrelationId = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> ItemPublic:
     """Fill in root cause, planned action, responsible person, due date (factory users)."""
     require_factory_user(principal, factory_id, "fill in their plan")
@@ -330,14 +366,15 @@ async def update_item(
 
 @plans_router.post("/{factory_id}/items/{item_id}/status", response_model=ItemPublic)
 async def change_status(
-    factory_id: str,
-    item_id: str,
+    factory_id: PathId,
+    item_id: PathId,
     body: StatusChange,
     principal: CurrentPrincipal,
     remediation: RemediationDep,
     response: Response,
     if_match: IfMatch = None,
     correlation_id: CorrelationId = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> ItemPublic:
     """Move an item: open → in_progress → done (factory); verify or reopen a done item (assessor)."""
     check_access(principal, factory_id)
@@ -374,12 +411,13 @@ async def change_status(
     "/{factory_id}/publications", response_model=PlanPublic, status_code=status.HTTP_201_CREATED
 )
 async def publish(
-    factory_id: str,
+    factory_id: PathId,
     principal: CurrentPrincipal,
     remediation: RemediationDep,
     response: Response,
     if_match: IfMatch = None,
     correlation_id: CorrelationId = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> PlanPublic:
     """Publish the plan to the factory's buyers, after a two-sided committee endorsement."""
     require_factory_user(principal, factory_id, "publish their plan")
@@ -399,7 +437,7 @@ async def publish(
 
 @plans_router.get("/{factory_id}/record", response_model=RemediationRecord)
 async def get_record(
-    factory_id: str, principal: CurrentPrincipal, remediation: RemediationDep
+    factory_id: PathId, principal: CurrentPrincipal, remediation: RemediationDep
 ) -> RemediationRecord:
     """The factory's remediation record over its assessments: opened, verified, days to verify."""
     check_access(principal, factory_id)
@@ -432,22 +470,51 @@ async def get_record(
 # committees --------------------------------------------------------------------------------------
 
 
-def committee_public(row: dict[str, Any]) -> CommitteePublic:
-    return CommitteePublic(**row)
+async def committee_public(connection: AsyncConnection, factory_id: str) -> CommitteePublic | None:
+    """The committee with its first page of meetings."""
+    row = await projections.committee_row(connection, factory_id, meetings=MEETINGS_ON_COMMITTEE)
+    if row is None:
+        return None
+    more = row.pop("meeting_count") > MEETINGS_ON_COMMITTEE
+    cursor = encode_cursor({"offset": MEETINGS_ON_COMMITTEE}) if more else None
+    return CommitteePublic(**row, meetings_next_cursor=cursor)
 
 
 @committees_router.get("/{factory_id}", response_model=CommitteePublic)
 async def get_committee(
-    factory_id: str, principal: CurrentPrincipal, remediation: RemediationDep, response: Response
+    factory_id: PathId, principal: CurrentPrincipal, remediation: RemediationDep, response: Response
 ) -> CommitteePublic:
     """The factory's committee: members by side and the meetings logged."""
     check_access(principal, factory_id)
     async with remediation.store.reading() as connection:
-        row = await projections.committee_row(connection, factory_id)
-    if row is None:
+        committee = await committee_public(connection, factory_id)
+    if committee is None:
         raise NotFound(f"Factory {factory_id} has no committee yet.")
-    set_etag(response, row["version"])
-    return committee_public(row)
+    set_etag(response, committee.version)
+    return committee
+
+
+@committees_router.get("/{factory_id}/meetings", response_model=Page[dict[str, Any]])
+async def list_meetings(
+    factory_id: PathId,
+    principal: CurrentPrincipal,
+    remediation: RemediationDep,
+    pagination: Pagination,
+) -> Page[dict[str, Any]]:
+    """The committee's meetings in the order they were logged, a page at a time."""
+    check_access(principal, factory_id)
+    position = pagination.position(offset=int)
+    offset = position["offset"] if position else 0
+    async with remediation.store.reading() as connection:
+        found = await projections.committee_meetings(
+            connection, factory_id, offset=offset, limit=pagination.limit
+        )
+    if found is None:
+        raise NotFound(f"Factory {factory_id} has no committee yet.")
+    meetings, count = found
+    following = offset + len(meetings)
+    cursor = encode_cursor({"offset": following}) if following < count else None
+    return Page[dict[str, Any]](items=meetings, next_cursor=cursor)
 
 
 def require_committee_editor(principal: Principal, factory_id: str) -> None:
@@ -458,13 +525,14 @@ def require_committee_editor(principal: Principal, factory_id: str) -> None:
 
 @committees_router.put("/{factory_id}/members", response_model=CommitteePublic)
 async def put_members(
-    factory_id: str,
+    factory_id: PathId,
     body: MembersUpdate,
     principal: CurrentPrincipal,
     remediation: RemediationDep,
     response: Response,
     if_match: IfMatch = None,
     correlation_id: CorrelationId = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> CommitteePublic:
     """Set the committee's members: equal numbers of management and worker representatives."""
     require_committee_editor(principal, factory_id)
@@ -477,23 +545,24 @@ async def put_members(
     with command_context(principal, correlation_id):
         async with remediation.store.unit_of_work() as uow:
             await set_committee_members(command, uow, remediation)
-            row = await projections.committee_row(uow.connection, factory_id)
-    assert row is not None
-    set_etag(response, row["version"])
-    return committee_public(row)
+            committee = await committee_public(uow.connection, factory_id)
+    assert committee is not None
+    set_etag(response, committee.version)
+    return committee
 
 
 @committees_router.post(
     "/{factory_id}/meetings", response_model=CommitteePublic, status_code=status.HTTP_201_CREATED
 )
 async def post_meeting(
-    factory_id: str,
+    factory_id: PathId,
     body: MeetingCreate,
     principal: CurrentPrincipal,
     remediation: RemediationDep,
     response: Response,
     if_match: IfMatch = None,
     correlation_id: CorrelationId = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> CommitteePublic:
     """Log a meeting: date, attendees (member ids), decisions, and whether it endorsed the plan."""
     require_committee_editor(principal, factory_id)
@@ -509,7 +578,7 @@ async def post_meeting(
     with command_context(principal, correlation_id):
         async with remediation.store.unit_of_work() as uow:
             await log_committee_meeting(command, uow, remediation)
-            row = await projections.committee_row(uow.connection, factory_id)
-    assert row is not None
-    set_etag(response, row["version"])
-    return committee_public(row)
+            committee = await committee_public(uow.connection, factory_id)
+    assert committee is not None
+    set_etag(response, committee.version)
+    return committee

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import (
     Boolean,
     Column,
+    ColumnElement,
     Date,
     DateTime,
     Float,
@@ -24,6 +25,7 @@ from sqlalchemy import (
     and_,
     case,
     func,
+    literal_column,
     or_,
     select,
 )
@@ -212,7 +214,7 @@ async def item_rows(
     factory_id: str,
     item_filter: ItemFilter,
     *,
-    after: tuple[str, str] | None = None,
+    after: tuple[date, str] | None = None,
     limit: int = 500,
 ) -> list[dict[str, Any]]:
     """Items ordered by due date; `overdue` means flagged overdue and not yet verified."""
@@ -231,8 +233,8 @@ async def item_rows(
         after_due, after_id = after
         query = query.where(
             or_(
-                item.due_date > date.fromisoformat(after_due),
-                and_(item.due_date == date.fromisoformat(after_due), item.item_id > after_id),
+                item.due_date > after_due,
+                and_(item.due_date == after_due, item.item_id > after_id),
             )
         )
     query = query.order_by(item.due_date, item.item_id).limit(limit)
@@ -300,8 +302,51 @@ async def factories_with_due_deadlines(connection: AsyncConnection, today: date)
     return sorted(str(factory_id) for factory_id in (await connection.scalars(query)).all())
 
 
-async def committee_row(connection: AsyncConnection, factory_id: str) -> dict[str, Any] | None:
-    row = (
-        await connection.execute(select(committee).where(committee.c.factory_id == factory_id))
-    ).first()
-    return dict(row._mapping) if row else None
+def _jsonpath(path: str) -> ColumnElement[Any]:
+    # a constant path (the variables carry the numbers), typed so PostgreSQL picks the function
+    return literal_column(f"'{path}'::jsonpath")
+
+
+async def committee_row(
+    connection: AsyncConnection, factory_id: str, *, meetings: int | None = None
+) -> dict[str, Any] | None:
+    """The committee; with `meetings`, only that many of its meetings (the first logged) and
+    `meeting_count`, so a long-lived committee's row is not read whole."""
+    if meetings is None:
+        row = (
+            await connection.execute(select(committee).where(committee.c.factory_id == factory_id))
+        ).first()
+        return dict(row._mapping) if row else None
+    query = select(
+        committee.c.factory_id,
+        committee.c.version,
+        committee.c.members,
+        func.jsonb_path_query_array(
+            committee.c.meetings,
+            _jsonpath("$[0 to $last]"),
+            func.jsonb_build_object("last", meetings - 1),
+        ).label("meetings"),
+        func.jsonb_array_length(committee.c.meetings).label("meeting_count"),
+    ).where(committee.c.factory_id == factory_id)
+    found = (await connection.execute(query)).first()
+    return dict(found._mapping) if found else None
+
+
+async def committee_meetings(
+    connection: AsyncConnection, factory_id: str, *, offset: int, limit: int
+) -> tuple[list[dict[str, Any]], int] | None:
+    """Meetings `offset` to `offset + limit - 1` in the order they were logged (meetings are only
+    ever appended, so a position in that order never moves), and how many there are."""
+    query = select(
+        func.jsonb_path_query_array(
+            committee.c.meetings,
+            _jsonpath("$[$first to $last]"),
+            func.jsonb_build_object("first", offset, "last", offset + limit - 1),
+        ),
+        func.jsonb_array_length(committee.c.meetings),
+    ).where(committee.c.factory_id == factory_id)
+    found = (await connection.execute(query)).first()
+    if found is None:
+        return None
+    page, count = found
+    return list(page), int(count)
