@@ -13,7 +13,7 @@ from datetime import date
 from typing import Annotated, Literal
 
 import pycountry
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
 
 from libs.events import DomainEvent, EventRegistry
 from libs.servicekit.types import SafeLine, SafeText, Token
@@ -198,7 +198,7 @@ _ISIC_DIVISIONS = frozenset(
 
 # For the OpenAPI document: the same rules as the validators below, as a client can check them.
 ISIC_PATTERN = rf"^ *({'|'.join(sorted(_ISIC_DIVISIONS))})[0-9]{{0,2}} *$"
-COUNTRY_CODES = sorted(country.alpha_2 for country in pycountry.countries)
+COUNTRY_CODES: list[JsonValue] = sorted(country.alpha_2 for country in pycountry.countries)
 
 
 def validate_country(value: str) -> str:
