@@ -198,7 +198,9 @@ _ISIC_DIVISIONS = frozenset(
 
 # For the OpenAPI document: the same rules as the validators below, as a client can check them.
 ISIC_PATTERN = rf"^ *({'|'.join(sorted(_ISIC_DIVISIONS))})[0-9]{{0,2}} *$"
-COUNTRY_CODES: list[JsonValue] = sorted(country.alpha_2 for country in pycountry.countries)
+COUNTRY_CODES: list[JsonValue] = [
+    country.alpha_2 for country in sorted(pycountry.countries, key=lambda c: c.alpha_2)
+]
 
 
 def validate_country(value: str) -> str:
