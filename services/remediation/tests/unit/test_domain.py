@@ -514,3 +514,37 @@ def test_folding_the_pending_events_rebuilds_the_same_plan() -> None:
     rebuilt = ImprovementPlan.fold(FACTORY, [*history, *plan.pending])
     assert rebuilt.items == plan.items
     assert rebuilt.version == plan.next_version
+
+
+class TestCommitteeLimits:
+    def test_a_full_committee_logs_no_more_meetings(self) -> None:
+        from services.remediation.domain import (
+            MAX_MEETINGS,
+            CommitteeMeeting,
+            CommitteeMember,
+            MeetingLimitReached,
+            Side,
+        )
+
+        committee = Committee(FACTORY)
+        committee.members = [CommitteeMember(member_id="m", name="M", side=Side.MANAGEMENT)]
+        meeting = CommitteeMeeting(
+            meeting_id="x",
+            held_on=date(2024, 1, 1),
+            attendees=["m"],
+            attendee_sides=[Side.MANAGEMENT],
+            decisions=[],
+            endorses_plan=False,
+        )
+        committee.meetings = [meeting] * MAX_MEETINGS
+        with pytest.raises(MeetingLimitReached):
+            committee.log_meeting(
+                meeting_id="y",
+                held_on=date(2024, 1, 2),
+                attendees=["m"],
+                decisions=[],
+                endorses_plan=False,
+                logged_by="u",
+                today=date(2024, 2, 1),
+            )
+        assert committee.pending == []
