@@ -7,11 +7,13 @@ from datetime import date
 
 import pytest
 
+from libs.events import DomainEvent
 from services.assessment import domain
 from services.assessment.compliance_catalogue import load_library
 
-CATALOGUE = load_library().resolve("2025.1", "KH")
-assert CATALOGUE is not None
+_CATALOGUE = load_library().resolve("2025.1", "KH")
+assert _CATALOGUE is not None
+CATALOGUE = _CATALOGUE
 QUESTION = CATALOGUE.critical_question_ids[0]
 
 
@@ -73,7 +75,7 @@ class TestFindingLimits:
             )
 
     def test_folding_counts_recordings_and_responses(self) -> None:
-        events: list[domain.DomainEvent] = [
+        events: list[DomainEvent] = [
             domain.AssessmentScheduled(
                 assessment_id="a-1",
                 factory_id="f-1",

@@ -33,11 +33,12 @@ async def committee_version(service: Service) -> int:
 @pytest.mark.parametrize("factory_id", ["fäbrik", "x" * 300, "a%00b"])
 async def test_malformed_path_ids_are_422(service: Service, factory_id: str) -> None:
     admin = service.token(Role.ADMIN)
-    for method, path, body in [
+    requests: list[tuple[str, str, dict[str, object] | None]] = [
         ("PUT", f"/v1/committees/{factory_id}/members", {"members": []}),
         ("GET", f"/v1/committees/{factory_id}", None),
         ("GET", f"/v1/improvement-plans/{factory_id}/items", None),
-    ]:
+    ]
+    for method, path, body in requests:
         response = await service.client.request(method, path, json=body, headers=admin)
         assert response.status_code == 422, (method, path, response.text)
         assert response.headers["content-type"] == "application/problem+json"
