@@ -26,6 +26,7 @@ from libs.servicekit.problems import (
     PROBLEM_CONTENT_TYPE,
     PROBLEM_OPENAPI_RESPONSE,
     PayloadTooLarge,
+    ProblemRegistry,
     install_problem_handlers,
     internal_error_response,
     problem_response,
@@ -241,6 +242,7 @@ def create_app(
     db_engine: AsyncEngine | None = None,
     db_schema: str | None = None,
     exception_map: Mapping[type[Exception], tuple[int, str] | tuple[int, str, str]] | None = None,
+    problems: ProblemRegistry | None = None,
     openapi_tags: list[dict[str, Any]] | None = None,
     token_verifier: TokenVerifier | None = None,
     readiness_timeout_seconds: float = READINESS_TIMEOUT_SECONDS,
@@ -261,7 +263,7 @@ def create_app(
     app.state.token_verifier = token_verifier or TokenVerifier.from_settings(settings)
     app.state.db_engine = db_engine
     app.state.db_schema = db_schema
-    install_problem_handlers(app, exception_map)
+    install_problem_handlers(app, exception_map, problems)
     app.include_router(_operations_router(dict(readiness_checks or {}), readiness_timeout_seconds))
     for router in routers:
         # "default" also replaces FastAPI's own 422 schema, which our problem handler does not send.

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
@@ -248,6 +249,85 @@ def _slugify(title: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
 
 
+@dataclass(frozen=True)
+class ProblemMapping:
+    """How one kind of domain error is shown: status, title, type slug, and extension members."""
+
+    status: int
+    title: str
+    type_slug: str
+    extensions: Callable[[Exception], Mapping[str, Any]] | None = None
+
+    def problem(self, exc: Exception) -> ProblemError:
+        detail = getattr(exc, "detail", None) or str(exc) or None
+        members = (
+            self.extensions(exc)
+            if self.extensions is not None
+            else getattr(exc, "extensions", None) or {}
+        )
+        return ProblemError(
+            detail,
+            status=self.status,
+            title=self.title,
+            type_slug=self.type_slug,
+            extensions=members,
+        )
+
+
+class ProblemRegistry:
+    """The one place where a service says which of its domain errors are which problems.
+
+    Domain errors stay plain exceptions (the domain knows nothing of HTTP); the detail is the
+    error's `detail` attribute or its message, and extension members (e.g. the allowed
+    transitions, the unanswered questions) come from `extensions=` or the error's own
+    `extensions` mapping. Lookup follows the exception's MRO: a base class covers its subclasses
+    unless a subclass has its own entry.
+    """
+
+    def __init__(self) -> None:
+        self._mappings: dict[type[Exception], ProblemMapping] = {}
+
+    def add(
+        self,
+        exc_type: type[Exception],
+        status: int,
+        title: str,
+        type_slug: str | None = None,
+        *,
+        extensions: Callable[[Exception], Mapping[str, Any]] | None = None,
+    ) -> ProblemRegistry:
+        self._mappings[exc_type] = ProblemMapping(
+            status, title, type_slug or _slugify(title), extensions
+        )
+        return self
+
+    def mapping_for(self, exc: Exception) -> ProblemMapping | None:
+        for cls in type(exc).__mro__:
+            mapping = self._mappings.get(cls)
+            if mapping is not None:
+                return mapping
+        return None
+
+    def install(self, app: FastAPI) -> None:
+        async def handle(request: Request, exc: Exception) -> Response:
+            mapping = self.mapping_for(exc)
+            assert mapping is not None  # only registered types reach this handler
+            return problem_response(mapping.problem(exc), instance=request.url.path)
+
+        for exc_type in self._mappings:
+            app.add_exception_handler(exc_type, handle)
+
+    @classmethod
+    def from_map(
+        cls,
+        exception_map: Mapping[type[Exception], tuple[int, str] | tuple[int, str, str]],
+    ) -> ProblemRegistry:
+        registry = cls()
+        for exc_type, (status, title, *slug) in exception_map.items():
+            registry.add(exc_type, status, title, slug[0] if slug else None)
+        return registry
+
+
 def register_exception(
     app: FastAPI,
     exc_type: type[Exception],
@@ -259,29 +339,25 @@ def register_exception(
 
     Lookup follows the exception's MRO, so registering a base class covers its subclasses.
     """
-    slug = type_slug or _slugify(title)
-
-    async def handle(request: Request, exc: Exception) -> Response:
-        detail = str(exc) or None
-        problem = ProblemError(detail, status=status, title=title, type_slug=slug)
-        return problem_response(problem, instance=request.url.path)
-
-    app.add_exception_handler(exc_type, handle)
+    ProblemRegistry().add(exc_type, status, title, type_slug).install(app)
 
 
 def install_problem_handlers(
     app: FastAPI,
     exception_map: Mapping[type[Exception], tuple[int, str] | tuple[int, str, str]] | None = None,
+    problems: ProblemRegistry | None = None,
 ) -> None:
     """Make every error response of `app` a problem document.
 
-    `exception_map` maps domain exceptions to `(status, title)` or `(status, title, type_slug)`.
+    `problems` maps the service's domain errors (see `ProblemRegistry`); `exception_map` is the
+    short form, exception → `(status, title)` or `(status, title, type_slug)`.
     """
     app.add_exception_handler(ProblemError, _handle_problem)
     app.add_exception_handler(RequestValidationError, _handle_validation)
     app.add_exception_handler(StarletteHTTPException, _handle_http_exception)
     # Last resort: Starlette's outermost error middleware calls this for anything uncaught.
     app.add_exception_handler(Exception, _handle_unexpected)
-    for exc_type, mapping in (exception_map or {}).items():
-        status, title, *slug = mapping
-        register_exception(app, exc_type, status, title, slug[0] if slug else None)
+    if exception_map:
+        ProblemRegistry.from_map(exception_map).install(app)
+    if problems is not None:
+        problems.install(app)
