@@ -19,9 +19,9 @@ from typing import Any
 
 import yaml  # type: ignore[import-untyped]  # no stubs; comes with uvicorn[standard]
 
+from libs.events.contract import PublicContract
 from libs.events.envelope import TYPE_PREFIX, DomainEvent
 from libs.events.nats import subject_for
-from libs.events.store import PublicContract
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENT = ROOT / "docs" / "asyncapi.yaml"

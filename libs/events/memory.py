@@ -12,14 +12,9 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+from libs.events.contract import PublicContract, public_envelopes
 from libs.events.envelope import DomainEvent, Envelope, EventRegistry, current_context, utcnow
-from libs.events.store import (
-    ConcurrencyConflict,
-    PublicContract,
-    RecordedEvent,
-    Snapshot,
-    public_envelopes,
-)
+from libs.events.store import ConcurrencyConflict, RecordedEvent, Snapshot
 
 
 class InMemoryEventStore:

@@ -14,10 +14,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.events.consumer import ConsumerRunner, Subscription
+from libs.events.contract import PublicContract
 from libs.events.envelope import EventRegistry
 from libs.events.nats import NatsConnection
 from libs.events.relay import OutboxRelay
-from libs.events.store import EventStore, PublicContract
+from libs.events.store import EventStore
 from libs.events.supervisor import SupervisedTask, Supervisor
 
 log = logging.getLogger(__name__)

@@ -25,6 +25,7 @@ from opentelemetry import propagate
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from libs.events.ambient import request_transaction
+from libs.events.contract import PublicContract, public_envelopes
 from libs.events.envelope import (
     DomainEvent,
     Envelope,
@@ -84,49 +85,6 @@ class RecordedEvent:
     def actor(self) -> str | None:
         value = self.metadata.get("actor")
         return str(value) if value is not None else None
-
-
-@dataclass(frozen=True)
-class PublicContract:
-    """What of a service's history leaves it: `translate` maps each internal event, with the
-    aggregate's state right after it (when the appender knows it, as the aggregate repository
-    does; else None), to the public events it publishes (none for a private fact), whose classes
-    `registry` holds under the service's name. Only these are written to the outbox, so an
-    internal event can change without changing what other services and buyers' webhooks receive."""
-
-    registry: EventRegistry
-    translate: Callable[[DomainEvent, Any], Sequence[DomainEvent]]
-
-
-def public_event_id(internal_event_id: str, public_type: str) -> str:
-    """A public event's id is derived from the internal event it comes from, so translating the
-    same history again gives the same ids (JetStream and the consumers' inboxes de-duplicate)."""
-    return str(uuid.uuid5(uuid.UUID(internal_event_id), public_type))
-
-
-def public_envelopes(
-    public: PublicContract | None,
-    envelopes: Sequence[Envelope],
-    events: Sequence[DomainEvent],
-    states: Sequence[Any] | None = None,
-) -> list[Envelope]:
-    """The public events the internal ones map to, in envelopes of their own; or every event as
-    it is when the service declares no public contract."""
-    if public is None:
-        return list(envelopes)
-    after = states if states is not None else [None] * len(events)
-    return [
-        envelope.model_copy(
-            update={
-                "id": public_event_id(envelope.id, public_type),
-                "type": public_type,
-                "data": public_event.model_dump(mode="json"),
-            }
-        )
-        for envelope, event, state in zip(envelopes, events, after, strict=True)
-        for public_event in public.translate(event, state)
-        for public_type in (public.registry.type_of(public_event),)
-    ]
 
 
 @dataclass

@@ -16,8 +16,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from libs.events.contract import PublicContract
 from libs.events.envelope import DomainEvent, EventRegistry
-from libs.events.store import PublicContract
 from services.assessment import domain
 
 SERVICE = "assessment"

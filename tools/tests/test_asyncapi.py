@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import Field
 
 from libs.events import DomainEvent, EventRegistry
-from libs.events.store import PublicContract
+from libs.events.contract import PublicContract
 from tools.asyncapi import DOCUMENT, build_document, producer_contracts, render
 
 

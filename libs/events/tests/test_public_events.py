@@ -9,7 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.events import DomainEvent, Envelope, EventRegistry, EventStore
-from libs.events.store import PublicContract, public_event_id
+from libs.events.contract import PublicContract, public_event_id
 from libs.events.tests.conftest import SCHEMA, CounterReset, ItemCounted
 
 pytestmark = pytest.mark.integration

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.events import ConcurrencyConflict, DomainEvent, EventRegistry, EventStore, UnitOfWork
 from libs.events.ambient import RequestTransaction, StoredResponseReplay, joined_transaction
+from libs.events.contract import PublicContract
 from libs.events.memory import InMemoryEventStore, InMemoryUnit
 from libs.events.repository import (
     AggregateType,
@@ -21,7 +22,6 @@ from libs.events.repository import (
     Snapshots,
     VersionMismatch,
 )
-from libs.events.store import PublicContract
 from libs.events.tests.conftest import SCHEMA, CounterReset, ItemCounted, make_registry
 
 
