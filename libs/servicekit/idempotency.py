@@ -14,7 +14,8 @@ Rules (pure ASGI middleware):
 - a retry with the same key and body is authorized like any request: the route runs its checks,
   and at its first write the stored answer is sent instead, with `Idempotent-Replayed: true`. A
   caller who may not make the request gets the route's own 401/403/404, key or no key;
-- the same key with another body → 422; the same key while the first request runs → 409;
+- the same key with another body or `If-Match` → 422; the same key while the first request runs
+  → 409;
 - only final verdicts are stored: 2xx and the 4xx that judge the request itself (400, 413, 415,
   422). Anything else (auth failures, not found, conflicts, failed preconditions, rate limits,
   5xx) rolls the whole request back, so a retry runs again;
@@ -300,6 +301,14 @@ async def _read_body(receive: Receive) -> bytes | None:
             return b"".join(chunks)
 
 
+def _request_hash(body: bytes, if_match: str | None) -> str:
+    """What makes two requests with one key the same request: the body and the version the
+    change expects (the method and path are part of the key's scope)."""
+    digest = hashlib.sha256(body)
+    digest.update(b"\x00if-match:" + (if_match or "").encode("latin-1"))
+    return digest.hexdigest()
+
+
 class _BufferedResponse:
     """Holds a route's response until the request's transaction has committed."""
 
@@ -386,7 +395,7 @@ class IdempotencyMiddleware:
             key=key,
             method=scope["method"],
             path=path,
-            request_hash=hashlib.sha256(body).hexdigest(),
+            request_hash=_request_hash(body, _header(scope, b"if-match")),
         )
         delivered = False
 

@@ -236,6 +236,18 @@ async def test_key_reused_for_another_body_is_422(client: httpx.AsyncClient) -> 
     assert calls.count == 1
 
 
+async def test_key_reused_with_another_if_match_is_422(client: httpx.AsyncClient) -> None:
+    first = await client.post(
+        "/orders", content=b"{}", headers={**headers("k2m"), "If-Match": '"1"'}
+    )
+    other = await client.post(
+        "/orders", content=b"{}", headers={**headers("k2m"), "If-Match": '"2"'}
+    )
+    assert first.status_code == 201 and other.status_code == 422
+    assert other.json()["type"].endswith("/idempotency-key-reused")
+    assert calls.count == 1
+
+
 async def test_keys_are_scoped_by_method_and_path(client: httpx.AsyncClient) -> None:
     first = await client.post("/orders", content=b'{"a": 1}', headers=headers("k2p"))
     other_path = await client.post("/other-orders", content=b'{"a": 1}', headers=headers("k2p"))
