@@ -82,8 +82,25 @@ class ClusterResult(PublicModel):
     rate: float = Field(ge=0, le=1, description="non_compliant / questions (0 when none).")
 
 
+class QuestionResult(PublicModel):
+    """The result of one answered question of the report."""
+
+    question_id: str
+    cluster_id: str
+    compliance_point_id: str
+    critical: bool = Field(description="One of the programme's critical issues.")
+    zero_tolerance: bool
+    result: Result
+
+
 class AssessmentCompleted(DomainEvent):
-    """An assessment was completed: its report is official from now on."""
+    """An assessment was completed: its report is official from now on.
+
+    Version 2 adds `results`, every answered question's result (compliant ones too), from which
+    readers derive compliance per compliance point and on each critical issue. A reader of
+    version 1 data upcasts it with an empty `results`."""
+
+    schema_version = 2
 
     assessment_id: str
     factory_id: str
@@ -93,6 +110,9 @@ class AssessmentCompleted(DomainEvent):
     report_date: date
     non_compliance_count: int = Field(ge=0, description="How many NonComplianceFound follow.")
     summary: tuple[ClusterResult, ...] = Field(description="Non-compliance per cluster.")
+    results: tuple[QuestionResult, ...] = Field(
+        description="Every answered question's result, in catalogue order."
+    )
 
 
 class NonComplianceFound(DomainEvent):
@@ -260,6 +280,17 @@ def _completed(event: domain.AssessmentCompleted) -> AssessmentCompleted:
                 rate=cluster.rate,
             )
             for cluster in event.summary
+        ),
+        results=tuple(
+            QuestionResult(
+                question_id=result.question_id,
+                cluster_id=result.cluster_id,
+                compliance_point_id=result.compliance_point_id,
+                critical=result.critical,
+                zero_tolerance=result.zero_tolerance,
+                result=result.result,
+            )
+            for result in event.results
         ),
     )
 

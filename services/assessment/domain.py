@@ -375,6 +375,19 @@ class ZeroToleranceIssueFound(DomainEvent):
     recorded_by: str
 
 
+class QuestionResult(BaseModel):
+    """The result of one answered question in a completed report."""
+
+    model_config = ConfigDict(frozen=True)
+
+    question_id: str
+    cluster_id: str
+    compliance_point_id: str
+    critical: bool
+    zero_tolerance: bool
+    result: Result
+
+
 class AssessmentCompleted(DomainEvent):
     assessment_id: str
     factory_id: str
@@ -385,6 +398,8 @@ class AssessmentCompleted(DomainEvent):
     completed_by: str
     non_compliance_count: int
     summary: tuple[ClusterSummary, ...]
+    # Every answered question's result (empty in reports completed before it was recorded).
+    results: tuple[QuestionResult, ...] = ()
 
 
 class NonComplianceFound(DomainEvent):
@@ -684,6 +699,18 @@ def complete_assessment(
         completed_by=completed_by,
         non_compliance_count=len(non_compliances),
         summary=summarise(assessment, catalogue),
+        results=tuple(
+            QuestionResult(
+                question_id=entry.question.id,
+                cluster_id=entry.cluster.id,
+                compliance_point_id=entry.point.id,
+                critical=entry.question.critical,
+                zero_tolerance=entry.question.zero_tolerance,
+                result=assessment.findings[entry.question.id].facts.result,
+            )
+            for entry in catalogue.questions()
+            if entry.question.id in assessment.findings
+        ),
     )
     return [completed, *non_compliances]
 

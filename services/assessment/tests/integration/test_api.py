@@ -94,7 +94,8 @@ async def published(nats_url: str, subject_prefix: str, expected: int) -> list[E
         while len(envelopes) < expected:
             message = await subscription.next_msg(timeout=10)
             envelope = Envelope.from_json(message.data)
-            assert message.subject == f"{subject_prefix}assessment.{envelope.event_name}.v1"
+            version = f"v{envelope.schema_version}"
+            assert message.subject == f"{subject_prefix}assessment.{envelope.event_name}.{version}"
             envelopes.append(envelope)
         return envelopes
     finally:
@@ -205,12 +206,17 @@ class TestAssessmentLifecycle:
         ]
         for envelope in envelopes:
             assert envelope.subject == factory_id
-            assert envelope.type == f"org.betterwork.assessment.{envelope.event_name}.v1"
+            version = 2 if envelope.event_name == "AssessmentCompleted" else 1
+            assert envelope.type == f"org.betterwork.assessment.{envelope.event_name}.v{version}"
         scheduled, completed, non_compliance, zero_tolerance = envelopes[1:]
         assert "scheduled_for" not in scheduled.data and "assessors" not in scheduled.data
         assert completed.streamid == f"assessment-{assessment_id}"
         assert completed.correlationid == "corr-42"
         assert completed.data["non_compliance_count"] == 1 and completed.data["cycle"] == 1
+        results = {result["question_id"]: result for result in completed.data["results"]}
+        assert set(results) == set(CRITICAL)
+        assert results["CHL-CHI-01"]["result"] == "non_compliant"
+        assert all(result["critical"] for result in results.values())
         assert non_compliance.data["question_id"] == "CHL-CHI-01"
         assert non_compliance.data["critical"] and non_compliance.data["zero_tolerance"]
         assert zero_tolerance.data["cluster_id"] == "CHL"
