@@ -32,7 +32,9 @@ class InMemoryEventStore:
         return [entry.event for entry in self.streams.get(stream_id, [])]
 
     @asynccontextmanager
-    async def unit_of_work(self, *, authorize_first: bool = False) -> AsyncIterator[InMemoryUnit]:
+    async def unit_of_work(
+        self, *, authorize_first: bool = False, connection: Any = None
+    ) -> AsyncIterator[InMemoryUnit]:
         unit = InMemoryUnit(self)
         yield unit
         unit.commit()

@@ -52,7 +52,7 @@ U_co = TypeVar("U_co", bound=StreamAccess, covariant=True)
 
 class Store(Protocol[U_co]):
     def unit_of_work(
-        self, *, authorize_first: bool = False
+        self, *, authorize_first: bool = False, connection: Any = None
     ) -> AbstractAsyncContextManager[U_co]: ...
 
 
@@ -105,11 +105,13 @@ class Repository(Generic[S, U]):
         authorize: Authorize[S] | None = None,
         conflict_retries: int = 0,
         unit: U | None = None,
+        connection: Any = None,
     ) -> Change[S]:
         """Run one command on the aggregate; see the module docstring for the steps.
 
         With `unit`, the caller's unit of work is used and a conflict is raised to the caller.
-        Otherwise each attempt has a unit of its own, and a `ConcurrencyConflict` (another writer
+        Otherwise each attempt has a unit of its own (a savepoint on `connection` when given, as in
+        a consumer's transaction), and a `ConcurrencyConflict` (another writer
         appended since the load) is retried up to `conflict_retries` times, the command deciding
         again on the new state; commands checked against the caller's `expected_version` should
         not retry, since the caller decided on the version it saw.
@@ -119,7 +121,9 @@ class Repository(Generic[S, U]):
         attempt = 0
         while True:
             try:
-                async with self.store.unit_of_work(authorize_first=True) as own_unit:
+                async with self.store.unit_of_work(
+                    authorize_first=True, connection=connection
+                ) as own_unit:
                     return await self._attempt(
                         own_unit, aggregate_id, decide, expected_version, authorize
                     )

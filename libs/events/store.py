@@ -181,7 +181,9 @@ class EventStore:
         self._after_commit.append(callback)
 
     @asynccontextmanager
-    async def unit_of_work(self, *, authorize_first: bool = False) -> AsyncIterator[UnitOfWork]:
+    async def unit_of_work(
+        self, *, authorize_first: bool = False, connection: AsyncConnection | None = None
+    ) -> AsyncIterator[UnitOfWork]:
         """A transaction for a command or a projection.
 
         Inside an HTTP request that opened a request transaction (an `Idempotency-Key`), the unit
@@ -189,7 +191,14 @@ class EventStore:
         that already committed stops with `StoredResponseReplay` before anything is written: when
         the unit opens, or, with `authorize_first`, when the caller calls `before_write()` after
         its own authorization (the aggregate repository does).
+
+        With `connection` (e.g. a consumer's transaction), the unit is a savepoint on it: a
+        conflict rolls back this unit only, and the caller commits.
         """
+        if connection is not None:
+            async with connection.begin_nested():
+                yield UnitOfWork(self, connection)
+            return
         joined = request_transaction(self.engine)
         if joined is not None:
             if not authorize_first:

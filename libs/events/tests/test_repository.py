@@ -253,3 +253,35 @@ async def test_public_events_are_translated_with_the_state_after_each_event() ->
         ("org.betterwork.library.CounterTotalled.v1", {"counter": "c", "total": 5}),
     ]
     assert [envelope.streamversion for envelope in store.published] == [1, 3]
+
+
+@pytest.mark.integration
+async def test_in_a_callers_transaction_a_conflict_is_retried_on_a_savepoint(
+    store: EventStore, engine: AsyncEngine
+) -> None:
+    """As a consumer does: its own transaction (with its inbox row) survives the retry."""
+    repository: Repository[Counter, UnitOfWork] = Repository(store, COUNTER)
+    await repository.execute("c", adding(1))
+    attempts: list[int] = []
+
+    async def decide(state: Counter) -> list[DomainEvent]:
+        attempts.append(state.total)
+        if len(attempts) == 1:  # another writer commits between this load and this append
+            await store.append(
+                "counter-c",
+                stream_type="counter",
+                expected_version=1,
+                events=[add(10)],
+                subject="factory-1",
+            )
+        return [add(1)]
+
+    async with engine.begin() as connection:
+        await connection.execute(
+            text(f"INSERT INTO {SCHEMA}.counter (name, total, applications) VALUES ('x', 0, 0)")
+        )
+        change = await repository.execute("c", decide, conflict_retries=1, connection=connection)
+    assert attempts == [1, 11] and change.state.total == 12
+    assert await store.stream_version("counter-c") == 3
+    async with engine.connect() as connection:
+        assert await connection.scalar(text(f"SELECT count(*) FROM {SCHEMA}.counter")) == 1
