@@ -250,17 +250,19 @@ def create_app(
     """A FastAPI app with the house plumbing. Nothing connects here: components connect in
     their `start`, run by the lifespan in order and stopped in reverse."""
     configure_tracing(settings.service_name)
+    verifier = token_verifier or TokenVerifier.from_settings(settings)
     app = FastAPI(
         title=title,
         description=description,
         version=version,
         openapi_tags=openapi_tags,
-        lifespan=_lifespan(tuple(lifecycle), settings.service_name),
+        # The verifier first: its JWKS refresher stops last, after the components that serve.
+        lifespan=_lifespan((verifier, *lifecycle), settings.service_name),
         # FastAPI's own OpenTelemetry would duplicate the spans and logs made here.
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.settings = settings
-    app.state.token_verifier = token_verifier or TokenVerifier.from_settings(settings)
+    app.state.token_verifier = verifier
     app.state.db_engine = db_engine
     app.state.db_schema = db_schema
     install_problem_handlers(app, exception_map, problems)
