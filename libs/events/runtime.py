@@ -90,20 +90,28 @@ class EventRuntime:
         self.relay_enabled = relay_enabled
         self.stream_replicas = stream_replicas
         self.store.on_commit(self.relay.wake)
-        self.consumers = [
-            ConsumerRunner(
-                engine=engine,
-                schema=schema,
-                nats=self.nats,
-                subscription=subscription,
-                subject_prefix=subject_prefix,
-                after_commit=self.relay.wake,
-                supervisor=self.supervisor,
-            )
-            for subscription in subscriptions
-        ]
+        self._engine = engine
+        self.consumers: list[ConsumerRunner] = []
+        for subscription in subscriptions:
+            self.subscribe(subscription)
         self._monitor_stopping = asyncio.Event()
         self._monitor: SupervisedTask | None = None
+
+    def subscribe(self, subscription: Subscription) -> ConsumerRunner:
+        """Add a durable consumer (before `start`). For handlers that need the runtime's own
+        store: build the runtime, then the handlers' dependencies on `runtime.store`, then
+        subscribe them."""
+        runner = ConsumerRunner(
+            engine=self._engine,
+            schema=self.store.schema,
+            nats=self.nats,
+            subscription=subscription,
+            subject_prefix=self.subject_prefix,
+            after_commit=self.relay.wake,
+            supervisor=self.supervisor,
+        )
+        self.consumers.append(runner)
+        return runner
 
     def consumer(self, durable: str) -> ConsumerRunner:
         for runner in self.consumers:
