@@ -1,0 +1,90 @@
+"""What the seed and the load generator need to talk to the services as integrators do: development
+tokens (minted as `python3 bw.py token` mints them) and an HTTP client that retries what a careful
+integrator retries (conflicts, 5xx, dropped connections) with the same Idempotency-Key."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from libs.servicekit.auth import Role, mint_token
+from libs.servicekit.settings import DEV_JWT_SECRET
+
+TOKEN_TTL_SECONDS = 12 * 3600  # a full-scale seed runs for hours
+REQUEST_TIMEOUT = 60.0
+RETRIES = 8
+RETRYABLE_CONFLICTS = ("concurrency-conflict", "idempotency-key-in-progress")
+
+
+def token(role: Role, subject: str, *, factory_id: str | None = None) -> str:
+    secret = os.environ.get("BW_JWT_SECRET") or DEV_JWT_SECRET
+    return mint_token(secret, subject, role, factory_id=factory_id, ttl_seconds=TOKEN_TTL_SECONDS)
+
+
+class RequestFailed(Exception):
+    """A request still failed after the retries, or was refused for good (a 4xx)."""
+
+    def __init__(self, method: str, url: str, status: int, body: str) -> None:
+        self.status = status
+        super().__init__(f"{method} {url} → {status}: {body[:500]}")
+
+
+@dataclass
+class Caller:
+    """One identity against one service."""
+
+    client: httpx.AsyncClient
+    base_url: str
+    bearer: str
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        accept: tuple[int, ...] = (),
+    ) -> httpx.Response:
+        """The answer; 409/429/5xx and transport errors are retried with backoff (a conflict is
+        another writer on the same aggregate, so the retry decides again on the new state).
+        A status in `accept` is returned as it is instead of raising."""
+        headers = {"Authorization": f"Bearer {self.bearer}"}
+        if idempotency_key is not None:
+            headers["Idempotency-Key"] = idempotency_key
+        url = self.base_url + path
+        delay = 0.05
+        for attempt in range(RETRIES + 1):
+            try:
+                response = await self.client.request(
+                    method, url, json=json, params=params, headers=headers, timeout=REQUEST_TIMEOUT
+                )
+            except httpx.TransportError as error:
+                if attempt == RETRIES:
+                    raise RequestFailed(method, url, 0, repr(error)) from error
+            else:
+                if response.status_code < 400 or response.status_code in accept:
+                    return response
+                retryable = response.status_code == 429 or response.status_code >= 500
+                if response.status_code == 409:
+                    # another writer, or our own earlier try still running: decide again later;
+                    # any other conflict (a refused transition) is the answer
+                    try:
+                        kind = str(response.json().get("type", ""))
+                    except ValueError:
+                        kind = ""
+                    retryable = kind.endswith(RETRYABLE_CONFLICTS)
+                if not retryable or attempt == RETRIES:
+                    raise RequestFailed(method, url, response.status_code, response.text)
+            await asyncio.sleep(delay * (1 + random.random()))
+            delay = min(delay * 2, 2.0)
+        raise AssertionError("unreachable")
+
+    async def json(self, method: str, path: str, **kwargs: Any) -> Any:
+        return (await self.request(method, path, **kwargs)).json()

@@ -1,0 +1,136 @@
+"""`python3 bw.py seed`: create a realistic programme through the running services' REST commands
+(`python3 bw.py up`, or the URLs given by flags / environment); doubles as demo data."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+
+import httpx
+
+from bench.programme import Endpoints, Programme, Scale, Tally
+from bench.progress import ProgressBar
+
+QUICK = Scale(factories=10, cycles=2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    full = Scale()
+    parser = argparse.ArgumentParser(prog="python3 bw.py seed", description=__doc__)
+    parser.add_argument(
+        "--assessment-url",
+        default=os.environ.get("BW_ASSESSMENT_URL", "http://127.0.0.1:8001"),
+        help="the assessment service (default $BW_ASSESSMENT_URL or http://127.0.0.1:8001)",
+    )
+    parser.add_argument(
+        "--remediation-url",
+        default=os.environ.get("BW_REMEDIATION_URL", "http://127.0.0.1:8002"),
+        help="the remediation service (default $BW_REMEDIATION_URL or http://127.0.0.1:8002)",
+    )
+    parser.add_argument(
+        "--scale",
+        choices=["full", "quick"],
+        default="full",
+        help=f"full: {full.factories:,} factories x {full.cycles} cycles (hours with today's "
+        f"services); quick: {QUICK.factories} x {QUICK.cycles}, under a minute",
+    )
+    parser.add_argument("--factories", type=int, help="overrides the scale's factory count")
+    parser.add_argument("--cycles", type=int, help="overrides the scale's yearly cycles")
+    parser.add_argument(
+        "--countries",
+        help=f"comma-separated ISO codes (default {','.join(full.countries)})",
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=full.concurrency, help="factories driven at once"
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=full.seed,
+        help="the same seed replays the same programme (idempotency keys): a rerun resumes",
+    )
+    parser.add_argument(
+        "--max-seconds",
+        type=float,
+        default=None,
+        help="start no new factory after this long (the ones in flight finish)",
+    )
+    return parser
+
+
+def scale_from(arguments: argparse.Namespace) -> Scale:
+    base = QUICK if arguments.scale == "quick" else Scale()
+    countries = base.countries
+    if arguments.countries:
+        countries = tuple(code.strip().upper() for code in arguments.countries.split(","))
+    scale = Scale(
+        factories=arguments.factories or base.factories,
+        cycles=arguments.cycles or base.cycles,
+        countries=countries,
+        concurrency=arguments.concurrency,
+        seed=arguments.seed,
+    )
+    if scale.factories < 1 or scale.cycles < 1 or scale.concurrency < 1 or not scale.countries:
+        raise SystemExit("seed: factories, cycles and concurrency must be at least 1")
+    return scale
+
+
+async def seed(
+    endpoints: Endpoints, scale: Scale, *, max_seconds: float | None = None, quiet: bool = False
+) -> tuple[Tally, float]:
+    """Run the programme; the tally and the wall-clock seconds it took."""
+    bar = ProgressBar(scale.factories, "seed")
+
+    def progress(tally: Tally) -> None:
+        if not quiet:
+            bar.update(tally.factories_done, f"{sum(tally.requests.values()):,} requests")
+
+    limits = httpx.Limits(max_connections=scale.concurrency * 2, max_keepalive_connections=64)
+    started = time.monotonic()
+    deadline = None if max_seconds is None else started + max_seconds
+    async with httpx.AsyncClient(limits=limits) as client:
+        tally = await Programme(endpoints, scale, client, on_progress=progress).run(deadline)
+    if not quiet:
+        bar.finish()
+    return tally, time.monotonic() - started
+
+
+def describe(tally: Tally, seconds: float) -> str:
+    requests = sum(tally.requests.values())
+    rate = tally.non_compliances / tally.findings if tally.findings else 0.0
+    lines = [
+        f"factories          {tally.factories_done:,} ({len(tally.failures)} failed)",
+        f"assessments        {len(tally.assessments):,}",
+        f"findings           {tally.findings:,} ({tally.non_compliances:,} non-compliant, "
+        f"{rate:.1%})",
+        f"events             {tally.total_events:,} "
+        + " ".join(f"{service}={count:,}" for service, count in sorted(tally.events.items())),
+        f"requests           {requests:,} in {seconds:,.1f} s ({requests / seconds:,.0f}/s)",
+    ]
+    lines += [f"  {kind:<22} {count:,}" for kind, count in sorted(tally.requests.items())]
+    lines += [f"failure: {failure}" for failure in tally.failures[:10]]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = build_parser().parse_args(argv)
+    scale = scale_from(arguments)
+    endpoints = Endpoints(
+        arguments.assessment_url.rstrip("/"), arguments.remediation_url.rstrip("/")
+    )
+    print(
+        f"seed: {scale.factories:,} factories x {scale.cycles} cycles in "
+        f"{', '.join(scale.countries)} against {endpoints.assessment_url} and "
+        f"{endpoints.remediation_url}",
+        flush=True,
+    )
+    tally, seconds = asyncio.run(seed(endpoints, scale, max_seconds=arguments.max_seconds))
+    print(describe(tally, seconds), flush=True)
+    return 1 if tally.failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
