@@ -3,7 +3,8 @@
 
     python3 bw.py up       run the whole system (embedded NATS + PostgreSQL unless NATS_URL/DATABASE_URL)
     python3 bw.py test     run all tests (extra arguments go to pytest)
-    python3 bw.py bench    run the benchmarks
+    python3 bw.py bench    run the benchmarks (`bench services`: the services over REST and NATS)
+    python3 bw.py seed     create a realistic programme through the running services (see --help)
     python3 bw.py lint     ruff, format check, mypy
     python3 bw.py token    mint a development JWT (see --help)
 
@@ -65,7 +66,12 @@ def main(argv: list[str]) -> int:
     commands = {
         "up": [python, "-m", "tools.devstack", "up", *rest],
         "test": [python, "-m", "pytest", *rest],
-        "bench": [python, "-m", "bench", *rest],
+        "bench": (
+            [python, "-m", "bench.service_bench", *rest[1:]]
+            if rest[:1] == ["services"]
+            else [python, "-m", "bench", *rest]
+        ),
+        "seed": [python, "-m", "bench.seed", *rest],
         "token": [python, "-m", "libs.servicekit.tokens", *rest],
         "migrate": [python, "-m", "tools.devstack", "migrate", *rest],
     }
