@@ -25,8 +25,8 @@ from fastapi import FastAPI
 from libs.servicekit import Role, mint_token
 from libs.servicekit.migrations import run_migrations
 from services.assessment.app import create_service_app as create_assessment_app
-from services.assessment.projections import SCHEMA as ASSESSMENT_SCHEMA
 from services.assessment.settings import AssessmentSettings
+from services.assessment.tables import SCHEMA as ASSESSMENT_SCHEMA
 from services.remediation.app import MIGRATIONS as REMEDIATION_MIGRATIONS
 from services.remediation.app import create_service_app as create_remediation_app
 from services.remediation.projections import SCHEMA as REMEDIATION_SCHEMA

@@ -18,8 +18,8 @@ from libs.servicekit.migrations import run_migrations
 from services.assessment.__main__ import MIGRATIONS as ASSESSMENT_MIGRATIONS
 from services.assessment.app import create_service_app as create_assessment_app
 from services.assessment.compliance_catalogue import load_library
-from services.assessment.projections import SCHEMA as ASSESSMENT_SCHEMA
 from services.assessment.settings import AssessmentSettings
+from services.assessment.tables import SCHEMA as ASSESSMENT_SCHEMA
 from services.remediation.app import MIGRATIONS as REMEDIATION_MIGRATIONS
 from services.remediation.app import create_service_app as create_remediation_app
 from services.remediation.projections import SCHEMA as REMEDIATION_SCHEMA

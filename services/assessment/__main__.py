@@ -8,8 +8,8 @@ from pathlib import Path
 from libs.servicekit import run
 from libs.servicekit.migrations import run_migrations
 from services.assessment.app import create_service_app
-from services.assessment.projections import SCHEMA
 from services.assessment.settings import AssessmentSettings
+from services.assessment.tables import SCHEMA
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

@@ -1,4 +1,5 @@
-"""FastAPI routers of the assessment service: build a command, run it, shape the answer.
+"""FastAPI routers of the assessment service: authorize the path, build a command, run its handler,
+shape the answer. No transaction and no SQL here: reads go through `queries` on `store.reading()`.
 
 Access: admins and assessors write and read everything; a factory user reads only its own factory
 and its completed reports (anything else is a 404), and responds to findings; buyers get 403.
@@ -7,29 +8,25 @@ and its completed reports (anything else is a 404), and responds to findings; bu
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import date, datetime, timedelta
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from libs.events import event_context
+from libs.events.aggregate import Change
+from libs.events.envelope import event_context
+from libs.events.store import EventStore
 from libs.servicekit import (
     IdempotencyKey,
     IfMatch,
     NotFound,
     Pagination,
     PathId,
-    PlausibleDate,
     Principal,
     ResourceId,
     Role,
-    SafeLine,
-    SafeText,
-    Token,
     UnprocessableEntity,
     decode_cursor,
     encode_cursor,
@@ -38,7 +35,7 @@ from libs.servicekit import (
     set_etag,
 )
 from libs.servicekit.http import CURSOR_PATTERN
-from services.assessment import handlers, queries
+from services.assessment import queries
 from services.assessment.commands import (
     CompleteAssessment,
     CorrectFinding,
@@ -48,21 +45,23 @@ from services.assessment.commands import (
     ScheduleAssessment,
     UpdateFactory,
 )
-from services.assessment.compliance_catalogue import Catalogue
-from services.assessment.domain import (
-    COUNTRY_CODES,
-    ISIC_PATTERN,
-    MAX_EVIDENCE_LENGTH,
-    MAX_EVIDENCE_REFS,
-    MAX_REFERENCE_LENGTH,
-    FactoryDetails,
-    FindingFacts,
-    NotFoundError,
-    Result,
-    Workforce,
+from services.assessment.compliance_catalogue import Catalogue, CatalogueLibrary
+from services.assessment.domain.assessment_state import ASSESSMENT
+from services.assessment.domain.factory import FactoryDetails
+from services.assessment.errors import NotFoundError
+from services.assessment.schemas import (
+    AssessmentCreate,
+    AssessmentDetail,
+    AssessmentPage,
+    CatalogueVersion,
+    FactoryPage,
+    FactoryPublic,
+    FactoryUpdate,
+    FindingCorrection,
+    FindingInput,
+    FindingResponseInput,
+    HistoryEntry,
 )
-
-T = TypeVar("T")
 
 Staff = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.ASSESSOR))]
 Reader = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.ASSESSOR, Role.FACTORY))]
@@ -75,163 +74,33 @@ CorrelationId = Annotated[
 Country = Annotated[
     str | None, Query(min_length=2, max_length=2, pattern=r"^[A-Za-z]{2}$", examples=["KH"])
 ]
-CatalogueVersion = Annotated[str, Field(min_length=1, max_length=20, pattern=r"^[0-9A-Za-z._-]+$")]
-# an assessment is planned at most this far ahead
-SCHEDULING_HORIZON = timedelta(days=366)
+
+RunCommand = Callable[[object], Awaitable[Change[Any]]]
+"""Runs a command through its handler (app.py builds it from handlers.COMMAND_HANDLERS)."""
 
 
-def _deps(request: Request) -> handlers.Dependencies:
-    deps: handlers.Dependencies = request.app.state.dependencies
-    return deps
+def _store(request: Request) -> EventStore:
+    store: EventStore = request.app.state.store
+    return store
+
+
+def _catalogues(request: Request) -> CatalogueLibrary:
+    catalogues: CatalogueLibrary = request.app.state.catalogues
+    return catalogues
 
 
 @asynccontextmanager
 async def _read(request: Request) -> AsyncIterator[AsyncConnection]:
-    async with _deps(request).store.reading() as connection:
+    async with _store(request).reading() as connection:
         yield connection
 
 
-async def _run(principal: Principal, correlation_id: str | None, work: Awaitable[T]) -> T:
+async def _run(
+    request: Request, principal: Principal, correlation_id: str | None, command: object
+) -> Change[Any]:
+    run_command: RunCommand = request.app.state.run_command
     with event_context(correlation_id=correlation_id, actor=principal.subject):
-        return await work
-
-
-# --- schemas ---------------------------------------------------------------------------------
-
-
-class FactoryPublic(BaseModel):
-    factory_id: str
-    name: str
-    country: str
-    address: str
-    sector_isic: str
-    workforce: Workforce
-    os_id: str | None
-    version: int
-    registered_at: datetime
-    updated_at: datetime
-
-
-class FactoryUpdate(BaseModel):
-    """Only the fields sent change; `os_id: null` removes the OS ID."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: SafeLine | None = Field(None, min_length=1, max_length=200)
-    country: str | None = Field(
-        None, pattern=r"^ *[A-Za-z]{2} *$", json_schema_extra={"enum": COUNTRY_CODES}
-    )
-    address: SafeText | None = Field(None, min_length=1, max_length=500)
-    sector_isic: str | None = Field(None, pattern=ISIC_PATTERN)
-    workforce: Workforce | None = None
-    os_id: str | None = Field(None, max_length=40, pattern=r"^[A-Za-z0-9 -]*$")
-
-
-class ClusterSummaryPublic(BaseModel):
-    cluster_id: str
-    cluster_name: str
-    questions: int
-    non_compliant: int
-    rate: float
-
-
-class AssessmentPublic(BaseModel):
-    assessment_id: str
-    factory_id: str
-    cycle: int
-    country: str
-    catalogue_version: str
-    scheduled_for: date
-    assessors: list[str]
-    status: Literal["scheduled", "completed"]
-    report_date: date | None
-    completed_by: str | None
-    summary: list[ClusterSummaryPublic] | None
-    version: int
-
-
-class FindingPublic(BaseModel):
-    question_id: str
-    cluster_id: str
-    compliance_point_id: str
-    critical: bool
-    zero_tolerance: bool
-    result: Result
-    evidence: str
-    evidence_refs: list[str]
-    recorded_by: str
-    recorded_at: datetime
-    corrected: bool
-
-
-class AssessmentDetail(AssessmentPublic):
-    findings: list[FindingPublic]
-
-
-class FactoryPage(BaseModel):
-    items: list[FactoryPublic]
-    next_cursor: str | None
-
-
-class AssessmentPage(BaseModel):
-    items: list[AssessmentPublic]
-    next_cursor: str | None
-
-
-class AssessmentCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    factory_id: ResourceId
-    scheduled_for: PlausibleDate = Field(description="At most a year from today.")
-    assessors: list[Annotated[SafeLine, Field(min_length=1, max_length=200)]] = Field(
-        min_length=1, max_length=10
-    )
-    catalogue_version: CatalogueVersion | None = Field(
-        None, description="Defaults to the latest version."
-    )
-
-    @field_validator("scheduled_for")
-    @classmethod
-    def _within_horizon(cls, value: date) -> date:
-        if value > date.today() + SCHEDULING_HORIZON:
-            raise ValueError("an assessment is scheduled at most a year ahead")
-        return value
-
-
-class FindingInput(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    result: Result
-    evidence: SafeText = Field("", max_length=MAX_EVIDENCE_LENGTH)
-    evidence_refs: list[Annotated[Token, Field(max_length=MAX_REFERENCE_LENGTH)]] = Field(
-        default_factory=list, max_length=MAX_EVIDENCE_REFS, description="Document ids or URLs."
-    )
-
-    def facts(self) -> FindingFacts:
-        return FindingFacts(
-            result=self.result, evidence=self.evidence, evidence_refs=tuple(self.evidence_refs)
-        )
-
-
-class FindingCorrection(FindingInput):
-    reason: SafeText = Field(min_length=1, max_length=2_000)
-
-
-class FindingResponseInput(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    kind: Literal["response", "dispute"] = "response"
-    text: SafeText = Field(min_length=1, max_length=10_000)
-    reason: SafeText | None = Field(None, max_length=2_000, description="Required for a dispute.")
-
-
-class HistoryEntry(BaseModel):
-    version: int
-    event_type: str
-    event_id: str
-    recorded_at: datetime
-    actor: str | None
-    data: dict[str, Any]
+        return await run_command(command)
 
 
 # --- factories -------------------------------------------------------------------------------
@@ -260,11 +129,7 @@ async def register_factory(
 ) -> dict[str, Any]:
     """Register a factory."""
     factory_id = str(uuid.uuid4())
-    await _run(
-        principal,
-        correlation_id,
-        handlers.register_factory(RegisterFactory(factory_id, body), _deps(request)),
-    )
+    await _run(request, principal, correlation_id, RegisterFactory(factory_id, body))
     row = await _factory_or_404(request, principal, factory_id)
     response.headers["Location"] = f"/v1/factories/{factory_id}"
     set_etag(response, row["version"])
@@ -320,7 +185,7 @@ async def update_factory(
     """Change a factory's details (send If-Match to avoid overwriting a concurrent change)."""
     changes = body.model_dump(exclude_unset=True)
     command = UpdateFactory(factory_id, changes, parse_if_match(if_match))
-    await _run(principal, correlation_id, handlers.update_factory(command, _deps(request)))
+    await _run(request, principal, correlation_id, command)
     row = await _factory_or_404(request, principal, factory_id)
     set_etag(response, row["version"])
     return queries.factory_view(row)
@@ -359,7 +224,7 @@ async def get_catalogue(
     version: Annotated[CatalogueVersion | None, Query()] = None,
 ) -> dict[str, Any]:
     """The catalogue for a country (its variant, or the base one) and version (default: latest)."""
-    library = _deps(request).catalogues
+    library = _catalogues(request)
     chosen = version or library.latest_version
     catalogue = library.resolve(chosen, country.upper() if country else None)
     if catalogue is None:
@@ -370,7 +235,7 @@ async def get_catalogue(
 @catalogue_router.get("/versions")
 async def catalogue_versions(request: Request, principal: Reader) -> dict[str, Any]:
     """The catalogue versions and the countries each has a variant for."""
-    library = _deps(request).catalogues
+    library = _catalogues(request)
     return {
         "latest": library.latest_version,
         "versions": [
@@ -424,7 +289,7 @@ async def schedule_assessment(
         catalogue_version=body.catalogue_version,
     )
     try:
-        await _run(principal, correlation_id, handlers.schedule_assessment(command, _deps(request)))
+        await _run(request, principal, correlation_id, command)
     except NotFoundError as error:
         # the factory named in the body: the request is wrong, not the URL
         raise UnprocessableEntity(
@@ -474,7 +339,7 @@ async def yearly_synthesis(
     """Non-compliance rates per cluster and compliance point for a country and year."""
     async with _read(request) as connection:
         return await queries.yearly_synthesis(
-            connection, _deps(request).catalogues, country=country.upper(), year=year
+            connection, _catalogues(request), country=country.upper(), year=year
         )
 
 
@@ -506,7 +371,7 @@ async def record_finding(
         recorded_by=principal.subject,
         expected_version=parse_if_match(if_match),
     )
-    await _run(principal, correlation_id, handlers.record_finding(command, _deps(request)))
+    await _run(request, principal, correlation_id, command)
     return await _assessment_detail(request, response, principal, assessment_id)
 
 
@@ -522,7 +387,7 @@ async def complete_assessment(
 ) -> dict[str, Any]:
     """Complete the assessment: refused while a critical question is unanswered."""
     command = CompleteAssessment(assessment_id, principal.subject, parse_if_match(if_match))
-    await _run(principal, correlation_id, handlers.complete_assessment(command, _deps(request)))
+    await _run(request, principal, correlation_id, command)
     return await _assessment_detail(request, response, principal, assessment_id)
 
 
@@ -551,7 +416,7 @@ async def correct_finding(
         corrected_by=principal.subject,
         expected_version=parse_if_match(if_match),
     )
-    await _run(principal, correlation_id, handlers.correct_finding(command, _deps(request)))
+    await _run(request, principal, correlation_id, command)
     return await _assessment_detail(request, response, principal, assessment_id)
 
 
@@ -580,10 +445,8 @@ async def respond_to_finding(
         dispute_reason=body.reason if body.kind == "dispute" else None,
         expected_version=parse_if_match(if_match),
     )
-    version = await _run(
-        principal, correlation_id, handlers.respond_to_finding(command, _deps(request))
-    )
-    set_etag(response, version)
+    change = await _run(request, principal, correlation_id, command)
+    set_etag(response, change.version)
     return {"assessment_id": assessment_id, "question_id": question_id, "kind": body.kind}
 
 
@@ -629,10 +492,10 @@ async def assessment_history(
     position = decode_cursor(cursor, {"after_version": int}) if cursor is not None else None
     after_version = position["after_version"] if position else 0
     await _assessment_or_404(request, principal, assessment_id)
-    deps = _deps(request)
+    registry = _store(request).registry
     async with _read(request) as connection:
         rows = await queries.history_page(
-            connection, handlers.assessment_stream(assessment_id), after_version, limit + 1
+            connection, ASSESSMENT.stream_id(assessment_id), after_version, limit + 1
         )
     entries = [
         {
@@ -641,9 +504,7 @@ async def assessment_history(
             "event_id": row["event_id"],
             "recorded_at": row["recorded_at"],
             "actor": row["actor"],
-            "data": deps.store.registry.decode_json(row["event_type"], row["data"]).model_dump(
-                mode="json"
-            ),
+            "data": registry.decode_json(row["event_type"], row["data"]).model_dump(mode="json"),
         }
         for row in rows[:limit]
     ]
@@ -660,7 +521,7 @@ async def assessment_report(
 ) -> dict[str, Any]:
     """The report: findings by cluster and point, rates, critical issues first, responses."""
     row = await _assessment_or_404(request, principal, assessment_id)
-    catalogue = _deps(request).catalogues.resolve(row["catalogue_version"], row["country"])
+    catalogue = _catalogues(request).resolve(row["catalogue_version"], row["country"])
     assert catalogue is not None
     async with _read(request) as connection:
         report = await queries.assessment_report(connection, row, catalogue)

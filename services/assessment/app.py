@@ -1,44 +1,67 @@
-"""Composition root of the assessment service: settings, catalogue, engine, event runtime and the
-FastAPI app. Nothing connects at import or construction; the lifespan starts the runtime."""
+"""Composition root of the assessment service: settings, catalogue, engine, event runtime (store
+with the public contract, relay), repositories with their projections, the command runner over
+`handlers.COMMAND_HANDLERS`, the problem registry and the FastAPI app. Nothing connects at import
+or construction; the lifespan starts the runtime."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI
 
-from libs.events import ConcurrencyConflict
+from libs.events.aggregate import Change, VersionMismatch
 from libs.events.runtime import EventRuntime
+from libs.events.store import ConcurrencyConflict
 from libs.servicekit import create_app, database_check
 from libs.servicekit.database import EngineLifecycle, create_engine
 from libs.servicekit.operations import dead_letter_router
 from libs.servicekit.problems import ProblemRegistry
-from services.assessment import domain
-from services.assessment.api import ROUTERS
+from services.assessment import errors
+from services.assessment.api import ROUTERS, RunCommand
 from services.assessment.compliance_catalogue import load_library
 from services.assessment.contract import CONTRACT
-from services.assessment.handlers import Dependencies
-from services.assessment.projections import SCHEMA
+from services.assessment.domain import make_registry
+from services.assessment.handlers import COMMAND_HANDLERS, Dependencies, make_dependencies
+from services.assessment.projections import assessment_projector, project_factory
+from services.assessment.queries import ReadModelLookups
 from services.assessment.settings import AssessmentSettings
+from services.assessment.tables import SCHEMA
 
 # Domain errors carry their detail and extension members (e.g. the unanswered questions).
 PROBLEMS = (
     ProblemRegistry()
-    .add(domain.DomainError, 422, "Unprocessable Entity", "unprocessable-entity")
-    .add(domain.NotFoundError, 404, "Not Found", "not-found")
-    .add(domain.VersionMismatch, 412, "Precondition Failed", "precondition-failed")
+    .add(errors.DomainError, 422, "Unprocessable Entity", "unprocessable-entity")
+    .add(errors.NotFoundError, 404, "Not Found", "not-found")
     .add(
-        domain.CriticalQuestionsUnanswered,
+        VersionMismatch,
+        412,
+        "Precondition Failed",
+        "precondition-failed",
+        extensions=lambda error: {"current_version": getattr(error, "actual", None)},
+    )
+    .add(
+        errors.CriticalQuestionsUnanswered,
         422,
         "Critical questions unanswered",
         "critical-questions-unanswered",
     )
-    .add(domain.UnknownQuestion, 422, "Unknown question", "unknown-question")
-    .add(domain.InvalidCommand, 422, "Unprocessable Entity", "unprocessable-entity")
-    .add(domain.AssessmentAlreadyCompleted, 409, "Assessment completed", "assessment-completed")
-    .add(domain.AssessmentNotCompleted, 409, "Assessment not completed", "assessment-not-completed")
-    .add(domain.OsIdTaken, 409, "OS ID taken", "os-id-taken")
-    .add(domain.StateConflict, 409, "Conflict", "conflict")
+    .add(errors.UnknownQuestion, 422, "Unknown question", "unknown-question")
+    .add(errors.InvalidCommand, 422, "Unprocessable Entity", "unprocessable-entity")
+    .add(errors.AssessmentAlreadyCompleted, 409, "Assessment completed", "assessment-completed")
+    .add(errors.AssessmentNotCompleted, 409, "Assessment not completed", "assessment-not-completed")
+    .add(errors.OsIdTaken, 409, "OS ID taken", "os-id-taken")
+    .add(errors.StateConflict, 409, "Conflict", "conflict")
     .add(ConcurrencyConflict, 409, "Concurrent modification", "concurrency-conflict")
 )
+
+
+def command_runner(deps: Dependencies) -> RunCommand:
+    """Runs each command through the handler registered for its type."""
+
+    async def run(command: object) -> Change[Any]:
+        return await COMMAND_HANDLERS[type(command)](command, deps)
+
+    return run
 
 
 def create_service_app(settings: AssessmentSettings | None = None) -> FastAPI:
@@ -49,7 +72,7 @@ def create_service_app(settings: AssessmentSettings | None = None) -> FastAPI:
         engine=engine,
         database_url=settings.database_url,
         schema=SCHEMA,
-        registry=domain.make_registry(),
+        registry=make_registry(),
         public=CONTRACT,
         nats_url=settings.nats_url,
         subject_prefix=settings.subject_prefix,
@@ -72,6 +95,16 @@ def create_service_app(settings: AssessmentSettings | None = None) -> FastAPI:
         db_schema=SCHEMA,
         problems=PROBLEMS,
     )
-    app.state.dependencies = Dependencies(store=runtime.store, catalogues=catalogues)
+    dependencies = make_dependencies(
+        runtime.store,
+        catalogues,
+        ReadModelLookups(),
+        project_factory=project_factory,
+        project_assessment=assessment_projector(catalogues),
+    )
+    app.state.dependencies = dependencies
+    app.state.run_command = command_runner(dependencies)
+    app.state.store = runtime.store
+    app.state.catalogues = catalogues
     app.state.runtime = runtime
     return app

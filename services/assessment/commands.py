@@ -1,11 +1,13 @@
-"""What callers ask the assessment service to do (imperative names); built by the API layer."""
+"""What callers ask the assessment service to do (imperative names); built by the API layer from
+request bodies that have already been checked against the request rules (schemas.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
 
-from services.assessment.domain import FactoryDetails, FindingFacts
+from services.assessment.domain.assessment_events import FindingFacts
+from services.assessment.domain.factory import FactoryDetails
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from libs.events.contract import PublicContract
 from libs.events.envelope import DomainEvent, EventRegistry
-from services.assessment import domain
+from services.assessment.domain import assessment_events as internal
+from services.assessment.domain import factory as internal_factory
 
 SERVICE = "assessment"
 
@@ -191,7 +192,9 @@ PUBLIC_EVENTS: tuple[type[DomainEvent], ...] = (
 )
 
 
-def _factory_details(event: domain.FactoryRegistered | domain.FactoryUpdated) -> dict[str, Any]:
+def _factory_details(
+    event: internal_factory.FactoryRegistered | internal_factory.FactoryUpdated,
+) -> dict[str, Any]:
     return {
         "factory_id": event.factory_id,
         "name": event.name,
@@ -206,11 +209,11 @@ def _factory_details(event: domain.FactoryRegistered | domain.FactoryUpdated) ->
 def translate(event: DomainEvent, _state: Any = None) -> Sequence[DomainEvent]:
     """The public events an internal event publishes; every field is mapped by name here, so an
     internal change cannot silently change the contract."""
-    if isinstance(event, domain.FactoryRegistered):
+    if isinstance(event, internal_factory.FactoryRegistered):
         return [FactoryRegistered(**_factory_details(event))]
-    if isinstance(event, domain.FactoryUpdated):
+    if isinstance(event, internal_factory.FactoryUpdated):
         return [FactoryUpdated(**_factory_details(event))]
-    if isinstance(event, domain.AssessmentScheduled):
+    if isinstance(event, internal.AssessmentScheduled):
         return [
             AssessmentScheduled(
                 assessment_id=event.assessment_id,
@@ -220,11 +223,11 @@ def translate(event: DomainEvent, _state: Any = None) -> Sequence[DomainEvent]:
                 catalogue_version=event.catalogue_version,
             )
         ]
-    if isinstance(event, domain.AssessmentCompleted):
+    if isinstance(event, internal.AssessmentCompleted):
         return [_completed(event)]
-    if isinstance(event, domain.NonComplianceFound):
+    if isinstance(event, internal.NonComplianceFound):
         return _non_compliance(event)
-    if isinstance(event, domain.FindingCorrected):
+    if isinstance(event, internal.FindingCorrected):
         # The domain allows corrections only once the report exists.
         return [
             FindingCorrected(
@@ -238,7 +241,7 @@ def translate(event: DomainEvent, _state: Any = None) -> Sequence[DomainEvent]:
                 corrected_by=event.corrected_by,
             )
         ]
-    if isinstance(event, domain.FactoryResponded):
+    if isinstance(event, internal.FactoryResponded):
         return [
             FactoryResponded(
                 assessment_id=event.assessment_id,
@@ -247,7 +250,7 @@ def translate(event: DomainEvent, _state: Any = None) -> Sequence[DomainEvent]:
                 text=event.text,
             )
         ]
-    if isinstance(event, domain.FindingDisputed):
+    if isinstance(event, internal.FindingDisputed):
         return [
             FindingDisputed(
                 assessment_id=event.assessment_id,
@@ -262,7 +265,7 @@ def translate(event: DomainEvent, _state: Any = None) -> Sequence[DomainEvent]:
     return []
 
 
-def _completed(event: domain.AssessmentCompleted) -> AssessmentCompleted:
+def _completed(event: internal.AssessmentCompleted) -> AssessmentCompleted:
     return AssessmentCompleted(
         assessment_id=event.assessment_id,
         factory_id=event.factory_id,
@@ -295,7 +298,7 @@ def _completed(event: domain.AssessmentCompleted) -> AssessmentCompleted:
     )
 
 
-def _non_compliance(event: domain.NonComplianceFound) -> list[DomainEvent]:
+def _non_compliance(event: internal.NonComplianceFound) -> list[DomainEvent]:
     found: list[DomainEvent] = [
         NonComplianceFound(
             assessment_id=event.assessment_id,

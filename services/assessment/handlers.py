@@ -1,19 +1,21 @@
-"""Async command handlers: load the aggregate's stream, let the domain decide, append the events
-with the expected version and update the read models, all in one unit of work."""
+"""Command handlers of the assessment service: `async def verb(command, deps)`. Each hands a pure
+decision to the aggregate repository (libs.events.repository), which loads the aggregate,
+authorizes, checks If-Match, decides, appends and projects in one unit of work. The registry of
+handlers is at the end; app.py reads it."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import ValidationError
-from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from libs.events import DomainEvent, EventStore, RecordedEvent, UnitOfWork
-from services.assessment import domain
+from libs.events.aggregate import Change, Loaded
+from libs.events.envelope import DomainEvent
+from libs.events.repository import Project, Repository, Store
 from services.assessment.commands import (
     CompleteAssessment,
     CorrectFinding,
@@ -24,146 +26,144 @@ from services.assessment.commands import (
     UpdateFactory,
 )
 from services.assessment.compliance_catalogue import Catalogue, CatalogueLibrary
-from services.assessment.projections import Projector, assessment, factory
-
-FACTORY_STREAM_PREFIX = "factory-"
-ASSESSMENT_STREAM_PREFIX = "assessment-"
+from services.assessment.domain import assessment as rules
+from services.assessment.domain import factory as factories
+from services.assessment.domain.assessment_state import ASSESSMENT, Assessment
+from services.assessment.domain.factory import FACTORY, Factory, FactoryDetails
+from services.assessment.errors import (
+    InvalidCommand,
+    InvalidFactory,
+    NotFoundError,
+    OsIdTaken,
+    StateConflict,
+)
 
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class Lookups(Protocol):
+    """What commands ask the read models, inside their own unit of work (queries.ReadModelLookups;
+    a fake in handler unit tests)."""
+
+    async def os_id_owner(self, unit: Any, os_id: str) -> str | None: ...
+
+    async def last_cycle(self, unit: Any, factory_id: str) -> int: ...
+
+
 @dataclass
 class Dependencies:
-    """What the handlers need; the composition root builds it once."""
+    """What the handlers need; the composition root builds it once (`make_dependencies`)."""
 
-    store: EventStore
+    factories: Repository[Factory | None, Any]
+    assessments: Repository[Assessment | None, Any]
     catalogues: CatalogueLibrary
+    lookups: Lookups
     clock: Callable[[], datetime] = field(default=_utcnow)
 
-    def pinned_catalogue(self, assessment_: domain.Assessment) -> Catalogue:
-        catalogue = self.catalogues.resolve(assessment_.catalogue_version, assessment_.country)
+    def pinned_catalogue(self, assessment: Assessment) -> Catalogue:
+        catalogue = self.catalogues.resolve(assessment.catalogue_version, assessment.country)
         if catalogue is None:  # a catalogue version is never removed once assessments pin it
-            raise RuntimeError(f"catalogue {assessment_.catalogue_version} is missing")
+            raise RuntimeError(f"catalogue {assessment.catalogue_version} is missing")
         return catalogue
 
 
-def factory_stream(factory_id: str) -> str:
-    return FACTORY_STREAM_PREFIX + factory_id
+def _factory_of(_assessment_id: str, assessment: Assessment | None) -> str:
+    """An assessment's events are about its factory (the CloudEvents subject)."""
+    assert assessment is not None
+    return assessment.factory_id
 
 
-def assessment_stream(assessment_id: str) -> str:
-    return ASSESSMENT_STREAM_PREFIX + assessment_id
+def make_dependencies(
+    store: Store[Any],
+    catalogues: CatalogueLibrary,
+    lookups: Lookups,
+    *,
+    project_factory: Project[Any, Factory | None] | None = None,
+    project_assessment: Project[Any, Assessment | None] | None = None,
+    clock: Callable[[], datetime] = _utcnow,
+) -> Dependencies:
+    return Dependencies(
+        factories=Repository(store, FACTORY, project=project_factory),
+        assessments=Repository(
+            store, ASSESSMENT, subject_of=_factory_of, project=project_assessment
+        ),
+        catalogues=catalogues,
+        lookups=lookups,
+        clock=clock,
+    )
 
 
-def _check_expected(expected: int | None, actual: int) -> None:
-    if expected is not None and expected != actual:
-        raise domain.VersionMismatch(expected, actual)
+def _must_exist(kind: str, aggregate_id: str) -> Callable[[Loaded[Any]], None]:
+    def authorize(loaded: Loaded[Any]) -> None:
+        if loaded.state is None:
+            raise NotFoundError(f"{kind} {aggregate_id} does not exist")
+
+    return authorize
 
 
 def _unique_violation(error: IntegrityError, constraint: str) -> bool:
     return constraint in str(error.orig)
 
 
-async def _append_and_project(
-    uow: UnitOfWork,
-    deps: Dependencies,
-    *,
-    stream_id: str,
-    stream_type: str,
-    expected_version: int,
-    events: Sequence[DomainEvent],
-    subject: str,
-    catalogue: Catalogue | None = None,
-) -> int:
-    await uow.append(
-        stream_id,
-        stream_type=stream_type,
-        expected_version=expected_version,
-        events=events,
-        subject=subject,
-    )
-    new_version = expected_version + len(events)
-    projector = Projector(uow.connection, catalogue=catalogue, recorded_at=deps.clock())
-    await projector.apply(events, new_version)
-    return new_version
-
-
 # --- factories -------------------------------------------------------------------------------
 
 
-async def _load_factory(uow: UnitOfWork, factory_id: str) -> domain.Factory:
-    recorded = await uow.load(factory_stream(factory_id))
-    loaded = domain.fold_factory(event.event for event in recorded)
-    if loaded is None:
-        raise domain.NotFoundError(f"factory {factory_id} does not exist")
-    return loaded
-
-
-async def _refuse_taken_os_id(uow: UnitOfWork, os_id: str | None, factory_id: str) -> None:
+async def _refuse_taken_os_id(deps: Dependencies, unit: Any, os_id: str | None, owner: str) -> None:
     """A friendly early answer; the unique index decides when two registrations race."""
     if os_id is None:
         return
-    owner = await uow.connection.scalar(
-        select(factory.c.factory_id).where(factory.c.os_id == os_id)
-    )
-    if owner is not None and owner != factory_id:
-        raise domain.OsIdTaken(os_id)
+    current_owner = await deps.lookups.os_id_owner(unit, os_id)
+    if current_owner is not None and current_owner != owner:
+        raise OsIdTaken(os_id)
 
 
-async def register_factory(command: RegisterFactory, deps: Dependencies) -> domain.Factory:
-    event = domain.register_factory(command.factory_id, command.details)
+async def register_factory(command: RegisterFactory, deps: Dependencies) -> Change[Factory | None]:
+    os_id = command.details.os_id
     try:
-        async with deps.store.unit_of_work() as uow:
-            await _refuse_taken_os_id(uow, command.details.os_id, command.factory_id)
-            version = await _append_and_project(
-                uow,
-                deps,
-                stream_id=factory_stream(command.factory_id),
-                stream_type=domain.FACTORY_STREAM,
-                expected_version=0,
-                events=[event],
-                subject=command.factory_id,
-            )
-    except IntegrityError as error:
-        if command.details.os_id and _unique_violation(error, "uq_factory_os_id"):
-            raise domain.OsIdTaken(command.details.os_id) from error
-        raise
-    return domain.Factory(command.factory_id, command.details, version)
+        async with deps.factories.store.unit_of_work(authorize_first=True) as unit:
 
+            async def decide(factory: Factory | None) -> Sequence[DomainEvent]:
+                await _refuse_taken_os_id(deps, unit, os_id, command.factory_id)
+                return factories.register_factory(factory, command.factory_id, command.details)
 
-async def update_factory(command: UpdateFactory, deps: Dependencies) -> domain.Factory:
-    os_id: str | None = None
-    try:
-        async with deps.store.unit_of_work() as uow:
-            current = await _load_factory(uow, command.factory_id)
-            _check_expected(command.expected_version, current.version)
-            try:
-                details = domain.FactoryDetails.model_validate(
-                    {**current.details.model_dump(), **command.changes}
-                )
-            except ValidationError as error:
-                raise domain.InvalidFactory(_validation_message(error)) from error
-            os_id = details.os_id
-            await _refuse_taken_os_id(uow, details.os_id, command.factory_id)
-            events = domain.update_factory(current, details)
-            version = current.version
-            if events:
-                version = await _append_and_project(
-                    uow,
-                    deps,
-                    stream_id=factory_stream(command.factory_id),
-                    stream_type=domain.FACTORY_STREAM,
-                    expected_version=current.version,
-                    events=events,
-                    subject=command.factory_id,
-                )
+            return await deps.factories.execute(command.factory_id, decide, unit=unit)
     except IntegrityError as error:
         if os_id and _unique_violation(error, "uq_factory_os_id"):
-            raise domain.OsIdTaken(os_id) from error
+            raise OsIdTaken(os_id) from error
         raise
-    return domain.Factory(command.factory_id, details, version)
+
+
+async def update_factory(command: UpdateFactory, deps: Dependencies) -> Change[Factory | None]:
+    os_id: str | None = None
+    try:
+        async with deps.factories.store.unit_of_work(authorize_first=True) as unit:
+
+            async def decide(factory: Factory | None) -> Sequence[DomainEvent]:
+                nonlocal os_id
+                assert factory is not None  # authorized: it exists
+                try:
+                    details = FactoryDetails.model_validate(
+                        {**factory.details(), **command.changes}
+                    )
+                except ValidationError as error:
+                    raise InvalidFactory(_validation_message(error)) from error
+                os_id = details.os_id
+                await _refuse_taken_os_id(deps, unit, os_id, command.factory_id)
+                return factories.update_factory(factory, details)
+
+            return await deps.factories.execute(
+                command.factory_id,
+                decide,
+                expected_version=command.expected_version,
+                authorize=_must_exist("factory", command.factory_id),
+                unit=unit,
+            )
+    except IntegrityError as error:
+        if os_id and _unique_violation(error, "uq_factory_os_id"):
+            raise OsIdTaken(os_id) from error
+        raise
 
 
 def _validation_message(error: ValidationError) -> str:
@@ -176,169 +176,149 @@ def _validation_message(error: ValidationError) -> str:
 # --- assessments -----------------------------------------------------------------------------
 
 
-async def _load_assessment(
-    uow: UnitOfWork, assessment_id: str, *, visible_to_factory: str | None = None
-) -> domain.Assessment:
-    return _visible(
-        await uow.load(assessment_stream(assessment_id)), assessment_id, visible_to_factory
-    )
-
-
-def _visible(
-    recorded: Sequence[RecordedEvent], assessment_id: str, visible_to_factory: str | None
-) -> domain.Assessment:
-    loaded = domain.fold_assessment(event.event for event in recorded)
-    # A factory user learns nothing about other factories' assessments, nor about its own
-    # before the report exists (assessments are unannounced).
-    if loaded is None or (
-        visible_to_factory is not None
-        and (loaded.factory_id != visible_to_factory or not loaded.completed)
-    ):
-        raise domain.NotFoundError(f"assessment {assessment_id} does not exist")
-    return loaded
-
-
-async def schedule_assessment(command: ScheduleAssessment, deps: Dependencies) -> str:
+async def schedule_assessment(
+    command: ScheduleAssessment, deps: Dependencies
+) -> Change[Assessment | None]:
     version = command.catalogue_version or deps.catalogues.latest_version
     try:
-        async with deps.store.unit_of_work() as uow:
-            factory_ = await _load_factory(uow, command.factory_id)
-            catalogue = deps.catalogues.resolve(version, factory_.details.country)
+        async with deps.assessments.store.unit_of_work(authorize_first=True) as unit:
+            factory = (await deps.factories.load(unit, command.factory_id)).state
+            if factory is None:
+                raise NotFoundError(f"factory {command.factory_id} does not exist")
+            catalogue = deps.catalogues.resolve(version, factory.country)
             if catalogue is None:
-                raise domain.InvalidCommand(
+                raise InvalidCommand(
                     f"catalogue version {version} does not exist",
                     available_versions=deps.catalogues.versions,
                 )
-            previous_cycle = await uow.connection.scalar(
-                select(func.coalesce(func.max(assessment.c.cycle), 0)).where(
-                    assessment.c.factory_id == command.factory_id
+
+            async def decide(assessment: Assessment | None) -> Sequence[DomainEvent]:
+                assert factory is not None and catalogue is not None
+                previous_cycle = await deps.lookups.last_cycle(unit, command.factory_id)
+                return rules.schedule_assessment(
+                    assessment,
+                    assessment_id=command.assessment_id,
+                    factory=factory,
+                    cycle=previous_cycle + 1,
+                    scheduled_for=command.scheduled_for,
+                    assessors=command.assessors,
+                    catalogue=catalogue,
                 )
-            )
-            event = domain.schedule_assessment(
-                assessment_id=command.assessment_id,
-                factory=factory_,
-                cycle=int(previous_cycle or 0) + 1,
-                scheduled_for=command.scheduled_for,
-                assessors=command.assessors,
-                catalogue=catalogue,
-            )
-            await _append_and_project(
-                uow,
-                deps,
-                stream_id=assessment_stream(command.assessment_id),
-                stream_type=domain.ASSESSMENT_STREAM,
-                expected_version=0,
-                events=[event],
-                subject=command.factory_id,
-                catalogue=catalogue,
-            )
+
+            return await deps.assessments.execute(command.assessment_id, decide, unit=unit)
     except IntegrityError as error:
         if _unique_violation(error, "uq_assessment_factory_id_cycle"):
-            raise domain.StateConflict(
+            raise StateConflict(
                 "another assessment of this factory was scheduled at the same time; retry"
             ) from error
         raise
-    return command.assessment_id
 
 
-Decision = Callable[[domain.Assessment, Catalogue], list[DomainEvent]]
+Decision = Callable[[Assessment, Catalogue], Sequence[DomainEvent]]
 
 
-async def _decide_on_assessment(
+async def _decide_on(
     deps: Dependencies,
     assessment_id: str,
-    expected_version: int | None,
-    decide: Decision,
+    decision: Decision,
     *,
-    visible_to_factory: str | None = None,
-) -> int:
-    if visible_to_factory is not None:
-        # Authorization before the unit of work: a retried request (Idempotency-Key) is replayed
-        # when its unit of work opens, so a caller who may not see the assessment is refused first.
-        _visible(
-            await deps.store.load(assessment_stream(assessment_id)),
-            assessment_id,
-            visible_to_factory,
-        )
-    async with deps.store.unit_of_work() as uow:
-        current = await _load_assessment(uow, assessment_id, visible_to_factory=visible_to_factory)
-        _check_expected(expected_version, current.version)
-        catalogue = deps.pinned_catalogue(current)
-        events = decide(current, catalogue)
-        return await _append_and_project(
-            uow,
-            deps,
-            stream_id=assessment_stream(assessment_id),
-            stream_type=domain.ASSESSMENT_STREAM,
-            expected_version=current.version,
-            events=events,
-            subject=current.factory_id,
-            catalogue=catalogue,
-        )
+    expected_version: int | None,
+    authorize: Callable[[Loaded[Assessment | None]], None] | None = None,
+) -> Change[Assessment | None]:
+    """Run a decision on an existing assessment with the catalogue it pins."""
+
+    def decide(assessment: Assessment | None) -> Sequence[DomainEvent]:
+        assert assessment is not None  # authorized: it exists
+        return decision(assessment, deps.pinned_catalogue(assessment))
+
+    return await deps.assessments.execute(
+        assessment_id,
+        decide,
+        expected_version=expected_version,
+        authorize=authorize or _must_exist("assessment", assessment_id),
+    )
 
 
-async def record_finding(command: RecordFinding, deps: Dependencies) -> int:
-    return await _decide_on_assessment(
+async def record_finding(command: RecordFinding, deps: Dependencies) -> Change[Assessment | None]:
+    return await _decide_on(
         deps,
         command.assessment_id,
-        command.expected_version,
-        lambda current, catalogue: domain.record_finding(
-            current,
+        lambda assessment, catalogue: rules.record_finding(
+            assessment,
             catalogue,
             question_id=command.question_id,
             facts=command.facts,
             recorded_by=command.recorded_by,
         ),
+        expected_version=command.expected_version,
     )
 
 
-async def complete_assessment(command: CompleteAssessment, deps: Dependencies) -> int:
+async def complete_assessment(
+    command: CompleteAssessment, deps: Dependencies
+) -> Change[Assessment | None]:
     report_date = deps.clock().date()
-    return await _decide_on_assessment(
+    return await _decide_on(
         deps,
         command.assessment_id,
-        command.expected_version,
-        lambda current, catalogue: domain.complete_assessment(
-            current, catalogue, completed_by=command.completed_by, report_date=report_date
+        lambda assessment, catalogue: rules.complete_assessment(
+            assessment, catalogue, completed_by=command.completed_by, report_date=report_date
         ),
+        expected_version=command.expected_version,
     )
 
 
-async def correct_finding(command: CorrectFinding, deps: Dependencies) -> int:
-    return await _decide_on_assessment(
+async def correct_finding(command: CorrectFinding, deps: Dependencies) -> Change[Assessment | None]:
+    return await _decide_on(
         deps,
         command.assessment_id,
-        command.expected_version,
-        lambda current, catalogue: domain.correct_finding(
-            current,
+        lambda assessment, catalogue: rules.correct_finding(
+            assessment,
             catalogue,
             question_id=command.question_id,
             facts=command.facts,
             corrected_by=command.corrected_by,
             reason=command.reason,
         ),
+        expected_version=command.expected_version,
     )
 
 
-async def respond_to_finding(command: RespondToFinding, deps: Dependencies) -> int:
-    return await _decide_on_assessment(
+def _visible_to_factory(
+    assessment_id: str, factory_id: str
+) -> Callable[[Loaded[Assessment | None]], None]:
+    """A factory user learns nothing about other factories' assessments, nor about its own
+    before the report exists (assessments are unannounced): all of them are 'not found'."""
+
+    def authorize(loaded: Loaded[Assessment | None]) -> None:
+        assessment = loaded.state
+        if assessment is None or assessment.factory_id != factory_id or not assessment.completed:
+            raise NotFoundError(f"assessment {assessment_id} does not exist")
+
+    return authorize
+
+
+async def respond_to_finding(
+    command: RespondToFinding, deps: Dependencies
+) -> Change[Assessment | None]:
+    return await _decide_on(
         deps,
         command.assessment_id,
-        command.expected_version,
-        lambda current, _catalogue: domain.respond_to_finding(
-            current,
+        lambda assessment, _catalogue: rules.respond_to_finding(
+            assessment,
             question_id=command.question_id,
             responded_by=command.responded_by,
             text=command.text,
             dispute_reason=command.dispute_reason,
         ),
-        visible_to_factory=command.factory_id,
+        expected_version=command.expected_version,
+        authorize=_visible_to_factory(command.assessment_id, command.factory_id),
     )
 
 
-Handler = Callable[[Any, Dependencies], Awaitable[Any]]
+Handler = Callable[[Any, Dependencies], Awaitable[Change[Any]]]
 
-HANDLERS: dict[type, Handler] = {
+COMMAND_HANDLERS: dict[type, Handler] = {
     RegisterFactory: register_factory,
     UpdateFactory: update_factory,
     ScheduleAssessment: schedule_assessment,

@@ -1,162 +1,100 @@
-"""Read models of the assessment service, updated inline in the unit of work that appends the
-events (so a client reads its own writes), plus the `project_<event>` functions that feed them."""
+"""Read models fed by the assessment service's events: `project_<event>` functions, run by the
+aggregate repository in the unit of work that appends the events (so a client reads its own
+writes)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    Boolean,
-    Column,
-    Date,
-    DateTime,
-    Identity,
-    Index,
-    Integer,
-    MetaData,
-    PrimaryKeyConstraint,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
-    update,
-)
-from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy import update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from libs.events import DomainEvent
-from libs.events.tables import NAMING_CONVENTION, define_event_store_tables
-from libs.servicekit.idempotency import define_idempotency_table
-from services.assessment.compliance_catalogue import Catalogue
-from services.assessment.domain import (
+from libs.events.aggregate import Change
+from libs.events.envelope import DomainEvent
+from libs.events.store import UnitOfWork
+from services.assessment.compliance_catalogue import Catalogue, CatalogueLibrary
+from services.assessment.domain.assessment_events import (
     AssessmentCompleted,
     AssessmentScheduled,
-    FactoryRegistered,
     FactoryResponded,
-    FactoryUpdated,
     FindingCorrected,
     FindingDisputed,
     FindingRecorded,
 )
-
-SCHEMA = "assessment"
-
-metadata = MetaData(schema=SCHEMA, naming_convention=NAMING_CONVENTION)
-event_store_tables = define_event_store_tables(metadata)
-idempotency_key = define_idempotency_table(metadata)
-
-factory = Table(
-    "factory",
-    metadata,
-    Column("factory_id", String(64), primary_key=True),
-    Column("name", String(200), nullable=False),
-    Column("country", String(2), nullable=False),
-    Column("address", String(500), nullable=False),
-    Column("sector_isic", String(4), nullable=False),
-    Column("workforce_women", Integer, nullable=False),
-    Column("workforce_men", Integer, nullable=False),
-    # The unique index is what keeps an OS ID on one factory when two registrations race.
-    Column("os_id", String(15), nullable=True, unique=True),
-    Column("version", Integer, nullable=False),
-    Column("registered_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-    Index(None, "country", "factory_id"),
-)
-
-assessment = Table(
-    "assessment",
-    metadata,
-    Column("assessment_id", String(64), primary_key=True),
-    Column("factory_id", String(64), nullable=False),
-    Column("cycle", Integer, nullable=False),
-    Column("country", String(2), nullable=False),
-    Column("catalogue_version", String(20), nullable=False),
-    Column("scheduled_for", Date, nullable=False),
-    Column("assessors", JSONB, nullable=False),
-    Column("status", String(20), nullable=False),
-    Column("version", Integer, nullable=False),
-    Column("report_date", Date, nullable=True),
-    Column("completed_by", String(200), nullable=True),
-    Column("summary", JSONB, nullable=True),
-    Column("scheduled_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-    # One assessment per cycle: two schedulings racing for the same cycle cannot both commit.
-    UniqueConstraint("factory_id", "cycle"),
-    Index(None, "status", "report_date"),
-)
-
-finding = Table(
-    "finding",
-    metadata,
-    Column("assessment_id", String(64), nullable=False),
-    Column("question_id", String(20), nullable=False),
-    Column("cluster_id", String(3), nullable=False),
-    Column("compliance_point_id", String(7), nullable=False),
-    Column("critical", Boolean, nullable=False),
-    Column("zero_tolerance", Boolean, nullable=False),
-    Column("result", String(20), nullable=False),
-    Column("evidence", Text, nullable=False),
-    Column("evidence_refs", JSONB, nullable=False),
-    Column("recorded_by", String(200), nullable=False),
-    Column("recorded_at", DateTime(timezone=True), nullable=False),
-    Column("corrected", Boolean, nullable=False, server_default="false"),
-    PrimaryKeyConstraint("assessment_id", "question_id"),
-)
-
-finding_response = Table(
-    "finding_response",
-    metadata,
-    Column("response_id", Integer, Identity(always=True), primary_key=True),
-    Column("assessment_id", String(64), nullable=False),
-    Column("question_id", String(20), nullable=False),
-    Column("kind", String(20), nullable=False),
-    Column("text", Text, nullable=False),
-    Column("reason", Text, nullable=True),
-    Column("responded_by", String(200), nullable=False),
-    Column("responded_at", DateTime(timezone=True), nullable=False),
-    Index(None, "assessment_id", "question_id"),
-)
+from services.assessment.domain.assessment_state import Assessment
+from services.assessment.domain.factory import Factory, FactoryRegistered, FactoryUpdated
+from services.assessment.tables import assessment, factory, finding, finding_response
 
 
-class Projector:
-    """Applies freshly appended events to the read models inside the caller's transaction."""
+@dataclass(frozen=True)
+class Projection:
+    """What a `project_<event>` function works with: the unit's connection, the aggregate's
+    version after the whole change (the read model shows the stream's version), the time the
+    events were recorded, and the catalogue the assessment pins."""
 
-    def __init__(
-        self, connection: AsyncConnection, *, catalogue: Catalogue | None, recorded_at: datetime
-    ) -> None:
-        self.connection = connection
-        self.catalogue = catalogue
-        self.recorded_at = recorded_at
-
-    async def apply(self, events: Sequence[DomainEvent], stream_version: int) -> None:
-        for event in events:
-            handler = _PROJECTIONS.get(type(event))
-            if handler is not None:
-                await handler(self, event, stream_version)
+    connection: AsyncConnection
+    version: int
+    recorded_at: datetime
+    catalogue: Catalogue | None = None
 
 
-async def project_factory_registered(
-    projector: Projector, event: DomainEvent, version: int
-) -> None:
+async def project_factory(unit: UnitOfWork, change: Change[Factory | None]) -> None:
+    await _apply(Projection(unit.connection, change.version, _recorded_at(change)), change.events)
+
+
+def assessment_projector(
+    catalogues: CatalogueLibrary,
+) -> Callable[[UnitOfWork, Change[Assessment | None]], Awaitable[None]]:
+    """The assessment repository's projection; findings take their cluster and point from the
+    catalogue the assessment pins."""
+
+    async def project_assessment(unit: UnitOfWork, change: Change[Assessment | None]) -> None:
+        state = change.state
+        assert state is not None  # every assessment event follows its AssessmentScheduled
+        catalogue = catalogues.resolve(state.catalogue_version, state.country)
+        projection = Projection(unit.connection, change.version, _recorded_at(change), catalogue)
+        await _apply(projection, change.events)
+
+    return project_assessment
+
+
+def _recorded_at(change: Change[Any]) -> datetime:
+    return change.envelopes[0].time
+
+
+async def _apply(projection: Projection, events: tuple[DomainEvent, ...]) -> None:
+    for event in events:
+        project = _PROJECTIONS.get(type(event))
+        if project is not None:
+            await project(projection, event)
+
+
+async def project_factory_registered(projection: Projection, event: DomainEvent) -> None:
     assert isinstance(event, FactoryRegistered)
-    await projector.connection.execute(
+    await projection.connection.execute(
         insert(factory).values(
             **_factory_columns(event),
-            version=version,
-            registered_at=projector.recorded_at,
-            updated_at=projector.recorded_at,
+            version=projection.version,
+            registered_at=projection.recorded_at,
+            updated_at=projection.recorded_at,
         )
     )
 
 
-async def project_factory_updated(projector: Projector, event: DomainEvent, version: int) -> None:
+async def project_factory_updated(projection: Projection, event: DomainEvent) -> None:
     assert isinstance(event, FactoryUpdated)
-    await projector.connection.execute(
+    await projection.connection.execute(
         update(factory)
         .where(factory.c.factory_id == event.factory_id)
-        .values(**_factory_columns(event), version=version, updated_at=projector.recorded_at)
+        .values(
+            **_factory_columns(event),
+            version=projection.version,
+            updated_at=projection.recorded_at,
+        )
     )
 
 
@@ -173,11 +111,9 @@ def _factory_columns(event: FactoryRegistered | FactoryUpdated) -> dict[str, Any
     }
 
 
-async def project_assessment_scheduled(
-    projector: Projector, event: DomainEvent, version: int
-) -> None:
+async def project_assessment_scheduled(projection: Projection, event: DomainEvent) -> None:
     assert isinstance(event, AssessmentScheduled)
-    await projector.connection.execute(
+    await projection.connection.execute(
         insert(assessment).values(
             assessment_id=event.assessment_id,
             factory_id=event.factory_id,
@@ -187,25 +123,25 @@ async def project_assessment_scheduled(
             scheduled_for=event.scheduled_for,
             assessors=list(event.assessors),
             status="scheduled",
-            version=version,
-            scheduled_at=projector.recorded_at,
-            updated_at=projector.recorded_at,
+            version=projection.version,
+            scheduled_at=projection.recorded_at,
+            updated_at=projection.recorded_at,
         )
     )
 
 
-async def _touch_assessment(projector: Projector, assessment_id: str, version: int) -> None:
-    await projector.connection.execute(
+async def _touch_assessment(projection: Projection, assessment_id: str) -> None:
+    await projection.connection.execute(
         update(assessment)
         .where(assessment.c.assessment_id == assessment_id)
-        .values(version=version, updated_at=projector.recorded_at)
+        .values(version=projection.version, updated_at=projection.recorded_at)
     )
 
 
-async def project_finding_recorded(projector: Projector, event: DomainEvent, version: int) -> None:
+async def project_finding_recorded(projection: Projection, event: DomainEvent) -> None:
     assert isinstance(event, FindingRecorded)
-    assert projector.catalogue is not None
-    entry = projector.catalogue.question(event.question_id)
+    assert projection.catalogue is not None
+    entry = projection.catalogue.question(event.question_id)
     assert entry is not None  # the domain refused unknown questions
     values = {
         "assessment_id": event.assessment_id,
@@ -218,10 +154,10 @@ async def project_finding_recorded(projector: Projector, event: DomainEvent, ver
         "evidence": event.evidence,
         "evidence_refs": list(event.evidence_refs),
         "recorded_by": event.recorded_by,
-        "recorded_at": projector.recorded_at,
+        "recorded_at": projection.recorded_at,
     }
     statement = insert(finding).values(**values)
-    await projector.connection.execute(
+    await projection.connection.execute(
         statement.on_conflict_do_update(
             index_elements=[finding.c.assessment_id, finding.c.question_id],
             set_={
@@ -230,12 +166,12 @@ async def project_finding_recorded(projector: Projector, event: DomainEvent, ver
             },
         )
     )
-    await _touch_assessment(projector, event.assessment_id, version)
+    await _touch_assessment(projection, event.assessment_id)
 
 
-async def project_finding_corrected(projector: Projector, event: DomainEvent, version: int) -> None:
+async def project_finding_corrected(projection: Projection, event: DomainEvent) -> None:
     assert isinstance(event, FindingCorrected)
-    await projector.connection.execute(
+    await projection.connection.execute(
         update(finding)
         .where(
             finding.c.assessment_id == event.assessment_id,
@@ -246,18 +182,16 @@ async def project_finding_corrected(projector: Projector, event: DomainEvent, ve
             evidence=event.after.evidence,
             evidence_refs=list(event.after.evidence_refs),
             recorded_by=event.corrected_by,
-            recorded_at=projector.recorded_at,
+            recorded_at=projection.recorded_at,
             corrected=True,
         )
     )
-    await _touch_assessment(projector, event.assessment_id, version)
+    await _touch_assessment(projection, event.assessment_id)
 
 
-async def project_assessment_completed(
-    projector: Projector, event: DomainEvent, version: int
-) -> None:
+async def project_assessment_completed(projection: Projection, event: DomainEvent) -> None:
     assert isinstance(event, AssessmentCompleted)
-    await projector.connection.execute(
+    await projection.connection.execute(
         update(assessment)
         .where(assessment.c.assessment_id == event.assessment_id)
         .values(
@@ -265,15 +199,15 @@ async def project_assessment_completed(
             report_date=event.report_date,
             completed_by=event.completed_by,
             summary=[summary.model_dump(mode="json") for summary in event.summary],
-            version=version,
-            updated_at=projector.recorded_at,
+            version=projection.version,
+            updated_at=projection.recorded_at,
         )
     )
 
 
-async def project_factory_response(projector: Projector, event: DomainEvent, version: int) -> None:
+async def project_factory_response(projection: Projection, event: DomainEvent) -> None:
     assert isinstance(event, FactoryResponded | FindingDisputed)
-    await projector.connection.execute(
+    await projection.connection.execute(
         insert(finding_response).values(
             assessment_id=event.assessment_id,
             question_id=event.question_id,
@@ -281,17 +215,17 @@ async def project_factory_response(projector: Projector, event: DomainEvent, ver
             text=event.text,
             reason=event.reason if isinstance(event, FindingDisputed) else None,
             responded_by=event.responded_by,
-            responded_at=projector.recorded_at,
+            responded_at=projection.recorded_at,
         )
     )
-    await _touch_assessment(projector, event.assessment_id, version)
+    await _touch_assessment(projection, event.assessment_id)
 
 
-_Projection = Callable[[Projector, DomainEvent, int], Awaitable[None]]
+_Project = Callable[[Projection, DomainEvent], Awaitable[None]]
 
 # Events not listed (ZeroToleranceIssueFound, NonComplianceFound) change no read model here; the
-# stream version is still advanced by the event that accompanies them.
-_PROJECTIONS: dict[type[DomainEvent], _Projection] = {
+# version they advance is written by the event that accompanies them (the change's last version).
+_PROJECTIONS: dict[type[DomainEvent], _Project] = {
     FactoryRegistered: project_factory_registered,
     FactoryUpdated: project_factory_updated,
     AssessmentScheduled: project_assessment_scheduled,

@@ -1,4 +1,5 @@
-"""The read side: factories, assessments and the reports built from the read models."""
+"""The read side: factories, assessments and the reports built from the read models, and the
+read-model lookups commands make inside their unit of work (`ReadModelLookups`)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,34 @@ from sqlalchemy import String, and_, case, cast, func, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from libs.events.store import UnitOfWork
 from services.assessment.compliance_catalogue import Catalogue, CatalogueLibrary
-from services.assessment.projections import (
+from services.assessment.tables import (
     assessment,
     event_store_tables,
     factory,
     finding,
     finding_response,
 )
+
+
+class ReadModelLookups:
+    """What the command handlers ask the read models, in the command's own transaction (see
+    `handlers.Lookups`; handler unit tests pass a fake)."""
+
+    async def os_id_owner(self, unit: UnitOfWork, os_id: str) -> str | None:
+        owner = await unit.connection.scalar(
+            select(factory.c.factory_id).where(factory.c.os_id == os_id)
+        )
+        return str(owner) if owner is not None else None
+
+    async def last_cycle(self, unit: UnitOfWork, factory_id: str) -> int:
+        cycle = await unit.connection.scalar(
+            select(func.coalesce(func.max(assessment.c.cycle), 0)).where(
+                assessment.c.factory_id == factory_id
+            )
+        )
+        return int(cycle or 0)
 
 
 def factory_view(row: RowMapping) -> dict[str, Any]:

@@ -15,8 +15,8 @@ from fastapi import FastAPI
 from libs.servicekit import Role, mint_token
 from libs.servicekit.migrations import run_migrations
 from services.assessment.app import create_service_app
-from services.assessment.projections import SCHEMA
 from services.assessment.settings import AssessmentSettings
+from services.assessment.tables import SCHEMA
 
 MIGRATIONS = Path(__file__).parents[2] / "migrations"
 SECRET = "assessment-tests-secret-of-at-least-32-bytes"

@@ -79,7 +79,7 @@ async def completed_assessment(client: httpx.AsyncClient, auth: Headers, factory
 
 
 async def event_count(app: FastAPI) -> int:
-    async with app.state.dependencies.store.engine.connect() as connection:
+    async with app.state.store.engine.connect() as connection:
         return int(await connection.scalar(text("SELECT count(*) FROM assessment.event")))
 
 
@@ -317,7 +317,7 @@ class TestConcurrency:
         self, client: httpx.AsyncClient, auth: Headers, app: FastAPI
     ) -> None:
         assessment_id = await schedule(client, auth, await register(client, auth))
-        engine = app.state.dependencies.store.engine
+        engine = app.state.store.engine
         # Hold the stream row so that both requests load version 1 and then queue on the append.
         async with engine.connect() as blocker:
             await blocker.execute(

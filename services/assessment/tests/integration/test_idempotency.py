@@ -22,7 +22,7 @@ pytestmark = pytest.mark.integration
 
 
 async def stored_keys(app: FastAPI) -> int:
-    async with app.state.dependencies.store.engine.connect() as connection:
+    async with app.state.store.engine.connect() as connection:
         return int(
             await connection.scalar(text("SELECT count(*) FROM assessment.idempotency_key")) or 0
         )

@@ -9,40 +9,47 @@ from pydantic import ValidationError
 
 from libs.events import DomainEvent
 from services.assessment.compliance_catalogue import Catalogue, load_library
-from services.assessment.domain import (
-    Assessment,
-    AssessmentAlreadyCompleted,
+from services.assessment.domain.assessment import (
+    complete_assessment,
+    correct_finding,
+    record_finding,
+    respond_to_finding,
+    schedule_assessment,
+)
+from services.assessment.domain.assessment_events import (
     AssessmentCompleted,
-    AssessmentNotCompleted,
     AssessmentScheduled,
-    CriticalQuestionsUnanswered,
-    EvidenceRequired,
-    FactoryDetails,
-    FactoryRegistered,
     FactoryResponded,
-    FactoryUpdated,
     FindingCorrected,
     FindingDisputed,
     FindingFacts,
     FindingRecorded,
-    InvalidCommand,
-    NoFindingForQuestion,
     NonComplianceFound,
-    NothingToCorrect,
-    UnknownQuestion,
-    Workforce,
     ZeroToleranceIssueFound,
-    complete_assessment,
-    correct_finding,
-    fold_assessment,
-    fold_factory,
-    normalise_os_id,
-    record_finding,
+)
+from services.assessment.domain.assessment_state import ASSESSMENT, Assessment
+from services.assessment.domain.factory import (
+    FACTORY,
+    Factory,
+    FactoryDetails,
+    FactoryRegistered,
+    FactoryUpdated,
+    Headcount,
     register_factory,
-    respond_to_finding,
-    schedule_assessment,
     update_factory,
 )
+from services.assessment.errors import (
+    AssessmentAlreadyCompleted,
+    AssessmentNotCompleted,
+    CriticalQuestionsUnanswered,
+    EvidenceRequired,
+    InvalidCommand,
+    NoFindingForQuestion,
+    NothingToCorrect,
+    StateConflict,
+    UnknownQuestion,
+)
+from services.assessment.ids import normalise_os_id
 
 LIBRARY = load_library()
 CAMBODIA = LIBRARY.resolve(LIBRARY.latest_version, "KH")
@@ -98,9 +105,15 @@ def all_critical_answered(except_for: str = "") -> list[DomainEvent]:
 
 
 def given(*events: DomainEvent) -> Assessment:
-    assessment = fold_assessment(events)
+    assessment = ASSESSMENT.fold(events)
     assert assessment is not None
     return assessment
+
+
+def registered(**changes: object) -> Factory:
+    factory = FACTORY.fold(register_factory(None, "f-1", details(**changes)))
+    assert factory is not None
+    return factory
 
 
 def completed_event() -> AssessmentCompleted:
@@ -139,16 +152,22 @@ class TestOsId:
 
 class TestRegisterFactory:
     def test_registers_with_validated_details(self) -> None:
-        event = register_factory("f-1", details(country="bd", os_id="BD2019257Q2JMGF"))
-        assert event == FactoryRegistered(
-            factory_id="f-1",
-            name="Mekong Garments",
-            country="BD",
-            address="Street 2004, Phnom Penh",
-            sector_isic="1410",
-            workforce=Workforce(women=800, men=200),
-            os_id="BD2019257Q2JMGF",
-        )
+        events = register_factory(None, "f-1", details(country="bd", os_id="BD2019257Q2JMGF"))
+        assert events == [
+            FactoryRegistered(
+                factory_id="f-1",
+                name="Mekong Garments",
+                country="BD",
+                address="Street 2004, Phnom Penh",
+                sector_isic="1410",
+                workforce=Headcount(women=800, men=200),
+                os_id="BD2019257Q2JMGF",
+            )
+        ]
+
+    def test_rejects_a_factory_that_is_already_registered(self) -> None:
+        with pytest.raises(StateConflict):
+            register_factory(registered(), "f-1", details())
 
     @pytest.mark.parametrize(
         "changes",
@@ -168,41 +187,36 @@ class TestRegisterFactory:
 
 class TestUpdateFactory:
     def test_records_the_new_details(self) -> None:
-        factory = fold_factory([register_factory("f-1", details())])
-        assert factory is not None
+        factory = registered()
         events = update_factory(factory, details(workforce={"women": 900, "men": 200}))
         assert [type(e) for e in events] == [FactoryUpdated]
-        updated = fold_factory([register_factory("f-1", details()), *events])
-        assert updated is not None and updated.version == 2
-        assert updated.details.workforce.women == 900
+        updated = FACTORY.fold(events, factory)
+        assert updated is not None and updated.workforce.women == 900
 
     def test_records_nothing_when_nothing_changes(self) -> None:
-        factory = fold_factory([register_factory("f-1", details())])
-        assert factory is not None
-        assert update_factory(factory, details()) == []
+        assert update_factory(registered(), details()) == []
 
 
 class TestScheduleAssessment:
     def test_pins_the_catalogue_version_and_the_factory_country(self) -> None:
-        factory = fold_factory([register_factory("f-1", details())])
-        assert factory is not None
-        event = schedule_assessment(
+        [event] = schedule_assessment(
+            None,
             assessment_id="a-1",
-            factory=factory,
+            factory=registered(),
             cycle=2,
             scheduled_for=date(2025, 3, 3),
             assessors=["x", "y"],
             catalogue=CATALOGUE,
         )
+        assert isinstance(event, AssessmentScheduled)
         assert (event.cycle, event.country, event.catalogue_version) == (2, "KH", "2025.1")
 
     def test_rejects_duplicate_assessors(self) -> None:
-        factory = fold_factory([register_factory("f-1", details())])
-        assert factory is not None
         with pytest.raises(InvalidCommand):
             schedule_assessment(
+                None,
                 assessment_id="a-1",
-                factory=factory,
+                factory=registered(),
                 cycle=1,
                 scheduled_for=date(2025, 3, 3),
                 assessors=["x", "x"],

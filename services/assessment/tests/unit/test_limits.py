@@ -8,8 +8,11 @@ from datetime import date
 import pytest
 
 from libs.events import DomainEvent
-from services.assessment import domain
 from services.assessment.compliance_catalogue import load_library
+from services.assessment.domain import assessment as rules
+from services.assessment.domain import assessment_events as internal
+from services.assessment.domain.assessment_state import ASSESSMENT, Assessment, Finding
+from services.assessment.errors import LimitReached
 
 _CATALOGUE = load_library().resolve("2025.1", "KH")
 assert _CATALOGUE is not None
@@ -17,8 +20,8 @@ CATALOGUE = _CATALOGUE
 QUESTION = CATALOGUE.critical_question_ids[0]
 
 
-def given_assessment(**changes: object) -> domain.Assessment:
-    assessment = domain.Assessment(
+def given_assessment(**changes: object) -> Assessment:
+    assessment = Assessment(
         assessment_id="a-1",
         factory_id="f-1",
         cycle=1,
@@ -30,19 +33,19 @@ def given_assessment(**changes: object) -> domain.Assessment:
     return replace(assessment, **changes)  # type: ignore[arg-type]
 
 
-FACTS = domain.FindingFacts(result="non_compliant", evidence="seen")
-FINDING = domain.Finding(QUESTION, FACTS, "a1")
+FACTS = internal.FindingFacts(result="non_compliant", evidence="seen")
+FINDING = Finding(QUESTION, FACTS, "a1")
 
 
 class TestFindingLimits:
     def test_recording_stops_at_the_limit(self) -> None:
-        full = given_assessment(recordings={QUESTION: domain.MAX_RECORDINGS_PER_FINDING})
-        with pytest.raises(domain.LimitReached):
-            domain.record_finding(
+        full = given_assessment(recordings={QUESTION: rules.MAX_RECORDINGS_PER_FINDING})
+        with pytest.raises(LimitReached):
+            rules.record_finding(
                 full, CATALOGUE, question_id=QUESTION, facts=FACTS, recorded_by="a1"
             )
-        almost = given_assessment(recordings={QUESTION: domain.MAX_RECORDINGS_PER_FINDING - 1})
-        assert domain.record_finding(
+        almost = given_assessment(recordings={QUESTION: rules.MAX_RECORDINGS_PER_FINDING - 1})
+        assert rules.record_finding(
             almost, CATALOGUE, question_id=QUESTION, facts=FACTS, recorded_by="a1"
         )
 
@@ -51,32 +54,32 @@ class TestFindingLimits:
             status="completed",
             report_date=date(2025, 3, 5),
             findings={QUESTION: FINDING},
-            responses={QUESTION: domain.MAX_RESPONSES_PER_FINDING},
+            responses={QUESTION: rules.MAX_RESPONSES_PER_FINDING},
         )
-        with pytest.raises(domain.LimitReached) as refused:
-            domain.respond_to_finding(full, question_id=QUESTION, responded_by="f", text="ok")
-        assert refused.value.extensions["limit"] == domain.MAX_RESPONSES_PER_FINDING
+        with pytest.raises(LimitReached) as refused:
+            rules.respond_to_finding(full, question_id=QUESTION, responded_by="f", text="ok")
+        assert refused.value.extensions["limit"] == rules.MAX_RESPONSES_PER_FINDING
 
     def test_corrections_stop_at_the_limit(self) -> None:
         full = given_assessment(
             status="completed",
             report_date=date(2025, 3, 5),
             findings={QUESTION: FINDING},
-            corrections={QUESTION: domain.MAX_CORRECTIONS_PER_FINDING},
+            corrections={QUESTION: rules.MAX_CORRECTIONS_PER_FINDING},
         )
-        with pytest.raises(domain.LimitReached):
-            domain.correct_finding(
+        with pytest.raises(LimitReached):
+            rules.correct_finding(
                 full,
                 CATALOGUE,
                 question_id=QUESTION,
-                facts=domain.FindingFacts(result="compliant"),
+                facts=internal.FindingFacts(result="compliant"),
                 corrected_by="a1",
                 reason="typo",
             )
 
     def test_folding_counts_recordings_and_responses(self) -> None:
         events: list[DomainEvent] = [
-            domain.AssessmentScheduled(
+            internal.AssessmentScheduled(
                 assessment_id="a-1",
                 factory_id="f-1",
                 cycle=1,
@@ -86,7 +89,7 @@ class TestFindingLimits:
                 catalogue_version=CATALOGUE.version,
             ),
             *[
-                domain.FindingRecorded(
+                internal.FindingRecorded(
                     assessment_id="a-1",
                     factory_id="f-1",
                     question_id=QUESTION,
@@ -97,7 +100,7 @@ class TestFindingLimits:
                 )
                 for _ in range(3)
             ],
-            domain.FactoryResponded(
+            internal.FactoryResponded(
                 assessment_id="a-1",
                 factory_id="f-1",
                 question_id=QUESTION,
@@ -105,7 +108,7 @@ class TestFindingLimits:
                 text="t",
             ),
         ]
-        folded = domain.fold_assessment(events)
+        folded = ASSESSMENT.fold(events)
         assert folded is not None
         assert folded.recordings == {QUESTION: 3}
         assert folded.responses == {QUESTION: 1}

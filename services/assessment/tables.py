@@ -1,0 +1,102 @@
+"""Read-model tables of the assessment service (SQLAlchemy Core, schema `assessment`), with the
+event store's and the idempotency keys' tables in the same MetaData (for Alembic's comparisons)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+from libs.events.tables import NAMING_CONVENTION, define_event_store_tables
+from libs.servicekit.idempotency import define_idempotency_table
+
+SCHEMA = "assessment"
+
+metadata = MetaData(schema=SCHEMA, naming_convention=NAMING_CONVENTION)
+event_store_tables = define_event_store_tables(metadata)
+idempotency_key = define_idempotency_table(metadata)
+
+factory = Table(
+    "factory",
+    metadata,
+    Column("factory_id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("country", String(2), nullable=False),
+    Column("address", String(500), nullable=False),
+    Column("sector_isic", String(4), nullable=False),
+    Column("workforce_women", Integer, nullable=False),
+    Column("workforce_men", Integer, nullable=False),
+    # The unique index is what keeps an OS ID on one factory when two registrations race.
+    Column("os_id", String(15), nullable=True, unique=True),
+    Column("version", Integer, nullable=False),
+    Column("registered_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index(None, "country", "factory_id"),
+)
+
+assessment = Table(
+    "assessment",
+    metadata,
+    Column("assessment_id", String(64), primary_key=True),
+    Column("factory_id", String(64), nullable=False),
+    Column("cycle", Integer, nullable=False),
+    Column("country", String(2), nullable=False),
+    Column("catalogue_version", String(20), nullable=False),
+    Column("scheduled_for", Date, nullable=False),
+    Column("assessors", JSONB, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("report_date", Date, nullable=True),
+    Column("completed_by", String(200), nullable=True),
+    Column("summary", JSONB, nullable=True),
+    Column("scheduled_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    # One assessment per cycle: two schedulings racing for the same cycle cannot both commit.
+    UniqueConstraint("factory_id", "cycle"),
+    Index(None, "status", "report_date"),
+)
+
+finding = Table(
+    "finding",
+    metadata,
+    Column("assessment_id", String(64), nullable=False),
+    Column("question_id", String(20), nullable=False),
+    Column("cluster_id", String(3), nullable=False),
+    Column("compliance_point_id", String(7), nullable=False),
+    Column("critical", Boolean, nullable=False),
+    Column("zero_tolerance", Boolean, nullable=False),
+    Column("result", String(20), nullable=False),
+    Column("evidence", Text, nullable=False),
+    Column("evidence_refs", JSONB, nullable=False),
+    Column("recorded_by", String(200), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("corrected", Boolean, nullable=False, server_default="false"),
+    PrimaryKeyConstraint("assessment_id", "question_id"),
+)
+
+finding_response = Table(
+    "finding_response",
+    metadata,
+    Column("response_id", Integer, Identity(always=True), primary_key=True),
+    Column("assessment_id", String(64), nullable=False),
+    Column("question_id", String(20), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("responded_by", String(200), nullable=False),
+    Column("responded_at", DateTime(timezone=True), nullable=False),
+    Index(None, "assessment_id", "question_id"),
+)
