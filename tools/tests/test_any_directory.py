@@ -121,10 +121,16 @@ def test_bw_test_runs_as_an_unprivileged_user_from_its_private_clone() -> None:
         pytest.skip(f"no Python 3.11 usable by {UNPRIVILEGED_USER}, or no uv cache to lend it")
     home = Path(tempfile.mkdtemp(prefix="bw-any-dir-user-"))  # 0700, given to the user
     try:
-        # Its own copy of our package cache, so that `uv sync` needs no network; its own git
-        # config, so that git lets it clone a repository root owns.
+        # Its own copy of our package cache, so that `uv sync` needs no network, and its own
+        # clone: root makes it (this repository may itself sit in a directory the user cannot
+        # enter, as CI's private clone does) and hands it over.
         shutil.copytree(cache, home / "uv-cache", symlinks=True)
-        (home / ".gitconfig").write_text("[safe]\n\tdirectory = *\n")
+        subprocess.run(
+            ["git", "clone", "-q", str(REPO_ROOT), str(home / "p")],
+            check=True,
+            timeout=60,
+            capture_output=True,
+        )
         subprocess.run(["chown", "-R", UNPRIVILEGED_USER, str(home)], check=True, timeout=60)
         environment = {
             **_without_configured_servers(),
@@ -133,13 +139,6 @@ def test_bw_test_runs_as_an_unprivileged_user_from_its_private_clone() -> None:
         }
         environment.pop("UV_PYTHON", None)
         as_user = ["runuser", "-u", UNPRIVILEGED_USER, "--", "env", f"HOME={home}"]
-        subprocess.run(
-            [*as_user, "git", "clone", "-q", str(REPO_ROOT), str(home / "p")],
-            env=environment,
-            check=True,
-            timeout=60,
-            capture_output=True,
-        )
         result = subprocess.run(
             [*as_user, python, "bw.py", "test", SMALL_TEST, "-q", "-p", "no:cacheprovider"],
             cwd=home / "p",
