@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
 import time
+from typing import Any
 
 import httpx
 
@@ -58,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="start no new factory after this long (the ones in flight finish)",
     )
+    parser.add_argument(
+        "--summary-json",
+        default=None,
+        help="also write the figures and some assessment/factory ids to this file (the benchmark)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 
@@ -115,6 +123,21 @@ def describe(tally: Tally, seconds: float) -> str:
     return "\n".join(lines)
 
 
+def summary_of(tally: Tally, seconds: float, samples: int = 500) -> dict[str, Any]:
+    return {
+        "seconds": seconds,
+        "factories": tally.factories_done,
+        "failures": len(tally.failures),
+        "assessments": len(tally.assessments),
+        "findings": tally.findings,
+        "non_compliances": tally.non_compliances,
+        "requests": sum(tally.requests.values()),
+        "events": dict(tally.events),
+        "sample_assessments": tally.assessments[-samples:],
+        "factory_countries": dict(list(tally.factory_countries.items())[-samples:]),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
     scale = scale_from(arguments)
@@ -127,8 +150,13 @@ def main(argv: list[str] | None = None) -> int:
         f"{endpoints.remediation_url}",
         flush=True,
     )
-    tally, seconds = asyncio.run(seed(endpoints, scale, max_seconds=arguments.max_seconds))
+    tally, seconds = asyncio.run(
+        seed(endpoints, scale, max_seconds=arguments.max_seconds, quiet=arguments.quiet)
+    )
     print(describe(tally, seconds), flush=True)
+    if arguments.summary_json:
+        with open(arguments.summary_json, "w", encoding="utf-8") as summary:
+            json.dump(summary_of(tally, seconds), summary)
     return 1 if tally.failures else 0
 
 

@@ -17,6 +17,7 @@ from tools.devstack.stack import Devstack
 from tools.embedded import free_port
 
 SERVICES = ("assessment", "remediation", "buyer_sharing", "notifications")
+CRUD_BASELINE = "crud"  # bench/crud_app.py, started and migrated like a service
 
 
 def built_services() -> list[str]:
@@ -45,6 +46,7 @@ class ServiceStack:
     def __post_init__(self) -> None:
         for name in built_services():
             self.specs[name] = ServiceSpec(name=name, port=free_port(), module=f"services.{name}")
+        self.specs[CRUD_BASELINE] = ServiceSpec(CRUD_BASELINE, free_port(), "bench.crud_app")
 
     def url(self, name: str) -> str:
         return self.specs[name].base_url

@@ -1,0 +1,749 @@
+"""`python3 bw.py bench services [--quick]`: the services measured the way users meet them.
+
+One run, on one PostgreSQL and NATS (embedded unless DATABASE_URL / NATS_URL), with the services
+started as `bw.py up` starts them (tools/devstack, each its own process) and the load generator in
+its own process: REST commands beside a CRUD baseline, the event path from completion to plan, the
+remediation consumer on a backlog, read-model rebuilds, queries at programme scale (a seeded
+programme), resident memory. Every phase is bounded in time; figures are printed against the
+issue's targets, never asserted."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import math
+import os
+import secrets
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import nats
+
+from bench.infra import BenchDatabase, bench_database, describe_machine, infrastructure
+from bench.loadgen import percentile
+from bench.report import Outcome, rate, summary, table
+from bench.rest import Caller, token
+from bench.stack import CRUD_BASELINE, ServiceStack, has_command, service_environment
+from libs.events.envelope import Envelope, event_type
+from libs.events.nats import stream_name, subject_for
+from libs.servicekit.auth import Role
+
+WORKERS = 16
+TARGET_QUERY_P99_MS = 50.0
+TARGET_MEMORY_MB = 250.0
+
+
+@dataclass(frozen=True)
+class Sizes:
+    command_seconds: float  # per side and concurrency
+    event_path_runs: int
+    non_compliances: int
+    backlog_events: int
+    backlog_seconds: float  # the drain's time bound
+    seed_factories: int
+    seed_cycles: int
+    seed_seconds: float  # the seed's time bound (factories in flight finish)
+    query_requests: int
+    rebuild_seconds: float
+
+
+FULL = Sizes(20.0, 20, 60, 50_000, 300.0, 2_000, 5, 900.0, 300, 300.0)
+QUICK = Sizes(5.0, 3, 60, 2_000, 60.0, 6, 2, 25.0, 40, 60.0)
+
+
+def say(message: str = "") -> None:
+    print(message, flush=True)
+
+
+def ms(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{value:,.1f} ms"
+
+
+class Bench:
+    def __init__(self, sizes: Sizes, stack: ServiceStack, database: BenchDatabase, nats_url: str):
+        self.sizes = sizes
+        self.stack = stack
+        self.database = database
+        self.nats_url = nats_url
+        self.prefix = os.environ["BW_SUBJECT_PREFIX"]
+        self.outcomes: list[Outcome] = []
+        self.memory: dict[str, dict[str, float | None]] = {}
+        self.workdir = Path(tempfile.mkdtemp(prefix="bench-services-"))
+        self.client = httpx.AsyncClient(timeout=60.0)
+        self.assessor_token = token(Role.ASSESSOR, "bench-advisor")
+        self.questions: list[str] = []
+
+    def caller(self, service: str) -> Caller:
+        return Caller(self.client, self.stack.url(service), self.assessor_token)
+
+    # -- helpers -------------------------------------------------------------------------------
+    async def loadgen(self, spec: dict[str, Any], sample_memory_of: str | None = None) -> Any:
+        """Run the load generator process on `spec`; sample the RSS of a service meanwhile."""
+        path = self.workdir / f"spec-{secrets.token_hex(4)}.json"
+        path.write_text(json.dumps(spec), encoding="utf-8")
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench.loadgen",
+            str(path),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        peak = 0.0
+
+        async def sample() -> None:
+            nonlocal peak
+            while sample_memory_of is not None:
+                peak = max(peak, self.stack.resident_mb(sample_memory_of) or 0.0)
+                await asyncio.sleep(0.2)
+
+        sampler = asyncio.create_task(sample())
+        try:
+            stdout, stderr = await asyncio.wait_for(
+                process.communicate(), spec["seconds"] + spec.get("warmup", 0) + 120
+            )
+        finally:
+            sampler.cancel()
+        if process.returncode != 0:
+            raise RuntimeError(f"load generator failed: {stderr.decode()[-2000:]}")
+        result = json.loads(stdout.decode().strip().splitlines()[-1])
+        if sample_memory_of is not None:
+            under_load = self.memory.setdefault(sample_memory_of, {})
+            under_load["load"] = max(under_load.get("load") or 0.0, peak)
+        return result
+
+    def record_idle_memory(self, label: str = "idle") -> None:
+        for name in self.stack.stacks:
+            self.memory.setdefault(name, {})[label] = self.stack.resident_mb(name)
+
+    async def event_count(self, schema: str) -> int:
+        connection = await asyncpg.connect(self.database.dsn, timeout=10)
+        try:
+            exists = await connection.fetchval("SELECT to_regclass($1)", f"{schema}.event")
+            if exists is None:
+                return 0
+            return int(await connection.fetchval(f'SELECT count(*) FROM "{schema}".event'))
+        finally:
+            await connection.close(timeout=5)
+
+    async def new_assessment(self, factory_index: str) -> tuple[str, str]:
+        """A registered factory and a scheduled assessment of it: (factory_id, assessment_id)."""
+        assessment = self.caller("assessment")
+        factory = await assessment.json(
+            "POST",
+            "/v1/factories",
+            json={
+                "name": f"Benchmark Garment {factory_index}",
+                "country": "KH",
+                "address": "Lot 1, Phnom Penh",
+                "sector_isic": "1410",
+                "workforce": {"women": 900, "men": 200},
+            },
+        )
+        scheduled = await assessment.json(
+            "POST",
+            "/v1/assessments",
+            json={
+                "factory_id": factory["factory_id"],
+                "scheduled_for": date.today().isoformat(),
+                "assessors": ["advisor-1", "advisor-2"],
+            },
+        )
+        return factory["factory_id"], scheduled["assessment_id"]
+
+    # -- [1] REST commands ---------------------------------------------------------------------
+    async def commands(self) -> None:
+        sizes = self.sizes
+        say(
+            f"\n[1] REST commands: PUT /v1/assessments/{{id}}/findings/{{question_id}}, "
+            f"{sizes.command_seconds:.0f} s per side and concurrency, each worker on its own "
+            "assessment"
+        )
+        catalogue = await self.caller("assessment").json(
+            "GET", "/v1/compliance-catalogue", params={"country": "KH"}
+        )
+        self.questions = [
+            question["id"]
+            for cluster in catalogue["clusters"]
+            for point in cluster["points"]
+            for question in point["questions"]
+        ]
+        rows = []
+        for concurrency in (1, WORKERS):
+            ours = [await self.new_assessment(f"c{concurrency}-{n}") for n in range(concurrency)]
+            theirs = await self.crud_assessments(concurrency)
+            results = {}
+            for side, service, assessments in (
+                ("event-sourced", "assessment", [a for _, a in ours]),
+                ("CRUD baseline", CRUD_BASELINE, theirs),
+            ):
+                results[side] = await self.loadgen(
+                    {
+                        "base_url": self.stack.url(service),
+                        "token": self.assessor_token,
+                        "concurrency": concurrency,
+                        "seconds": sizes.command_seconds,
+                        "warmup": 20,
+                        "findings": {"assessments": assessments, "questions": self.questions},
+                    },
+                    sample_memory_of=service,
+                )
+            ours_result, theirs_result = results["event-sourced"], results["CRUD baseline"]
+            ratio = ours_result["rate"] / theirs_result["rate"] if theirs_result["rate"] else 0.0
+            for side, result in results.items():
+                rows.append(
+                    [
+                        f"c={concurrency}",
+                        side,
+                        f"{result['requests']:,}",
+                        rate(result["rate"]),
+                        ms(result["p50_ms"]),
+                        ms(result["p99_ms"]),
+                        str(result["errors"]),
+                    ]
+                )
+            rows.append([f"c={concurrency}", "ratio", "", f"{ratio:.2f}x", "", "", ""])
+            for side, result in results.items():
+                for sample in result["error_samples"]:
+                    say(f"    {side} error: {sample}")
+            if concurrency == WORKERS:
+                self.outcomes.append(
+                    Outcome(
+                        "REST commands c=16 vs CRUD",
+                        f"{ratio:.2f}x ({rate(ours_result['rate'])} vs "
+                        f"{rate(theirs_result['rate'])})",
+                        "≥ 1.0x",
+                        ratio >= 1.0,
+                    )
+                )
+                self.outcomes.append(
+                    Outcome(
+                        "REST commands c=16 p99 vs CRUD",
+                        f"{ms(ours_result['p99_ms'])} vs {ms(theirs_result['p99_ms'])}",
+                        "≤ baseline",
+                        ours_result["p99_ms"] <= theirs_result["p99_ms"],
+                    )
+                )
+            else:
+                self.outcomes.append(
+                    Outcome(
+                        "REST commands c=1 vs CRUD",
+                        f"{ratio:.2f}x ({rate(ours_result['rate'])} vs "
+                        f"{rate(theirs_result['rate'])})",
+                        "-",
+                        None,
+                    )
+                )
+        say(table(["", "side", "requests", "throughput", "p50", "p99", "errors"], rows))
+
+    async def crud_assessments(self, count: int) -> list[str]:
+        """Scheduled assessments in the baseline's own tables (its contract starts at findings)."""
+        ids = [str(uuid.uuid4()) for _ in range(count)]
+        connection = await asyncpg.connect(self.database.dsn, timeout=10)
+        try:
+            await connection.executemany(
+                "INSERT INTO crud.assessment (assessment_id, factory_id, cycle, country, "
+                "catalogue_version, scheduled_for, assessors, status, version) "
+                "VALUES ($1, $2, 1, 'KH', $3, $4, $5, 'scheduled', 1)",
+                [
+                    (
+                        assessment_id,
+                        str(uuid.uuid4()),
+                        "2025.1",
+                        date.today(),
+                        ["advisor-1", "advisor-2"],
+                    )
+                    for assessment_id in ids
+                ],
+            )
+        finally:
+            await connection.close(timeout=5)
+        return ids
+
+    # -- [2] event path ------------------------------------------------------------------------
+    async def event_path(self) -> None:
+        sizes = self.sizes
+        say(
+            f"\n[2] event path: complete an assessment with {sizes.non_compliances} "
+            f"non-compliances → plan shows {sizes.non_compliances} items ({sizes.event_path_runs} "
+            "runs)"
+        )
+        assessment = self.caller("assessment")
+        remediation = self.caller("remediation")
+        prepared: list[tuple[str, str]] = []
+        semaphore = asyncio.Semaphore(4)
+
+        async def prepare(run: int) -> None:
+            async with semaphore:
+                factory_id, assessment_id = await self.new_assessment(f"path-{run}")
+                for index, question in enumerate(self.questions):
+                    found = index < sizes.non_compliances
+                    await assessment.request(
+                        "PUT",
+                        f"/v1/assessments/{assessment_id}/findings/{question}",
+                        json={
+                            "result": "non_compliant" if found else "compliant",
+                            "evidence": "Seen on site." if found else "",
+                        },
+                    )
+                prepared.append((factory_id, assessment_id))
+
+        await asyncio.gather(*(prepare(run) for run in range(sizes.event_path_runs)))
+        latencies: list[float] = []
+        timed_out = 0
+        for factory_id, assessment_id in prepared:
+            started = time.perf_counter()
+            await assessment.request("POST", f"/v1/assessments/{assessment_id}/complete")
+            deadline = started + 60.0
+            while time.perf_counter() < deadline:
+                response = await remediation.request(
+                    "GET", f"/v1/improvement-plans/{factory_id}", accept=(404,)
+                )
+                if (
+                    response.status_code == 200
+                    and response.json()["progress"]["total"] >= sizes.non_compliances
+                ):
+                    latencies.append((time.perf_counter() - started) * 1000)
+                    break
+                await asyncio.sleep(0.005)
+            else:
+                timed_out += 1
+        p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
+        say(
+            table(
+                ["completion → plan items visible", ""],
+                [
+                    ["runs", f"{len(latencies)} ({timed_out} timed out after 60 s)"],
+                    ["p50", ms(p50)],
+                    ["p99", ms(p99)],
+                    ["events/s at p50", f"{sizes.non_compliances / (p50 / 1000):,.0f}/s"],
+                ],
+            )
+        )
+        self.outcomes.append(
+            Outcome(
+                f"completion with {sizes.non_compliances} NC → plan",
+                f"p50 {ms(p50)}, p99 {ms(p99)}",
+                "p50 ≤ 100 ms",
+                p50 <= 100.0,
+            )
+        )
+
+    # -- [3] programme scale -------------------------------------------------------------------
+    async def seed(self) -> dict[str, Any]:
+        sizes = self.sizes
+        say(
+            f"\n[3] programme: seeding {sizes.seed_factories:,} factories x {sizes.seed_cycles} "
+            f"cycles through REST (bounded at {sizes.seed_seconds:,.0f} s; factories in flight "
+            "finish)"
+        )
+        summary_path = self.workdir / "seed.json"
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench.seed",
+            "--assessment-url",
+            self.stack.url("assessment"),
+            "--remediation-url",
+            self.stack.url("remediation"),
+            "--factories",
+            str(sizes.seed_factories),
+            "--cycles",
+            str(sizes.seed_cycles),
+            "--max-seconds",
+            str(sizes.seed_seconds),
+            "--summary-json",
+            str(summary_path),
+            "--quiet",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        output, _ = await asyncio.wait_for(process.communicate(), sizes.seed_seconds + 600)
+        seeded: dict[str, Any] = json.loads(summary_path.read_text(encoding="utf-8"))
+        events = {
+            "assessment": await self.event_count("assessment"),
+            "remediation": await self.event_count("remediation"),
+        }
+        say(
+            table(
+                ["programme", ""],
+                [
+                    ["factories seeded", f"{seeded['factories']:,} ({seeded['failures']} failed)"],
+                    ["assessments", f"{seeded['assessments']:,}"],
+                    [
+                        "findings",
+                        f"{seeded['findings']:,} ({seeded['non_compliances']:,} non-compliant)",
+                    ],
+                    [
+                        "requests",
+                        f"{seeded['requests']:,} in {seeded['seconds']:,.0f} s "
+                        f"({seeded['requests'] / max(seeded['seconds'], 1e-9):,.0f}/s)",
+                    ],
+                    *(
+                        [f"events in the {name} store (whole run)", f"{count:,}"]
+                        for name, count in events.items()
+                    ),
+                ],
+            )
+        )
+        if process.returncode != 0:
+            say("    seed reported failures:\n" + output.decode()[-1500:])
+        seeded["store_events"] = events
+        return seeded
+
+    # -- [4] queries ---------------------------------------------------------------------------
+    async def queries(self, seeded: dict[str, Any]) -> None:
+        sizes = self.sizes
+        say(f"\n[4] queries at the seeded scale: {sizes.query_requests} requests each, c=1")
+        assessments = [assessment_id for _, assessment_id in seeded["sample_assessments"]]
+        factories = sorted({factory_id for factory_id, _ in seeded["sample_assessments"]})
+        countries = sorted(set(seeded["factory_countries"].values())) or ["KH"]
+        year = date.today().year
+        workloads: list[tuple[str, str, list[str]]] = [
+            (
+                "a factory's report",
+                "assessment",
+                [f"/v1/assessments/{a}/report" for a in assessments],
+            ),
+            (
+                "a factory's plan, filtered",
+                "remediation",
+                [
+                    f"/v1/improvement-plans/{f}/items?status={status}&limit=50"
+                    for f in factories
+                    for status in ("open", "in_progress")
+                ],
+            ),
+            (
+                "yearly synthesis per country",
+                "assessment",
+                [f"/v1/assessments/synthesis?country={c}&year={year}" for c in countries],
+            ),
+        ]
+        rows = []
+        for label, service, paths in workloads:
+            if not paths:
+                rows.append([label, "n/a (nothing seeded)", "", ""])
+                continue
+            result = await self.loadgen(
+                {
+                    "base_url": self.stack.url(service),
+                    "token": self.assessor_token,
+                    "concurrency": 1,
+                    "seconds": 60.0,
+                    "max_requests": sizes.query_requests,
+                    "warmup": min(10, len(paths)),
+                    "paths": paths,
+                }
+            )
+            rows.append([label, ms(result["p50_ms"]), ms(result["p99_ms"]), str(result["errors"])])
+            for sample in result["error_samples"]:
+                say(f"    {label} error: {sample}")
+            self.outcomes.append(
+                Outcome(
+                    f"query: {label}",
+                    f"p99 {ms(result['p99_ms'])} (p50 {ms(result['p50_ms'])})",
+                    f"p99 ≤ {TARGET_QUERY_P99_MS:.0f} ms",
+                    result["p99_ms"] <= TARGET_QUERY_P99_MS,
+                )
+            )
+        for label in ("a buyer's portfolio of 1,000 factories", "the transparency list"):
+            reason = (
+                "n/a (buyer_sharing not built yet)"
+                if "buyer_sharing" not in self.stack.specs
+                else "n/a (the seed creates no buyers yet)"
+            )
+            rows.append([label, reason, "", ""])
+        say(table(["query", "p50", "p99", "errors"], rows))
+
+    # -- [5] rebuild ---------------------------------------------------------------------------
+    async def rebuild(self) -> None:
+        say("\n[5] read-model rebuild from the full history")
+        rows = []
+        for name in self.stack.specs:
+            if name == CRUD_BASELINE:
+                continue
+            if not has_command(name, "rebuild"):
+                rows.append([name, "n/a (no rebuild command)", ""])
+                self.outcomes.append(
+                    Outcome(f"rebuild {name}", "n/a (no rebuild command)", "≥ 20,000/s", None)
+                )
+                continue
+            events = await self.event_count(name)
+            started = time.perf_counter()
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                f"services.{name}",
+                "rebuild",
+                env={**os.environ, "DATABASE_URL": self.database.dsn, "NATS_URL": self.nats_url},
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+            )
+            try:
+                output, _ = await asyncio.wait_for(
+                    process.communicate(), self.sizes.rebuild_seconds
+                )
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+                rows.append([name, f"timed out after {self.sizes.rebuild_seconds:.0f} s", ""])
+                continue
+            elapsed = time.perf_counter() - started
+            if process.returncode != 0:
+                rows.append([name, f"failed ({process.returncode})", output.decode()[-300:]])
+                continue
+            per_second = events / elapsed
+            rows.append([name, rate(per_second), f"{events:,} events in {elapsed:.1f} s"])
+            self.outcomes.append(
+                Outcome(f"rebuild {name}", rate(per_second), "≥ 20,000/s", per_second >= 20_000)
+            )
+        say(table(["service", "events/s", ""], rows))
+
+    # -- [6] consumer backlog ------------------------------------------------------------------
+    async def backlog(self) -> None:
+        sizes = self.sizes
+        count = sizes.backlog_events
+        say(
+            f"\n[6] remediation consumer on a backlog of {count:,} NonComplianceFound "
+            "(published while remediation is stopped)"
+        )
+        await self.stack.stop("remediation")
+        client = await nats.connect(self.nats_url, connect_timeout=5, max_reconnect_attempts=3)
+        try:
+            js = client.jetstream()
+            subject = subject_for(self.prefix, "assessment", "NonComplianceFound", 1)
+            started = time.perf_counter()
+            pending = []
+            for envelope in backlog_envelopes(count):
+                pending.append(
+                    await js.publish_async(
+                        subject, envelope.to_json(), headers={"Nats-Msg-Id": envelope.id}
+                    )
+                )
+                if len(pending) >= 2_000:
+                    await asyncio.wait_for(asyncio.gather(*pending), 60)
+                    pending.clear()
+            await asyncio.wait_for(asyncio.gather(*pending), 60)
+            say(f"    published in {time.perf_counter() - started:.1f} s")
+            stream = stream_name(self.prefix, "assessment")
+            durable = (self.prefix.replace(".", "_") + "remediation_plans").lower()
+            before = await js.consumer_info(stream, durable)
+            backlog_start = before.num_pending + before.num_ack_pending
+            spawned = time.perf_counter()
+            await self.stack.start("remediation")
+            ready = time.perf_counter()
+            first_progress: float | None = None
+            deadline = spawned + sizes.backlog_seconds
+            left = backlog_start
+            while time.perf_counter() < deadline:
+                figures = self.memory.setdefault("remediation", {})
+                resident = self.stack.resident_mb("remediation") or 0.0
+                figures["load"] = max(figures.get("load") or 0.0, resident)
+                info = await js.consumer_info(stream, durable)
+                left = info.num_pending + info.num_ack_pending
+                if first_progress is None and left < backlog_start:
+                    first_progress = time.perf_counter()
+                if left == 0:
+                    break
+                await asyncio.sleep(0.2)
+            finished = time.perf_counter()
+        finally:
+            await client.close()
+        drained = backlog_start - left
+        busy = finished - (first_progress or ready)
+        per_second = drained / busy if busy > 0 else 0.0
+        state = "drained" if left == 0 else f"timed out, {left:,} left"
+        say(
+            table(
+                ["backlog", ""],
+                [
+                    ["events", f"{backlog_start:,} ({state})"],
+                    ["start-up to ready", f"{ready - spawned:.1f} s"],
+                    ["drain time", f"{busy:.1f} s"],
+                    ["sustained rate", rate(per_second)],
+                ],
+            )
+        )
+        self.outcomes.append(
+            Outcome(
+                "remediation consumer on a backlog",
+                f"{rate(per_second)} ({state})",
+                "≥ 5,000/s",
+                per_second >= 5_000,
+            )
+        )
+
+    # -- memory --------------------------------------------------------------------------------
+    def memory_report(self) -> None:
+        say("\n[7] resident memory (MB; service process and its children)")
+        rows = []
+        for name, figures in self.memory.items():
+            idle, load = figures.get("idle"), figures.get("load")
+            rows.append(
+                [
+                    name,
+                    "n/a" if idle is None else f"{idle:,.0f}",
+                    "n/a" if load is None else f"{load:,.0f}",
+                    "n/a" if figures.get("end") is None else f"{figures['end']:,.0f}",
+                ]
+            )
+            if name != CRUD_BASELINE:
+                peak = max((value for value in figures.values() if value is not None), default=0.0)
+                self.outcomes.append(
+                    Outcome(
+                        f"memory {name}",
+                        f"{peak:,.0f} MB peak sampled",
+                        f"< {TARGET_MEMORY_MB:.0f} MB",
+                        peak < TARGET_MEMORY_MB,
+                    )
+                )
+        say(
+            table(["process", "idle", "under load (peak sampled)", "at the end"], rows)
+            + "\n    under load: the command phase (assessment, crud), the backlog drain (remediation)"
+        )
+
+
+def backlog_envelopes(count: int, per_assessment: int = 50) -> list[Envelope]:
+    """Public-contract `NonComplianceFound` envelopes: factories with two cycles each, 50
+    non-compliances per assessment, as the assessment service's relay would publish them."""
+    now = datetime.now(UTC)
+    kind = event_type("assessment", "NonComplianceFound", 1)
+    envelopes = []
+    assessments = math.ceil(count / per_assessment)
+    for index in range(assessments):
+        factory_id = f"backlog-factory-{index // 2:05d}"
+        assessment_id = str(uuid.uuid4())
+        for number in range(min(per_assessment, count - index * per_assessment)):
+            cluster = f"C{number % 8}"
+            envelopes.append(
+                Envelope(
+                    id=str(uuid.uuid4()),
+                    source="/services/assessment",
+                    type=kind,
+                    subject=factory_id,
+                    time=now,
+                    correlationid=str(uuid.uuid4()),
+                    streamid=f"assessment-{assessment_id}",
+                    streamversion=100 + number,
+                    data={
+                        "assessment_id": assessment_id,
+                        "factory_id": factory_id,
+                        "cycle": 1 + index % 2,
+                        "report_date": date.today().isoformat(),
+                        "cluster_id": cluster,
+                        "cluster_name": f"Cluster {cluster}",
+                        "compliance_point_id": f"{cluster}-P{number % 5}",
+                        "compliance_point_name": "A compliance point",
+                        "question_id": f"Q{number:03d}",
+                        "question_text": "Does the factory comply with this requirement?",
+                        "critical": number % 12 == 0,
+                        "zero_tolerance": False,
+                        "evidence": "Seen on site.",
+                    },
+                )
+            )
+    return envelopes
+
+
+async def run(sizes: Sizes) -> None:
+    async with infrastructure() as infra:
+        machine = await describe_machine(infra)
+        load = os.getloadavg()
+        say(
+            table(
+                ["machine", ""],
+                [
+                    ["date", datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")],
+                    ["cores", str(machine.cores)],
+                    ["cpu", machine.cpu],
+                    ["load average at start", " ".join(f"{value:.2f}" for value in load)],
+                    ["python", machine.python],
+                    ["postgresql", machine.postgres],
+                    ["nats-server", machine.nats_server],
+                    ["servers", machine.infrastructure],
+                ],
+            )
+        )
+        async with bench_database(infra) as database:
+            prefix = f"bench{secrets.token_hex(3)}."
+            service_environment(prefix)
+            log_path = Path(tempfile.mkdtemp(prefix="bench-services-")) / "services.log"
+            say(f"services' logs: {log_path}")
+            with log_path.open("w", encoding="utf-8") as log:
+                stack = ServiceStack(database.dsn, infra.nats_url, log, log_path.parent)
+                try:
+                    await run_phases(sizes, stack, database, infra.nats_url)
+                finally:
+                    await stack.stop_all()
+                    await delete_streams(infra.nats_url, prefix)
+
+
+async def run_phases(
+    sizes: Sizes, stack: ServiceStack, database: BenchDatabase, nats_url: str
+) -> None:
+    started = time.perf_counter()
+    await stack.migrate()
+    for name in stack.specs:
+        await stack.start(name)
+    say(
+        f"started {', '.join(stack.specs)} in {time.perf_counter() - started:.1f} s "
+        "(migrations included)"
+    )
+    bench = Bench(sizes, stack, database, nats_url)
+    try:
+        await asyncio.sleep(2)  # let start-up work settle before the idle memory figure
+        bench.record_idle_memory()
+        phases: list[Callable[[], Awaitable[Any]]] = [bench.commands, bench.event_path]
+        for phase in phases:
+            await phase()
+        seeded = await bench.seed()
+        await bench.queries(seeded)
+        await bench.rebuild()
+        await bench.backlog()
+        bench.record_idle_memory("end")
+        bench.memory_report()
+    finally:
+        await bench.client.aclose()
+    say(
+        f"\nsummary (whole run {time.perf_counter() - started:,.0f} s; load average now "
+        f"{' '.join(f'{value:.2f}' for value in os.getloadavg())})"
+    )
+    say(summary(bench.outcomes))
+
+
+async def delete_streams(nats_url: str, prefix: str) -> None:
+    """Remove this run's JetStream streams (their names start with the run's prefix)."""
+    client = await nats.connect(nats_url, connect_timeout=5, max_reconnect_attempts=3)
+    try:
+        js = client.jetstream()
+        mark = prefix.replace(".", "_").upper()
+        for info in await js.streams_info():
+            if info.config.name and info.config.name.startswith(mark):
+                await js.delete_stream(info.config.name)
+    finally:
+        await client.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python3 bw.py bench services", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes: about two minutes")
+    arguments = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    asyncio.run(run(QUICK if arguments.quick else FULL))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
