@@ -7,8 +7,8 @@ import sys
 from libs.servicekit import run
 from libs.servicekit.migrations import run_migrations
 from services.remediation.app import MIGRATIONS, create_service_app
-from services.remediation.projections import SCHEMA
 from services.remediation.settings import RemediationSettings
+from services.remediation.tables import SCHEMA
 
 
 def main(argv: list[str]) -> int:

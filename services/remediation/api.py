@@ -1,20 +1,20 @@
 """REST routers: `/v1/improvement-plans` (items, status changes, verification, publication, record)
-and `/v1/committees`. Each route checks the caller's tenant, runs one command or query, shapes the answer."""
+and `/v1/committees`. Each route authorizes the path, builds a command and runs its handler, or
+runs a query, and shapes the answer; transactions belong to the handlers, SQL to `queries`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import date, datetime
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Header, Query, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from libs.events import event_context
+from libs.events.aggregate import Change
+from libs.events.envelope import event_context
 from libs.servicekit import (
-    Conflict,
     CurrentPrincipal,
     Forbidden,
     IdempotencyKey,
@@ -23,17 +23,13 @@ from libs.servicekit import (
     Page,
     Pagination,
     PathId,
-    PlausibleDate,
     Principal,
-    ResourceId,
     Role,
-    SafeLine,
-    SafeText,
     encode_cursor,
     parse_if_match,
     set_etag,
 )
-from services.remediation import projections
+from services.remediation import projections, queries
 from services.remediation.commands import (
     ChangeItemDetails,
     ChangeItemStatus,
@@ -42,24 +38,22 @@ from services.remediation.commands import (
     PublishPlan,
     SetCommitteeMembers,
 )
-from services.remediation.domain import (
-    MAX_ATTENDEES,
-    MAX_DECISION_LENGTH,
-    MAX_DECISIONS,
-    MAX_MEMBERS,
-    Actor,
-    ItemStatus,
-    Side,
-    TransitionNotAllowed,
+from services.remediation.plan_events import Actor, ItemStatus
+from services.remediation.schemas import (
+    MEETINGS_ON_COMMITTEE,
+    CommitteePublic,
+    ItemDetailsUpdate,
+    ItemPublic,
+    MeetingCreate,
+    MembersUpdate,
+    PlanPublic,
+    RecordEntry,
+    RemediationRecord,
+    StatusChange,
+    plan_public,
 )
-from services.remediation.handlers import (
-    Remediation,
-    change_item_details,
-    change_item_status,
-    log_committee_meeting,
-    publish_plan,
-    set_committee_members,
-)
+
+__all__ = ["MEETINGS_ON_COMMITTEE", "ROUTERS", "committees_router", "plans_router"]
 
 plans_router = APIRouter(prefix="/v1/improvement-plans", tags=["improvement-plans"])
 committees_router = APIRouter(prefix="/v1/committees", tags=["committees"])
@@ -69,16 +63,24 @@ CorrelationId = Annotated[
     # printable ASCII: a header's bytes are read as Latin-1, so other text would not round-trip
     Header(alias="X-Correlation-Id", max_length=200, pattern=r"^[\t -~]*$"),
 ]
-# meetings shown with the committee; the rest are under /v1/committees/{factory_id}/meetings
-MEETINGS_ON_COMMITTEE = 50
+
+RunCommand = Callable[[object], Awaitable[Change[Any]]]
+"""Runs a command through its handler (app.py builds it from handlers.COMMAND_HANDLERS)."""
 
 
-def get_remediation(request: Request) -> Remediation:
-    remediation: Remediation = request.app.state.remediation
-    return remediation
+async def _run(
+    request: Request, principal: Principal, correlation_id: str | None, command: object
+) -> Change[Any]:
+    run_command: RunCommand = request.app.state.run_command
+    with event_context(correlation_id=correlation_id, actor=principal.subject):
+        return await run_command(command)
 
 
-RemediationDep = Annotated[Remediation, Depends(get_remediation)]
+@asynccontextmanager
+async def _read(request: Request) -> AsyncIterator[AsyncConnection]:
+    """The connection for queries: the request's own transaction when it has one."""
+    async with request.app.state.remediation.store.reading() as connection:
+        yield connection
 
 
 def check_access(principal: Principal, factory_id: str) -> None:
@@ -95,154 +97,19 @@ def require_factory_user(principal: Principal, factory_id: str, what: str) -> No
         raise Forbidden(f"Only the factory's own users {what}.")
 
 
-@contextmanager
-def command_context(principal: Principal, correlation_id: str | None) -> Iterator[None]:
-    with event_context(correlation_id=correlation_id, actor=principal.subject):
-        yield
+def require_committee_editor(principal: Principal, factory_id: str) -> None:
+    check_access(principal, factory_id)
+    if principal.role not in (Role.FACTORY, Role.ADMIN):
+        raise Forbidden("Only the factory's users and admins keep its committee.")
 
 
-# schemas -----------------------------------------------------------------------------------------
-
-
-class ItemPublic(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    item_id: str
-    factory_id: str
-    assessment_id: str
-    cycle: int
-    report_date: date
-    cluster_id: str
-    cluster_name: str
-    compliance_point_id: str
-    compliance_point_name: str
-    question_id: str
-    question_text: str
-    critical: bool
-    zero_tolerance: bool
-    persistent: bool
-    evidence: str
-    status: ItemStatus
-    due_date: date
-    latest_due_date: date = Field(description="The latest due date the factory may choose.")
-    root_cause: str | None
-    planned_action: str | None
-    responsible_person: str | None
-    overdue: bool
-    verified_by: str | None
-    verified_at: datetime | None
-    reopen_reason: str | None
-
-
-class Progress(BaseModel):
-    by_status: dict[str, int]
-    total: int
-    share_verified: float
-    overdue: int
-
-
-class PlanPublic(BaseModel):
-    factory_id: str
-    version: int
-    progress: Progress
-    first_report_date: date | None
-    publication_due_date: date | None
-    first_published_at: datetime | None
-    last_published_at: datetime | None
-    published_version: int | None
-    publication_late: bool
-
-
-class ItemDetailsUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    root_cause: SafeText | None = Field(None, min_length=1, max_length=4000)
-    planned_action: SafeText | None = Field(None, min_length=1, max_length=4000)
-    responsible_person: SafeLine | None = Field(None, min_length=1, max_length=200)
-    due_date: PlausibleDate | None = Field(
-        None, description="Between the report date and the latest due date of the item."
-    )
-
-
-class StatusChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    status: ItemStatus = Field(
-        description="in_progress or done (factory); verified, or open to reopen (assessor, admin)."
-    )
-    reason: SafeText | None = Field(None, max_length=4000, description="Required when reopening.")
-
-
-class RecordEntry(BaseModel):
-    assessment_id: str
-    cycle: int
-    report_date: date
-    items_opened: int
-    items_verified: int
-    items_persistent: int
-    average_days_to_verification: float | None
-
-
-class RemediationRecord(BaseModel):
-    factory_id: str
-    assessments: list[RecordEntry]
-    items_opened: int
-    items_verified: int
-    average_days_to_verification: float | None
-
-
-class MemberIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    member_id: ResourceId | None = Field(None, description="Keep to update a member.")
-    name: SafeLine = Field(min_length=1, max_length=200)
-    side: Side
-    position: SafeLine | None = Field(None, max_length=200)
-
-
-class MembersUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    members: list[MemberIn] = Field(max_length=MAX_MEMBERS)
-
-
-class MeetingCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    held_on: PlausibleDate = Field(description="Not in the future.")
-    attendees: list[ResourceId] = Field(
-        min_length=1, max_length=MAX_ATTENDEES, description="Member ids."
-    )
-    decisions: list[Annotated[SafeText, Field(min_length=1, max_length=MAX_DECISION_LENGTH)]] = (
-        Field(default_factory=list, max_length=MAX_DECISIONS)
-    )
-    endorses_plan: bool = False
-
-
-class CommitteePublic(BaseModel):
-    factory_id: str
-    version: int
-    members: list[dict[str, Any]]
-    meetings: list[dict[str, Any]] = Field(
-        description=f"The first {MEETINGS_ON_COMMITTEE} meetings in the order they were logged."
-    )
-    meetings_next_cursor: str | None = Field(
-        None,
-        description="When there are more meetings: the `cursor` of "
-        "`GET /v1/committees/{factory_id}/meetings` for the next page.",
-    )
-
-
-def plan_public(row: dict[str, Any]) -> PlanPublic:
-    return PlanPublic(
-        **{key: row[key] for key in PlanPublic.model_fields if key in row},
-        progress=Progress(
-            by_status={s.value: row[s.value] for s in ItemStatus},
-            total=row["total"],
-            share_verified=row["share_verified"],
-            overdue=row["overdue"],
-        ),
-    )
+def _page(
+    rows: list[dict[str, Any]], limit: int, position: Callable[[Any], dict[str, Any]]
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Rows of one page out of `limit + 1` fetched, and the cursor after it when there are more."""
+    if len(rows) <= limit:
+        return rows, None
+    return rows[:limit], encode_cursor(position(rows[limit - 1]))
 
 
 # plans -------------------------------------------------------------------------------------------
@@ -250,33 +117,31 @@ def plan_public(row: dict[str, Any]) -> PlanPublic:
 
 @plans_router.get("", response_model=Page[PlanPublic])
 async def list_plans(
-    principal: CurrentPrincipal, remediation: RemediationDep, pagination: Pagination
+    request: Request, principal: CurrentPrincipal, pagination: Pagination
 ) -> Page[PlanPublic]:
     """Improvement plans (a factory user sees only its own)."""
     if principal.role is Role.BUYER:
         raise Forbidden("Buyers have no access to improvement plans here.")
     position = pagination.position(factory_id=str)
-    async with remediation.store.reading() as connection:
-        rows = await projections.plan_rows(
+    async with _read(request) as connection:
+        rows = await queries.plan_rows(
             connection,
             after=position["factory_id"] if position else None,
             limit=pagination.limit + 1,
             factory_id=principal.factory_id if principal.role is Role.FACTORY else None,
         )
-    more = len(rows) > pagination.limit
-    rows = rows[: pagination.limit]
-    cursor = encode_cursor({"factory_id": rows[-1]["factory_id"]}) if more else None
+    rows, cursor = _page(rows, pagination.limit, lambda row: {"factory_id": row["factory_id"]})
     return Page[PlanPublic](items=[plan_public(row) for row in rows], next_cursor=cursor)
 
 
 @plans_router.get("/{factory_id}", response_model=PlanPublic)
 async def get_plan(
-    factory_id: PathId, principal: CurrentPrincipal, remediation: RemediationDep, response: Response
+    factory_id: PathId, request: Request, principal: CurrentPrincipal, response: Response
 ) -> PlanPublic:
     """A factory's plan: progress and publication; the ETag is the plan's version."""
     check_access(principal, factory_id)
-    async with remediation.store.reading() as connection:
-        row = await projections.plan_row(connection, factory_id)
+    async with _read(request) as connection:
+        row = await queries.plan_row(connection, factory_id)
     if row is None:
         raise NotFound(f"No improvement plan for factory {factory_id}.")
     set_etag(response, row["version"])
@@ -286,8 +151,8 @@ async def get_plan(
 @plans_router.get("/{factory_id}/items", response_model=Page[ItemPublic])
 async def list_items(
     factory_id: PathId,
+    request: Request,
     principal: CurrentPrincipal,
-    remediation: RemediationDep,
     pagination: Pagination,
     status_filter: Annotated[ItemStatus | None, Query(alias="status")] = None,
     critical: bool | None = None,
@@ -298,39 +163,40 @@ async def list_items(
     check_access(principal, factory_id)
     position = pagination.position(due_date=date, item_id=str)
     after = (position["due_date"], position["item_id"]) if position else None
-    async with remediation.store.reading() as connection:
-        if await projections.plan_row(connection, factory_id) is None:
+    async with _read(request) as connection:
+        if await queries.plan_row(connection, factory_id) is None:
             raise NotFound(f"No improvement plan for factory {factory_id}.")
-        rows = await projections.item_rows(
+        rows = await queries.item_rows(
             connection,
             factory_id,
-            projections.ItemFilter(status_filter, critical, overdue, persistent),
+            queries.ItemFilter(status_filter, critical, overdue, persistent),
             after=after,
             limit=pagination.limit + 1,
         )
-    more = len(rows) > pagination.limit
-    rows = rows[: pagination.limit]
-    cursor = (
-        encode_cursor(
-            {"due_date": rows[-1]["due_date"].isoformat(), "item_id": rows[-1]["item_id"]}
-        )
-        if more
-        else None
+    rows, cursor = _page(
+        rows,
+        pagination.limit,
+        lambda row: {"due_date": row["due_date"].isoformat(), "item_id": row["item_id"]},
     )
     return Page[ItemPublic](items=[ItemPublic(**row) for row in rows], next_cursor=cursor)
 
 
 @plans_router.get("/{factory_id}/items/{item_id}", response_model=ItemPublic)
 async def get_item(
-    factory_id: PathId, item_id: PathId, principal: CurrentPrincipal, remediation: RemediationDep
+    factory_id: PathId, item_id: PathId, request: Request, principal: CurrentPrincipal
 ) -> ItemPublic:
     """One item of the plan."""
     check_access(principal, factory_id)
-    async with remediation.store.reading() as connection:
-        row = await projections.item_row(connection, factory_id, item_id)
+    async with _read(request) as connection:
+        row = await queries.item_row(connection, factory_id, item_id)
     if row is None:
         raise NotFound(f"No item {item_id} in the plan of factory {factory_id}.")
     return ItemPublic(**row)
+
+
+def _item_answer(change: Change[Any], item_id: str, response: Response) -> ItemPublic:
+    set_etag(response, change.version)
+    return ItemPublic(**change.state.items[item_id].model_dump())
 
 
 @plans_router.patch("/{factory_id}/items/{item_id}", response_model=ItemPublic)
@@ -338,8 +204,8 @@ async def update_item(
     factory_id: PathId,
     item_id: PathId,
     body: ItemDetailsUpdate,
+    request: Request,
     principal: CurrentPrincipal,
-    remediation: RemediationDep,
     response: Response,
     if_match: IfMatch = None,
     correlation_id: CorrelationId = None,
@@ -357,11 +223,8 @@ async def update_item(
         changed_by=principal.subject,
         expected_version=parse_if_match(if_match),
     )
-    with command_context(principal, correlation_id):
-        async with remediation.store.unit_of_work() as uow:
-            plan = await change_item_details(command, uow, remediation)
-    set_etag(response, plan.next_version)
-    return ItemPublic(**plan.items[item_id].model_dump())
+    change = await _run(request, principal, correlation_id, command)
+    return _item_answer(change, item_id, response)
 
 
 @plans_router.post("/{factory_id}/items/{item_id}/status", response_model=ItemPublic)
@@ -369,8 +232,8 @@ async def change_status(
     factory_id: PathId,
     item_id: PathId,
     body: StatusChange,
+    request: Request,
     principal: CurrentPrincipal,
-    remediation: RemediationDep,
     response: Response,
     if_match: IfMatch = None,
     correlation_id: CorrelationId = None,
@@ -388,23 +251,8 @@ async def change_status(
         reason=body.reason,
         expected_version=parse_if_match(if_match),
     )
-    try:
-        with command_context(principal, correlation_id):
-            async with remediation.store.unit_of_work() as uow:
-                plan = await change_item_status(command, uow, remediation)
-    except TransitionNotAllowed as refused:
-        raise Conflict(
-            str(refused),
-            title="Transition not allowed",
-            type_slug="transition-not-allowed",
-            extensions={
-                "current_status": refused.current.value,
-                "requested_status": refused.requested.value,
-                "allowed": [status.value for status in refused.allowed],
-            },
-        ) from None
-    set_etag(response, plan.next_version)
-    return ItemPublic(**plan.items[item_id].model_dump())
+    change = await _run(request, principal, correlation_id, command)
+    return _item_answer(change, item_id, response)
 
 
 @plans_router.post(
@@ -412,8 +260,8 @@ async def change_status(
 )
 async def publish(
     factory_id: PathId,
+    request: Request,
     principal: CurrentPrincipal,
-    remediation: RemediationDep,
     response: Response,
     if_match: IfMatch = None,
     correlation_id: CorrelationId = None,
@@ -426,27 +274,23 @@ async def publish(
         published_by=principal.subject,
         expected_version=parse_if_match(if_match),
     )
-    with command_context(principal, correlation_id):
-        async with remediation.store.unit_of_work() as uow:
-            plan = await publish_plan(command, uow, remediation)
-            row = await projections.plan_row(uow.connection, factory_id)
-    assert row is not None
-    set_etag(response, plan.next_version)
-    return plan_public(row)
+    change = await _run(request, principal, correlation_id, command)
+    set_etag(response, change.version)
+    policy = request.app.state.remediation.policy
+    return plan_public(projections.plan_summary(factory_id, change.state, policy))
 
 
 @plans_router.get("/{factory_id}/record", response_model=RemediationRecord)
 async def get_record(
-    factory_id: PathId, principal: CurrentPrincipal, remediation: RemediationDep
+    factory_id: PathId, request: Request, principal: CurrentPrincipal
 ) -> RemediationRecord:
     """The factory's remediation record over its assessments: opened, verified, days to verify."""
     check_access(principal, factory_id)
-    async with remediation.store.reading() as connection:
-        if await projections.plan_row(connection, factory_id) is None:
+    async with _read(request) as connection:
+        if await queries.plan_row(connection, factory_id) is None:
             raise NotFound(f"No improvement plan for factory {factory_id}.")
         entries = [
-            RecordEntry(**row)
-            for row in await projections.remediation_record(connection, factory_id)
+            RecordEntry(**row) for row in await queries.remediation_record(connection, factory_id)
         ]
     opened = sum(entry.items_opened for entry in entries)
     verified = sum(entry.items_verified for entry in entries)
@@ -470,43 +314,49 @@ async def get_record(
 # committees --------------------------------------------------------------------------------------
 
 
-async def committee_public(connection: AsyncConnection, factory_id: str) -> CommitteePublic | None:
-    """The committee with its first page of meetings."""
-    row = await projections.committee_row(connection, factory_id, meetings=MEETINGS_ON_COMMITTEE)
-    if row is None:
-        return None
-    more = row.pop("meeting_count") > MEETINGS_ON_COMMITTEE
-    cursor = encode_cursor({"offset": MEETINGS_ON_COMMITTEE}) if more else None
-    return CommitteePublic(**row, meetings_next_cursor=cursor)
+def committee_public(row: dict[str, Any], meeting_count: int) -> CommitteePublic:
+    """The committee with its first page of meetings (`row["meetings"]` holds at least those)."""
+    first_page = MEETINGS_ON_COMMITTEE
+    cursor = encode_cursor({"offset": first_page}) if meeting_count > first_page else None
+    return CommitteePublic(
+        **{**row, "meetings": row["meetings"][:first_page]}, meetings_next_cursor=cursor
+    )
+
+
+def _committee_changed(change: Change[Any], response: Response) -> CommitteePublic:
+    """The answer of a committee command, from the committee as the command left it."""
+    set_etag(response, change.version)
+    row = projections.committee_summary(change.aggregate_id, change.state)
+    return committee_public(row, len(row["meetings"]))
 
 
 @committees_router.get("/{factory_id}", response_model=CommitteePublic)
 async def get_committee(
-    factory_id: PathId, principal: CurrentPrincipal, remediation: RemediationDep, response: Response
+    factory_id: PathId, request: Request, principal: CurrentPrincipal, response: Response
 ) -> CommitteePublic:
     """The factory's committee: members by side and the meetings logged."""
     check_access(principal, factory_id)
-    async with remediation.store.reading() as connection:
-        committee = await committee_public(connection, factory_id)
-    if committee is None:
+    async with _read(request) as connection:
+        row = await queries.committee_row(connection, factory_id, meetings=MEETINGS_ON_COMMITTEE)
+    if row is None:
         raise NotFound(f"Factory {factory_id} has no committee yet.")
-    set_etag(response, committee.version)
-    return committee
+    set_etag(response, row["version"])
+    return committee_public(row, row.pop("meeting_count"))
 
 
 @committees_router.get("/{factory_id}/meetings", response_model=Page[dict[str, Any]])
 async def list_meetings(
     factory_id: PathId,
+    request: Request,
     principal: CurrentPrincipal,
-    remediation: RemediationDep,
     pagination: Pagination,
 ) -> Page[dict[str, Any]]:
     """The committee's meetings in the order they were logged, a page at a time."""
     check_access(principal, factory_id)
     position = pagination.position(offset=int)
     offset = position["offset"] if position else 0
-    async with remediation.store.reading() as connection:
-        found = await projections.committee_meetings(
+    async with _read(request) as connection:
+        found = await queries.committee_meetings(
             connection, factory_id, offset=offset, limit=pagination.limit
         )
     if found is None:
@@ -517,18 +367,12 @@ async def list_meetings(
     return Page[dict[str, Any]](items=meetings, next_cursor=cursor)
 
 
-def require_committee_editor(principal: Principal, factory_id: str) -> None:
-    check_access(principal, factory_id)
-    if principal.role not in (Role.FACTORY, Role.ADMIN):
-        raise Forbidden("Only the factory's users and admins keep its committee.")
-
-
 @committees_router.put("/{factory_id}/members", response_model=CommitteePublic)
 async def put_members(
     factory_id: PathId,
     body: MembersUpdate,
+    request: Request,
     principal: CurrentPrincipal,
-    remediation: RemediationDep,
     response: Response,
     if_match: IfMatch = None,
     correlation_id: CorrelationId = None,
@@ -542,13 +386,8 @@ async def put_members(
         changed_by=principal.subject,
         expected_version=parse_if_match(if_match),
     )
-    with command_context(principal, correlation_id):
-        async with remediation.store.unit_of_work() as uow:
-            await set_committee_members(command, uow, remediation)
-            committee = await committee_public(uow.connection, factory_id)
-    assert committee is not None
-    set_etag(response, committee.version)
-    return committee
+    change = await _run(request, principal, correlation_id, command)
+    return _committee_changed(change, response)
 
 
 @committees_router.post(
@@ -557,8 +396,8 @@ async def put_members(
 async def post_meeting(
     factory_id: PathId,
     body: MeetingCreate,
+    request: Request,
     principal: CurrentPrincipal,
-    remediation: RemediationDep,
     response: Response,
     if_match: IfMatch = None,
     correlation_id: CorrelationId = None,
@@ -575,10 +414,8 @@ async def post_meeting(
         logged_by=principal.subject,
         expected_version=parse_if_match(if_match),
     )
-    with command_context(principal, correlation_id):
-        async with remediation.store.unit_of_work() as uow:
-            await log_committee_meeting(command, uow, remediation)
-            committee = await committee_public(uow.connection, factory_id)
-    assert committee is not None
-    set_etag(response, committee.version)
-    return committee
+    change = await _run(request, principal, correlation_id, command)
+    return _committee_changed(change, response)
+
+
+ROUTERS = [plans_router, committees_router]

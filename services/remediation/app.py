@@ -1,60 +1,80 @@
-"""The composition root of the remediation service: settings, engine, event runtime with the consumer
-of assessment events, the deadline scheduler, and the routers. Nothing connects at import."""
+"""The composition root of the remediation service: settings, engine, the event runtime (store with
+the public contract, relay, the consumer of assessment events), the handlers' dependencies, the
+deadline scheduler, the problem registry and the routers. Nothing connects at import."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 
 from libs.events import ConcurrencyConflict, EventRegistry, Subscription
+from libs.events.aggregate import Change, VersionMismatch
 from libs.events.runtime import EventRuntime
 from libs.servicekit import create_app, database_check
 from libs.servicekit.app import Lifecycle
 from libs.servicekit.database import EngineLifecycle, create_engine
 from libs.servicekit.operations import dead_letter_router
-from services.remediation import domain
-from services.remediation.api import committees_router, plans_router
+from libs.servicekit.problems import ProblemRegistry
+from services.remediation import errors
+from services.remediation.api import ROUTERS
+from services.remediation.committee import COMMITTEE_EVENTS
+from services.remediation.contract import contract
 from services.remediation.handlers import (
+    COMMAND_HANDLERS,
+    EVENT_HANDLERS,
     Clock,
-    ConsumerHandler,
-    NoSuchPlan,
     Remediation,
-    VersionMismatch,
-    assessment_handlers,
+    consumer_handlers,
     system_clock,
 )
-from services.remediation.projections import SCHEMA
+from services.remediation.plan_events import PLAN_EVENTS
 from services.remediation.scheduler import DeadlineScheduler
 from services.remediation.settings import RemediationSettings
-from services.remediation.upstream import UPSTREAM_EVENTS
+from services.remediation.tables import SCHEMA
+from services.remediation.upstream import SOURCE_SERVICE, register_upstream
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 CONSUMER_DURABLE = "remediation_plans"
 
-EXCEPTION_MAP: dict[type[Exception], tuple[int, str] | tuple[int, str, str]] = {
-    domain.ItemNotFound: (404, "Item not found"),
-    NoSuchPlan: (404, "Improvement plan not found"),
-    domain.ItemNotEditable: (409, "Item not editable"),
-    domain.ItemIncomplete: (409, "Item incomplete"),
-    domain.NothingToPublish: (409, "Nothing to publish"),
-    domain.EndorsementRequired: (409, "Committee endorsement required"),
-    domain.ReasonRequired: (422, "Reason required"),
-    domain.DueDateOutsideWindow: (422, "Due date outside the allowed window"),
-    domain.CommitteeUnbalanced: (422, "Committee unbalanced"),
-    domain.UnknownAttendee: (422, "Unknown attendee"),
-    domain.MeetingInFuture: (422, "Meeting in the future"),
-    domain.MeetingLimitReached: (422, "Meeting limit reached"),
-    ConcurrencyConflict: (409, "Concurrent change", "concurrency-conflict"),
-    VersionMismatch: (412, "Precondition Failed", "version-mismatch"),
-}
+# Domain errors carry their detail, and extension members where they have them (the allowed
+# transitions of TransitionNotAllowed).
+PROBLEMS = (
+    ProblemRegistry()
+    .add(errors.ItemNotFound, 404, "Item not found")
+    .add(errors.NoSuchPlan, 404, "Improvement plan not found")
+    .add(errors.TransitionNotAllowed, 409, "Transition not allowed", "transition-not-allowed")
+    .add(errors.ItemNotEditable, 409, "Item not editable")
+    .add(errors.ItemIncomplete, 409, "Item incomplete")
+    .add(errors.NothingToPublish, 409, "Nothing to publish")
+    .add(errors.EndorsementRequired, 409, "Committee endorsement required")
+    .add(errors.ReasonRequired, 422, "Reason required")
+    .add(errors.DueDateOutsideWindow, 422, "Due date outside the allowed window")
+    .add(errors.CommitteeUnbalanced, 422, "Committee unbalanced")
+    .add(errors.UnknownAttendee, 422, "Unknown attendee")
+    .add(errors.MeetingInFuture, 422, "Meeting in the future")
+    .add(errors.MeetingLimitReached, 422, "Meeting limit reached")
+    .add(ConcurrencyConflict, 409, "Concurrent change", "concurrency-conflict")
+    .add(VersionMismatch, 412, "Precondition Failed", "version-mismatch")
+)
 
 
 def build_registry() -> EventRegistry:
     registry = EventRegistry("remediation")
-    registry.register_all(*domain.PLAN_EVENTS, *domain.COMMITTEE_EVENTS)
-    registry.register_all(*UPSTREAM_EVENTS, service="assessment")
+    registry.register_all(*PLAN_EVENTS, *COMMITTEE_EVENTS)
+    register_upstream(registry)
     return registry
+
+
+def command_runner(deps: Remediation) -> Callable[[object], Awaitable[Change[Any]]]:
+    """Runs each command through the handler registered for its type."""
+
+    async def run(command: object) -> Change[Any]:
+        return await COMMAND_HANDLERS[type(command)](command, deps)
+
+    return run
 
 
 def create_service_app(
@@ -63,27 +83,26 @@ def create_service_app(
     settings = settings or RemediationSettings()
     engine = create_engine(settings)
     registry = build_registry()
-    # The consumer's handlers need the runtime's store (whose commits wake the relay), and the
-    # runtime needs the subscription: the subscription gets the mapping, filled in just below.
-    handlers: dict[str, ConsumerHandler] = {}
-    subscription = Subscription(
-        durable=CONSUMER_DURABLE,
-        source_service="assessment",
-        handlers=handlers,
-        registry=registry,
-    )
+    policy = settings.due_date_policy()
     runtime = EventRuntime(
         engine=engine,
         database_url=settings.database_url,
         schema=SCHEMA,
         registry=registry,
+        public=contract(policy),
         nats_url=settings.nats_url,
         subject_prefix=settings.subject_prefix,
         stream_replicas=settings.stream_replicas,
-        subscriptions=[subscription],
     )
-    remediation = Remediation(store=runtime.store, policy=settings.due_date_policy(), clock=clock)
-    handlers.update(assessment_handlers(remediation))
+    remediation = Remediation.create(runtime.store, policy, clock)
+    runtime.subscribe(
+        Subscription(
+            durable=CONSUMER_DURABLE,
+            source_service=SOURCE_SERVICE,
+            handlers=consumer_handlers(EVENT_HANDLERS, remediation),
+            registry=registry,
+        )
+    )
     scheduler = DeadlineScheduler(
         remediation,
         interval_seconds=settings.deadline_check_seconds,
@@ -98,7 +117,7 @@ def create_service_app(
         title="Remediation service",
         description="Living improvement plans, the bipartite committee (PICC), verification, deadlines.",
         version="1.0.0",
-        routers=[plans_router, committees_router, dead_letter_router],
+        routers=[*ROUTERS, dead_letter_router],
         lifecycle=lifecycle,
         readiness_checks={
             "database": database_check(engine),
@@ -107,7 +126,7 @@ def create_service_app(
         },
         db_engine=engine,
         db_schema=SCHEMA,
-        exception_map=EXCEPTION_MAP,
+        problems=PROBLEMS,
         openapi_tags=[
             {
                 "name": "improvement-plans",
@@ -117,6 +136,7 @@ def create_service_app(
         ],
     )
     app.state.remediation = remediation
+    app.state.run_command = command_runner(remediation)
     app.state.runtime = runtime
     app.state.scheduler = scheduler
     return app

@@ -1,11 +1,39 @@
-"""What callers ask the remediation service to do (imperative names)."""
+"""What callers ask the remediation service to do (imperative names): from the API, from the
+reactions to assessment events, and from the deadline scheduler."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
 
-from services.remediation.domain import Actor, ItemStatus, Side
+from services.remediation.committee import Side
+from services.remediation.plan_events import Actor, ItemStatus
+
+
+@dataclass(frozen=True)
+class RecordAssessmentReport:
+    factory_id: str
+    assessment_id: str
+    cycle: int
+    report_date: date
+    non_compliance_count: int | None = None
+
+
+@dataclass(frozen=True)
+class AddImprovementItem:
+    factory_id: str
+    assessment_id: str
+    cycle: int
+    report_date: date
+    cluster_id: str
+    cluster_name: str
+    compliance_point_id: str
+    compliance_point_name: str
+    question_id: str
+    question_text: str
+    critical: bool
+    zero_tolerance: bool
+    evidence: str
 
 
 @dataclass(frozen=True)
@@ -36,6 +64,13 @@ class PublishPlan:
     factory_id: str
     published_by: str
     expected_version: int | None = None
+
+
+@dataclass(frozen=True)
+class FlagDeadlines:
+    """Flag the plan's items past due and a late first publication (the scheduler's command)."""
+
+    factory_id: str
 
 
 @dataclass(frozen=True)

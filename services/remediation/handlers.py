@@ -1,48 +1,44 @@
-"""Command handlers and reactions to the assessment service's events; registries at the end.
+"""Command handlers, reactions to the assessment service's events, and the deadline pass; the
+registries at the end are read by app.py.
 
-Every change loads the aggregate's stream, lets the aggregate decide, appends with the loaded version
-as the expected one and projects the read models in the same transaction.
+Handlers own the unit of work: each runs its aggregate's repository (`Repository.execute`), which
+loads, authorizes, checks the expected version, decides, appends and projects in one transaction.
 """
 
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from libs.events import (
-    ConcurrencyConflict,
-    DomainEvent,
-    Envelope,
-    EventStore,
-    UnitOfWork,
-)
-from services.remediation import projections
+from libs.events.aggregate import Change, Loaded
+from libs.events.consumer import Handler
+from libs.events.envelope import DomainEvent, Envelope
+from libs.events.repository import Repository
+from services.remediation import committee as committees
+from services.remediation import plan as plans
+from services.remediation import projections, queries
 from services.remediation.commands import (
+    AddImprovementItem,
     ChangeItemDetails,
     ChangeItemStatus,
+    FlagDeadlines,
     LogCommitteeMeeting,
     PublishPlan,
+    RecordAssessmentReport,
     SetCommitteeMembers,
 )
-from services.remediation.domain import (
-    Committee,
-    CommitteeMember,
-    DueDatePolicy,
-    ImprovementPlan,
-    committee_stream_id,
-    plan_stream_id,
-)
+from services.remediation.committee import COMMITTEE, Committee, CommitteeMember
+from services.remediation.errors import NoSuchPlan
+from services.remediation.ids import new_id
+from services.remediation.plan import PLAN, Plan
+from services.remediation.policy import DueDatePolicy
 from services.remediation.upstream import AssessmentCompleted, NonComplianceFound
 
 log = logging.getLogger(__name__)
 
-PLAN_STREAM_TYPE = "ImprovementPlan"
-COMMITTEE_STREAM_TYPE = "Committee"
 # Replicas appending to one plan at once: reload and decide again this many times before the
 # consumer runner's own retry (with backoff) takes over.
 CONFLICT_RETRIES = 8
@@ -54,281 +50,287 @@ def system_clock() -> datetime:
     return datetime.now(UTC)
 
 
-class VersionMismatch(Exception):
-    """The caller's If-Match names another version than the aggregate's (HTTP 412)."""
-
-    def __init__(self, expected: int, actual: int) -> None:
-        self.expected, self.actual = expected, actual
-        super().__init__(f"the resource is at version {actual}, not {expected}")
-
-
-class NoSuchPlan(Exception):
-    def __init__(self, factory_id: str) -> None:
-        super().__init__(f"no improvement plan for factory {factory_id}")
-
-
 @dataclass(frozen=True)
 class Remediation:
-    """What the handlers need: the store, the deadline policy and the clock (injectable)."""
+    """What the handlers need: the store, the two repositories, the deadline policy and the
+    clock (injectable)."""
 
-    store: EventStore
+    store: Any
+    plans: Repository[Plan, Any]
+    committees: Repository[Committee, Any]
     policy: DueDatePolicy
     clock: Clock = system_clock
 
+    @classmethod
+    def create(
+        cls,
+        store: Any,
+        policy: DueDatePolicy,
+        clock: Clock = system_clock,
+        *,
+        read_models: bool = True,
+    ) -> Remediation:
+        """The handlers' dependencies on `store`; without `read_models` (the in-memory store of
+        the handler tests) nothing is projected."""
+        return cls(
+            store=store,
+            plans=Repository(
+                store, PLAN, project=projections.plan_projection(policy) if read_models else None
+            ),
+            committees=Repository(
+                store, COMMITTEE, project=projections.project_committee if read_models else None
+            ),
+            policy=policy,
+            clock=clock,
+        )
 
-# loading and saving ------------------------------------------------------------------------------
+
+def require_plan(loaded: Loaded[Plan]) -> None:
+    """Commands of the API change an existing plan only: a 404 before the If-Match check."""
+    if loaded.version == 0:
+        raise NoSuchPlan(loaded.aggregate_id)
 
 
-async def load_plan(uow: UnitOfWork, factory_id: str) -> ImprovementPlan:
-    recorded = await uow.load(plan_stream_id(factory_id))
-    return ImprovementPlan.fold(factory_id, [entry.event for entry in recorded])
+# commands of the API -----------------------------------------------------------------------------
 
 
-async def save_plan(uow: UnitOfWork, plan: ImprovementPlan, policy: DueDatePolicy) -> int:
-    """Append the plan's pending events and project it; returns the new version."""
-    if not plan.pending:
-        return plan.version
-    await uow.append(
-        plan_stream_id(plan.factory_id),
-        stream_type=PLAN_STREAM_TYPE,
-        expected_version=plan.version,
-        events=plan.pending,
-        subject=plan.factory_id,
+async def change_item_details(command: ChangeItemDetails, deps: Remediation) -> Change[Plan]:
+    return await deps.plans.execute(
+        command.factory_id,
+        lambda plan: plans.change_details(
+            plan,
+            command.item_id,
+            root_cause=command.root_cause,
+            planned_action=command.planned_action,
+            responsible_person=command.responsible_person,
+            due_date=command.due_date,
+            changed_by=command.changed_by,
+        ),
+        expected_version=command.expected_version,
+        authorize=require_plan,
     )
-    changed = {item_id for event in plan.pending if (item_id := _item_id(event))}
-    await projections.project_plan(uow.connection, plan, plan.next_version, changed, policy)
-    return plan.next_version
 
 
-def _item_id(event: DomainEvent) -> str | None:
-    value = getattr(event, "item_id", None)
-    return str(value) if value is not None else None
-
-
-async def load_committee(uow: UnitOfWork, factory_id: str) -> Committee:
-    recorded = await uow.load(committee_stream_id(factory_id))
-    return Committee.fold(factory_id, [entry.event for entry in recorded])
-
-
-async def save_committee(uow: UnitOfWork, committee: Committee) -> int:
-    if not committee.pending:
-        return committee.version
-    await uow.append(
-        committee_stream_id(committee.factory_id),
-        stream_type=COMMITTEE_STREAM_TYPE,
-        expected_version=committee.version,
-        events=committee.pending,
-        subject=committee.factory_id,
+async def change_item_status(command: ChangeItemStatus, deps: Remediation) -> Change[Plan]:
+    now = deps.clock()
+    return await deps.plans.execute(
+        command.factory_id,
+        lambda plan: plans.change_status(
+            plan,
+            command.item_id,
+            command.status,
+            actor=command.actor,
+            by=command.changed_by,
+            now=now,
+            reason=command.reason,
+        ),
+        expected_version=command.expected_version,
+        authorize=require_plan,
     )
-    version = committee.version + len(committee.pending)
-    await projections.project_committee(uow.connection, committee, version)
-    return version
 
 
-def _check_version(expected: int | None, actual: int) -> None:
-    if expected is not None and expected != actual:
-        raise VersionMismatch(expected, actual)
-
-
-# commands ----------------------------------------------------------------------------------------
-
-
-async def change_item_details(
-    command: ChangeItemDetails, uow: UnitOfWork, remediation: Remediation
-) -> ImprovementPlan:
-    plan = await _existing_plan(uow, command.factory_id, command.expected_version)
-    plan.change_details(
-        command.item_id,
-        root_cause=command.root_cause,
-        planned_action=command.planned_action,
-        responsible_person=command.responsible_person,
-        due_date=command.due_date,
-        changed_by=command.changed_by,
-    )
-    await save_plan(uow, plan, remediation.policy)
-    return plan
-
-
-async def change_item_status(
-    command: ChangeItemStatus, uow: UnitOfWork, remediation: Remediation
-) -> ImprovementPlan:
-    plan = await _existing_plan(uow, command.factory_id, command.expected_version)
-    plan.change_status(
-        command.item_id,
-        command.status,
-        actor=command.actor,
-        by=command.changed_by,
-        now=remediation.clock(),
-        reason=command.reason,
-    )
-    await save_plan(uow, plan, remediation.policy)
-    return plan
-
-
-async def publish_plan(
-    command: PublishPlan, uow: UnitOfWork, remediation: Remediation
-) -> ImprovementPlan:
-    plan = await _existing_plan(uow, command.factory_id, command.expected_version)
-    committee = await load_committee(uow, command.factory_id)
-    plan.publish(committee.latest_endorsement, remediation.clock(), remediation.policy)
-    await save_plan(uow, plan, remediation.policy)
-    return plan
-
-
-async def _existing_plan(uow: UnitOfWork, factory_id: str, expected: int | None) -> ImprovementPlan:
-    plan = await load_plan(uow, factory_id)
-    if plan.version == 0:
-        raise NoSuchPlan(factory_id)
-    _check_version(expected, plan.version)
-    return plan
+async def publish_plan(command: PublishPlan, deps: Remediation) -> Change[Plan]:
+    """The committee's latest endorsement is read in the same transaction as the plan's append."""
+    now = deps.clock()
+    async with deps.store.unit_of_work(authorize_first=True) as unit:
+        committee = await deps.committees.load(unit, command.factory_id)
+        endorsement = committee.state.latest_endorsement
+        return await deps.plans.execute(
+            command.factory_id,
+            lambda plan: plans.publish(plan, endorsement, now=now, policy=deps.policy),
+            expected_version=command.expected_version,
+            authorize=require_plan,
+            unit=unit,
+        )
 
 
 async def set_committee_members(
-    command: SetCommitteeMembers, uow: UnitOfWork, remediation: Remediation
-) -> Committee:
-    committee = await load_committee(uow, command.factory_id)
-    _check_version(command.expected_version, committee.version)
+    command: SetCommitteeMembers, deps: Remediation
+) -> Change[Committee]:
     members = [
         CommitteeMember(
-            member_id=member.member_id or str(uuid.uuid4()),
+            member_id=member.member_id or new_id(),
             name=member.name,
             side=member.side,
             position=member.position,
         )
         for member in command.members
     ]
-    committee.set_members(members, command.changed_by)
-    await save_committee(uow, committee)
-    return committee
+    return await deps.committees.execute(
+        command.factory_id,
+        lambda committee: committees.set_members(
+            committee,
+            factory_id=command.factory_id,
+            members=members,
+            changed_by=command.changed_by,
+        ),
+        expected_version=command.expected_version,
+    )
 
 
 async def log_committee_meeting(
-    command: LogCommitteeMeeting, uow: UnitOfWork, remediation: Remediation
-) -> Committee:
-    committee = await load_committee(uow, command.factory_id)
-    _check_version(command.expected_version, committee.version)
-    committee.log_meeting(
-        meeting_id=str(uuid.uuid4()),
-        held_on=command.held_on,
-        attendees=command.attendees,
-        decisions=command.decisions,
-        endorses_plan=command.endorses_plan,
-        logged_by=command.logged_by,
-        today=remediation.clock().date(),
+    command: LogCommitteeMeeting, deps: Remediation
+) -> Change[Committee]:
+    today = deps.clock().date()
+    meeting_id = new_id()
+    return await deps.committees.execute(
+        command.factory_id,
+        lambda committee: committees.log_meeting(
+            committee,
+            factory_id=command.factory_id,
+            meeting_id=meeting_id,
+            held_on=command.held_on,
+            attendees=command.attendees,
+            decisions=command.decisions,
+            endorses_plan=command.endorses_plan,
+            logged_by=command.logged_by,
+            today=today,
+        ),
+        expected_version=command.expected_version,
     )
-    await save_committee(uow, committee)
-    return committee
 
 
-# reactions to the assessment service -------------------------------------------------------------
+# commands of the reactions and the scheduler: no expected version, so they retry on conflicts ----
 
 
-async def change_plan_with_retries(
-    connection: AsyncConnection,
-    remediation: Remediation,
-    factory_id: str,
-    decide: Callable[[ImprovementPlan], None],
-) -> int:
-    """Load, decide and save inside a SAVEPOINT; on a conflict with another replica, try again.
-
-    Returns how many events were appended.
-    """
-    for attempt in range(1, CONFLICT_RETRIES + 1):
-        try:
-            async with connection.begin_nested():
-                uow = UnitOfWork(remediation.store, connection)
-                plan = await load_plan(uow, factory_id)
-                decide(plan)
-                await save_plan(uow, plan, remediation.policy)
-                return len(plan.pending)
-        except ConcurrencyConflict:
-            if attempt == CONFLICT_RETRIES:
-                raise
-            log.info("plan of %s changed concurrently; retrying (%s)", factory_id, attempt)
-    raise AssertionError("unreachable")
+async def record_assessment_report(
+    command: RecordAssessmentReport, deps: Remediation, *, connection: Any = None
+) -> Change[Plan]:
+    return await deps.plans.execute(
+        command.factory_id,
+        lambda plan: plans.record_assessment_report(
+            plan,
+            factory_id=command.factory_id,
+            assessment_id=command.assessment_id,
+            cycle=command.cycle,
+            report_date=command.report_date,
+            non_compliance_count=command.non_compliance_count,
+        ),
+        conflict_retries=CONFLICT_RETRIES,
+        connection=connection,
+    )
 
 
-ConsumerHandler = Callable[[AsyncConnection, Envelope, DomainEvent], Awaitable[None]]
+async def add_improvement_item(
+    command: AddImprovementItem, deps: Remediation, *, connection: Any = None
+) -> Change[Plan]:
+    return await deps.plans.execute(
+        command.factory_id,
+        lambda plan: plans.add_item(
+            plan,
+            factory_id=command.factory_id,
+            assessment_id=command.assessment_id,
+            cycle=command.cycle,
+            report_date=command.report_date,
+            cluster_id=command.cluster_id,
+            cluster_name=command.cluster_name,
+            compliance_point_id=command.compliance_point_id,
+            compliance_point_name=command.compliance_point_name,
+            question_id=command.question_id,
+            question_text=command.question_text,
+            critical=command.critical,
+            zero_tolerance=command.zero_tolerance,
+            evidence=command.evidence,
+            policy=deps.policy,
+        ),
+        conflict_retries=CONFLICT_RETRIES,
+        connection=connection,
+    )
 
 
-def assessment_handlers(remediation: Remediation) -> dict[str, ConsumerHandler]:
-    """Handlers of the assessment events, by event name, for the consumer runner."""
-
-    async def on_assessment_completed(
-        connection: AsyncConnection, envelope: Envelope, event: DomainEvent
-    ) -> None:
-        assert isinstance(event, AssessmentCompleted)
-        await change_plan_with_retries(
-            connection,
-            remediation,
-            event.factory_id,
-            lambda plan: plan.record_assessment_report(
-                event.assessment_id, event.cycle, event.report_date, event.non_compliance_count
-            ),
-        )
-
-    async def on_non_compliance_found(
-        connection: AsyncConnection, envelope: Envelope, event: DomainEvent
-    ) -> None:
-        assert isinstance(event, NonComplianceFound)
-        await change_plan_with_retries(
-            connection,
-            remediation,
-            event.factory_id,
-            lambda plan: plan.add_item(
-                assessment_id=event.assessment_id,
-                cycle=event.cycle,
-                report_date=event.report_date,
-                cluster_id=event.cluster_id,
-                cluster_name=event.cluster_name,
-                compliance_point_id=event.compliance_point_id,
-                compliance_point_name=event.compliance_point_name,
-                question_id=event.question_id,
-                question_text=event.question_text,
-                critical=event.critical,
-                zero_tolerance=event.zero_tolerance,
-                evidence=event.evidence,
-                policy=remediation.policy,
-            ),
-        )
-
-    return {
-        "AssessmentCompleted": on_assessment_completed,
-        "NonComplianceFound": on_non_compliance_found,
-    }
+async def flag_deadlines(command: FlagDeadlines, deps: Remediation) -> Change[Plan]:
+    """Safe with several replicas: the plan is appended to at its loaded version, and a plan that
+    already flagged an item decides nothing the second time."""
+    now = deps.clock()
+    return await deps.plans.execute(
+        command.factory_id,
+        lambda plan: plans.flag_deadlines(plan, today=now.date(), now=now, policy=deps.policy),
+        conflict_retries=CONFLICT_RETRIES,
+    )
 
 
-# deadlines ---------------------------------------------------------------------------------------
-
-
-async def flag_due_deadlines(remediation: Remediation) -> int:
-    """Flag items and first publications past due; returns how many events were appended.
-
-    Safe with several replicas: each plan is changed with an expected version, and an aggregate
-    that already flagged an item decides nothing the second time.
-    """
-    now = remediation.clock()
-    today = now.date()
-    async with remediation.store.reading() as connection:
-        factory_ids = await projections.factories_with_due_deadlines(connection, today)
+async def flag_due_deadlines(deps: Remediation) -> int:
+    """The scheduler's pass: flag every plan with a deadline past; returns the events appended."""
+    today = deps.clock().date()
+    async with deps.store.reading() as connection:
+        factory_ids = await queries.factories_with_due_deadlines(connection, today)
     appended = 0
     for factory_id in factory_ids:
-
-        def decide(plan: ImprovementPlan) -> None:
-            plan.flag_overdue(today, now)
-            plan.flag_publication_overdue(today, now, remediation.policy)
-
-        async with remediation.store.unit_of_work() as uow:
-            appended += await change_plan_with_retries(
-                uow.connection, remediation, factory_id, decide
-            )
+        change = await flag_deadlines(FlagDeadlines(factory_id), deps)
+        appended += len(change.events)
     return appended
 
 
-COMMAND_HANDLERS = {
+# reactions to the assessment service: translate the message, run the local command -------------
+
+
+async def on_assessment_completed(
+    event: AssessmentCompleted, deps: Remediation, connection: Any
+) -> None:
+    command = RecordAssessmentReport(
+        factory_id=event.factory_id,
+        assessment_id=event.assessment_id,
+        cycle=event.cycle,
+        report_date=event.report_date,
+        non_compliance_count=event.non_compliance_count,
+    )
+    await record_assessment_report(command, deps, connection=connection)
+
+
+async def on_non_compliance_found(
+    event: NonComplianceFound, deps: Remediation, connection: Any
+) -> None:
+    command = AddImprovementItem(
+        factory_id=event.factory_id,
+        assessment_id=event.assessment_id,
+        cycle=event.cycle,
+        report_date=event.report_date,
+        cluster_id=event.cluster_id,
+        cluster_name=event.cluster_name,
+        compliance_point_id=event.compliance_point_id,
+        compliance_point_name=event.compliance_point_name,
+        question_id=event.question_id,
+        question_text=event.question_text,
+        critical=event.critical,
+        zero_tolerance=event.zero_tolerance,
+        evidence=event.evidence,
+    )
+    await add_improvement_item(command, deps, connection=connection)
+
+
+Reaction = Callable[[Any, Remediation, Any], Awaitable[None]]
+
+
+def consumer_handlers(
+    reactions: dict[str, tuple[type[DomainEvent], Reaction]], deps: Remediation
+) -> dict[str, Handler]:
+    """The reactions as the consumer runner calls them: on its connection, inside its transaction
+    (the inbox row and the plan's events commit together)."""
+
+    def bind(event_type: type[DomainEvent], reaction: Reaction) -> Handler:
+        async def handle(connection: Any, envelope: Envelope, event: DomainEvent) -> None:
+            if not isinstance(event, event_type):
+                raise TypeError(f"{envelope.type} decoded as {type(event).__name__}")
+            await reaction(event, deps, connection)
+
+        return handle
+
+    return {name: bind(event_type, reaction) for name, (event_type, reaction) in reactions.items()}
+
+
+COMMAND_HANDLERS: dict[type[Any], Callable[..., Awaitable[Change[Any]]]] = {
     ChangeItemDetails: change_item_details,
     ChangeItemStatus: change_item_status,
     PublishPlan: publish_plan,
     SetCommitteeMembers: set_committee_members,
     LogCommitteeMeeting: log_committee_meeting,
+    RecordAssessmentReport: record_assessment_report,
+    AddImprovementItem: add_improvement_item,
+    FlagDeadlines: flag_deadlines,
+}
+
+# by the producer's event name: the event class (our copy) and the reaction to it
+EVENT_HANDLERS: dict[str, tuple[type[DomainEvent], Reaction]] = {
+    "AssessmentCompleted": (AssessmentCompleted, on_assessment_completed),
+    "NonComplianceFound": (NonComplianceFound, on_non_compliance_found),
 }

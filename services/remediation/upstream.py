@@ -1,14 +1,22 @@
-"""Our own narrow copies of the assessment service's events that remediation reacts to
-(registered under service "assessment"; fields we do not read are ignored)."""
+"""Our own narrow copies of the assessment service's public events that remediation reacts to
+(registered under service "assessment"; fields we do not read are ignored). See
+services/assessment/contract.py for the full events."""
 
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
-from libs.events import DomainEvent
+from libs.events.envelope import DomainEvent, EventRegistry
+
+SOURCE_SERVICE = "assessment"
 
 
 class AssessmentCompleted(DomainEvent):
+    """Version 2 added the report's `results`, which remediation does not read."""
+
+    schema_version = 2
+
     assessment_id: str
     factory_id: str
     cycle: int
@@ -33,3 +41,12 @@ class NonComplianceFound(DomainEvent):
 
 
 UPSTREAM_EVENTS: tuple[type[DomainEvent], ...] = (AssessmentCompleted, NonComplianceFound)
+
+
+def register_upstream(registry: EventRegistry) -> None:
+    """Register the copies under the producer's name, with the upcasters of older versions."""
+    registry.register_all(*UPSTREAM_EVENTS, service=SOURCE_SERVICE)
+
+    @registry.upcaster("AssessmentCompleted", 1, service=SOURCE_SERVICE)
+    def completed_v1(data: dict[str, Any]) -> dict[str, Any]:
+        return data  # version 2 only added `results`, which this copy does not read

@@ -4,6 +4,7 @@ clock, an HTTP client, tokens, and assessment events as the assessment service w
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from fastapi import FastAPI
 
 from libs.events import Envelope
 from libs.events.envelope import event_type
+from libs.events.nats import stream_name, subject_for
 from libs.servicekit import Role, mint_token
 from libs.servicekit.migrations import run_migrations
 from services.remediation.app import MIGRATIONS, create_service_app
@@ -149,3 +151,24 @@ async def poll(check: Callable[[], Any], timeout: float = 15.0, interval: float 
             if result:
                 return result
             await asyncio.sleep(interval)
+
+
+async def published(service: Service, event_name: str, count: int) -> list[dict[str, Any]]:
+    """The envelopes of the public `event_name` events the relay published to the REMEDIATION
+    stream, in order, once there are at least `count` of them."""
+    prefix = service.settings.subject_prefix
+    stream = stream_name(prefix, "remediation")
+    subject = subject_for(prefix, "remediation", event_name)
+    js = service.app.state.runtime.nats.jetstream()
+
+    async def fetch() -> list[dict[str, Any]] | None:
+        state = (await js.stream_info(stream)).state
+        found = []
+        for sequence in range(state.first_seq, state.last_seq + 1):
+            message = await js.get_msg(stream, sequence)
+            if message.subject == subject and message.data is not None:
+                found.append(json.loads(message.data))
+        return found if len(found) >= count else None
+
+    found: list[dict[str, Any]] = await poll(fetch)
+    return found

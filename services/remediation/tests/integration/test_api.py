@@ -16,6 +16,7 @@ from services.remediation.tests.integration.conftest import (
     MovableClock,
     Service,
     assessment_events,
+    published,
 )
 from services.remediation.tests.integration.test_consuming import feed
 
@@ -138,20 +139,9 @@ async def test_item_lifecycle_through_the_api(service: Service) -> None:
     assert (record["items_opened"], record["items_verified"]) == (2, 1)
     assert record["average_days_to_verification"] is not None
 
-    async with service.app.state.remediation.store.engine.connect() as connection:
-        summaries = (
-            (
-                await connection.execute(
-                    text(
-                        "SELECT data->>'change' FROM remediation.event WHERE event_type LIKE "
-                        "'%ImprovementPlanUpdated%' ORDER BY position"
-                    )
-                )
-            )
-            .scalars()
-            .all()
-        )
-    assert summaries == [
+    # every change published its public summary, typed, with the plan's progress
+    summaries = await published(service, "ImprovementPlanUpdated", 6)
+    assert [summary["data"]["change"] for summary in summaries] == [
         "item_added",
         "item_added",
         "item_updated",
@@ -159,6 +149,12 @@ async def test_item_lifecycle_through_the_api(service: Service) -> None:
         "status_changed",
         "verified",
     ]
+    last = summaries[-1]["data"]
+    assert last["item"]["item_id"] == critical_item and last["item"]["status"] == "verified"
+    assert last["progress"]["verified"] == 1 and last["progress"]["share_verified"] == 0.5
+    assert "responsible_person" not in last["item"] and "verified_by" not in last["item"]
+    [verification] = await published(service, "RemediationVerified", 1)
+    assert verification["data"]["item_id"] == critical_item
 
 
 async def test_committee_endorsement_and_publication(service: Service) -> None:
@@ -212,9 +208,7 @@ async def test_overdue_is_flagged_once_by_two_schedulers(service: Service) -> No
     late = MovableClock(datetime(2024, 4, 15, tzinfo=UTC))  # critical item due 2024-03-31
     first = service.app.state.remediation
     schedulers = [
-        DeadlineScheduler(
-            Remediation(store=first.store, policy=first.policy, clock=late), interval_seconds=60
-        )
+        DeadlineScheduler(Remediation.create(first.store, first.policy, late), interval_seconds=60)
         for _ in range(2)
     ]
     appended = await asyncio.gather(*(scheduler.run_once() for scheduler in schedulers))

@@ -13,7 +13,7 @@ from libs.events import Envelope
 from libs.events.nats import subject_for
 from libs.servicekit import Role
 from services.remediation.app import CONSUMER_DURABLE
-from services.remediation.projections import improvement_item, improvement_plan
+from services.remediation.tables import improvement_item, improvement_plan
 from services.remediation.tests.integration.conftest import (
     REPORT_DATE,
     Service,

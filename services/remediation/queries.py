@@ -1,0 +1,194 @@
+"""Read-side queries of the remediation service, for the API and the deadline scheduler; each runs
+on the connection the caller passes (`store.reading()`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    and_,
+    case,
+    func,
+    literal_column,
+    or_,
+    select,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.remediation.plan_events import ItemStatus
+from services.remediation.tables import committee, improvement_item, improvement_plan
+
+
+@dataclass(frozen=True)
+class ItemFilter:
+    status: ItemStatus | None = None
+    critical: bool | None = None
+    overdue: bool | None = None
+    persistent: bool | None = None
+
+
+async def plan_row(connection: AsyncConnection, factory_id: str) -> dict[str, Any] | None:
+    row = (
+        await connection.execute(
+            select(improvement_plan).where(improvement_plan.c.factory_id == factory_id)
+        )
+    ).first()
+    return dict(row._mapping) if row else None
+
+
+async def plan_rows(
+    connection: AsyncConnection, *, after: str | None, limit: int, factory_id: str | None
+) -> list[dict[str, Any]]:
+    query = select(improvement_plan).order_by(improvement_plan.c.factory_id).limit(limit)
+    if after is not None:
+        query = query.where(improvement_plan.c.factory_id > after)
+    if factory_id is not None:
+        query = query.where(improvement_plan.c.factory_id == factory_id)
+    return [dict(row._mapping) for row in await connection.execute(query)]
+
+
+async def item_rows(
+    connection: AsyncConnection,
+    factory_id: str,
+    item_filter: ItemFilter,
+    *,
+    after: tuple[date, str] | None = None,
+    limit: int = 500,
+) -> list[dict[str, Any]]:
+    """Items ordered by due date; `overdue` means flagged overdue and not yet verified."""
+    item = improvement_item.c
+    query = select(improvement_item).where(item.factory_id == factory_id)
+    if item_filter.status is not None:
+        query = query.where(item.status == item_filter.status.value)
+    if item_filter.critical is not None:
+        query = query.where(item.critical.is_(item_filter.critical))
+    if item_filter.persistent is not None:
+        query = query.where(item.persistent.is_(item_filter.persistent))
+    if item_filter.overdue is not None:
+        overdue_now = and_(item.overdue.is_(True), item.status != ItemStatus.VERIFIED.value)
+        query = query.where(overdue_now if item_filter.overdue else ~overdue_now)
+    if after is not None:
+        after_due, after_id = after
+        query = query.where(
+            or_(
+                item.due_date > after_due,
+                and_(item.due_date == after_due, item.item_id > after_id),
+            )
+        )
+    query = query.order_by(item.due_date, item.item_id).limit(limit)
+    return [dict(row._mapping) for row in await connection.execute(query)]
+
+
+async def item_row(
+    connection: AsyncConnection, factory_id: str, item_id: str
+) -> dict[str, Any] | None:
+    row = (
+        await connection.execute(
+            select(improvement_item).where(
+                improvement_item.c.factory_id == factory_id, improvement_item.c.item_id == item_id
+            )
+        )
+    ).first()
+    return dict(row._mapping) if row else None
+
+
+async def remediation_record(connection: AsyncConnection, factory_id: str) -> list[dict[str, Any]]:
+    """Per assessment cycle: items opened, items verified, average days from report to verification."""
+    item = improvement_item.c
+    verified = item.status == ItemStatus.VERIFIED.value
+    days_to_verify = (
+        func.extract("epoch", item.verified_at - func.cast(item.report_date, DateTime)) / 86400
+    )
+    query = (
+        select(
+            item.assessment_id,
+            item.cycle,
+            item.report_date,
+            func.count().label("items_opened"),
+            func.count().filter(verified).label("items_verified"),
+            func.count().filter(item.persistent.is_(True)).label("items_persistent"),
+            func.avg(case((verified, days_to_verify))).label("average_days_to_verification"),
+        )
+        .where(item.factory_id == factory_id)
+        .group_by(item.assessment_id, item.cycle, item.report_date)
+        .order_by(item.cycle, item.report_date)
+    )
+    rows = []
+    for row in await connection.execute(query):
+        values = dict(row._mapping)
+        average = values["average_days_to_verification"]
+        values["average_days_to_verification"] = (
+            round(float(average), 1) if average is not None else None
+        )
+        rows.append(values)
+    return rows
+
+
+async def factories_with_due_deadlines(connection: AsyncConnection, today: date) -> list[str]:
+    """Factories whose plan has an item or a first publication past due and not yet flagged."""
+    item = improvement_item.c
+    plan = improvement_plan.c
+    items_due = select(item.factory_id).where(
+        item.overdue.is_(False), item.status != ItemStatus.VERIFIED.value, item.due_date < today
+    )
+    publication_due = select(plan.factory_id).where(
+        plan.first_published_at.is_(None),
+        plan.publication_late.is_(False),
+        plan.publication_due_date < today,
+    )
+    query = items_due.union(publication_due)
+    return sorted(str(factory_id) for factory_id in (await connection.scalars(query)).all())
+
+
+def _jsonpath(path: str) -> ColumnElement[Any]:
+    # a constant path (the variables carry the numbers), typed so PostgreSQL picks the function
+    return literal_column(f"'{path}'::jsonpath")
+
+
+async def committee_row(
+    connection: AsyncConnection, factory_id: str, *, meetings: int | None = None
+) -> dict[str, Any] | None:
+    """The committee; with `meetings`, only that many of its meetings (the first logged) and
+    `meeting_count`, so a long-lived committee's row is not read whole."""
+    if meetings is None:
+        row = (
+            await connection.execute(select(committee).where(committee.c.factory_id == factory_id))
+        ).first()
+        return dict(row._mapping) if row else None
+    query = select(
+        committee.c.factory_id,
+        committee.c.version,
+        committee.c.members,
+        func.jsonb_path_query_array(
+            committee.c.meetings,
+            _jsonpath("$[0 to $last]"),
+            func.jsonb_build_object("last", meetings - 1),
+        ).label("meetings"),
+        func.jsonb_array_length(committee.c.meetings).label("meeting_count"),
+    ).where(committee.c.factory_id == factory_id)
+    found = (await connection.execute(query)).first()
+    return dict(found._mapping) if found else None
+
+
+async def committee_meetings(
+    connection: AsyncConnection, factory_id: str, *, offset: int, limit: int
+) -> tuple[list[dict[str, Any]], int] | None:
+    """Meetings `offset` to `offset + limit - 1` in the order they were logged (meetings are only
+    ever appended, so a position in that order never moves), and how many there are."""
+    query = select(
+        func.jsonb_path_query_array(
+            committee.c.meetings,
+            _jsonpath("$[$first to $last]"),
+            func.jsonb_build_object("first", offset, "last", offset + limit - 1),
+        ),
+        func.jsonb_array_length(committee.c.meetings),
+    ).where(committee.c.factory_id == factory_id)
+    found = (await connection.execute(query)).first()
+    if found is None:
+        return None
+    page, count = found
+    return list(page), int(count)

@@ -1,0 +1,163 @@
+"""Request and response models of the remediation API (XCreate, XUpdate, XPublic): the limits a
+request must keep are declared here, and so documented in the OpenAPI description."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from libs.servicekit.types import PlausibleDate, ResourceId, SafeLine, SafeText
+from services.remediation.committee import Side
+from services.remediation.errors import (
+    MAX_ATTENDEES,
+    MAX_DECISION_LENGTH,
+    MAX_DECISIONS,
+    MAX_MEMBERS,
+)
+from services.remediation.plan_events import ItemStatus
+
+# meetings shown with the committee; the rest are under /v1/committees/{factory_id}/meetings
+MEETINGS_ON_COMMITTEE = 50
+
+
+class ItemPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    item_id: str
+    factory_id: str
+    assessment_id: str
+    cycle: int
+    report_date: date
+    cluster_id: str
+    cluster_name: str
+    compliance_point_id: str
+    compliance_point_name: str
+    question_id: str
+    question_text: str
+    critical: bool
+    zero_tolerance: bool
+    persistent: bool
+    evidence: str
+    status: ItemStatus
+    due_date: date
+    latest_due_date: date = Field(description="The latest due date the factory may choose.")
+    root_cause: str | None
+    planned_action: str | None
+    responsible_person: str | None
+    overdue: bool
+    verified_by: str | None
+    verified_at: datetime | None
+    reopen_reason: str | None
+
+
+class Progress(BaseModel):
+    by_status: dict[str, int]
+    total: int
+    share_verified: float
+    overdue: int
+
+
+class PlanPublic(BaseModel):
+    factory_id: str
+    version: int
+    progress: Progress
+    first_report_date: date | None
+    publication_due_date: date | None
+    first_published_at: datetime | None
+    last_published_at: datetime | None
+    published_version: int | None
+    publication_late: bool
+
+
+class ItemDetailsUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    root_cause: SafeText | None = Field(None, min_length=1, max_length=4000)
+    planned_action: SafeText | None = Field(None, min_length=1, max_length=4000)
+    responsible_person: SafeLine | None = Field(None, min_length=1, max_length=200)
+    due_date: PlausibleDate | None = Field(
+        None, description="Between the report date and the latest due date of the item."
+    )
+
+
+class StatusChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: ItemStatus = Field(
+        description="in_progress or done (factory); verified, or open to reopen (assessor, admin)."
+    )
+    reason: SafeText | None = Field(None, max_length=4000, description="Required when reopening.")
+
+
+class RecordEntry(BaseModel):
+    assessment_id: str
+    cycle: int
+    report_date: date
+    items_opened: int
+    items_verified: int
+    items_persistent: int
+    average_days_to_verification: float | None
+
+
+class RemediationRecord(BaseModel):
+    factory_id: str
+    assessments: list[RecordEntry]
+    items_opened: int
+    items_verified: int
+    average_days_to_verification: float | None
+
+
+class MemberIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    member_id: ResourceId | None = Field(None, description="Keep to update a member.")
+    name: SafeLine = Field(min_length=1, max_length=200)
+    side: Side
+    position: SafeLine | None = Field(None, max_length=200)
+
+
+class MembersUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    members: list[MemberIn] = Field(max_length=MAX_MEMBERS)
+
+
+class MeetingCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    held_on: PlausibleDate = Field(description="Not in the future.")
+    attendees: list[ResourceId] = Field(
+        min_length=1, max_length=MAX_ATTENDEES, description="Member ids."
+    )
+    decisions: list[Annotated[SafeText, Field(min_length=1, max_length=MAX_DECISION_LENGTH)]] = (
+        Field(default_factory=list, max_length=MAX_DECISIONS)
+    )
+    endorses_plan: bool = False
+
+
+class CommitteePublic(BaseModel):
+    factory_id: str
+    version: int
+    members: list[dict[str, Any]]
+    meetings: list[dict[str, Any]] = Field(
+        description=f"The first {MEETINGS_ON_COMMITTEE} meetings in the order they were logged."
+    )
+    meetings_next_cursor: str | None = Field(
+        None,
+        description="When there are more meetings: the `cursor` of "
+        "`GET /v1/committees/{factory_id}/meetings` for the next page.",
+    )
+
+
+def plan_public(row: dict[str, Any]) -> PlanPublic:
+    return PlanPublic(
+        **{key: row[key] for key in PlanPublic.model_fields if key in row},
+        progress=Progress(
+            by_status={s.value: row[s.value] for s in ItemStatus},
+            total=row["total"],
+            share_verified=row["share_verified"],
+            overdue=row["overdue"],
+        ),
+    )
