@@ -1,0 +1,191 @@
+"""The buyer sharing service's public events: its contract with other services (notifications)
+and with buyers' webhooks, typed, versioned and documented (docs/asyncapi.yaml), translated from
+the internal events in one place (`translate`).
+
+Contact details of buyers, free-text messages of access requests and who in an organisation acted
+stay inside the service; an approval is published as the `SharingGranted` that names its request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import Field
+
+from libs.events.contract import PublicContract
+from libs.events.envelope import DomainEvent, EventRegistry
+from services.buyer_sharing import access_request, buyer, sharing
+
+SERVICE = "buyer_sharing"
+
+
+class BuyerRegistered(DomainEvent):
+    """A buyer (brand) was registered with the programme."""
+
+    buyer_id: str
+    name: str
+    country: str = Field(description="ISO 3166-1 alpha-2 code of the buyer's head office.")
+    registered_at: datetime
+
+
+class SharingGranted(DomainEvent):
+    """A factory gave a buyer access to its reports (again, or with a new end date)."""
+
+    factory_id: str
+    buyer_id: str
+    granted_at: datetime
+    ends_on: date | None = Field(description="Last day of access; null: until revoked.")
+    access_request_id: str | None = Field(
+        description="The buyer's access request this grant approves; null if the factory offered."
+    )
+
+
+class SharingRevoked(DomainEvent):
+    """A factory revoked a buyer's access: from now on the buyer sees nothing of it."""
+
+    factory_id: str
+    buyer_id: str
+    revoked_at: datetime
+    reason: str
+
+
+class AccessRequested(DomainEvent):
+    """A buyer asked a factory for access, by factory id or OS ID."""
+
+    request_id: str
+    buyer_id: str
+    factory_id: str | None = Field(
+        description="The factory the request was resolved to; null if none is known (yet)."
+    )
+    os_id: str | None = Field(description="The OS ID the buyer named, normalised; null if none.")
+    requested_at: datetime
+
+
+class AccessDeclined(DomainEvent):
+    """The factory declined a buyer's access request."""
+
+    request_id: str
+    factory_id: str
+    buyer_id: str
+    declined_at: datetime
+    reason: str
+
+
+class AuditRelianceDeclared(DomainEvent):
+    """A buyer relies on the factory's shared assessment instead of its own audit for a period."""
+
+    reliance_id: str
+    factory_id: str
+    buyer_id: str
+    assessment_id: str | None = Field(description="The shared assessment relied on, if named.")
+    period_start: date
+    period_end: date
+    declared_at: datetime
+
+
+class AuditRelianceWithdrawn(DomainEvent):
+    """A buyer withdrew an audit reliance declaration, or the factory's revocation ended it."""
+
+    reliance_id: str
+    factory_id: str
+    buyer_id: str
+    withdrawn_at: datetime
+    reason: str
+
+
+PUBLIC_EVENTS: tuple[type[DomainEvent], ...] = (
+    BuyerRegistered,
+    SharingGranted,
+    SharingRevoked,
+    AccessRequested,
+    AccessDeclined,
+    AuditRelianceDeclared,
+    AuditRelianceWithdrawn,
+)
+
+
+def translate(event: DomainEvent, _state: Any = None) -> Sequence[DomainEvent]:
+    """The public events an internal event publishes; every field is mapped by name here."""
+    if isinstance(event, buyer.BuyerRegistered):
+        return [
+            BuyerRegistered(
+                buyer_id=event.buyer_id,
+                name=event.name,
+                country=event.country,
+                registered_at=event.registered_at,
+            )
+        ]
+    if isinstance(event, sharing.SharingGranted):
+        return [
+            SharingGranted(
+                factory_id=event.factory_id,
+                buyer_id=event.buyer_id,
+                granted_at=event.granted_at,
+                ends_on=event.ends_on,
+                access_request_id=event.access_request_id,
+            )
+        ]
+    if isinstance(event, sharing.SharingRevoked):
+        return [
+            SharingRevoked(
+                factory_id=event.factory_id,
+                buyer_id=event.buyer_id,
+                revoked_at=event.revoked_at,
+                reason=event.reason,
+            )
+        ]
+    if isinstance(event, sharing.AuditRelianceDeclared):
+        return [
+            AuditRelianceDeclared(
+                reliance_id=event.reliance_id,
+                factory_id=event.factory_id,
+                buyer_id=event.buyer_id,
+                assessment_id=event.assessment_id,
+                period_start=event.period_start,
+                period_end=event.period_end,
+                declared_at=event.declared_at,
+            )
+        ]
+    if isinstance(event, sharing.AuditRelianceWithdrawn):
+        return [
+            AuditRelianceWithdrawn(
+                reliance_id=event.reliance_id,
+                factory_id=event.factory_id,
+                buyer_id=event.buyer_id,
+                withdrawn_at=event.withdrawn_at,
+                reason=event.reason,
+            )
+        ]
+    if isinstance(event, access_request.AccessRequested):
+        return [
+            AccessRequested(
+                request_id=event.request_id,
+                buyer_id=event.buyer_id,
+                factory_id=event.factory_id,
+                os_id=event.os_id,
+                requested_at=event.requested_at,
+            )
+        ]
+    if isinstance(event, access_request.AccessDeclined):
+        return [
+            AccessDeclined(
+                request_id=event.request_id,
+                factory_id=event.factory_id,
+                buyer_id=event.buyer_id,
+                declined_at=event.declined_at,
+                reason=event.reason,
+            )
+        ]
+    # AccessApproved is published as the SharingGranted appended with it.
+    return []
+
+
+def make_public_registry() -> EventRegistry:
+    registry = EventRegistry(SERVICE)
+    registry.register_all(*PUBLIC_EVENTS)
+    return registry
+
+
+CONTRACT = PublicContract(make_public_registry(), translate)

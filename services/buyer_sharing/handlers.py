@@ -1,0 +1,319 @@
+"""Command handlers of buyer sharing: each runs its aggregate through the repository (load,
+authorize, decide, append, project the own read models, commit), and the registry of the
+reactions to upstream events, which app.py subscribes.
+
+Authorization that needs the aggregate (is this access request addressed to the caller's factory?)
+runs in `authorize=`, before the idempotency replay point; the route has already checked the role
+and the caller's own tenant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from libs.events.aggregate import Change, Loaded
+from libs.events.envelope import DomainEvent, Envelope
+from libs.events.repository import Repository
+from libs.events.store import EventStore
+from services.buyer_sharing import access_request, buyer, sharing
+from services.buyer_sharing.commands import (
+    ApproveAccessRequest,
+    DeclareAuditReliance,
+    DeclineAccessRequest,
+    GrantSharing,
+    RegisterBuyer,
+    RequestAccess,
+    RevokeSharing,
+    WithdrawAuditReliance,
+)
+from services.buyer_sharing.errors import NotFound
+from services.buyer_sharing.ids import pair_id, split_pair_id
+from services.buyer_sharing.projections import project_own, project_upstream
+from services.buyer_sharing.tables import audit_reliance, factory
+from services.buyer_sharing.upstream import ASSESSMENT_EVENTS, REMEDIATION_EVENTS
+
+# A consumer's or a second request's concurrent append to the same stream: decide again.
+CONFLICT_RETRIES = 3
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Dependencies:
+    """What the handlers need; the composition root builds it once."""
+
+    store: EventStore
+    clock: Callable[[], datetime] = field(default=_utcnow)
+
+    def __post_init__(self) -> None:
+        self.buyers = Repository(
+            self.store, buyer.BUYER, subject_of=lambda buyer_id, _s: buyer_id, project=project_own
+        )
+        self.sharing = Repository(
+            self.store,
+            sharing.SHARING,
+            subject_of=lambda pair, _s: split_pair_id(pair)[0],
+            project=project_own,
+        )
+        self.requests = Repository(
+            self.store,
+            access_request.ACCESS_REQUEST,
+            subject_of=lambda request_id, state: state.factory_id or state.os_id or "unresolved",
+            project=project_own,
+        )
+
+
+async def register_buyer(command: RegisterBuyer, deps: Dependencies) -> Change[buyer.Buyer]:
+    at = deps.clock()
+    return await deps.buyers.execute(
+        command.buyer_id,
+        lambda state: buyer.register_buyer(
+            state,
+            buyer_id=command.buyer_id,
+            name=command.name,
+            country=command.country,
+            contact_name=command.contact_name,
+            contact_email=command.contact_email,
+            by=command.by,
+            at=at,
+        ),
+    )
+
+
+async def _require_buyer(deps: Dependencies, unit: Any, buyer_id: str) -> None:
+    if not (await deps.buyers.load(unit, buyer_id)).state.registered:
+        raise NotFound(f"buyer {buyer_id} not found")
+
+
+async def grant_sharing(command: GrantSharing, deps: Dependencies) -> Change[sharing.Sharing]:
+    at = deps.clock()
+    async with deps.store.unit_of_work(authorize_first=True) as unit:
+        await _require_buyer(deps, unit, command.buyer_id)
+        return await deps.sharing.execute(
+            pair_id(command.factory_id, command.buyer_id),
+            lambda state: sharing.grant(
+                state,
+                factory_id=command.factory_id,
+                buyer_id=command.buyer_id,
+                by=command.by,
+                at=at,
+                ends_on=command.ends_on,
+                reason=command.reason,
+            ),
+            unit=unit,
+        )
+
+
+async def revoke_sharing(command: RevokeSharing, deps: Dependencies) -> Change[sharing.Sharing]:
+    at = deps.clock()
+    return await deps.sharing.execute(
+        pair_id(command.factory_id, command.buyer_id),
+        lambda state: sharing.revoke(
+            state,
+            factory_id=command.factory_id,
+            buyer_id=command.buyer_id,
+            by=command.by,
+            at=at,
+            reason=command.reason,
+        ),
+        conflict_retries=CONFLICT_RETRIES,
+    )
+
+
+async def _factory_by_os_id(connection: AsyncConnection | None, os_id: str) -> str | None:
+    if connection is None:
+        return None
+    found: str | None = await connection.scalar(
+        select(factory.c.factory_id).where(factory.c.os_id == os_id).limit(1)
+    )
+    return found
+
+
+async def _factory_os_id(connection: AsyncConnection | None, factory_id: str) -> str | None:
+    if connection is None:
+        return None
+    found: str | None = await connection.scalar(
+        select(factory.c.os_id).where(factory.c.factory_id == factory_id)
+    )
+    return found
+
+
+async def request_access(
+    command: RequestAccess, deps: Dependencies
+) -> Change[access_request.AccessRequest]:
+    """Recorded the same way whether or not the factory exists: the buyer learns nothing."""
+    at = deps.clock()
+    async with deps.store.unit_of_work(authorize_first=True) as unit:
+        await _require_buyer(deps, unit, command.buyer_id)
+        factory_id = command.factory_id
+        if factory_id is None and command.os_id is not None:
+            factory_id = await _factory_by_os_id(unit.connection, command.os_id)
+        return await deps.requests.execute(
+            command.request_id,
+            lambda state: access_request.request_access(
+                state,
+                request_id=command.request_id,
+                buyer_id=command.buyer_id,
+                factory_id=factory_id,
+                os_id=command.os_id,
+                message=command.message,
+                by=command.by,
+                at=at,
+            ),
+            unit=unit,
+        )
+
+
+def _addressed_to(
+    factory_id: str, os_id: str | None, request_id: str
+) -> Callable[[Loaded[access_request.AccessRequest]], None]:
+    def authorize(loaded: Loaded[access_request.AccessRequest]) -> None:
+        if not access_request.addressed_to(loaded.state, factory_id, os_id):
+            raise NotFound(f"access request {request_id} not found")
+
+    return authorize
+
+
+async def approve_access_request(
+    command: ApproveAccessRequest, deps: Dependencies
+) -> Change[sharing.Sharing]:
+    """Approve: the request is decided and the grant made in one transaction."""
+    at = deps.clock()
+    async with deps.store.unit_of_work(authorize_first=True) as unit:
+        os_id = await _factory_os_id(unit.connection, command.factory_id)
+        decided = await deps.requests.execute(
+            command.request_id,
+            lambda state: access_request.approve(
+                state,
+                request_id=command.request_id,
+                factory_id=command.factory_id,
+                by=command.by,
+                at=at,
+                ends_on=command.ends_on,
+                reason=command.reason,
+            ),
+            authorize=_addressed_to(command.factory_id, os_id, command.request_id),
+            unit=unit,
+        )
+        buyer_id = decided.state.buyer_id
+        return await deps.sharing.execute(
+            pair_id(command.factory_id, buyer_id),
+            lambda state: sharing.grant(
+                state,
+                factory_id=command.factory_id,
+                buyer_id=buyer_id,
+                by=command.by,
+                at=at,
+                ends_on=command.ends_on,
+                reason=command.reason,
+                access_request_id=command.request_id,
+            ),
+            unit=unit,
+        )
+
+
+async def decline_access_request(
+    command: DeclineAccessRequest, deps: Dependencies
+) -> Change[access_request.AccessRequest]:
+    at = deps.clock()
+    async with deps.store.unit_of_work(authorize_first=True) as unit:
+        os_id = await _factory_os_id(unit.connection, command.factory_id)
+        return await deps.requests.execute(
+            command.request_id,
+            lambda state: access_request.decline(
+                state,
+                request_id=command.request_id,
+                factory_id=command.factory_id,
+                by=command.by,
+                at=at,
+                reason=command.reason,
+            ),
+            authorize=_addressed_to(command.factory_id, os_id, command.request_id),
+            unit=unit,
+        )
+
+
+async def declare_audit_reliance(
+    command: DeclareAuditReliance, deps: Dependencies
+) -> Change[sharing.Sharing]:
+    at = deps.clock()
+    return await deps.sharing.execute(
+        pair_id(command.factory_id, command.buyer_id),
+        lambda state: sharing.declare_reliance(
+            state,
+            reliance_id=command.reliance_id,
+            factory_id=command.factory_id,
+            buyer_id=command.buyer_id,
+            assessment_id=command.assessment_id,
+            period_start=command.period_start,
+            period_end=command.period_end,
+            by=command.by,
+            at=at,
+            note=command.note,
+        ),
+        conflict_retries=CONFLICT_RETRIES,
+    )
+
+
+async def withdraw_audit_reliance(
+    command: WithdrawAuditReliance, deps: Dependencies
+) -> Change[sharing.Sharing]:
+    at = deps.clock()
+    async with deps.store.unit_of_work(authorize_first=True) as unit:
+        factory_id = await unit.connection.scalar(
+            select(audit_reliance.c.factory_id).where(
+                audit_reliance.c.reliance_id == command.reliance_id,
+                audit_reliance.c.buyer_id == command.buyer_id,
+            )
+        )
+        if factory_id is None:
+            raise NotFound(f"audit reliance {command.reliance_id} not found")
+        return await deps.sharing.execute(
+            pair_id(factory_id, command.buyer_id),
+            lambda state: sharing.withdraw_reliance(
+                state,
+                reliance_id=command.reliance_id,
+                factory_id=factory_id,
+                buyer_id=command.buyer_id,
+                by=command.by,
+                at=at,
+                reason=command.reason,
+            ),
+            unit=unit,
+        )
+
+
+# --- reactions to upstream events ----------------------------------------------------------------
+
+UpstreamHandler = Callable[[AsyncConnection, Envelope, DomainEvent], Awaitable[None]]
+
+
+def _names(events: tuple[type[DomainEvent], ...]) -> Mapping[str, UpstreamHandler]:
+    # Upstream facts only feed read models: the handler is the projection itself.
+    return {event.event_name: project_upstream for event in events}
+
+
+ASSESSMENT_HANDLERS: Mapping[str, UpstreamHandler] = _names(ASSESSMENT_EVENTS)
+REMEDIATION_HANDLERS: Mapping[str, UpstreamHandler] = _names(REMEDIATION_EVENTS)
+EVENT_HANDLERS: Mapping[str, Mapping[str, UpstreamHandler]] = {
+    "assessment": ASSESSMENT_HANDLERS,
+    "remediation": REMEDIATION_HANDLERS,
+}
+COMMAND_HANDLERS: Mapping[type, Callable[[Any, Dependencies], Awaitable[Any]]] = {
+    RegisterBuyer: register_buyer,
+    GrantSharing: grant_sharing,
+    RevokeSharing: revoke_sharing,
+    RequestAccess: request_access,
+    ApproveAccessRequest: approve_access_request,
+    DeclineAccessRequest: decline_access_request,
+    DeclareAuditReliance: declare_audit_reliance,
+    WithdrawAuditReliance: withdraw_audit_reliance,
+}

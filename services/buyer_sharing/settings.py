@@ -1,0 +1,22 @@
+"""Settings of the buyer sharing service: the shared ones plus the public pages' cache lifetime
+and per-client rate limit."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from libs.servicekit import ServiceSettings
+
+
+class BuyerSharingSettings(ServiceSettings):
+    service_name: str = "buyer_sharing"
+    port: int = Field(8003, validation_alias="PORT")
+    # public transparency pages: how long shared caches may keep an answer
+    transparency_max_age_seconds: int = Field(
+        300, ge=0, validation_alias="BW_TRANSPARENCY_MAX_AGE_SECONDS"
+    )
+    # per client address: a steady rate and a burst (token bucket); 429 with Retry-After beyond
+    transparency_rate_per_second: float = Field(
+        5.0, gt=0, validation_alias="BW_TRANSPARENCY_RATE_PER_SECOND"
+    )
+    transparency_burst: int = Field(30, ge=1, validation_alias="BW_TRANSPARENCY_BURST")

@@ -1,0 +1,207 @@
+"""The SharingGrant aggregate: the consent between one factory and one buyer (stream
+`sharing-<factory>:<buyer>`), with its history of grants and revocations, and the buyer's audit
+reliance declarations on that factory.
+
+Reliance lives in the same aggregate as consent on purpose: "only with an active grant" and "a
+revocation ends the reliance" are then decided on one stream, so no concurrent revocation can slip
+between the check and the declaration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+
+from libs.events.aggregate import AggregateType
+from libs.events.envelope import DomainEvent
+from services.buyer_sharing.errors import InvalidPeriod, NotFound
+
+# A reliance declaration replaces at most about two audit cycles.
+MAX_RELIANCE_DAYS = 2 * 366
+
+
+class SharingGranted(DomainEvent):
+    """The factory gave the buyer access (again, or with a new end date)."""
+
+    factory_id: str
+    buyer_id: str
+    granted_by: str
+    granted_at: datetime
+    ends_on: date | None = None
+    reason: str = ""
+    access_request_id: str | None = None
+
+
+class SharingRevoked(DomainEvent):
+    factory_id: str
+    buyer_id: str
+    revoked_by: str
+    revoked_at: datetime
+    reason: str = ""
+
+
+class AuditRelianceDeclared(DomainEvent):
+    reliance_id: str
+    factory_id: str
+    buyer_id: str
+    assessment_id: str | None = None
+    period_start: date
+    period_end: date
+    declared_by: str
+    declared_at: datetime
+    note: str = ""
+
+
+class AuditRelianceWithdrawn(DomainEvent):
+    reliance_id: str
+    factory_id: str
+    buyer_id: str
+    withdrawn_by: str
+    withdrawn_at: datetime
+    reason: str = ""
+
+
+SHARING_EVENTS: tuple[type[DomainEvent], ...] = (
+    SharingGranted,
+    SharingRevoked,
+    AuditRelianceDeclared,
+    AuditRelianceWithdrawn,
+)
+
+
+@dataclass(frozen=True)
+class Sharing:
+    active: bool = False
+    ends_on: date | None = None
+    reliances: frozenset[str] = frozenset()
+    """Reliance declarations in force."""
+
+    def in_force(self, today: date) -> bool:
+        """Access is granted and not past its end date."""
+        return self.active and (self.ends_on is None or today <= self.ends_on)
+
+
+def evolve(sharing: Sharing, event: DomainEvent) -> Sharing:
+    if isinstance(event, SharingGranted):
+        return replace(sharing, active=True, ends_on=event.ends_on)
+    if isinstance(event, SharingRevoked):
+        return replace(sharing, active=False, ends_on=None)
+    if isinstance(event, AuditRelianceDeclared):
+        return replace(sharing, reliances=sharing.reliances | {event.reliance_id})
+    if isinstance(event, AuditRelianceWithdrawn):
+        return replace(sharing, reliances=sharing.reliances - {event.reliance_id})
+    return sharing
+
+
+SHARING = AggregateType(
+    stream_type="SharingGrant", stream_prefix="sharing-", initial=Sharing(), evolve=evolve
+)
+
+
+def grant(
+    sharing: Sharing,
+    *,
+    factory_id: str,
+    buyer_id: str,
+    by: str,
+    at: datetime,
+    ends_on: date | None,
+    reason: str = "",
+    access_request_id: str | None = None,
+) -> list[DomainEvent]:
+    """Grant access; granting again records a new grant (e.g. a new end date) in the history."""
+    if ends_on is not None and ends_on < at.date():
+        raise InvalidPeriod(f"the end date {ends_on} is in the past")
+    return [
+        SharingGranted(
+            factory_id=factory_id,
+            buyer_id=buyer_id,
+            granted_by=by,
+            granted_at=at,
+            ends_on=ends_on,
+            reason=reason,
+            access_request_id=access_request_id,
+        )
+    ]
+
+
+def revoke(
+    sharing: Sharing, *, factory_id: str, buyer_id: str, by: str, at: datetime, reason: str
+) -> list[DomainEvent]:
+    """Revoke access at once; every reliance declaration in force ends with it."""
+    if not sharing.active:
+        raise NotFound(f"factory {factory_id} shares nothing with buyer {buyer_id}")
+    withdrawn: list[DomainEvent] = [
+        AuditRelianceWithdrawn(
+            reliance_id=reliance_id,
+            factory_id=factory_id,
+            buyer_id=buyer_id,
+            withdrawn_by=by,
+            withdrawn_at=at,
+            reason="sharing revoked",
+        )
+        for reliance_id in sorted(sharing.reliances)
+    ]
+    revoked = SharingRevoked(
+        factory_id=factory_id, buyer_id=buyer_id, revoked_by=by, revoked_at=at, reason=reason
+    )
+    return [revoked, *withdrawn]
+
+
+def declare_reliance(
+    sharing: Sharing,
+    *,
+    reliance_id: str,
+    factory_id: str,
+    buyer_id: str,
+    assessment_id: str | None,
+    period_start: date,
+    period_end: date,
+    by: str,
+    at: datetime,
+    note: str = "",
+) -> list[DomainEvent]:
+    if not sharing.in_force(at.date()):
+        # the same answer as for a factory that does not exist
+        raise NotFound(f"factory {factory_id} not found")
+    if period_end < period_start:
+        raise InvalidPeriod("the period ends before it starts")
+    if (period_end - period_start).days > MAX_RELIANCE_DAYS:
+        raise InvalidPeriod(f"a reliance period spans at most {MAX_RELIANCE_DAYS} days")
+    return [
+        AuditRelianceDeclared(
+            reliance_id=reliance_id,
+            factory_id=factory_id,
+            buyer_id=buyer_id,
+            assessment_id=assessment_id,
+            period_start=period_start,
+            period_end=period_end,
+            declared_by=by,
+            declared_at=at,
+            note=note,
+        )
+    ]
+
+
+def withdraw_reliance(
+    sharing: Sharing,
+    *,
+    reliance_id: str,
+    factory_id: str,
+    buyer_id: str,
+    by: str,
+    at: datetime,
+    reason: str,
+) -> list[DomainEvent]:
+    if reliance_id not in sharing.reliances:
+        raise NotFound(f"audit reliance {reliance_id} not found or already withdrawn")
+    return [
+        AuditRelianceWithdrawn(
+            reliance_id=reliance_id,
+            factory_id=factory_id,
+            buyer_id=buyer_id,
+            withdrawn_by=by,
+            withdrawn_at=at,
+            reason=reason,
+        )
+    ]

@@ -1,0 +1,220 @@
+"""Read-model tables of buyer sharing (SQLAlchemy Core, schema `buyer_sharing`).
+
+Own models (projected in the command's transaction): buyer, sharing_grant (the consent every read
+checks), sharing_history, access_request, audit_reliance. Upstream models (projected by the
+consumers from the assessment and remediation services' public events): factory, report,
+report_result, finding, finding_note, plan_item, plan_progress. Every upstream row remembers the
+version of what it reflects, so redelivered and reordered events leave the same rows.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+from libs.events.tables import NAMING_CONVENTION
+
+SCHEMA = "buyer_sharing"
+metadata = MetaData(schema=SCHEMA, naming_convention=NAMING_CONVENTION)
+Json = JSON().with_variant(JSONB(), "postgresql")
+
+buyer = Table(
+    "buyer",
+    metadata,
+    Column("buyer_id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("country", String(2), nullable=False),
+    Column("contact_name", String(200), nullable=False),
+    Column("contact_email", String(320), nullable=False),
+    Column("registered_by", String(200), nullable=False),
+    Column("registered_at", DateTime(timezone=True), nullable=False),
+    Column("version", Integer, nullable=False),
+)
+
+sharing_grant = Table(
+    "sharing_grant",
+    metadata,
+    Column("factory_id", String(64), primary_key=True),
+    Column("buyer_id", String(64), primary_key=True),
+    Column("active", Boolean, nullable=False),
+    Column("granted_at", DateTime(timezone=True), nullable=False),
+    Column("ends_on", Date, nullable=True),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Column("version", Integer, nullable=False),
+)
+
+sharing_history = Table(
+    "sharing_history",
+    metadata,
+    Column("factory_id", String(64), primary_key=True),
+    Column("buyer_id", String(64), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("action", String(20), nullable=False),  # granted, revoked
+    Column("actor", String(200), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("ends_on", Date, nullable=True),
+    Column("access_request_id", String(64), nullable=True),
+)
+
+access_request = Table(
+    "access_request",
+    metadata,
+    Column("request_id", String(64), primary_key=True),
+    Column("buyer_id", String(64), nullable=False, index=True),
+    Column("factory_id", String(64), nullable=True, index=True),
+    Column("os_id", String(15), nullable=True, index=True),
+    Column("message", Text, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("requested_by", String(200), nullable=False),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("decided_by", String(200), nullable=True),
+    Column("decided_at", DateTime(timezone=True), nullable=True),
+    Column("decision_reason", Text, nullable=True),
+    Column("version", Integer, nullable=False),
+)
+
+audit_reliance = Table(
+    "audit_reliance",
+    metadata,
+    Column("reliance_id", String(64), primary_key=True),
+    Column("factory_id", String(64), nullable=False),
+    Column("buyer_id", String(64), nullable=False, index=True),
+    Column("assessment_id", String(64), nullable=True),
+    Column("period_start", Date, nullable=False),
+    Column("period_end", Date, nullable=False),
+    Column("note", Text, nullable=False),
+    Column("declared_by", String(200), nullable=False),
+    Column("declared_at", DateTime(timezone=True), nullable=False),
+    Column("withdrawn_by", String(200), nullable=True),
+    Column("withdrawn_at", DateTime(timezone=True), nullable=True),
+    Column("withdrawal_reason", Text, nullable=True),
+)
+
+# --- upstream -----------------------------------------------------------------------------------
+
+factory = Table(
+    "factory",
+    metadata,
+    Column("factory_id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("country", String(2), nullable=False),
+    Column("os_id", String(15), nullable=True, index=True),
+    Column("version", Integer, nullable=False),
+)
+
+report = Table(
+    "report",
+    metadata,
+    Column("assessment_id", String(64), primary_key=True),
+    Column("factory_id", String(64), nullable=False, index=True),
+    Column("cycle", Integer, nullable=False),
+    Column("country", String(2), nullable=False),
+    Column("catalogue_version", String(20), nullable=False),
+    Column("report_date", Date, nullable=False),
+    Column("non_compliance_count", Integer, nullable=False),
+    Column("summary", Json, nullable=False),
+)
+
+report_result = Table(
+    "report_result",
+    metadata,
+    Column("assessment_id", String(64), primary_key=True),
+    Column("question_id", String(20), primary_key=True),
+    Column("factory_id", String(64), nullable=False, index=True),
+    # null until AssessmentCompleted arrives (a correction may come first after a redelivery)
+    Column("cluster_id", String(20), nullable=True),
+    Column("compliance_point_id", String(20), nullable=True),
+    Column("critical", Boolean, nullable=True),
+    Column("zero_tolerance", Boolean, nullable=True),
+    Column("result", String(20), nullable=False),
+    # the assessment stream version that set `result`: the newest correction wins
+    Column("result_version", Integer, nullable=False),
+)
+
+finding = Table(
+    "finding",
+    metadata,
+    Column("assessment_id", String(64), primary_key=True),
+    Column("question_id", String(20), primary_key=True),
+    Column("factory_id", String(64), nullable=False),
+    Column("cluster_id", String(20), nullable=False),
+    Column("cluster_name", String(200), nullable=False),
+    Column("compliance_point_id", String(20), nullable=False),
+    Column("compliance_point_name", String(200), nullable=False),
+    Column("question_text", Text, nullable=False),
+    Column("critical", Boolean, nullable=False),
+    Column("zero_tolerance", Boolean, nullable=False),
+    Column("evidence", Text, nullable=False),
+)
+
+finding_note = Table(
+    "finding_note",
+    metadata,
+    Column("event_id", String(64), primary_key=True),
+    Column("assessment_id", String(64), nullable=False, index=True),
+    Column("question_id", String(20), nullable=False),
+    Column("factory_id", String(64), nullable=False),
+    Column("stream_version", Integer, nullable=False),
+    Column("kind", String(20), nullable=False),  # response, dispute, correction
+    Column("text", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("result_before", String(20), nullable=True),
+    Column("result_after", String(20), nullable=True),
+    Column("actor", String(200), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+plan_item = Table(
+    "plan_item",
+    metadata,
+    Column("item_id", String(64), primary_key=True),
+    Column("factory_id", String(64), nullable=False, index=True),
+    Column("assessment_id", String(64), nullable=False),
+    Column("question_id", String(20), nullable=False),
+    Column("critical", Boolean, nullable=False),
+    Column("zero_tolerance", Boolean, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("overdue", Boolean, nullable=False),
+    Column("due_date", Date, nullable=False),
+    Column("plan_version", Integer, nullable=False),
+)
+
+plan_progress = Table(
+    "plan_progress",
+    metadata,
+    Column("factory_id", String(64), primary_key=True),
+    Column("total", Integer, nullable=False),
+    Column("open", Integer, nullable=False),
+    Column("in_progress", Integer, nullable=False),
+    Column("done", Integer, nullable=False),
+    Column("verified", Integer, nullable=False),
+    Column("overdue", Integer, nullable=False),
+    Column("published", Boolean, nullable=False),
+    Column("publication_late", Boolean, nullable=False),
+    Column("publication_due_date", Date, nullable=True),
+    Column("plan_version", Integer, nullable=False),
+)
+
+OWN_TABLES = (buyer, sharing_grant, sharing_history, access_request, audit_reliance)
+UPSTREAM_TABLES = (
+    factory,
+    report,
+    report_result,
+    finding,
+    finding_note,
+    plan_item,
+    plan_progress,
+)
+READ_MODELS = OWN_TABLES + UPSTREAM_TABLES

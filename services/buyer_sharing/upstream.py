@@ -1,0 +1,178 @@
+"""Our own narrow copies of the assessment and remediation services' public events that buyer
+sharing reads (registered under the producer's service name; fields we do not read are ignored),
+and the upcasters of older schema versions."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from libs.events.envelope import DomainEvent, EventRegistry
+
+Result = Literal["compliant", "non_compliant", "not_applicable"]
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+# --- assessment ---------------------------------------------------------------------------------
+
+
+class FactoryRegistered(DomainEvent):
+    factory_id: str
+    name: str
+    country: str
+    os_id: str | None = None
+
+
+class FactoryUpdated(DomainEvent):
+    factory_id: str
+    name: str
+    country: str
+    os_id: str | None = None
+
+
+class ClusterResult(_Part):
+    cluster_id: str
+    cluster_name: str = ""
+    questions: int
+    non_compliant: int
+    rate: float
+
+
+class QuestionResult(_Part):
+    question_id: str
+    cluster_id: str
+    compliance_point_id: str
+    critical: bool
+    zero_tolerance: bool
+    result: Result
+
+
+class AssessmentCompleted(DomainEvent):
+    schema_version = 2
+
+    assessment_id: str
+    factory_id: str
+    cycle: int
+    country: str
+    catalogue_version: str = ""
+    report_date: date
+    non_compliance_count: int = 0
+    summary: tuple[ClusterResult, ...] = ()
+    results: tuple[QuestionResult, ...] = ()
+
+
+class NonComplianceFound(DomainEvent):
+    assessment_id: str
+    factory_id: str
+    cycle: int
+    report_date: date
+    cluster_id: str
+    cluster_name: str = ""
+    compliance_point_id: str
+    compliance_point_name: str = ""
+    question_id: str
+    question_text: str = ""
+    critical: bool = False
+    zero_tolerance: bool = False
+    evidence: str = ""
+
+
+class FindingCorrected(DomainEvent):
+    assessment_id: str
+    factory_id: str
+    question_id: str
+    result_before: Result
+    result_after: Result
+    evidence: str = ""
+    reason: str = ""
+    corrected_by: str = ""
+
+
+class FactoryResponded(DomainEvent):
+    assessment_id: str
+    factory_id: str
+    question_id: str
+    text: str
+
+
+class FindingDisputed(DomainEvent):
+    assessment_id: str
+    factory_id: str
+    question_id: str
+    text: str
+    reason: str = ""
+
+
+ASSESSMENT_EVENTS: tuple[type[DomainEvent], ...] = (
+    FactoryRegistered,
+    FactoryUpdated,
+    AssessmentCompleted,
+    NonComplianceFound,
+    FindingCorrected,
+    FactoryResponded,
+    FindingDisputed,
+)
+
+
+# --- remediation --------------------------------------------------------------------------------
+
+ItemStatus = Literal["open", "in_progress", "done", "verified"]
+
+
+class PlanItem(_Part):
+    item_id: str
+    assessment_id: str
+    question_id: str
+    critical: bool = False
+    zero_tolerance: bool = False
+    status: ItemStatus
+    due_date: date
+    overdue: bool = False
+
+
+class PlanProgress(_Part):
+    total: int = 0
+    open: int = 0
+    in_progress: int = 0
+    done: int = 0
+    verified: int = 0
+    overdue: int = 0
+    published: bool = False
+    publication_due_date: date | None = None
+    publication_late: bool = False
+
+
+class ImprovementPlanUpdated(DomainEvent):
+    factory_id: str
+    plan_version: int
+    change: str = ""
+    item: PlanItem
+    progress: PlanProgress
+
+
+class ImprovementPlanPublished(DomainEvent):
+    factory_id: str
+    plan_version: int
+    late: bool = False
+
+
+REMEDIATION_EVENTS: tuple[type[DomainEvent], ...] = (
+    ImprovementPlanUpdated,
+    ImprovementPlanPublished,
+)
+
+
+def register_upstream(registry: EventRegistry) -> None:
+    """Our copies under their producers' names, with the upcasters they need."""
+    registry.register_all(*ASSESSMENT_EVENTS, service="assessment")
+    registry.register_all(*REMEDIATION_EVENTS, service="remediation")
+
+    @registry.upcaster("AssessmentCompleted", 1, service="assessment")
+    def _results_unknown(data: dict[str, Any]) -> dict[str, Any]:
+        # v1 carried no per-question results: transparency and rates then count nothing for it
+        return {**data, "results": []}
