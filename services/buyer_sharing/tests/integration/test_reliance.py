@@ -1,0 +1,87 @@
+"""Audit reliance: only with a grant in force, ended by a revocation, and counted in the
+programme statistics per year and country."""
+
+from __future__ import annotations
+
+from services.buyer_sharing.tests.integration.conftest import Service, Upstream
+
+PERIOD = {"period_start": "2025-01-01", "period_end": "2025-12-31"}
+
+
+async def test_reliance_needs_a_grant_and_ends_with_its_revocation(
+    service: Service, upstream: Upstream
+) -> None:
+    await service.register_buyer("brand-a")
+    await service.feed([upstream.factory("f1")])
+    headers = service.buyer("brand-a")
+    refused = await service.client.post(
+        "/v1/audit-reliance", json={"factory_id": "f1", **PERIOD}, headers=headers
+    )
+    assert refused.status_code == 404
+    await service.grant("f1", "brand-a")
+    declared = await service.client.post(
+        "/v1/audit-reliance", json={"factory_id": "f1", **PERIOD}, headers=headers
+    )
+    assert declared.status_code == 201, declared.text
+    reliance_id = declared.json()["reliance_id"]
+    other = await service.client.post(
+        f"/v1/audit-reliance/{reliance_id}/withdraw",
+        json={"reason": "not mine"},
+        headers=service.buyer("brand-b"),
+    )
+    assert other.status_code == 404
+
+    await service.client.post(
+        "/v1/sharing-grants/f1/brand-a/revoke",
+        json={"reason": "ended"},
+        headers=service.factory("f1"),
+    )
+    (row,) = (await service.client.get("/v1/audit-reliance", headers=headers)).json()["items"]
+    assert (row["withdrawal_reason"], row["withdrawn_by"]) == ("sharing revoked", "f1-manager")
+
+
+async def test_programme_statistics_per_year_and_country(
+    service: Service, upstream: Upstream
+) -> None:
+    for buyer_id in ("brand-a", "brand-b", "brand-c"):
+        await service.register_buyer(buyer_id)
+    await service.feed(
+        [upstream.factory("f1", "KH"), upstream.factory("f2", "KH"), upstream.factory("f3", "BD")]
+    )
+    await service.grant("f1", "brand-a")
+    await service.grant("f2", "brand-a")
+    await service.grant("f1", "brand-b")
+    await service.grant("f3", "brand-c")
+    for factory_id in ("f1", "f2"):
+        response = await service.client.post(
+            "/v1/audit-reliance",
+            json={"factory_id": factory_id, **PERIOD},
+            headers=service.buyer("brand-a"),
+        )
+        assert response.status_code == 201
+    stats = await service.client.get(
+        "/v1/audit-reliance/statistics?year=2025", headers=service.admin
+    )
+    assert stats.status_code == 200
+    assert {row["country"]: row for row in stats.json()} == {
+        "BD": {
+            "year": 2025,
+            "country": "BD",
+            "buyers_participating": 1,
+            "buyers_relying": 0,
+            "factories_covered": 1,
+            "audits_avoided": 0,
+        },
+        "KH": {
+            "year": 2025,
+            "country": "KH",
+            "buyers_participating": 2,
+            "buyers_relying": 1,
+            "factories_covered": 2,
+            "audits_avoided": 2,
+        },
+    }
+    forbidden = await service.client.get(
+        "/v1/audit-reliance/statistics", headers=service.buyer("brand-a")
+    )
+    assert forbidden.status_code == 403
