@@ -40,7 +40,7 @@ CONTRACT = {
     "buyer-sharing": ServiceContract("buyer_sharing", 8003),
     "notifications": ServiceContract("notifications", 8004),
 }
-DEPLOYED_NOW = {"assessment", "remediation"}
+DEPLOYED_NOW = {"assessment", "remediation", "buyer-sharing"}
 ROUTE_OWNERS = {
     "/v1/factories": "assessment",
     "/v1/compliance-catalogue": "assessment",
@@ -51,6 +51,7 @@ ROUTE_OWNERS = {
     "/v1/sharing-grants": "buyer-sharing",
     "/v1/audit-reliance": "buyer-sharing",
     "/v1/transparency": "buyer-sharing",
+    "/v1/access-requests": "buyer-sharing",
     "/v1/webhook-endpoints": "notifications",
     "/v1/deliveries": "notifications",
 }
@@ -717,7 +718,7 @@ def test_dev_overlay_provides_everything_its_pods_reference() -> None:
 def test_production_overlay_documents_the_secrets_operators_must_create() -> None:
     production = rendered("overlays/production")
     external = production_external_secrets()
-    assert external == {"assessment-db", "remediation-db"}
+    assert external == {"assessment-db", "remediation-db", "buyer-sharing-db"}
     assert reference_problems(production, external_secrets=external) == []
     documentation = DEPLOY_DOC.read_text(encoding="utf-8")
     overlay = (K8S / "overlays" / "production" / "kustomization.yaml").read_text(encoding="utf-8")
@@ -889,7 +890,7 @@ def test_a_broken_manifest_is_reported(breakage: str) -> None:
 def test_a_kustomization_listing_a_missing_file_is_reported() -> None:
     directory = K8S / "base"
     spec = load_documents(directory / "kustomization.yaml")[0]
-    spec["resources"].append("buyer-sharing")
+    spec["resources"].append("notifications")
     assert kustomization_problems(directory, spec) != []
     spec["resources"][-1] = "network-policy.yaml"
     assert kustomization_problems(directory, spec) != []
