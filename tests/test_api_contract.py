@@ -27,6 +27,10 @@ from libs.servicekit.migrations import run_migrations
 from services.assessment.app import create_service_app as create_assessment_app
 from services.assessment.settings import AssessmentSettings
 from services.assessment.tables import SCHEMA as ASSESSMENT_SCHEMA
+from services.buyer_sharing.app import MIGRATIONS as BUYER_SHARING_MIGRATIONS
+from services.buyer_sharing.app import create_service_app as create_buyer_sharing_app
+from services.buyer_sharing.settings import BuyerSharingSettings
+from services.buyer_sharing.tables import SCHEMA as BUYER_SHARING_SCHEMA
 from services.remediation.app import MIGRATIONS as REMEDIATION_MIGRATIONS
 from services.remediation.app import create_service_app as create_remediation_app
 from services.remediation.projections import SCHEMA as REMEDIATION_SCHEMA
@@ -213,4 +217,28 @@ async def test_remediation_api_keeps_its_contract(
     remediation_settings: RemediationSettings, tmp_path: Path
 ) -> None:
     app = create_remediation_app(remediation_settings)
+    await check_service(app, admin_token(), no_seed, tmp_path)
+
+
+@pytest.fixture
+async def buyer_sharing_settings(
+    database_url: str, nats_url: str, subject_prefix: str
+) -> BuyerSharingSettings:
+    await asyncio.to_thread(
+        run_migrations, database_url, BUYER_SHARING_MIGRATIONS, BUYER_SHARING_SCHEMA
+    )
+    # the public pages' rate limit would turn schemathesis' many calls into 429s
+    return BuyerSharingSettings(
+        DATABASE_URL=database_url,
+        NATS_URL=nats_url,
+        BW_SUBJECT_PREFIX=subject_prefix,
+        BW_JWT_SECRET=SECRET,
+        BW_TRANSPARENCY_BURST=1_000_000,
+    )
+
+
+async def test_buyer_sharing_api_keeps_its_contract(
+    buyer_sharing_settings: BuyerSharingSettings, tmp_path: Path
+) -> None:
+    app = create_buyer_sharing_app(buyer_sharing_settings)
     await check_service(app, admin_token(), no_seed, tmp_path)
