@@ -23,6 +23,7 @@ _EXPORTS = {
     "get_principal": "libs.servicekit.auth",
     "mint_token": "libs.servicekit.auth",
     "require_roles": "libs.servicekit.auth",
+    "CorrelationId": "libs.servicekit.http",
     "IdempotencyKey": "libs.servicekit.http",
     "IfMatch": "libs.servicekit.http",
     "Page": "libs.servicekit.http",
@@ -30,6 +31,7 @@ _EXPORTS = {
     "Pagination": "libs.servicekit.http",
     "decode_cursor": "libs.servicekit.http",
     "encode_cursor": "libs.servicekit.http",
+    "next_page": "libs.servicekit.http",
     "etag_for": "libs.servicekit.http",
     "parse_if_match": "libs.servicekit.http",
     "set_etag": "libs.servicekit.http",
@@ -66,6 +68,7 @@ if TYPE_CHECKING:
         require_roles,
     )
     from libs.servicekit.http import (
+        CorrelationId,
         IdempotencyKey,
         IfMatch,
         Page,
@@ -74,6 +77,7 @@ if TYPE_CHECKING:
         decode_cursor,
         encode_cursor,
         etag_for,
+        next_page,
         parse_if_match,
         set_etag,
     )
@@ -106,6 +110,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "BadRequest",
     "Conflict",
+    "CorrelationId",
     "CurrentPrincipal",
     "Forbidden",
     "IdempotencyKey",
@@ -140,6 +145,7 @@ __all__ = [
     "install_problem_handlers",
     "mint_token",
     "nats_check",
+    "next_page",
     "parse_if_match",
     "register_exception",
     "require_roles",

@@ -8,6 +8,7 @@ import base64
 import binascii
 import json
 import re
+from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -18,6 +19,7 @@ from libs.servicekit.idempotency import MAX_KEY_LENGTH
 from libs.servicekit.problems import BadRequest, PreconditionFailed
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 MAX_CURSOR_LENGTH = 2048
 # base64url without padding, as `encode_cursor` writes it
@@ -51,6 +53,20 @@ IdempotencyKey = Annotated[
     ),
 ]
 """Documents the `Idempotency-Key` header the idempotency middleware handles before the route."""
+
+
+CorrelationId = Annotated[
+    str | None,
+    Header(
+        alias="X-Correlation-Id",
+        max_length=200,
+        # printable ASCII: a header's bytes are read as Latin-1, so other text would not round-trip
+        pattern=r"^[\t -~]*$",
+        description="Ties the events this request causes to the caller's own flow; echoed in "
+        "their `correlationid`.",
+    ),
+]
+"""The `X-Correlation-Id` header of a write."""
 
 
 def etag_for(version: int) -> str:
@@ -177,3 +193,14 @@ class PageParams:
 
 
 Pagination = Annotated[PageParams, Depends(PageParams)]
+
+
+def next_page(
+    rows: Sequence[R], limit: int, position: Callable[[R], dict[str, Any]]
+) -> tuple[list[R], str | None]:
+    """One page out of `limit + 1` fetched rows, and the cursor after it when there are more
+    (fetch one more than the page size; that row only says a next page exists)."""
+    if len(rows) <= limit:
+        return list(rows), None
+    page = list(rows[:limit])
+    return page, encode_cursor(position(page[-1]))

@@ -12,13 +12,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events.aggregate import Change
 from libs.events.envelope import event_context
 from libs.events.store import EventStore
 from libs.servicekit import (
+    CorrelationId,
     IdempotencyKey,
     IfMatch,
     NotFound,
@@ -30,6 +31,7 @@ from libs.servicekit import (
     UnprocessableEntity,
     decode_cursor,
     encode_cursor,
+    next_page,
     parse_if_match,
     require_roles,
     set_etag,
@@ -66,11 +68,6 @@ from services.assessment.schemas import (
 Staff = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.ASSESSOR))]
 Reader = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.ASSESSOR, Role.FACTORY))]
 FactoryUser = Annotated[Principal, Depends(require_roles(Role.FACTORY))]
-CorrelationId = Annotated[
-    str | None,
-    # printable ASCII: a header's bytes are read as Latin-1, so other text would not round-trip
-    Header(alias="X-Correlation-Id", max_length=200, pattern=r"^[\t -~]*$"),
-]
 Country = Annotated[
     str | None, Query(min_length=2, max_length=2, pattern=r"^[A-Za-z]{2}$", examples=["KH"])
 ]
@@ -153,12 +150,8 @@ async def list_factories(
             after=position["after"] if position else None,
             limit=pagination.limit + 1,
         )
-    items = [queries.factory_view(row) for row in rows[: pagination.limit]]
-    more = len(rows) > pagination.limit
-    return {
-        "items": items,
-        "next_cursor": encode_cursor({"after": items[-1]["factory_id"]}) if more else None,
-    }
+    page, next_cursor = next_page(rows, pagination.limit, lambda row: {"after": row["factory_id"]})
+    return {"items": [queries.factory_view(row) for row in page], "next_cursor": next_cursor}
 
 
 @factories.get("/{factory_id}", response_model=FactoryPublic)
@@ -321,12 +314,10 @@ async def list_assessments(
             after=position["after"] if position else None,
             limit=pagination.limit + 1,
         )
-    items = [queries.assessment_view(row) for row in rows[: pagination.limit]]
-    more = len(rows) > pagination.limit
-    return {
-        "items": items,
-        "next_cursor": encode_cursor({"after": items[-1]["assessment_id"]}) if more else None,
-    }
+    page, next_cursor = next_page(
+        rows, pagination.limit, lambda row: {"after": row["assessment_id"]}
+    )
+    return {"items": [queries.assessment_view(row) for row in page], "next_cursor": next_cursor}
 
 
 @assessments.get("/synthesis")

@@ -9,12 +9,13 @@ from contextlib import asynccontextmanager
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events.aggregate import Change
 from libs.events.envelope import event_context
 from libs.servicekit import (
+    CorrelationId,
     CurrentPrincipal,
     Forbidden,
     IdempotencyKey,
@@ -26,6 +27,7 @@ from libs.servicekit import (
     Principal,
     Role,
     encode_cursor,
+    next_page,
     parse_if_match,
     set_etag,
 )
@@ -58,11 +60,6 @@ __all__ = ["MEETINGS_ON_COMMITTEE", "ROUTERS", "committees_router", "plans_route
 plans_router = APIRouter(prefix="/v1/improvement-plans", tags=["improvement-plans"])
 committees_router = APIRouter(prefix="/v1/committees", tags=["committees"])
 
-CorrelationId = Annotated[
-    str | None,
-    # printable ASCII: a header's bytes are read as Latin-1, so other text would not round-trip
-    Header(alias="X-Correlation-Id", max_length=200, pattern=r"^[\t -~]*$"),
-]
 
 RunCommand = Callable[[object], Awaitable[Change[Any]]]
 """Runs a command through its handler (app.py builds it from handlers.COMMAND_HANDLERS)."""
@@ -103,15 +100,6 @@ def require_committee_editor(principal: Principal, factory_id: str) -> None:
         raise Forbidden("Only the factory's users and admins keep its committee.")
 
 
-def _page(
-    rows: list[dict[str, Any]], limit: int, position: Callable[[Any], dict[str, Any]]
-) -> tuple[list[dict[str, Any]], str | None]:
-    """Rows of one page out of `limit + 1` fetched, and the cursor after it when there are more."""
-    if len(rows) <= limit:
-        return rows, None
-    return rows[:limit], encode_cursor(position(rows[limit - 1]))
-
-
 # plans -------------------------------------------------------------------------------------------
 
 
@@ -130,7 +118,7 @@ async def list_plans(
             limit=pagination.limit + 1,
             factory_id=principal.factory_id if principal.role is Role.FACTORY else None,
         )
-    rows, cursor = _page(rows, pagination.limit, lambda row: {"factory_id": row["factory_id"]})
+    rows, cursor = next_page(rows, pagination.limit, lambda row: {"factory_id": row["factory_id"]})
     return Page[PlanPublic](items=[plan_public(row) for row in rows], next_cursor=cursor)
 
 
@@ -173,7 +161,7 @@ async def list_items(
             after=after,
             limit=pagination.limit + 1,
         )
-    rows, cursor = _page(
+    rows, cursor = next_page(
         rows,
         pagination.limit,
         lambda row: {"due_date": row["due_date"].isoformat(), "item_id": row["item_id"]},

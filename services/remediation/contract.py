@@ -26,8 +26,9 @@ from services.remediation.policy import DueDatePolicy
 SERVICE = "remediation"
 
 ItemStatus = Literal["open", "in_progress", "done", "verified"]
+# A publication changes no item: it is ImprovementPlanPublished alone.
 PlanChange = Literal[
-    "item_added", "item_updated", "status_changed", "verified", "reopened", "overdue", "published"
+    "item_added", "item_updated", "status_changed", "verified", "reopened", "overdue"
 ]
 
 
