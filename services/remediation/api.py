@@ -40,7 +40,7 @@ from services.remediation.commands import (
     PublishPlan,
     SetCommitteeMembers,
 )
-from services.remediation.plan_events import Actor, ItemStatus
+from services.remediation.domain.plan_events import Actor, ItemStatus
 from services.remediation.schemas import (
     MEETINGS_ON_COMMITTEE,
     CommitteePublic,

@@ -20,8 +20,8 @@ from libs.servicekit.operations import dead_letter_router
 from libs.servicekit.problems import ProblemRegistry
 from services.remediation import errors
 from services.remediation.api import ROUTERS
-from services.remediation.committee import COMMITTEE_EVENTS
 from services.remediation.contract import contract
+from services.remediation.domain import make_registry
 from services.remediation.handlers import (
     COMMAND_HANDLERS,
     EVENT_HANDLERS,
@@ -30,7 +30,6 @@ from services.remediation.handlers import (
     consumer_handlers,
     system_clock,
 )
-from services.remediation.plan_events import PLAN_EVENTS
 from services.remediation.scheduler import DeadlineScheduler
 from services.remediation.settings import RemediationSettings
 from services.remediation.tables import SCHEMA
@@ -62,8 +61,7 @@ PROBLEMS = (
 
 
 def build_registry() -> EventRegistry:
-    registry = EventRegistry("remediation")
-    registry.register_all(*PLAN_EVENTS, *COMMITTEE_EVENTS)
+    registry = make_registry()
     register_upstream(registry)
     return registry
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from services.remediation.committee import Side
-from services.remediation.plan_events import Actor, ItemStatus
+from services.remediation.domain.committee import Side
+from services.remediation.domain.plan_events import Actor, ItemStatus
 
 
 @dataclass(frozen=True)

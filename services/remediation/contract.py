@@ -17,11 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from libs.events.contract import PublicContract
 from libs.events.envelope import DomainEvent, EventRegistry
-from services.remediation import committee as committee_events
-from services.remediation import plan_events
-from services.remediation.committee import Committee, Side
-from services.remediation.plan import ImprovementItem, Plan
-from services.remediation.policy import DueDatePolicy
+from services.remediation.domain import committee as committee_events
+from services.remediation.domain import plan_events
+from services.remediation.domain.committee import Committee, Side
+from services.remediation.domain.plan import ImprovementItem, Plan
+from services.remediation.domain.policy import DueDatePolicy
 
 SERVICE = "remediation"
 

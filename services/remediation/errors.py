@@ -8,7 +8,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from services.remediation.plan_events import ItemStatus
+    from services.remediation.domain.plan_events import ItemStatus
 
 # Bounds on what grows with use (docs/remediation.md). A committee meets about monthly: 600
 # meetings are fifty years of them, and the stream of a committee stays small enough to fold.

@@ -17,8 +17,6 @@ from libs.events.aggregate import Change, Loaded
 from libs.events.consumer import Handler
 from libs.events.envelope import DomainEvent, Envelope
 from libs.events.repository import Repository
-from services.remediation import committee as committees
-from services.remediation import plan as plans
 from services.remediation import projections, queries
 from services.remediation.commands import (
     AddImprovementItem,
@@ -30,11 +28,13 @@ from services.remediation.commands import (
     RecordAssessmentReport,
     SetCommitteeMembers,
 )
-from services.remediation.committee import COMMITTEE, Committee, CommitteeMember
+from services.remediation.domain import committee as committees
+from services.remediation.domain import plan as plans
+from services.remediation.domain.committee import COMMITTEE, Committee, CommitteeMember
+from services.remediation.domain.plan import PLAN, Plan
+from services.remediation.domain.policy import DueDatePolicy
 from services.remediation.errors import NoSuchPlan
 from services.remediation.ids import new_id
-from services.remediation.plan import PLAN, Plan
-from services.remediation.policy import DueDatePolicy
 from services.remediation.upstream import AssessmentCompleted, NonComplianceFound
 
 log = logging.getLogger(__name__)

@@ -11,9 +11,9 @@ from sqlalchemy.dialects.postgresql import insert
 
 from libs.events.aggregate import Change
 from libs.events.store import UnitOfWork
-from services.remediation.committee import Committee
-from services.remediation.plan import Plan
-from services.remediation.policy import DueDatePolicy
+from services.remediation.domain.committee import Committee
+from services.remediation.domain.plan import Plan
+from services.remediation.domain.policy import DueDatePolicy
 from services.remediation.tables import SCHEMA, committee, improvement_item, improvement_plan
 
 __all__ = [

@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.remediation.plan_events import ItemStatus
+from services.remediation.domain.plan_events import ItemStatus
 from services.remediation.tables import committee, improvement_item, improvement_plan
 
 

@@ -9,14 +9,14 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from libs.servicekit.types import PlausibleDate, ResourceId, SafeLine, SafeText
-from services.remediation.committee import Side
+from services.remediation.domain.committee import Side
+from services.remediation.domain.plan_events import ItemStatus
 from services.remediation.errors import (
     MAX_ATTENDEES,
     MAX_DECISION_LENGTH,
     MAX_DECISIONS,
     MAX_MEMBERS,
 )
-from services.remediation.plan_events import ItemStatus
 
 # meetings shown with the committee; the rest are under /v1/committees/{factory_id}/meetings
 MEETINGS_ON_COMMITTEE = 50

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from libs.servicekit import ServiceSettings
-from services.remediation.policy import DueDatePolicy
+from services.remediation.domain.policy import DueDatePolicy
 
 
 class RemediationSettings(ServiceSettings):

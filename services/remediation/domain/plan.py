@@ -14,19 +14,8 @@ from pydantic import BaseModel, ConfigDict
 
 from libs.events.aggregate import AggregateType, Snapshots
 from libs.events.envelope import DomainEvent
-from services.remediation.committee import CommitteeMeeting
-from services.remediation.errors import (
-    DueDateOutsideWindow,
-    EndorsementRequired,
-    ItemIncomplete,
-    ItemNotEditable,
-    ItemNotFound,
-    NothingToPublish,
-    ReasonRequired,
-    TransitionNotAllowed,
-)
-from services.remediation.ids import PLAN_STREAM_PREFIX, item_id_for
-from services.remediation.plan_events import (
+from services.remediation.domain.committee import CommitteeMeeting
+from services.remediation.domain.plan_events import (
     TRANSITIONS,
     Actor,
     AssessmentReportReceived,
@@ -42,7 +31,18 @@ from services.remediation.plan_events import (
     RemediationVerified,
     allowed_transitions,
 )
-from services.remediation.policy import DueDatePolicy
+from services.remediation.domain.policy import DueDatePolicy
+from services.remediation.errors import (
+    DueDateOutsideWindow,
+    EndorsementRequired,
+    ItemIncomplete,
+    ItemNotEditable,
+    ItemNotFound,
+    NothingToPublish,
+    ReasonRequired,
+    TransitionNotAllowed,
+)
+from services.remediation.ids import PLAN_STREAM_PREFIX, item_id_for
 
 # state -------------------------------------------------------------------------------------------
 

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from libs.events.envelope import DomainEvent
-from services.remediation import committee as committees
-from services.remediation import plan as plans
-from services.remediation.committee import (
+from services.remediation.domain import committee as committees
+from services.remediation.domain import plan as plans
+from services.remediation.domain.committee import (
     COMMITTEE,
     Committee,
     CommitteeMeeting,
@@ -22,6 +22,22 @@ from services.remediation.committee import (
     CommitteeUpdated,
     Side,
 )
+from services.remediation.domain.plan import PLAN, Plan
+from services.remediation.domain.plan_events import (
+    AssessmentReportReceived,
+    ImprovementItemAdded,
+    ImprovementItemDetailsChanged,
+    ImprovementItemMarkedPersistent,
+    ImprovementItemOverdue,
+    ImprovementItemReopened,
+    ImprovementItemStatusChanged,
+    ImprovementPlanPublicationOverdue,
+    ImprovementPlanPublished,
+    ImprovementPlanUpdated,
+    ItemStatus,
+    RemediationVerified,
+)
+from services.remediation.domain.policy import DueDatePolicy
 from services.remediation.errors import (
     MAX_MEETINGS,
     CommitteeUnbalanced,
@@ -38,22 +54,6 @@ from services.remediation.errors import (
     UnknownAttendee,
 )
 from services.remediation.ids import item_id_for
-from services.remediation.plan import PLAN, Plan
-from services.remediation.plan_events import (
-    AssessmentReportReceived,
-    ImprovementItemAdded,
-    ImprovementItemDetailsChanged,
-    ImprovementItemMarkedPersistent,
-    ImprovementItemOverdue,
-    ImprovementItemReopened,
-    ImprovementItemStatusChanged,
-    ImprovementPlanPublicationOverdue,
-    ImprovementPlanPublished,
-    ImprovementPlanUpdated,
-    ItemStatus,
-    RemediationVerified,
-)
-from services.remediation.policy import DueDatePolicy
 
 POLICY = DueDatePolicy(zero_tolerance_days=7, critical_days=30, other_days=90, publication_days=30)
 REPORT = date(2024, 3, 1)

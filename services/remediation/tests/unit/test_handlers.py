@@ -23,17 +23,13 @@ from services.remediation.commands import (
     PublishPlan,
     SetCommitteeMembers,
 )
-from services.remediation.committee import CommitteeMeetingHeld, CommitteeMembersChanged, Side
 from services.remediation.contract import contract
-from services.remediation.errors import (
-    EndorsementRequired,
-    MeetingInFuture,
-    NoSuchPlan,
-    TransitionNotAllowed,
+from services.remediation.domain.committee import (
+    CommitteeMeetingHeld,
+    CommitteeMembersChanged,
+    Side,
 )
-from services.remediation.handlers import Remediation
-from services.remediation.ids import committee_stream_id, item_id_for, plan_stream_id
-from services.remediation.plan_events import (
+from services.remediation.domain.plan_events import (
     AssessmentReportReceived,
     ImprovementItemAdded,
     ImprovementItemDetailsChanged,
@@ -43,7 +39,15 @@ from services.remediation.plan_events import (
     ItemStatus,
     RemediationVerified,
 )
-from services.remediation.policy import DueDatePolicy
+from services.remediation.domain.policy import DueDatePolicy
+from services.remediation.errors import (
+    EndorsementRequired,
+    MeetingInFuture,
+    NoSuchPlan,
+    TransitionNotAllowed,
+)
+from services.remediation.handlers import Remediation
+from services.remediation.ids import committee_stream_id, item_id_for, plan_stream_id
 from services.remediation.upstream import AssessmentCompleted, NonComplianceFound
 
 POLICY = DueDatePolicy()

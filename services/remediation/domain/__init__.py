@@ -1,0 +1,18 @@
+"""The remediation service's aggregates, pure and synchronous: the improvement plan (its events in
+`plan_events`, its state and rules in `plan`), the committee (`committee`) and the due-date policy
+(`policy`). No I/O, no clock: every decision takes the state and the facts it needs."""
+
+from __future__ import annotations
+
+from libs.events.envelope import EventRegistry
+from services.remediation.domain.committee import COMMITTEE_EVENTS
+from services.remediation.domain.plan_events import PLAN_EVENTS
+
+SERVICE = "remediation"
+
+
+def make_registry() -> EventRegistry:
+    """The internal events, as the event store decodes them (app.py adds the upstream copies)."""
+    registry = EventRegistry(SERVICE)
+    registry.register_all(*PLAN_EVENTS, *COMMITTEE_EVENTS)
+    return registry
