@@ -34,7 +34,7 @@ from libs.servicekit import (
     require_roles,
     set_etag,
 )
-from services.buyer_sharing import handlers, portfolio, queries, transparency
+from services.buyer_sharing import handlers, queries
 from services.buyer_sharing.commands import (
     ApproveAccessRequest,
     DeclareAuditReliance,
@@ -45,6 +45,7 @@ from services.buyer_sharing.commands import (
     RevokeSharing,
     WithdrawAuditReliance,
 )
+from services.buyer_sharing.domain import portfolio, transparency
 from services.buyer_sharing.errors import NotFound
 from services.buyer_sharing.ids import new_id
 from services.buyer_sharing.ratelimit import TokenBuckets

@@ -18,15 +18,13 @@ from libs.servicekit.database import EngineLifecycle, create_engine
 from libs.servicekit.operations import dead_letter_router
 from libs.servicekit.problems import ProblemRegistry
 from services.buyer_sharing import errors
-from services.buyer_sharing.access_request import ACCESS_REQUEST_EVENTS
 from services.buyer_sharing.api import ROUTERS
-from services.buyer_sharing.buyer import BUYER_EVENTS
 from services.buyer_sharing.consumers import subscriptions
-from services.buyer_sharing.contract import CONTRACT, SERVICE
+from services.buyer_sharing.contract import CONTRACT
+from services.buyer_sharing.domain import make_registry
 from services.buyer_sharing.handlers import Dependencies
 from services.buyer_sharing.ratelimit import TokenBuckets
 from services.buyer_sharing.settings import BuyerSharingSettings
-from services.buyer_sharing.sharing import SHARING_EVENTS
 from services.buyer_sharing.tables import SCHEMA
 from services.buyer_sharing.upstream import register_upstream
 
@@ -46,8 +44,7 @@ PROBLEMS = (
 
 def build_registry() -> EventRegistry:
     """Internal events under our name, upstream copies under their producers'."""
-    registry = EventRegistry(SERVICE)
-    registry.register_all(*BUYER_EVENTS, *SHARING_EVENTS, *ACCESS_REQUEST_EVENTS)
+    registry = make_registry()
     register_upstream(registry)
     return registry
 

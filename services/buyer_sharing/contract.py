@@ -16,7 +16,7 @@ from pydantic import Field
 
 from libs.events.contract import PublicContract
 from libs.events.envelope import DomainEvent, EventRegistry
-from services.buyer_sharing import access_request, buyer, sharing
+from services.buyer_sharing.domain import access_request, buyer, sharing
 
 SERVICE = "buyer_sharing"
 

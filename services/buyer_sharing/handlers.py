@@ -21,7 +21,6 @@ from libs.events.aggregate import Change, Loaded
 from libs.events.envelope import DomainEvent, Envelope
 from libs.events.repository import Repository
 from libs.events.store import EventStore
-from services.buyer_sharing import access_request, buyer, sharing
 from services.buyer_sharing.commands import (
     ApproveAccessRequest,
     DeclareAuditReliance,
@@ -32,6 +31,7 @@ from services.buyer_sharing.commands import (
     RevokeSharing,
     WithdrawAuditReliance,
 )
+from services.buyer_sharing.domain import access_request, buyer, sharing
 from services.buyer_sharing.errors import NotFound
 from services.buyer_sharing.ids import pair_id, split_pair_id
 from services.buyer_sharing.projections import project_own, project_upstream

@@ -18,9 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events.aggregate import Change
 from libs.events.envelope import DomainEvent, Envelope
-from services.buyer_sharing import access_request as requests
-from services.buyer_sharing import buyer as buyers
-from services.buyer_sharing import sharing, upstream
+from services.buyer_sharing import upstream
+from services.buyer_sharing.domain import access_request as requests
+from services.buyer_sharing.domain import buyer as buyers
+from services.buyer_sharing.domain import sharing
 from services.buyer_sharing.tables import (
     SCHEMA,
     access_request,

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select, text, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.buyer_sharing import portfolio, transparency
+from services.buyer_sharing.domain import portfolio, transparency
 from services.buyer_sharing.tables import (
     SCHEMA,
     access_request,

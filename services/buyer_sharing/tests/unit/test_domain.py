@@ -7,7 +7,8 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from services.buyer_sharing import access_request, contract, portfolio, sharing, transparency
+from services.buyer_sharing import contract
+from services.buyer_sharing.domain import access_request, portfolio, sharing, transparency
 from services.buyer_sharing.errors import AlreadyDecided, InvalidPeriod, NotFound
 
 AT = datetime(2025, 6, 2, 9, tzinfo=UTC)
@@ -123,7 +124,7 @@ class TestContract:
         assert contract.translate(approved) == []
 
     def test_a_buyer_registration_leaves_its_contact_inside(self) -> None:
-        from services.buyer_sharing.buyer import BuyerRegistered
+        from services.buyer_sharing.domain.buyer import BuyerRegistered
 
         event = BuyerRegistered(
             buyer_id="b1",
