@@ -66,13 +66,15 @@ class Loaded(Generic[S]):
 
 @dataclass(frozen=True)
 class Change(Generic[S]):
-    """What a command did: the state before and after, the new version and events."""
+    """What a command did: the state before and after, the new version and events, and what the
+    command's own transaction read back for the caller's answer (`Repository.execute(answer=…)`)."""
 
     before: Loaded[S]
     state: S
     version: int
     events: tuple[DomainEvent, ...]
     envelopes: tuple[Envelope, ...]
+    answer: Any = None
 
     @property
     def aggregate_id(self) -> str:

@@ -68,6 +68,13 @@ class InMemoryUnit:
     async def load_snapshot(self, stream_id: str) -> Snapshot | None:
         return self.staged_snapshots.get(stream_id) or self.store.snapshots.get(stream_id)
 
+    async def load_from_snapshot(
+        self, stream_id: str
+    ) -> tuple[Snapshot | None, list[RecordedEvent]]:
+        snapshot = await self.load_snapshot(stream_id)
+        after = snapshot.version if snapshot is not None else 0
+        return snapshot, await self.load(stream_id, after_version=after)
+
     async def save_snapshot(self, stream_id: str, version: int, state: dict[str, Any]) -> None:
         self.staged_snapshots[stream_id] = Snapshot(version, state)
 

@@ -11,6 +11,7 @@ attempt, or pass the unit they already hold.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -29,6 +30,10 @@ class StreamAccess(Protocol):
     async def load(self, stream_id: str, *, after_version: int = 0) -> list[RecordedEvent]: ...
 
     async def load_snapshot(self, stream_id: str) -> Snapshot | None: ...
+
+    async def load_from_snapshot(
+        self, stream_id: str
+    ) -> tuple[Snapshot | None, list[RecordedEvent]]: ...
 
     async def save_snapshot(self, stream_id: str, version: int, state: dict[str, Any]) -> None: ...
 
@@ -59,6 +64,7 @@ class Store(Protocol[U_co]):
 Decide = Callable[[S], Sequence[DomainEvent] | Awaitable[Sequence[DomainEvent]]]
 Authorize = Callable[[Loaded[S]], None]
 Project = Callable[[U, Change[S]], Awaitable[None]]
+Answer = Callable[[U, Change[S]], Awaitable[Any]]
 
 
 class Repository(Generic[S, U]):
@@ -86,11 +92,15 @@ class Repository(Generic[S, U]):
         stream_id = aggregate.stream_id(aggregate_id)
         state, version = aggregate.initial, 0
         snapshots = aggregate.snapshots
-        if snapshots is not None:
-            snapshot = await unit.load_snapshot(stream_id)
-            if snapshot is not None and snapshot.state.get("_shape") == snapshots.version:
-                state, version = snapshots.restore(snapshot.state["state"]), snapshot.version
-        recorded = await unit.load(stream_id, after_version=version)
+        if snapshots is None:
+            recorded = await unit.load(stream_id)
+        else:
+            snapshot, recorded = await unit.load_from_snapshot(stream_id)
+            if snapshot is not None:
+                if snapshot.state.get("_shape") == snapshots.version:
+                    state, version = snapshots.restore(snapshot.state["state"]), snapshot.version
+                else:  # a snapshot of an older shape: the whole stream
+                    recorded = await unit.load(stream_id)
         if recorded:
             state = aggregate.fold((entry.event for entry in recorded), state)
             version = recorded[-1].version
@@ -106,6 +116,7 @@ class Repository(Generic[S, U]):
         conflict_retries: int = 0,
         unit: U | None = None,
         connection: Any = None,
+        answer: Answer[U, S] | None = None,
     ) -> Change[S]:
         """Run one command on the aggregate; see the module docstring for the steps.
 
@@ -115,9 +126,15 @@ class Repository(Generic[S, U]):
         appended since the load) is retried up to `conflict_retries` times, the command deciding
         again on the new state; commands checked against the caller's `expected_version` should
         not retry, since the caller decided on the version it saw.
+
+        `answer`, when given, runs last in the same unit of work (after the projection) and its
+        result is the change's `answer`: a route answers from what its own transaction wrote,
+        without a connection and a transaction of its own for the read.
         """
         if unit is not None:
-            return await self._attempt(unit, aggregate_id, decide, expected_version, authorize)
+            return await self._attempt(
+                unit, aggregate_id, decide, expected_version, authorize, answer
+            )
         attempt = 0
         while True:
             try:
@@ -125,7 +142,7 @@ class Repository(Generic[S, U]):
                     authorize_first=True, connection=connection
                 ) as own_unit:
                     return await self._attempt(
-                        own_unit, aggregate_id, decide, expected_version, authorize
+                        own_unit, aggregate_id, decide, expected_version, authorize, answer
                     )
             except ConcurrencyConflict:
                 attempt += 1
@@ -133,6 +150,20 @@ class Repository(Generic[S, U]):
                     raise
 
     async def _attempt(
+        self,
+        unit: U,
+        aggregate_id: str,
+        decide: Decide[S],
+        expected_version: int | None,
+        authorize: Authorize[S] | None,
+        answer: Answer[U, S] | None = None,
+    ) -> Change[S]:
+        change = await self._change(unit, aggregate_id, decide, expected_version, authorize)
+        if answer is not None:
+            change = dataclasses.replace(change, answer=await answer(unit, change))
+        return change
+
+    async def _change(
         self,
         unit: U,
         aggregate_id: str,

@@ -157,6 +157,19 @@ class EventStore:
             FROM "{s}".event WHERE stream_id = $1 AND version > $2
             ORDER BY version
             """
+        # The snapshot (kind 0) and the events after it (kind 1) in one round trip.
+        self._load_from_snapshot_sql = f"""
+            SELECT 0 AS kind, version, NULL::text, NULL::text, NULL::text, state::text,
+                   NULL::text, NULL::timestamptz
+            FROM "{s}".snapshot WHERE stream_id = $1
+            UNION ALL
+            SELECT 1, version, event_id::text, event_type, subject, data::text, metadata::text,
+                   recorded_at
+            FROM "{s}".event
+            WHERE stream_id = $1 AND version > COALESCE(
+                (SELECT version FROM "{s}".snapshot WHERE stream_id = $1), 0)
+            ORDER BY kind, version
+            """
         self._version_sql = f'SELECT version FROM "{s}".stream WHERE stream_id = $1'
         self._snapshot_sql = f'SELECT version, state::text FROM "{s}".snapshot WHERE stream_id = $1'
         self._save_snapshot_sql = f"""
@@ -356,6 +369,31 @@ class _StreamAccess(ABC):
                 event=decode(row[2], row[4]),
                 recorded_at=row[6],
                 metadata_json=row[5],
+            )
+            for row in rows
+        ]
+
+    async def load_from_snapshot(
+        self, stream_id: str
+    ) -> tuple[Snapshot | None, list[RecordedEvent]]:
+        """The stream's snapshot, if it has one, and the events after it, in one round trip."""
+        driver = await self.driver()
+        rows = await driver.fetch(self.store._load_from_snapshot_sql, stream_id)
+        snapshot = None
+        if rows and rows[0][0] == 0:
+            snapshot = Snapshot(rows[0][1], json.loads(rows[0][5]))
+            rows = rows[1:]
+        decode = self.store.registry.decode_json
+        return snapshot, [
+            RecordedEvent(
+                stream_id=stream_id,
+                version=row[1],
+                event_id=row[2],
+                event_type=row[3],
+                subject=row[4],
+                event=decode(row[3], row[5]),
+                recorded_at=row[7],
+                metadata_json=row[6],
             )
             for row in rows
         ]

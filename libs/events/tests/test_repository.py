@@ -210,6 +210,41 @@ class TestOnPostgres:
         assert snapshot is not None and snapshot.version == 9
         assert from_snapshot == full == Loaded("c", Counter(55), 10)
 
+    async def test_a_snapshot_and_the_events_after_it_load_in_one_statement(
+        self, store: EventStore
+    ) -> None:
+        repository: Repository[Counter, UnitOfWork] = Repository(store, SNAPSHOTTED)
+        for amount in range(1, 3):
+            await repository.execute("c", adding(amount))
+        async with store.unit_of_work() as unit:
+            before_any_snapshot = await unit.load_from_snapshot("counter-c")
+        for amount in range(3, 6):
+            await repository.execute("c", adding(amount))
+        async with store.unit_of_work() as unit:
+            snapshot, tail = await unit.load_from_snapshot("counter-c")
+        assert before_any_snapshot[0] is None
+        assert [entry.version for entry in before_any_snapshot[1]] == [1, 2]
+        assert snapshot is not None and snapshot.version == 3
+        assert [entry.version for entry in tail] == [4, 5]
+        assert [entry.event for entry in tail] == [add(4), add(5)]
+
+    async def test_the_answer_is_read_in_the_commands_own_transaction(
+        self, store: EventStore
+    ) -> None:
+        repository: Repository[Counter, UnitOfWork] = Repository(store, COUNTER)
+        await repository.execute("c", adding(1))
+
+        async def read_back(unit: UnitOfWork, change: Change[Counter]) -> tuple[int, int]:
+            count = await unit.connection.scalar(
+                text(f"SELECT count(*) FROM {SCHEMA}.event WHERE stream_id = 'counter-c'")
+            )
+            return change.version, int(count or 0)
+
+        change = await repository.execute("c", adding(2), answer=read_back)
+        assert change.answer == (2, 2)  # the new event is visible: same transaction
+        unchanged = await repository.execute("c", lambda _state: [], answer=read_back)
+        assert unchanged.answer == (2, 2) and unchanged.events == ()
+
     async def test_a_replayed_request_is_authorized_before_it_is_replayed(
         self, store: EventStore, engine: AsyncEngine
     ) -> None:
