@@ -7,6 +7,8 @@
     python3 bw.py seed     create a realistic programme through the running services (see --help)
     python3 bw.py lint     ruff, format check, mypy
     python3 bw.py token    mint a development JWT (see --help)
+    python3 bw.py openapi  write docs/openapi/<service>.json from the code (--check: fail if stale)
+    python3 bw.py asyncapi write docs/asyncapi.yaml from the public contracts (--check: fail if stale)
 
 The first run creates `.venv/` from the pinned lock file (uv.lock) with a pinned uv.
 """
@@ -73,6 +75,8 @@ def main(argv: list[str]) -> int:
         ),
         "seed": [python, "-m", "bench.seed", *rest],
         "token": [python, "-m", "libs.servicekit.tokens", *rest],
+        "asyncapi": [python, "-m", "tools.asyncapi", *rest],
+        "openapi": [python, "-m", "tools.openapi", *rest],
         "migrate": [python, "-m", "tools.devstack", "migrate", *rest],
     }
     if command == "lint":
