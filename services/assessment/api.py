@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events.aggregate import Change
@@ -264,6 +265,34 @@ async def _assessment_detail(
     return {**queries.assessment_view(row), "findings": findings}
 
 
+_DETAIL = TypeAdapter(AssessmentDetail)
+_ANSWER_HEADERS = ("etag", "location")
+
+
+async def _changed_assessment(
+    request: Request,
+    response: Response,
+    principal: Principal,
+    change: Change[Any],
+    status_code: int = 200,
+) -> Response:
+    """The answer of a command on an assessment: the assessment as the command's own transaction
+    left it (`change.answer`), validated against `AssessmentDetail` and encoded once, by pydantic,
+    instead of FastAPI's validate, `jsonable_encoder` and `json.dumps` passes."""
+    detail = change.answer
+    if detail is None:  # a store without read models in the command's transaction
+        detail = await _assessment_detail(request, response, principal, change.before.aggregate_id)
+    set_etag(response, detail["version"])
+    return Response(
+        _DETAIL.dump_json(_DETAIL.validate_python(detail)),
+        status_code=status_code,
+        media_type="application/json",
+        headers={
+            name: response.headers[name] for name in _ANSWER_HEADERS if name in response.headers
+        },
+    )
+
+
 @assessments.post("", status_code=201, response_model=AssessmentDetail)
 async def schedule_assessment(
     body: AssessmentCreate,
@@ -353,7 +382,7 @@ async def record_finding(
     if_match: IfMatch = None,
     correlation_id: CorrelationId = None,
     idempotency_key: IdempotencyKey = None,
-) -> dict[str, Any]:
+) -> Response:
     """Record (or, before completion, re-record) the finding for one question."""
     command = RecordFinding(
         assessment_id=assessment_id,
@@ -362,8 +391,8 @@ async def record_finding(
         recorded_by=principal.subject,
         expected_version=parse_if_match(if_match),
     )
-    await _run(request, principal, correlation_id, command)
-    return await _assessment_detail(request, response, principal, assessment_id)
+    change = await _run(request, principal, correlation_id, command)
+    return await _changed_assessment(request, response, principal, change)
 
 
 @assessments.post("/{assessment_id}/complete", response_model=AssessmentDetail)
@@ -375,11 +404,11 @@ async def complete_assessment(
     if_match: IfMatch = None,
     correlation_id: CorrelationId = None,
     idempotency_key: IdempotencyKey = None,
-) -> dict[str, Any]:
+) -> Response:
     """Complete the assessment: refused while a critical question is unanswered."""
     command = CompleteAssessment(assessment_id, principal.subject, parse_if_match(if_match))
-    await _run(request, principal, correlation_id, command)
-    return await _assessment_detail(request, response, principal, assessment_id)
+    change = await _run(request, principal, correlation_id, command)
+    return await _changed_assessment(request, response, principal, change)
 
 
 @assessments.post(
@@ -397,7 +426,7 @@ async def correct_finding(
     if_match: IfMatch = None,
     correlation_id: CorrelationId = None,
     idempotency_key: IdempotencyKey = None,
-) -> dict[str, Any]:
+) -> Response:
     """Correct a finding of a completed assessment (attributed, with a reason)."""
     command = CorrectFinding(
         assessment_id=assessment_id,
@@ -407,8 +436,8 @@ async def correct_finding(
         corrected_by=principal.subject,
         expected_version=parse_if_match(if_match),
     )
-    await _run(request, principal, correlation_id, command)
-    return await _assessment_detail(request, response, principal, assessment_id)
+    change = await _run(request, principal, correlation_id, command)
+    return await _changed_assessment(request, response, principal, change, status_code=201)
 
 
 @assessments.post("/{assessment_id}/findings/{question_id}/responses", status_code=201)

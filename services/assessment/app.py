@@ -95,12 +95,14 @@ def create_service_app(settings: AssessmentSettings | None = None) -> FastAPI:
         db_schema=SCHEMA,
         problems=PROBLEMS,
     )
+    lookups = ReadModelLookups()
     dependencies = make_dependencies(
         runtime.store,
         catalogues,
-        ReadModelLookups(),
+        lookups,
         project_factory=project_factory,
         project_assessment=assessment_projector(catalogues),
+        assessment_answer=lookups.assessment_detail,
     )
     app.state.dependencies = dependencies
     app.state.run_command = command_runner(dependencies)

@@ -52,6 +52,10 @@ class Lookups(Protocol):
     async def last_cycle(self, unit: Any, factory_id: str) -> int: ...
 
 
+ReadAnswer = Callable[[Any, str], Awaitable[Any]]
+"""Reads an assessment's answer (the assessment with its findings) in a unit of work."""
+
+
 @dataclass
 class Dependencies:
     """What the handlers need; the composition root builds it once (`make_dependencies`)."""
@@ -61,6 +65,9 @@ class Dependencies:
     catalogues: CatalogueLibrary
     lookups: Lookups
     clock: Callable[[], datetime] = field(default=_utcnow)
+    # The answer of a command on an assessment, read in the command's own transaction (the
+    # change's `answer`); None where there are no read models (handler unit tests).
+    assessment_answer: ReadAnswer | None = None
 
     def pinned_catalogue(self, assessment: Assessment) -> Catalogue:
         catalogue = self.catalogues.resolve(assessment.catalogue_version, assessment.country)
@@ -82,6 +89,7 @@ def make_dependencies(
     *,
     project_factory: Project[Any, Factory | None] | None = None,
     project_assessment: Project[Any, Assessment | None] | None = None,
+    assessment_answer: ReadAnswer | None = None,
     clock: Callable[[], datetime] = _utcnow,
 ) -> Dependencies:
     return Dependencies(
@@ -92,6 +100,7 @@ def make_dependencies(
         catalogues=catalogues,
         lookups=lookups,
         clock=clock,
+        assessment_answer=assessment_answer,
     )
 
 
@@ -225,17 +234,25 @@ async def _decide_on(
     expected_version: int | None,
     authorize: Callable[[Loaded[Assessment | None]], None] | None = None,
 ) -> Change[Assessment | None]:
-    """Run a decision on an existing assessment with the catalogue it pins."""
+    """Run a decision on an existing assessment with the catalogue it pins; the change's
+    `answer` is the assessment as the command left it, read in the same transaction."""
 
     def decide(assessment: Assessment | None) -> Sequence[DomainEvent]:
         assert assessment is not None  # authorized: it exists
         return decision(assessment, deps.pinned_catalogue(assessment))
+
+    read_answer = deps.assessment_answer
+
+    async def answer(unit: Any, _change: Change[Assessment | None]) -> Any:
+        assert read_answer is not None
+        return await read_answer(unit, assessment_id)
 
     return await deps.assessments.execute(
         assessment_id,
         decide,
         expected_version=expected_version,
         authorize=authorize or _must_exist("assessment", assessment_id),
+        answer=answer if read_answer is not None else None,
     )
 
 

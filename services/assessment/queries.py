@@ -32,6 +32,12 @@ class ReadModelLookups:
         )
         return str(owner) if owner is not None else None
 
+    async def assessment_detail(
+        self, unit: UnitOfWork, assessment_id: str
+    ) -> dict[str, Any] | None:
+        """The assessment with its findings, as a command on it left them (its answer)."""
+        return await assessment_detail(unit.connection, assessment_id)
+
     async def last_cycle(self, unit: UnitOfWork, factory_id: str) -> int:
         cycle = await unit.connection.scalar(
             select(func.coalesce(func.max(assessment.c.cycle), 0)).where(
@@ -101,6 +107,16 @@ async def get_assessment(connection: AsyncConnection, assessment_id: str) -> Row
         select(assessment).where(assessment.c.assessment_id == assessment_id)
     )
     return result.mappings().first()
+
+
+async def assessment_detail(
+    connection: AsyncConnection, assessment_id: str
+) -> dict[str, Any] | None:
+    """The assessment with its findings (`AssessmentDetail`), None if it does not exist."""
+    row = await get_assessment(connection, assessment_id)
+    if row is None:
+        return None
+    return {**assessment_view(row), "findings": await findings_of(connection, assessment_id)}
 
 
 async def list_assessments(

@@ -223,6 +223,38 @@ class TestAssessmentLifecycle:
         assert zero_tolerance.streamversion == non_compliance.streamversion
         assert await stream_message_count(nats_url, subject_prefix) == 5
 
+    async def test_a_commands_answer_is_what_a_read_after_it_returns(
+        self, client: httpx.AsyncClient, auth: Headers
+    ) -> None:
+        """The answer is read in the command's own transaction: the same body and ETag as a GET."""
+        assessment_id = await schedule(client, auth, await register(client, auth))
+        await record(client, auth, assessment_id, "OSH-EMP-01")
+        answers = [
+            await record(client, auth, assessment_id, "OSH-EMP-02", "non_compliant"),
+            await record(client, auth, assessment_id, "OSH-EMP-01", "not_applicable"),
+        ]
+        for question_id in CRITICAL:
+            answers.append(await record(client, auth, assessment_id, question_id))
+        answers.append(
+            await client.post(f"/v1/assessments/{assessment_id}/complete", headers=auth())
+        )
+        answers.append(
+            await client.post(
+                f"/v1/assessments/{assessment_id}/findings/OSH-EMP-02/corrections",
+                json={"result": "non_compliant", "evidence": "log", "reason": "misread the log"},
+                headers=auth(),
+            )
+        )
+        read = await client.get(f"/v1/assessments/{assessment_id}", headers=auth())
+        final = answers[-1]
+        assert [answer.status_code for answer in answers[-2:]] == [200, 201], answers[-1].text
+        assert final.headers["content-type"] == "application/json"
+        assert final.json() == read.json() and final.headers["etag"] == read.headers["etag"]
+        assert read.json()["status"] == "completed"
+        versions = [answer.json()["version"] for answer in answers]
+        assert versions == sorted(set(versions))  # each answer shows its own command's version
+        assert [answer.headers["etag"] for answer in answers] == [f'"{v}"' for v in versions]
+
     async def test_completion_is_refused_while_critical_questions_are_unanswered(
         self, client: httpx.AsyncClient, auth: Headers, app: FastAPI
     ) -> None:
