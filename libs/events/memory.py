@@ -13,7 +13,14 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from libs.events.contract import PublicContract, public_envelopes
-from libs.events.envelope import DomainEvent, Envelope, EventRegistry, current_context, utcnow
+from libs.events.envelope import (
+    DomainEvent,
+    Envelope,
+    EventContext,
+    EventRegistry,
+    current_context,
+    utcnow,
+)
 from libs.events.store import ConcurrencyConflict, RecordedEvent, Snapshot
 
 
@@ -87,15 +94,17 @@ class InMemoryUnit:
         events: Sequence[DomainEvent],
         subject: str,
         states: Sequence[Any] | None = None,
+        contexts: Sequence[EventContext] | None = None,
     ) -> list[Envelope]:
         if not events:
             return []
         if await self.stream_version(stream_id) != expected_version:
             raise ConcurrencyConflict(stream_id, expected_version)
         recorded_at = utcnow()
-        context = current_context()
+        if contexts is None:
+            contexts = [current_context()] * len(events)
         envelopes = []
-        for offset, event in enumerate(events, start=1):
+        for offset, (event, context) in enumerate(zip(events, contexts, strict=True), start=1):
             envelope = Envelope(
                 id=str(uuid.uuid4()),
                 source=f"/betterwork/{self.store.registry.service}",

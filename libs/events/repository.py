@@ -18,7 +18,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, Generic, Protocol, TypeVar
 
 from libs.events.aggregate import AggregateType, Change, Loaded, Snapshots, VersionMismatch
-from libs.events.envelope import DomainEvent, Envelope
+from libs.events.envelope import DomainEvent, Envelope, EventContext
 from libs.events.store import ConcurrencyConflict, RecordedEvent, Snapshot
 
 S = TypeVar("S")
@@ -46,6 +46,7 @@ class StreamAccess(Protocol):
         events: Sequence[DomainEvent],
         subject: str,
         states: Sequence[Any] | None = None,
+        contexts: Sequence[EventContext] | None = None,
     ) -> list[Envelope]: ...
 
     def before_write(self) -> None: ...
@@ -163,11 +164,36 @@ class Repository(Generic[S, U]):
             change = dataclasses.replace(change, answer=await answer(unit, change))
         return change
 
+    async def execute_each(
+        self,
+        aggregate_id: str,
+        decisions: Sequence[tuple[EventContext, Decide[S]]],
+        *,
+        conflict_retries: int = 0,
+        connection: Any = None,
+    ) -> Change[S]:
+        """Several commands on one aggregate at once, for a consumer applying a fetched batch:
+        loaded once, each decided on the state the previous one left, all the events appended in
+        one statement (each with its own command's context: correlation and causation), projected
+        once. The same events, in the same order, as one `execute` per command; retried as a whole
+        on a concurrent append."""
+        attempt = 0
+        while True:
+            try:
+                async with self.store.unit_of_work(
+                    authorize_first=True, connection=connection
+                ) as unit:
+                    return await self._change(unit, aggregate_id, decisions, None, None)
+            except ConcurrencyConflict:
+                attempt += 1
+                if attempt > conflict_retries:
+                    raise
+
     async def _change(
         self,
         unit: U,
         aggregate_id: str,
-        decide: Decide[S],
+        decide: Decide[S] | Sequence[tuple[EventContext, Decide[S]]],
         expected_version: int | None,
         authorize: Authorize[S] | None,
     ) -> Change[S]:
@@ -177,16 +203,24 @@ class Repository(Generic[S, U]):
         unit.before_write()  # a retried request (Idempotency-Key) is replayed here
         if expected_version is not None and expected_version != loaded.version:
             raise VersionMismatch(expected_version, loaded.version)
-        decided = decide(loaded.state)
-        events = tuple(await decided if inspect.isawaitable(decided) else decided)
-        if not events:
-            return Change(loaded, loaded.state, loaded.version, (), ())
         aggregate = self.aggregate
+        decisions = decide if isinstance(decide, Sequence) else [(None, decide)]
+        events: list[DomainEvent] = []
+        contexts: list[EventContext] | None = None if callable(decide) else []
         states = []
         state = loaded.state
-        for event in events:
-            state = aggregate.evolve(state, event)
-            states.append(state)
+        for context, decide_one in decisions:
+            decided = decide_one(state)
+            new_events = await decided if inspect.isawaitable(decided) else decided
+            for event in new_events:
+                state = aggregate.evolve(state, event)
+                states.append(state)
+                events.append(event)
+                if contexts is not None:
+                    assert context is not None
+                    contexts.append(context)
+        if not events:
+            return Change(loaded, loaded.state, loaded.version, (), ())
         version = loaded.version + len(events)
         stream_id = aggregate.stream_id(aggregate_id)
         envelopes = await unit.append(
@@ -196,8 +230,9 @@ class Repository(Generic[S, U]):
             events=events,
             subject=self.subject_of(aggregate_id, state),
             states=states,
+            contexts=contexts,
         )
-        change = Change(loaded, state, version, events, tuple(envelopes))
+        change = Change(loaded, state, version, tuple(events), tuple(envelopes))
         if self.project is not None:
             await self.project(unit, change)
         snapshots = aggregate.snapshots

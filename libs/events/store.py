@@ -29,6 +29,7 @@ from libs.events.contract import PublicContract, public_envelopes
 from libs.events.envelope import (
     DomainEvent,
     Envelope,
+    EventContext,
     EventRegistry,
     current_context,
     utcnow,
@@ -133,9 +134,9 @@ class EventStore:
                 INSERT INTO "{s}".event
                     (stream_id, version, event_id, event_type, subject, data, metadata, recorded_at)
                 SELECT $1, e.version, e.event_id, e.event_type, $6,
-                       CAST(e.data AS jsonb), CAST($7::text AS jsonb), $4
-                FROM unnest($8::int[], $9::uuid[], $10::text[], $11::text[])
-                     AS e(version, event_id, event_type, data)
+                       CAST(e.data AS jsonb), CAST(e.metadata AS jsonb), $4
+                FROM unnest($8::int[], $9::uuid[], $10::text[], $11::text[], $7::text[])
+                     AS e(version, event_id, event_type, data, metadata)
                 WHERE EXISTS (SELECT 1 FROM advanced)
                 RETURNING 1
             ), queued AS (
@@ -301,6 +302,7 @@ class EventStore:
         events: Sequence[DomainEvent],
         subject: str,
         states: Sequence[Any] | None = None,
+        contexts: Sequence[EventContext] | None = None,
     ) -> list[Envelope]:
         """Append as one statement, which is its own transaction: the fast path for commands that
         update no read model in the same transaction (one round trip; see UnitOfWork.append)."""
@@ -313,6 +315,7 @@ class EventStore:
                     events=events,
                     subject=subject,
                     states=states,
+                    contexts=contexts,
                 )
         async with self._autocommit() as unit:
             return await unit.append(
@@ -322,6 +325,7 @@ class EventStore:
                 events=events,
                 subject=subject,
                 states=states,
+                contexts=contexts,
             )
 
 
@@ -420,17 +424,23 @@ class _StreamAccess(ABC):
         events: Sequence[DomainEvent],
         subject: str,
         states: Sequence[Any] | None = None,
+        contexts: Sequence[EventContext] | None = None,
     ) -> list[Envelope]:
         """Append `events` to the stream if it is still at `expected_version` (0: a new stream).
 
         `subject` is the CloudEvents subject: the factory the events are about. `states`, one per
         event, are the aggregate's states after each, for the public contract's translation.
+        `contexts`, one per event, say what caused each (several commands appended at once);
+        without them every event has the current context.
         Raises ConcurrencyConflict and writes nothing if another writer got there first.
         """
         if not events:
             return []
         store = self.store
-        context = current_context()
+        if contexts is None:
+            contexts = [current_context()] * len(events)
+        elif len(contexts) != len(events):
+            raise ValueError("one context per event")
         carrier: dict[str, str] = {}
         propagate.inject(carrier)
         recorded_at = utcnow()
@@ -449,16 +459,23 @@ class _StreamAccess(ABC):
                 streamid=stream_id,
                 streamversion=expected_version + offset,
             )
-            for offset, event in enumerate(events, start=1)
+            for offset, (event, context) in enumerate(zip(events, contexts, strict=True), start=1)
         ]
-        metadata = {
-            "source": store.source,
-            "correlationid": context.correlation_id,
-            "causationid": context.causation_id,
-            "traceparent": carrier.get("traceparent"),
-            "tracestate": carrier.get("tracestate"),
-            "actor": context.actor,
-        }
+        encoded: dict[int, str] = {}  # one JSON document per distinct context
+        metadata = []
+        for context in contexts:
+            if id(context) not in encoded:
+                encoded[id(context)] = json.dumps(
+                    {
+                        "source": store.source,
+                        "correlationid": context.correlation_id,
+                        "causationid": context.causation_id,
+                        "traceparent": carrier.get("traceparent"),
+                        "tracestate": carrier.get("tracestate"),
+                        "actor": context.actor,
+                    }
+                )
+            metadata.append(encoded[id(context)])
         published = store.published(envelopes, events, states)
         driver = await self.driver()
         try:
@@ -470,7 +487,7 @@ class _StreamAccess(ABC):
                 recorded_at,
                 expected_version,
                 subject,
-                json.dumps(metadata),
+                metadata,
                 [e.streamversion for e in envelopes],
                 [e.id for e in envelopes],
                 [e.type for e in envelopes],

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from libs.events import ConcurrencyConflict, DomainEvent, EventRegistry, EventStore, UnitOfWork
 from libs.events.ambient import RequestTransaction, StoredResponseReplay, joined_transaction
 from libs.events.contract import PublicContract
+from libs.events.envelope import EventContext
 from libs.events.memory import InMemoryEventStore, InMemoryUnit
 from libs.events.repository import (
     AggregateType,
@@ -244,6 +245,46 @@ class TestOnPostgres:
         assert change.answer == (2, 2)  # the new event is visible: same transaction
         unchanged = await repository.execute("c", lambda _state: [], answer=read_back)
         assert unchanged.answer == (2, 2) and unchanged.events == ()
+
+    async def test_several_commands_append_once_each_event_with_its_own_cause(
+        self, store: EventStore, engine: AsyncEngine
+    ) -> None:
+        repository: Repository[Counter, UnitOfWork] = Repository(store, SNAPSHOTTED)
+        await repository.execute("c", adding(1))
+        seen: list[int] = []
+
+        def adding_after(amount: int) -> Callable[[Counter], list[DomainEvent]]:
+            def decide(state: Counter) -> list[DomainEvent]:
+                seen.append(state.total)
+                return [add(amount)] if amount else []
+
+            return decide
+
+        causes = [EventContext("batch", f"cause-{n}") for n in range(3)]
+        change = await repository.execute_each(
+            "c",
+            [
+                (causes[0], adding_after(2)),
+                (causes[1], adding_after(0)),
+                (causes[2], adding_after(3)),
+            ],
+        )
+        assert seen == [1, 3, 3]  # each decided on the state the one before left
+        assert change.version == 3 and change.state.total == 6
+        assert [envelope.causationid for envelope in change.envelopes] == ["cause-0", "cause-2"]
+        async with engine.connect() as connection:
+            rows = (
+                await connection.execute(
+                    text(
+                        f"SELECT version, metadata->>'causationid' FROM {SCHEMA}.event "
+                        "WHERE stream_id = 'counter-c' ORDER BY version"
+                    )
+                )
+            ).all()
+        assert [tuple(row) for row in rows[1:]] == [(2, "cause-0"), (3, "cause-2")]
+        async with store.unit_of_work() as unit:  # the snapshot at 3 was taken once
+            snapshot = await unit.load_snapshot("counter-c")
+        assert snapshot is not None and snapshot.version == 3
 
     async def test_a_replayed_request_is_authorized_before_it_is_replayed(
         self, store: EventStore, engine: AsyncEngine
