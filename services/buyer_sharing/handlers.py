@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -46,12 +46,53 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class Lookups(Protocol):
+    """What commands ask the read models, inside their own unit of work (`ReadModelLookups`; a
+    fake in handler unit tests, where the in-memory store has no read models)."""
+
+    async def factory_by_os_id(self, unit: Any, os_id: str) -> str | None: ...
+
+    async def factory_os_id(self, unit: Any, factory_id: str) -> str | None: ...
+
+    async def reliance_factory(self, unit: Any, reliance_id: str, buyer_id: str) -> str | None: ...
+
+
+class ReadModelLookups:
+    """The lookups on this service's read models, on the unit of work's connection."""
+
+    async def factory_by_os_id(self, unit: Any, os_id: str) -> str | None:
+        connection: AsyncConnection = unit.connection
+        found: str | None = await connection.scalar(
+            select(factory.c.factory_id).where(factory.c.os_id == os_id).limit(1)
+        )
+        return found
+
+    async def factory_os_id(self, unit: Any, factory_id: str) -> str | None:
+        connection: AsyncConnection = unit.connection
+        found: str | None = await connection.scalar(
+            select(factory.c.os_id).where(factory.c.factory_id == factory_id)
+        )
+        return found
+
+    async def reliance_factory(self, unit: Any, reliance_id: str, buyer_id: str) -> str | None:
+        """The factory of one of this buyer's declarations (another buyer's is not found)."""
+        connection: AsyncConnection = unit.connection
+        found: str | None = await connection.scalar(
+            select(audit_reliance.c.factory_id).where(
+                audit_reliance.c.reliance_id == reliance_id,
+                audit_reliance.c.buyer_id == buyer_id,
+            )
+        )
+        return found
+
+
 @dataclass
 class Dependencies:
     """What the handlers need; the composition root builds it once."""
 
     store: EventStore
     clock: Callable[[], datetime] = field(default=_utcnow)
+    lookups: Lookups = field(default_factory=ReadModelLookups)
 
     def __post_init__(self) -> None:
         self.buyers = Repository(
@@ -128,24 +169,6 @@ async def revoke_sharing(command: RevokeSharing, deps: Dependencies) -> Change[s
     )
 
 
-async def _factory_by_os_id(connection: AsyncConnection | None, os_id: str) -> str | None:
-    if connection is None:
-        return None
-    found: str | None = await connection.scalar(
-        select(factory.c.factory_id).where(factory.c.os_id == os_id).limit(1)
-    )
-    return found
-
-
-async def _factory_os_id(connection: AsyncConnection | None, factory_id: str) -> str | None:
-    if connection is None:
-        return None
-    found: str | None = await connection.scalar(
-        select(factory.c.os_id).where(factory.c.factory_id == factory_id)
-    )
-    return found
-
-
 async def request_access(
     command: RequestAccess, deps: Dependencies
 ) -> Change[access_request.AccessRequest]:
@@ -155,7 +178,7 @@ async def request_access(
         await _require_buyer(deps, unit, command.buyer_id)
         factory_id = command.factory_id
         if factory_id is None and command.os_id is not None:
-            factory_id = await _factory_by_os_id(unit.connection, command.os_id)
+            factory_id = await deps.lookups.factory_by_os_id(unit, command.os_id)
         return await deps.requests.execute(
             command.request_id,
             lambda state: access_request.request_access(
@@ -188,7 +211,7 @@ async def approve_access_request(
     """Approve: the request is decided and the grant made in one transaction."""
     at = deps.clock()
     async with deps.store.unit_of_work(authorize_first=True) as unit:
-        os_id = await _factory_os_id(unit.connection, command.factory_id)
+        os_id = await deps.lookups.factory_os_id(unit, command.factory_id)
         decided = await deps.requests.execute(
             command.request_id,
             lambda state: access_request.approve(
@@ -225,7 +248,7 @@ async def decline_access_request(
 ) -> Change[access_request.AccessRequest]:
     at = deps.clock()
     async with deps.store.unit_of_work(authorize_first=True) as unit:
-        os_id = await _factory_os_id(unit.connection, command.factory_id)
+        os_id = await deps.lookups.factory_os_id(unit, command.factory_id)
         return await deps.requests.execute(
             command.request_id,
             lambda state: access_request.decline(
@@ -268,11 +291,8 @@ async def withdraw_audit_reliance(
 ) -> Change[sharing.Sharing]:
     at = deps.clock()
     async with deps.store.unit_of_work(authorize_first=True) as unit:
-        factory_id = await unit.connection.scalar(
-            select(audit_reliance.c.factory_id).where(
-                audit_reliance.c.reliance_id == command.reliance_id,
-                audit_reliance.c.buyer_id == command.buyer_id,
-            )
+        factory_id = await deps.lookups.reliance_factory(
+            unit, command.reliance_id, command.buyer_id
         )
         if factory_id is None:
             raise NotFound(f"audit reliance {command.reliance_id} not found")
