@@ -27,6 +27,7 @@ from services.remediation.handlers import (
     EVENT_HANDLERS,
     Clock,
     Remediation,
+    consumer_batch_handler,
     consumer_handlers,
     system_clock,
 )
@@ -99,6 +100,7 @@ def create_service_app(
             source_service=SOURCE_SERVICE,
             handlers=consumer_handlers(EVENT_HANDLERS, remediation),
             registry=registry,
+            batch_handler=consumer_batch_handler(remediation),
         )
     )
     scheduler = DeadlineScheduler(

@@ -8,14 +8,14 @@ loads, authorizes, checks the expected version, decides, appends and projects in
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from libs.events.aggregate import Change, Loaded
-from libs.events.consumer import Handler
-from libs.events.envelope import DomainEvent, Envelope
+from libs.events.consumer import BatchHandler, Handler
+from libs.events.envelope import DomainEvent, Envelope, EventContext
 from libs.events.repository import Repository
 from services.remediation import projections, queries
 from services.remediation.commands import (
@@ -193,19 +193,45 @@ async def log_committee_meeting(
 # commands of the reactions and the scheduler: no expected version, so they retry on conflicts ----
 
 
+def _report_decision(command: RecordAssessmentReport) -> Callable[[Plan], list[DomainEvent]]:
+    return lambda plan: plans.record_assessment_report(
+        plan,
+        factory_id=command.factory_id,
+        assessment_id=command.assessment_id,
+        cycle=command.cycle,
+        report_date=command.report_date,
+        non_compliance_count=command.non_compliance_count,
+    )
+
+
+def _item_decision(
+    command: AddImprovementItem, deps: Remediation
+) -> Callable[[Plan], list[DomainEvent]]:
+    return lambda plan: plans.add_item(
+        plan,
+        factory_id=command.factory_id,
+        assessment_id=command.assessment_id,
+        cycle=command.cycle,
+        report_date=command.report_date,
+        cluster_id=command.cluster_id,
+        cluster_name=command.cluster_name,
+        compliance_point_id=command.compliance_point_id,
+        compliance_point_name=command.compliance_point_name,
+        question_id=command.question_id,
+        question_text=command.question_text,
+        critical=command.critical,
+        zero_tolerance=command.zero_tolerance,
+        evidence=command.evidence,
+        policy=deps.policy,
+    )
+
+
 async def record_assessment_report(
     command: RecordAssessmentReport, deps: Remediation, *, connection: Any = None
 ) -> Change[Plan]:
     return await deps.plans.execute(
         command.factory_id,
-        lambda plan: plans.record_assessment_report(
-            plan,
-            factory_id=command.factory_id,
-            assessment_id=command.assessment_id,
-            cycle=command.cycle,
-            report_date=command.report_date,
-            non_compliance_count=command.non_compliance_count,
-        ),
+        _report_decision(command),
         conflict_retries=CONFLICT_RETRIES,
         connection=connection,
     )
@@ -216,23 +242,7 @@ async def add_improvement_item(
 ) -> Change[Plan]:
     return await deps.plans.execute(
         command.factory_id,
-        lambda plan: plans.add_item(
-            plan,
-            factory_id=command.factory_id,
-            assessment_id=command.assessment_id,
-            cycle=command.cycle,
-            report_date=command.report_date,
-            cluster_id=command.cluster_id,
-            cluster_name=command.cluster_name,
-            compliance_point_id=command.compliance_point_id,
-            compliance_point_name=command.compliance_point_name,
-            question_id=command.question_id,
-            question_text=command.question_text,
-            critical=command.critical,
-            zero_tolerance=command.zero_tolerance,
-            evidence=command.evidence,
-            policy=deps.policy,
-        ),
+        _item_decision(command, deps),
         conflict_retries=CONFLICT_RETRIES,
         connection=connection,
     )
@@ -264,23 +274,18 @@ async def flag_due_deadlines(deps: Remediation) -> int:
 # reactions to the assessment service: translate the message, run the local command -------------
 
 
-async def on_assessment_completed(
-    event: AssessmentCompleted, deps: Remediation, connection: Any
-) -> None:
-    command = RecordAssessmentReport(
+def _report_command(event: AssessmentCompleted) -> RecordAssessmentReport:
+    return RecordAssessmentReport(
         factory_id=event.factory_id,
         assessment_id=event.assessment_id,
         cycle=event.cycle,
         report_date=event.report_date,
         non_compliance_count=event.non_compliance_count,
     )
-    await record_assessment_report(command, deps, connection=connection)
 
 
-async def on_non_compliance_found(
-    event: NonComplianceFound, deps: Remediation, connection: Any
-) -> None:
-    command = AddImprovementItem(
+def _item_command(event: NonComplianceFound) -> AddImprovementItem:
+    return AddImprovementItem(
         factory_id=event.factory_id,
         assessment_id=event.assessment_id,
         cycle=event.cycle,
@@ -295,7 +300,46 @@ async def on_non_compliance_found(
         zero_tolerance=event.zero_tolerance,
         evidence=event.evidence,
     )
-    await add_improvement_item(command, deps, connection=connection)
+
+
+async def on_assessment_completed(
+    event: AssessmentCompleted, deps: Remediation, connection: Any
+) -> None:
+    await record_assessment_report(_report_command(event), deps, connection=connection)
+
+
+async def on_non_compliance_found(
+    event: NonComplianceFound, deps: Remediation, connection: Any
+) -> None:
+    await add_improvement_item(_item_command(event), deps, connection=connection)
+
+
+def _decision_for(event: DomainEvent, deps: Remediation) -> Callable[[Plan], list[DomainEvent]]:
+    if isinstance(event, AssessmentCompleted):
+        return _report_decision(_report_command(event))
+    if isinstance(event, NonComplianceFound):
+        return _item_decision(_item_command(event), deps)
+    raise TypeError(f"no reaction to {type(event).__name__}")
+
+
+async def on_assessment_events(
+    deps: Remediation, connection: Any, batch: Sequence[tuple[Envelope, DomainEvent]]
+) -> None:
+    """A fetched batch of assessment events at once (the consumer's `batch_handler`): per
+    factory, the plan is loaded once, every event of the batch decided on it in delivery order,
+    the new events appended in one statement (each with its own event's correlation and
+    causation) and the read models upserted once, all in the consumer's transaction. The same
+    events and rows as the reactions one by one; on a failure the runner falls back to them."""
+    by_factory: dict[str, list[tuple[EventContext, Callable[[Plan], list[DomainEvent]]]]] = {}
+    for envelope, event in batch:
+        context = EventContext(envelope.correlationid or new_id(), envelope.id)
+        decision = _decision_for(event, deps)
+        assert isinstance(event, AssessmentCompleted | NonComplianceFound)
+        by_factory.setdefault(event.factory_id, []).append((context, decision))
+    for factory_id, decisions in by_factory.items():
+        await deps.plans.execute_each(
+            factory_id, decisions, conflict_retries=CONFLICT_RETRIES, connection=connection
+        )
 
 
 Reaction = Callable[[Any, Remediation, Any], Awaitable[None]]
@@ -316,6 +360,15 @@ def consumer_handlers(
         return handle
 
     return {name: bind(event_type, reaction) for name, (event_type, reaction) in reactions.items()}
+
+
+def consumer_batch_handler(deps: Remediation) -> BatchHandler:
+    """`on_assessment_events` as the consumer runner calls it, on its connection."""
+
+    async def handle(connection: Any, batch: Sequence[tuple[Envelope, DomainEvent]]) -> None:
+        await on_assessment_events(deps, connection, batch)
+
+    return handle
 
 
 COMMAND_HANDLERS: dict[type[Any], Callable[..., Awaitable[Change[Any]]]] = {

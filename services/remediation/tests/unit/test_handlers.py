@@ -188,6 +188,72 @@ class TestReactions:
             await handle(cast(Any, None), envelope, completed())
 
 
+def delivered(event: DomainEvent, number: int) -> tuple[Envelope, DomainEvent]:
+    """An upstream event as the consumer hands it over: its envelope and our decoded copy."""
+    envelope = Envelope.model_validate(
+        {
+            "id": f"event-{number}",
+            "source": "/betterwork/assessment",
+            "type": f"org.betterwork.assessment.{type(event).__name__}.v1",
+            "subject": FACTORY,
+            "time": datetime.now(UTC),
+            "data": {},
+            "correlationid": "completion-1",
+            "streamid": "assessment-a1",
+            "streamversion": number,
+        }
+    )
+    return envelope, event
+
+
+class TestBatchOfUpstreamEvents:
+    async def test_a_batch_decides_the_same_events_as_one_reaction_per_event(
+        self, deps: Remediation, store: InMemoryEventStore, clock: Clock
+    ) -> None:
+        """Out of order, with a redelivery and a second factory's events in between."""
+        other = Remediation.create(
+            InMemoryEventStore(build_registry(), public=contract(POLICY)),
+            POLICY,
+            clock,
+            read_models=False,
+        )
+        elsewhere = found("q9").model_copy(update={"factory_id": "factory-2"})
+        upstream: list[DomainEvent] = [
+            found("q2", critical=False),
+            completed(),
+            elsewhere,
+            found("q1"),
+            found("q2", critical=False),  # redelivered
+        ]
+        for event in upstream:
+            if isinstance(event, AssessmentCompleted):
+                await handlers.on_assessment_completed(event, other, None)
+            else:
+                assert isinstance(event, NonComplianceFound)
+                await handlers.on_non_compliance_found(event, other, None)
+        batch = [delivered(event, number) for number, event in enumerate(upstream, start=1)]
+        await handlers.consumer_batch_handler(deps)(cast(Any, None), batch)
+
+        for factory_id in (FACTORY, "factory-2"):
+            stream_id = plan_stream_id(factory_id)
+            assert store.events(stream_id) == other.store.events(stream_id)
+        assert [type(e) for e in plan_events(store)] == [
+            AssessmentReportReceived,
+            ImprovementItemAdded,
+            ImprovementItemAdded,
+        ]
+        for factory_id in (FACTORY, "factory-2"):  # per plan in order; plans apart may interleave
+            published = [(e.event_name, e.data) for e in store.published if e.subject == factory_id]
+            assert published == [
+                (e.event_name, e.data) for e in other.store.published if e.subject == factory_id
+            ]
+        # each plan update is caused by the upstream event that decided it
+        assert [e.causationid for e in store.published if e.subject == FACTORY] == [
+            "event-1",
+            "event-4",
+        ]
+
+
 class TestItemCommands:
     async def test_details_of_a_plan_that_does_not_exist_are_not_found(
         self, deps: Remediation, store: InMemoryEventStore
