@@ -57,7 +57,8 @@ class AccessRequested(DomainEvent):
     request_id: str
     buyer_id: str
     factory_id: str | None = Field(
-        description="The factory the request was resolved to; null if none is known (yet)."
+        description="The factory id the buyer named; null when it named an OS ID (what that OS "
+        "ID resolves to is not published: the buyer learns nothing before consent)."
     )
     os_id: str | None = Field(description="The OS ID the buyer named, normalised; null if none.")
     requested_at: datetime
@@ -159,11 +160,13 @@ def translate(event: DomainEvent, _state: Any = None) -> Sequence[DomainEvent]:
             )
         ]
     if isinstance(event, access_request.AccessRequested):
+        # The buyer's own webhook receives this whatever its grants: a factory resolved from the
+        # OS ID it named would tell it which factory that is, and that it exists, before consent.
         return [
             AccessRequested(
                 request_id=event.request_id,
                 buyer_id=event.buyer_id,
-                factory_id=event.factory_id,
+                factory_id=event.factory_id if event.os_id is None else None,
                 os_id=event.os_id,
                 requested_at=event.requested_at,
             )

@@ -86,6 +86,15 @@ class ReadModelLookups:
         return found
 
 
+def _request_subject(_request_id: str, state: access_request.AccessRequest) -> str:
+    """The factory a request is about; while one named by OS ID is pending, that OS ID: the buyer's
+    webhook receives its own request, and the factory it resolved to would tell the buyer which
+    factory that is before consent."""
+    if state.status == "pending" and state.os_id is not None:
+        return state.os_id
+    return state.factory_id or state.os_id or "unresolved"
+
+
 @dataclass
 class Dependencies:
     """What the handlers need; the composition root builds it once."""
@@ -107,7 +116,7 @@ class Dependencies:
         self.requests = Repository(
             self.store,
             access_request.ACCESS_REQUEST,
-            subject_of=lambda request_id, state: state.factory_id or state.os_id or "unresolved",
+            subject_of=_request_subject,
             project=project_own,
         )
 

@@ -445,6 +445,28 @@ class TestRequestAccess:
             "factory_id": "",
         }
 
+    async def test_a_request_by_os_id_tells_the_buyer_nothing_about_whether_the_factory_exists(
+        self, deps: Dependencies, store: InMemoryEventStore, lookups: FakeLookups
+    ) -> None:
+        # The buyer's own webhook receives AccessRequested whatever its grants (notifications'
+        # BUYER_ADDRESSED), so neither the subject nor the data may carry the factory the OS ID
+        # resolved to: that would tell the buyer which factory it is before consent.
+        await given_buyer(deps)
+        lookups.os_ids[FACTORY] = OS_ID
+        unknown_os_id = "BD2019257Q2JMGX"
+
+        await given_request(deps, "req-1", factory_id=None, os_id=OS_ID)
+        await given_request(deps, "req-2", factory_id=None, os_id=unknown_os_id)
+
+        known, unknown = [e for e in store.published if e.event_name == "AccessRequested"]
+        assert FACTORY not in known.model_dump_json()
+        assert (known.subject, unknown.subject) == (OS_ID, unknown_os_id)
+        assert {**known.data, "request_id": "", "os_id": ""} == {
+            **unknown.data,
+            "request_id": "",
+            "os_id": "",
+        }
+
     async def test_a_request_by_os_id_is_resolved_inside_for_the_factory_to_find(
         self, deps: Dependencies, store: InMemoryEventStore, lookups: FakeLookups
     ) -> None:
