@@ -27,6 +27,8 @@ class GrantSharing(Command):
     ends_on: date | None = None
     reason: str = ""
     by: str
+    expected_version: int | None = None
+    """The grant's version the caller saw (If-Match); None: whatever it is now."""
 
 
 class RevokeSharing(Command):
@@ -34,6 +36,8 @@ class RevokeSharing(Command):
     buyer_id: str
     reason: str
     by: str
+    expected_version: int | None = None
+    """The grant's version the caller saw (If-Match); None: whatever it is now."""
 
 
 class RequestAccess(Command):

@@ -158,6 +158,7 @@ async def grant_sharing(command: GrantSharing, deps: Dependencies) -> Change[sha
                 ends_on=command.ends_on,
                 reason=command.reason,
             ),
+            expected_version=command.expected_version,
             unit=unit,
         )
 
@@ -174,7 +175,9 @@ async def revoke_sharing(command: RevokeSharing, deps: Dependencies) -> Change[s
             at=at,
             reason=command.reason,
         ),
-        conflict_retries=CONFLICT_RETRIES,
+        expected_version=command.expected_version,
+        # a caller that sent If-Match decided on the version it saw: no deciding again
+        conflict_retries=CONFLICT_RETRIES if command.expected_version is None else 0,
     )
 
 

@@ -10,6 +10,7 @@ from typing import Any, cast
 
 import pytest
 
+from libs.events.aggregate import VersionMismatch
 from libs.events.envelope import DomainEvent
 from libs.events.memory import InMemoryEventStore
 from libs.events.store import EventStore
@@ -406,6 +407,48 @@ class TestRevokeSharing:
             ("rel-2", "own audit after all"),
             ("rel-1", "sharing revoked"),
         ]
+
+
+class TestIfMatch:
+    async def test_a_revocation_on_a_stale_version_is_refused_and_changes_nothing(
+        self, deps: Dependencies, store: InMemoryEventStore
+    ) -> None:
+        # the factory saw version 1; the buyer has declared reliance since (version 2)
+        await given_buyer(deps)
+        await given_grant(deps)
+        await declare_audit_reliance(declare(), deps)
+
+        with pytest.raises(VersionMismatch) as stale:
+            await revoke_sharing(revoke().model_copy(update={"expected_version": 1}), deps)
+        assert (stale.value.expected, stale.value.actual) == (1, 2)
+        assert kinds(sharing_events(store)) == [SharingGranted, AuditRelianceDeclared]
+        assert "SharingRevoked" not in published(store)
+
+    async def test_a_revocation_on_the_current_version_goes_through(
+        self, deps: Dependencies, store: InMemoryEventStore
+    ) -> None:
+        await given_buyer(deps)
+        await given_grant(deps)
+
+        change = await revoke_sharing(revoke().model_copy(update={"expected_version": 1}), deps)
+
+        assert change.version == 2 and "SharingRevoked" in published(store)
+
+    async def test_a_new_grant_on_a_stale_version_is_refused(
+        self, deps: Dependencies, store: InMemoryEventStore
+    ) -> None:
+        await given_buyer(deps)
+        await given_grant(deps)
+        await revoke_sharing(revoke(), deps)
+
+        with pytest.raises(VersionMismatch):
+            await grant_sharing(
+                GrantSharing(
+                    factory_id=FACTORY, buyer_id=BUYER_ID, by=FACTORY_USER, expected_version=1
+                ),
+                deps,
+            )
+        assert kinds(sharing_events(store)) == [SharingGranted, SharingRevoked]
 
 
 class TestRequestAccess:
