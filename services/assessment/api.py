@@ -43,6 +43,7 @@ from services.assessment.commands import (
     CompleteAssessment,
     CorrectFinding,
     RecordFinding,
+    RecordFindings,
     RegisterFactory,
     RespondToFinding,
     ScheduleAssessment,
@@ -63,6 +64,7 @@ from services.assessment.schemas import (
     FindingCorrection,
     FindingInput,
     FindingResponseInput,
+    FindingsInput,
     HistoryEntry,
 )
 
@@ -388,6 +390,29 @@ async def record_finding(
         assessment_id=assessment_id,
         question_id=question_id,
         facts=body.facts(),
+        recorded_by=principal.subject,
+        expected_version=parse_if_match(if_match),
+    )
+    change = await _run(request, principal, correlation_id, command)
+    return await _changed_assessment(request, response, principal, change)
+
+
+@assessments.post("/{assessment_id}/findings", response_model=AssessmentDetail)
+async def record_findings(
+    assessment_id: PathId,
+    body: FindingsInput,
+    request: Request,
+    response: Response,
+    principal: Staff,
+    if_match: IfMatch = None,
+    correlation_id: CorrelationId = None,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Record many findings at once (up to 500; a whole assessment from the site): one append,
+    all or nothing. Each is checked as a single recording would be; a question may appear once."""
+    command = RecordFindings(
+        assessment_id=assessment_id,
+        findings=tuple((finding.question_id, finding.facts()) for finding in body.findings),
         recorded_by=principal.subject,
         expected_version=parse_if_match(if_match),
     )

@@ -33,6 +33,16 @@ class ScheduleAssessment:
 
 
 @dataclass(frozen=True)
+class RecordFindings:
+    """Many findings of one assessment at once: one append, all or nothing."""
+
+    assessment_id: str
+    findings: tuple[tuple[str, FindingFacts], ...]
+    recorded_by: str
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True)
 class RecordFinding:
     assessment_id: str
     question_id: str

@@ -20,6 +20,7 @@ from services.assessment.commands import (
     CompleteAssessment,
     CorrectFinding,
     RecordFinding,
+    RecordFindings,
     RegisterFactory,
     RespondToFinding,
     ScheduleAssessment,
@@ -271,6 +272,17 @@ async def record_finding(command: RecordFinding, deps: Dependencies) -> Change[A
     )
 
 
+async def record_findings(command: RecordFindings, deps: Dependencies) -> Change[Assessment | None]:
+    return await _decide_on(
+        deps,
+        command.assessment_id,
+        lambda assessment, catalogue: rules.record_findings(
+            assessment, catalogue, findings=command.findings, recorded_by=command.recorded_by
+        ),
+        expected_version=command.expected_version,
+    )
+
+
 async def complete_assessment(
     command: CompleteAssessment, deps: Dependencies
 ) -> Change[Assessment | None]:
@@ -340,6 +352,7 @@ COMMAND_HANDLERS: dict[type, Handler] = {
     UpdateFactory: update_factory,
     ScheduleAssessment: schedule_assessment,
     RecordFinding: record_finding,
+    RecordFindings: record_findings,
     CompleteAssessment: complete_assessment,
     CorrectFinding: correct_finding,
     RespondToFinding: respond_to_finding,

@@ -137,6 +137,21 @@ class FindingInput(BaseModel):
         )
 
 
+MAX_FINDINGS_AT_ONCE = 500
+
+
+class FindingOfQuestion(FindingInput):
+    question_id: ResourceId
+
+
+class FindingsInput(BaseModel):
+    """Findings recorded at once (an on-site team's whole assessment): all or nothing."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    findings: list[FindingOfQuestion] = Field(min_length=1, max_length=MAX_FINDINGS_AT_ONCE)
+
+
 class FindingCorrection(FindingInput):
     reason: SafeText = Field(min_length=1, max_length=2_000)
 

@@ -21,7 +21,7 @@ from services.assessment.domain.assessment_events import (
     QuestionResult,
     ZeroToleranceIssueFound,
 )
-from services.assessment.domain.assessment_state import Assessment, Finding
+from services.assessment.domain.assessment_state import Assessment, Finding, evolve
 from services.assessment.domain.factory import Factory
 from services.assessment.errors import (
     AssessmentAlreadyCompleted,
@@ -143,6 +143,34 @@ def record_finding(
         recorded,
         *_zero_tolerance_raised(assessment, catalogue, question_id, facts, recorded_by),
     ]
+
+
+def record_findings(
+    assessment: Assessment,
+    catalogue: Catalogue,
+    *,
+    findings: Sequence[tuple[str, FindingFacts]],
+    recorded_by: str,
+) -> list[DomainEvent]:
+    """An on-site team records many findings at once: each as `record_finding` would, decided on
+    the state the ones before it left; one refused finding refuses them all."""
+    seen: set[str] = set()
+    events: list[DomainEvent] = []
+    state: Assessment | None = assessment
+    for question_id, facts in findings:
+        if question_id in seen:
+            raise InvalidCommand(
+                f"question {question_id} appears twice in the findings", question_id=question_id
+            )
+        seen.add(question_id)
+        assert state is not None
+        decided = record_finding(
+            state, catalogue, question_id=question_id, facts=facts, recorded_by=recorded_by
+        )
+        for event in decided:
+            state = evolve(state, event)
+        events.extend(decided)
+    return events
 
 
 def _non_compliance(

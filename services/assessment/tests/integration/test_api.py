@@ -223,6 +223,45 @@ class TestAssessmentLifecycle:
         assert zero_tolerance.streamversion == non_compliance.streamversion
         assert await stream_message_count(nats_url, subject_prefix) == 5
 
+    async def test_many_findings_are_recorded_at_once_or_not_at_all(
+        self, client: httpx.AsyncClient, auth: Headers, app: FastAPI
+    ) -> None:
+        assessment_id = await schedule(client, auth, await register(client, auth))
+        url = f"/v1/assessments/{assessment_id}/findings"
+        findings = [{"question_id": question_id, "result": "compliant"} for question_id in CRITICAL]
+        findings[0] = {**findings[0], "result": "non_compliant", "evidence": "exit locked"}
+        before = await event_count(app)
+        unknown = await client.post(
+            url,
+            json={"findings": [*findings, {"question_id": "COM-PRE-BD01", "result": "compliant"}]},
+            headers=auth(),
+        )
+        twice = await client.post(
+            url, json={"findings": [findings[1], findings[1]]}, headers=auth()
+        )
+        assert unknown.status_code == 422 and unknown.json()["question_id"] == "COM-PRE-BD01"
+        assert twice.status_code == 422 and twice.headers["content-type"] == PROBLEM
+        assert await event_count(app) == before  # all or nothing
+
+        recorded = await client.post(url, json={"findings": findings}, headers=auth())
+        assert recorded.status_code == 200, recorded.text
+        body = recorded.json()
+        assert len(body["findings"]) == len(CRITICAL)
+        assert (
+            body["version"] >= 1 + len(CRITICAL)
+            and recorded.headers["etag"] == f'"{body["version"]}"'
+        )
+        read = await client.get(f"/v1/assessments/{assessment_id}", headers=auth())
+        assert read.json() == body
+        stale = await client.post(
+            url, json={"findings": findings[:1]}, headers={**auth(), "If-Match": '"1"'}
+        )
+        assert stale.status_code == 412
+        completed = await client.post(f"/v1/assessments/{assessment_id}/complete", headers=auth())
+        assert completed.status_code == 200  # every critical question was answered at once
+        late = await client.post(url, json={"findings": findings[:1]}, headers=auth())
+        assert late.status_code == 409
+
     async def test_a_commands_answer_is_what_a_read_after_it_returns(
         self, client: httpx.AsyncClient, auth: Headers
     ) -> None:
