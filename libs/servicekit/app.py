@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from libs.servicekit.apidocs import install_offline_docs
 from libs.servicekit.asgi import StatusRecordingSend
 from libs.servicekit.auth import TokenVerifier
 from libs.servicekit.idempotency import IdempotencyMiddleware
@@ -256,6 +257,9 @@ def create_app(
         description=description,
         version=version,
         openapi_tags=openapi_tags,
+        # Served by install_offline_docs from packaged assets: the defaults load them from a CDN.
+        docs_url=None,
+        redoc_url=None,
         # The verifier first: its JWKS refresher stops last, after the components that serve.
         lifespan=_lifespan((verifier, *lifecycle), settings.service_name),
         # FastAPI's own OpenTelemetry would duplicate the spans and logs made here.
@@ -266,6 +270,7 @@ def create_app(
     app.state.db_engine = db_engine
     app.state.db_schema = db_schema
     install_problem_handlers(app, exception_map, problems)
+    install_offline_docs(app)
     app.include_router(_operations_router(dict(readiness_checks or {}), readiness_timeout_seconds))
     for router in routers:
         # "default" also replaces FastAPI's own 422 schema, which our problem handler does not send.
