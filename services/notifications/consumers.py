@@ -1,0 +1,26 @@
+"""The durable consumers of upstream public events: one per producing service, each feeding the
+fan-out (and, for buyer sharing, the grant history)."""
+
+from __future__ import annotations
+
+from libs.events import Subscription
+from libs.events.envelope import EventRegistry
+from services.notifications.handlers import EVENT_HANDLERS
+
+DURABLES = {
+    "assessment": "notifications_assessment",
+    "remediation": "notifications_remediation",
+    "buyer_sharing": "notifications_buyer_sharing",
+}
+
+
+def subscriptions(registry: EventRegistry) -> list[Subscription]:
+    return [
+        Subscription(
+            durable=DURABLES[service],
+            source_service=service,
+            handlers=handlers,
+            registry=registry,
+        )
+        for service, handlers in EVENT_HANDLERS.items()
+    ]

@@ -1,0 +1,527 @@
+"""Command handlers of notifications (endpoints through the aggregate repository; messages and
+deliveries on the delivery tables, in the request's unit of work) and the reactions to upstream
+events: the grant history, and the fan-out of a deliverable event into one message per entitled
+endpoint. The registries are at the end.
+
+Authorization that needs the endpoint (is it the caller's buyer's?) runs before
+`before_write()`, the idempotency replay point; another buyer's endpoint is a 404.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from libs.events.aggregate import Change, Loaded
+from libs.events.envelope import DomainEvent, Envelope
+from libs.events.repository import Repository
+from libs.events.store import EventStore
+from services.notifications import endpoint as ep
+from services.notifications import signing
+from services.notifications.commands import (
+    DeleteEndpoint,
+    DisableEndpoint,
+    Recover,
+    Redeliver,
+    RegisterEndpoint,
+    RotateSecret,
+    SendTestMessage,
+    UpdateEndpoint,
+)
+from services.notifications.errors import (
+    EndpointDisabled,
+    NotFound,
+    PayloadExpired,
+    UnknownEventTypes,
+    UnsafeUrl,
+)
+from services.notifications.ids import message_id, new_secret_id, test_message_id
+from services.notifications.projections import project_endpoint
+from services.notifications.secretbox import SecretBox
+from services.notifications.ssrf import AddressPolicy, Refused
+from services.notifications.tables import SCHEMA
+from services.notifications.transport import Resolver, check_url, system_resolver
+from services.notifications.upstream import (
+    BUYER_ADDRESSED,
+    DELIVERABLE,
+    UPSTREAM,
+    SharingGranted,
+    SharingRevoked,
+)
+
+CONFLICT_RETRIES = 3
+DUE_CHANNEL = f"{SCHEMA}_due"
+MAX_BODY_BYTES = 20_000
+S = SCHEMA
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Dependencies:
+    """What the handlers need; the composition root builds it once."""
+
+    store: EventStore
+    box: SecretBox
+    policy: AddressPolicy
+    resolver: Resolver = system_resolver
+    clock: Callable[[], datetime] = field(default=_utcnow)
+
+    def __post_init__(self) -> None:
+        self.endpoints = Repository(
+            self.store,
+            ep.ENDPOINT,
+            subject_of=lambda _id, state: state.buyer_id,
+            project=project_endpoint,
+        )
+
+
+def known_event_types(types: tuple[str, ...]) -> tuple[str, ...]:
+    unknown = sorted(set(types) - set(DELIVERABLE))
+    if unknown:
+        raise UnknownEventTypes(
+            f"unknown event types: {', '.join(unknown)}",
+            {"unknown": unknown, "known": sorted(DELIVERABLE)},
+        )
+    return tuple(dict.fromkeys(types))
+
+
+async def _checked_url(deps: Dependencies, url: str) -> str:
+    try:
+        await check_url(url, deps.policy, deps.resolver)
+    except Refused as error:
+        raise UnsafeUrl(error.detail) from None
+    return url
+
+
+def _owned_by(
+    caller_buyer_id: str | None, endpoint_id: str
+) -> Callable[[Loaded[ep.Endpoint]], None]:
+    def authorize(loaded: Loaded[ep.Endpoint]) -> None:
+        state = loaded.state
+        if not state.registered or state.deleted:
+            raise NotFound(f"webhook endpoint {endpoint_id} not found")
+        if caller_buyer_id is not None and state.buyer_id != caller_buyer_id:
+            raise NotFound(f"webhook endpoint {endpoint_id} not found")
+
+    return authorize
+
+
+async def _store_secret(
+    connection: AsyncConnection, deps: Dependencies, endpoint_id: str, secret_id: str, secret: str
+) -> None:
+    await connection.execute(
+        text(
+            f'INSERT INTO "{S}".webhook_secret (secret_id, endpoint_id, ciphertext, fingerprint, '
+            "created_at) VALUES (:secret_id, :endpoint_id, :ciphertext, :fingerprint, :at)"
+        ),
+        {
+            "secret_id": secret_id,
+            "endpoint_id": endpoint_id,
+            "ciphertext": deps.box.seal(secret),
+            "fingerprint": signing.fingerprint(secret),
+            "at": deps.clock(),
+        },
+    )
+
+
+# --- endpoints ----------------------------------------------------------------------------------
+
+
+async def register_endpoint(
+    command: RegisterEndpoint, deps: Dependencies
+) -> tuple[Change[ep.Endpoint], str | None]:
+    """Register; the secret is returned once (None when the id was already registered)."""
+    types = known_event_types(command.event_types)
+    await _checked_url(deps, command.url)
+    secret, secret_id, at = signing.new_secret(), new_secret_id(), deps.clock()
+    async with deps.store.unit_of_work(authorize_first=True) as unit:
+        change = await deps.endpoints.execute(
+            command.endpoint_id,
+            lambda state: ep.register(
+                state,
+                endpoint_id=command.endpoint_id,
+                buyer_id=command.buyer_id,
+                url=command.url,
+                event_types=types,
+                factory_ids=command.factory_ids,
+                description=command.description,
+                secret_id=secret_id,
+                secret_fingerprint=signing.fingerprint(secret),
+                by=command.by,
+                at=at,
+            ),
+            unit=unit,
+        )
+        if not change.events:
+            return change, None
+        await _store_secret(unit.connection, deps, command.endpoint_id, secret_id, secret)
+    return change, secret
+
+
+async def update_endpoint(command: UpdateEndpoint, deps: Dependencies) -> Change[ep.Endpoint]:
+    types = known_event_types(command.event_types) if command.event_types is not None else None
+    at = deps.clock()
+
+    async def decide(state: ep.Endpoint) -> list[DomainEvent]:
+        if command.url is not None and command.url != state.url:
+            await _checked_url(deps, command.url)
+        return ep.update(
+            state,
+            endpoint_id=command.endpoint_id,
+            url=command.url,
+            event_types=types,
+            factory_ids=command.factory_ids,
+            factory_ids_given=command.factory_ids_given,
+            description=command.description,
+            enabled=command.enabled,
+            by=command.by,
+            at=at,
+        )
+
+    return await deps.endpoints.execute(
+        command.endpoint_id,
+        decide,
+        expected_version=command.expected_version,
+        authorize=_owned_by(command.caller_buyer_id, command.endpoint_id),
+    )
+
+
+async def rotate_secret(
+    command: RotateSecret, deps: Dependencies
+) -> tuple[Change[ep.Endpoint], str, datetime]:
+    """A new secret (returned once); the previous one keeps signing until the overlap ends."""
+    secret, secret_id, at = signing.new_secret(), new_secret_id(), deps.clock()
+    valid_until = at + timedelta(seconds=command.overlap_seconds)
+    async with deps.store.unit_of_work(authorize_first=True) as unit:
+        change = await deps.endpoints.execute(
+            command.endpoint_id,
+            lambda state: ep.rotate_secret(
+                state,
+                endpoint_id=command.endpoint_id,
+                secret_id=secret_id,
+                secret_fingerprint=signing.fingerprint(secret),
+                previous_valid_until=valid_until,
+                by=command.by,
+                at=at,
+            ),
+            authorize=_owned_by(command.caller_buyer_id, command.endpoint_id),
+            unit=unit,
+        )
+        await unit.connection.execute(
+            text(
+                f'UPDATE "{S}".webhook_secret SET expires_at = :until '
+                "WHERE endpoint_id = :endpoint_id AND (expires_at IS NULL OR expires_at > :until)"
+            ),
+            {"until": valid_until, "endpoint_id": command.endpoint_id},
+        )
+        await _store_secret(unit.connection, deps, command.endpoint_id, secret_id, secret)
+    return change, secret, valid_until
+
+
+async def delete_endpoint(command: DeleteEndpoint, deps: Dependencies) -> Change[ep.Endpoint]:
+    at = deps.clock()
+    return await deps.endpoints.execute(
+        command.endpoint_id,
+        lambda state: ep.delete(state, endpoint_id=command.endpoint_id, by=command.by, at=at),
+        expected_version=command.expected_version,
+        authorize=_owned_by(command.caller_buyer_id, command.endpoint_id),
+    )
+
+
+async def disable_endpoint(command: DisableEndpoint, deps: Dependencies) -> Change[ep.Endpoint]:
+    """The dispatcher's decision (410, or a whole schedule failed)."""
+    at = deps.clock()
+    return await deps.endpoints.execute(
+        command.endpoint_id,
+        lambda state: ep.disable(
+            state,
+            endpoint_id=command.endpoint_id,
+            reason=command.reason,
+            detail=command.detail,
+            by="notifications",
+            at=at,
+        ),
+        conflict_retries=CONFLICT_RETRIES,
+    )
+
+
+async def send_test_message(command: SendTestMessage, deps: Dependencies) -> str:
+    """Queue a test message (a CloudEvents document of type WebhookTest) for the endpoint."""
+    at = deps.clock()
+    async with deps.store.unit_of_work(authorize_first=True) as unit:
+        loaded = await deps.endpoints.load(unit, command.endpoint_id)
+        _owned_by(command.caller_buyer_id, command.endpoint_id)(loaded)
+        unit.before_write()
+        if not loaded.state.enabled:
+            raise EndpointDisabled(f"webhook endpoint {command.endpoint_id} is disabled")
+        new_id = test_message_id()
+        document = {
+            "specversion": "1.0",
+            "id": new_id,
+            "source": "/betterwork/notifications",
+            "type": "org.betterwork.notifications.WebhookTest.v1",
+            "subject": command.endpoint_id,
+            "time": at.isoformat(),
+            "datacontenttype": "application/json",
+            "data": {"endpoint_id": command.endpoint_id, "message": "a test message"},
+        }
+        await _queue(
+            unit.connection,
+            [(new_id, command.endpoint_id, loaded.state.buyer_id)],
+            event_id=new_id,
+            event_type="WebhookTest",
+            factory_id=None,
+            gated=False,
+            event_time=at,
+            payload=json.dumps(document, separators=(",", ":")).encode(),
+            now=at,
+        )
+    return new_id
+
+
+# --- deliveries ---------------------------------------------------------------------------------
+
+
+async def _message_row(
+    connection: AsyncConnection, message: str, caller_buyer_id: str | None
+) -> Any:
+    row = (
+        await connection.execute(
+            text(
+                f"SELECT m.message_id, m.endpoint_id, m.buyer_id, m.payload IS NULL AS purged, "
+                f'e.enabled FROM "{S}".message m JOIN "{S}".endpoint e USING (endpoint_id) '
+                "WHERE m.message_id = :id AND NOT e.deleted FOR UPDATE OF m"
+            ),
+            {"id": message},
+        )
+    ).one_or_none()
+    if row is None or (caller_buyer_id is not None and row.buyer_id != caller_buyer_id):
+        raise NotFound(f"message {message} not found")
+    return row
+
+
+async def redeliver(command: Redeliver, deps: Dependencies) -> None:
+    """Send one message again, on a fresh retry schedule."""
+    async with deps.store.unit_of_work(authorize_first=True) as unit:
+        row = await _message_row(unit.connection, command.message_id, command.caller_buyer_id)
+        unit.before_write()
+        if not row.enabled:
+            raise EndpointDisabled(
+                f"webhook endpoint {row.endpoint_id} is disabled: enable it first"
+            )
+        if row.purged:
+            raise PayloadExpired(f"message {command.message_id} is past its payload retention")
+        await unit.connection.execute(
+            text(
+                f"UPDATE \"{S}\".message SET status = 'pending', round_attempts = 0, "
+                "next_attempt_at = :now, last_error = NULL WHERE message_id = :id"
+            ),
+            {"id": command.message_id, "now": deps.clock()},
+        )
+        await unit.connection.execute(
+            text("SELECT pg_notify(:channel, '')"), {"channel": DUE_CHANNEL}
+        )
+
+
+async def recover(command: Recover, deps: Dependencies) -> int:
+    """Send again every failed message of the endpoint created since `since`; how many."""
+    async with deps.store.unit_of_work(authorize_first=True) as unit:
+        loaded = await deps.endpoints.load(unit, command.endpoint_id)
+        _owned_by(command.caller_buyer_id, command.endpoint_id)(loaded)
+        unit.before_write()
+        if not loaded.state.enabled:
+            raise EndpointDisabled(
+                f"webhook endpoint {command.endpoint_id} is disabled: enable it first"
+            )
+        result = await unit.connection.execute(
+            text(
+                f"UPDATE \"{S}\".message SET status = 'pending', round_attempts = 0, "
+                "next_attempt_at = :now, last_error = NULL "
+                "WHERE endpoint_id = :endpoint_id AND status = 'failed' "
+                "AND created_at >= :since AND payload IS NOT NULL"
+            ),
+            {"endpoint_id": command.endpoint_id, "since": command.since, "now": deps.clock()},
+        )
+        await unit.connection.execute(
+            text("SELECT pg_notify(:channel, '')"), {"channel": DUE_CHANNEL}
+        )
+    return int(result.rowcount or 0)
+
+
+# --- reactions to upstream events ---------------------------------------------------------------
+
+
+async def _queue(
+    connection: AsyncConnection,
+    targets: list[tuple[str, str, str]],
+    *,
+    event_id: str,
+    event_type: str,
+    factory_id: str | None,
+    gated: bool,
+    event_time: datetime,
+    payload: bytes,
+    now: datetime,
+) -> None:
+    """One pending message per (message id, endpoint, buyer); a repeat inserts nothing."""
+    await connection.execute(
+        text(
+            f'INSERT INTO "{S}".message (message_id, endpoint_id, buyer_id, event_id, event_type, '
+            "factory_id, gated, event_time, payload, created_at, status, attempts, round_attempts, "
+            "next_attempt_at) VALUES (:message_id, :endpoint_id, :buyer_id, :event_id, :event_type, "
+            ":factory_id, :gated, :event_time, :payload, :now, 'pending', 0, 0, :now) "
+            "ON CONFLICT DO NOTHING"
+        ),
+        [
+            {
+                "message_id": message,
+                "endpoint_id": endpoint_id,
+                "buyer_id": buyer_id,
+                "event_id": event_id,
+                "event_type": event_type,
+                "factory_id": factory_id,
+                "gated": gated,
+                "event_time": event_time,
+                "payload": payload,
+                "now": now,
+            }
+            for message, endpoint_id, buyer_id in targets
+        ],
+    )
+    await connection.execute(text("SELECT pg_notify(:channel, '')"), {"channel": DUE_CHANNEL})
+
+
+_MATCHING = text(
+    f"""
+    SELECT e.endpoint_id, e.buyer_id FROM "{S}".endpoint e
+    WHERE e.enabled AND NOT e.deleted AND CAST(:name AS text) = ANY(e.event_types)
+      AND (e.factory_ids IS NULL OR CAST(:factory AS text) = ANY(e.factory_ids))
+      AND (CAST(:buyer AS text) IS NULL OR e.buyer_id = CAST(:buyer AS text))
+      AND (NOT CAST(:gated AS boolean) OR (
+            SELECT g.kind = 'granted'
+                   AND (g.ends_on IS NULL
+                        OR g.ends_on >= CAST(CAST(:at AS timestamptz) AT TIME ZONE 'UTC' AS date))
+            FROM "{S}".grant_event g
+            WHERE g.factory_id = CAST(:factory AS text) AND g.buyer_id = e.buyer_id
+              AND g.at <= CAST(:at AS timestamptz)
+            ORDER BY g.at DESC, g.version DESC LIMIT 1))
+    """
+)
+
+
+def webhook_body(envelope: Envelope) -> bytes:
+    """The CloudEvents document as published; past 20 kB, a small document that refers to the
+    factory's REST resource instead of carrying the data."""
+    body = envelope.to_json()
+    if len(body) < MAX_BODY_BYTES:
+        return body
+    data = envelope.data
+    factory = data.get("factory_id")
+    if data.get("assessment_id"):
+        href = f"/v1/assessments/{data['assessment_id']}"
+    elif factory:
+        href = f"/v1/factories/{factory}"
+    else:
+        href = None
+    small = envelope.model_copy(
+        update={"data": {"factory_id": factory, "truncated": True, "href": href}}
+    )
+    return small.to_json()
+
+
+async def fan_out(connection: AsyncConnection, envelope: Envelope, event: DomainEvent) -> None:
+    """Queue the event for every enabled endpoint that wants it and is entitled to it: the
+    buyer's own events for buyer-addressed ones; otherwise an active grant for the factory when
+    the event happened (the grant is checked again before each attempt)."""
+    name = envelope.event_name
+    addressed = name in BUYER_ADDRESSED
+    factory = getattr(event, "factory_id", None)
+    if not addressed and factory is None:
+        return
+    rows = (
+        await connection.execute(
+            _MATCHING,
+            {
+                "name": name,
+                "factory": factory,
+                "buyer": getattr(event, "buyer_id", None) if addressed else None,
+                "gated": not addressed,
+                "at": envelope.time,
+            },
+        )
+    ).all()
+    if not rows:
+        return
+    await _queue(
+        connection,
+        [(message_id(row.endpoint_id, envelope.id), row.endpoint_id, row.buyer_id) for row in rows],
+        event_id=envelope.id,
+        event_type=name,
+        factory_id=factory,
+        gated=not addressed,
+        event_time=envelope.time,
+        payload=webhook_body(envelope),
+        now=_utcnow(),
+    )
+
+
+async def _record_grant(
+    connection: AsyncConnection, envelope: Envelope, kind: str, at: datetime, ends_on: Any
+) -> None:
+    event = envelope.data
+    await connection.execute(
+        text(
+            f'INSERT INTO "{S}".grant_event (factory_id, buyer_id, version, kind, at, ends_on) '
+            "VALUES (:factory_id, :buyer_id, :version, :kind, :at, :ends_on) ON CONFLICT DO NOTHING"
+        ),
+        {
+            "factory_id": event["factory_id"],
+            "buyer_id": event["buyer_id"],
+            "version": envelope.streamversion,
+            "kind": kind,
+            "at": at,
+            "ends_on": ends_on,
+        },
+    )
+
+
+async def on_sharing_granted(
+    connection: AsyncConnection, envelope: Envelope, event: DomainEvent
+) -> None:
+    assert isinstance(event, SharingGranted)
+    await _record_grant(connection, envelope, "granted", event.granted_at, event.ends_on)
+    await fan_out(connection, envelope, event)
+
+
+async def on_sharing_revoked(
+    connection: AsyncConnection, envelope: Envelope, event: DomainEvent
+) -> None:
+    assert isinstance(event, SharingRevoked)
+    await _record_grant(connection, envelope, "revoked", event.revoked_at, None)
+    await fan_out(connection, envelope, event)
+
+
+Handler = Callable[[AsyncConnection, Envelope, DomainEvent], Awaitable[None]]
+
+
+def _handlers(service: str) -> Mapping[str, Handler]:
+    handlers: dict[str, Handler] = {cls.event_name: fan_out for cls in UPSTREAM[service]}
+    if service == "buyer_sharing":
+        handlers["SharingGranted"] = on_sharing_granted
+        handlers["SharingRevoked"] = on_sharing_revoked
+    return handlers
+
+
+EVENT_HANDLERS: dict[str, Mapping[str, Handler]] = {
+    service: _handlers(service) for service in UPSTREAM
+}
+"""Reactions per upstream service, by event name; consumers.py subscribes them."""

@@ -1,0 +1,72 @@
+"""Settings of the notifications service: the shared ones plus delivery (timeout, retry schedule,
+per-endpoint limits), secrets at rest, the SSRF allow-list and payload retention."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from libs.servicekit import ServiceSettings
+from services.notifications.delivery import STANDARD_SCHEDULE, Schedule, parse_schedule
+from services.notifications.secretbox import DEV_KEY
+from services.notifications.ssrf import AddressPolicy
+
+MAX_OVERLAP_SECONDS = 7 * 24 * 3600
+
+
+class NotificationsSettings(ServiceSettings):
+    service_name: str = "notifications"
+    port: int = Field(8004, validation_alias="PORT")
+    # Fernet keys (comma-separated): the first encrypts new secrets, every one decrypts. Empty
+    # means the documented development key, which only development accepts.
+    secret_keys: str = Field("", validation_alias="BW_WEBHOOK_SECRET_KEYS")
+    # CIDRs webhooks may reach whatever their class (e.g. 127.0.0.0/8 for local runs and tests)
+    allow: str = Field("", validation_alias="BW_WEBHOOK_ALLOW")
+    allow_http: bool = Field(False, validation_alias="BW_WEBHOOK_ALLOW_HTTP")
+    timeout_seconds: float = Field(
+        15.0, gt=0, le=120, validation_alias="BW_WEBHOOK_TIMEOUT_SECONDS"
+    )
+    retry_schedule: str = Field(
+        ",".join(f"{delay:g}" for delay in STANDARD_SCHEDULE),
+        validation_alias="BW_WEBHOOK_RETRY_SCHEDULE",
+    )
+    retry_jitter: float = Field(0.2, ge=0, lt=1, validation_alias="BW_WEBHOOK_RETRY_JITTER")
+    rotation_overlap_seconds: int = Field(
+        86400, ge=0, le=MAX_OVERLAP_SECONDS, validation_alias="BW_WEBHOOK_ROTATION_OVERLAP_SECONDS"
+    )
+    endpoint_concurrency: int = Field(
+        4, ge=1, le=100, validation_alias="BW_WEBHOOK_ENDPOINT_CONCURRENCY"
+    )
+    endpoint_rate_per_second: float = Field(
+        50.0, gt=0, validation_alias="BW_WEBHOOK_ENDPOINT_RATE_PER_SECOND"
+    )
+    max_in_flight: int = Field(512, ge=1, validation_alias="BW_WEBHOOK_MAX_IN_FLIGHT")
+    poll_seconds: float = Field(1.0, gt=0, validation_alias="BW_WEBHOOK_POLL_SECONDS")
+    payload_retention_days: float = Field(
+        30.0, gt=0, validation_alias="BW_WEBHOOK_PAYLOAD_RETENTION_DAYS"
+    )
+    purge_interval_seconds: float = Field(
+        3600.0, gt=0, validation_alias="BW_WEBHOOK_PURGE_INTERVAL_SECONDS"
+    )
+    dispatch: bool = Field(True, validation_alias="BW_WEBHOOK_DISPATCH")
+
+    @model_validator(mode="after")
+    def _checked(self) -> NotificationsSettings:
+        self.schedule()
+        self.address_policy()
+        if not self.secret_keys:
+            if not self.is_development:
+                raise ValueError(
+                    "BW_WEBHOOK_SECRET_KEYS must be set outside development (Fernet keys that "
+                    "encrypt webhook secrets at rest)"
+                )
+            self.secret_keys = DEV_KEY
+        return self
+
+    def schedule(self) -> Schedule:
+        return Schedule(parse_schedule(self.retry_schedule), self.retry_jitter)
+
+    def address_policy(self) -> AddressPolicy:
+        return AddressPolicy.parse(self.allow.split(","), allow_http=self.allow_http)
+
+    def encryption_keys(self) -> list[str]:
+        return [key.strip() for key in self.secret_keys.split(",") if key.strip()]

@@ -1,0 +1,123 @@
+"""Which addresses a webhook may reach (pure): only globally routable unicast addresses, unless an
+operator allow-list says otherwise. IPv4 addresses hidden inside IPv6 forms (IPv4-mapped, NAT64
+64:ff9b::/96, 6to4, Teredo) are judged by the IPv4 address they carry.
+
+The transport (transport.py) applies this to every address a host name resolves to, at
+registration and again at connection time, and connects to the address it checked.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+SHARED = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT (RFC 6598)
+NAT64 = ipaddress.ip_network("64:ff9b::/96")  # well-known NAT64 prefix (RFC 6052)
+NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")  # local-use NAT64 (RFC 8215)
+
+
+class Refused(Exception):
+    """The URL or one of the addresses its host resolves to may not be reached."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 form carries, if it is one of those forms."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address in NAT64 or address in NAT64_LOCAL:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]
+    return None
+
+
+def forbidden_class(address: IPAddress) -> str | None:
+    """Why the address is refused ("loopback", "private", …), or None for a public address."""
+    if isinstance(address, ipaddress.IPv6Address):
+        inner = embedded_ipv4(address)
+        if inner is not None:
+            reason = forbidden_class(inner)
+            return f"{reason} (in an IPv6 form)" if reason else None
+    if address.is_unspecified:
+        return "unspecified"
+    if address.is_loopback:
+        return "loopback"
+    if address.is_link_local:
+        return "link-local"  # 169.254.0.0/16 holds the cloud metadata address 169.254.169.254
+    if isinstance(address, ipaddress.IPv4Address) and address in SHARED:
+        return "shared address space (100.64.0.0/10)"
+    if address.is_multicast:
+        return "multicast"
+    if isinstance(address, ipaddress.IPv6Address) and address.is_site_local:
+        return "site-local"
+    if address.is_reserved:
+        return "reserved"
+    if address.is_private:
+        return "private"
+    if not address.is_global:
+        return "not globally routable"
+    return None
+
+
+@dataclass(frozen=True)
+class AddressPolicy:
+    """The operator's allow-list (CIDRs that may be reached whatever their class) and whether
+    plain http is allowed; both empty/false in production."""
+
+    allow: tuple[Network, ...] = ()
+    allow_http: bool = False
+
+    @classmethod
+    def parse(cls, allow: Iterable[str], *, allow_http: bool = False) -> AddressPolicy:
+        return cls(
+            tuple(
+                ipaddress.ip_network(item.strip(), strict=False) for item in allow if item.strip()
+            ),
+            allow_http,
+        )
+
+    def allowed(self, address: IPAddress) -> bool:
+        return any(
+            address in network for network in self.allow if network.version == address.version
+        )
+
+    def check_url(self, url: str) -> tuple[str, str, int]:
+        """Scheme, host and port of an acceptable URL; refuses anything but https (and http when
+        the operator allows it), credentials in the URL, and a missing host."""
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError as error:
+            raise Refused(f"not a valid URL: {error}") from None
+        scheme = parts.scheme.lower()
+        if scheme != "https" and not (scheme == "http" and self.allow_http):
+            raise Refused("the URL must use https")
+        if not parts.hostname:
+            raise Refused("the URL has no host")
+        if parts.username is not None or parts.password is not None:
+            raise Refused("the URL must not carry credentials")
+        return scheme, parts.hostname, port or (443 if scheme == "https" else 80)
+
+    def check_addresses(self, host: str, addresses: Sequence[str]) -> list[IPAddress]:
+        """Every address the host resolved to must be acceptable; returns them, parsed."""
+        if not addresses:
+            raise Refused(f"{host} does not resolve to any address")
+        checked: list[IPAddress] = []
+        for text in addresses:
+            address = ipaddress.ip_address(text.split("%", 1)[0])
+            reason = None if self.allowed(address) else forbidden_class(address)
+            if reason is not None:
+                raise Refused(f"{host} resolves to {address}, a {reason} address")
+            checked.append(address)
+        return checked

@@ -1,0 +1,118 @@
+"""Tables of notifications (SQLAlchemy Core, schema `notifications`): the endpoint read model,
+the encrypted secrets, the grant history read from buyer sharing's events, and the delivery state
+(messages and their attempts)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+
+from libs.events.tables import NAMING_CONVENTION, define_event_store_tables
+from libs.servicekit.idempotency import define_idempotency_table
+
+SCHEMA = "notifications"
+metadata = MetaData(schema=SCHEMA, naming_convention=NAMING_CONVENTION)
+define_event_store_tables(metadata)
+define_idempotency_table(metadata)
+
+endpoint = Table(
+    "endpoint",
+    metadata,
+    Column("endpoint_id", String(64), primary_key=True),
+    Column("buyer_id", String(64), nullable=False, index=True),
+    Column("url", Text, nullable=False),
+    Column("event_types", ARRAY(Text), nullable=False),
+    Column("factory_ids", ARRAY(Text), nullable=True),  # null: every shared factory
+    Column("description", Text, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("disabled_reason", String(20), nullable=True),
+    Column("deleted", Boolean, nullable=False),
+    Column("secret_fingerprint", String(32), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("version", Integer, nullable=False),
+)
+
+webhook_secret = Table(
+    "webhook_secret",
+    metadata,
+    Column("secret_id", String(64), primary_key=True),
+    Column("endpoint_id", String(64), nullable=False, index=True),
+    Column("ciphertext", LargeBinary, nullable=False),  # Fernet
+    Column("fingerprint", String(32), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=True),  # null: the current secret
+)
+
+grant_event = Table(
+    "grant_event",
+    metadata,
+    Column("factory_id", String(64), primary_key=True),
+    Column("buyer_id", String(64), primary_key=True),
+    Column("version", Integer, primary_key=True),  # the grant stream's version: order-safe
+    Column("kind", String(10), nullable=False),  # granted, revoked
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("ends_on", Date, nullable=True),
+)
+
+message = Table(
+    "message",
+    metadata,
+    Column("message_id", String(64), primary_key=True),  # the webhook-id
+    Column("endpoint_id", String(64), nullable=False),
+    Column("buyer_id", String(64), nullable=False),
+    Column("event_id", String(64), nullable=False),
+    Column("event_type", String(100), nullable=False),
+    Column("factory_id", String(64), nullable=True),
+    Column("gated", Boolean, nullable=False),  # needs an active grant when sent
+    Column("event_time", DateTime(timezone=True), nullable=False),
+    Column("payload", LargeBinary, nullable=True),  # null once past retention
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    # pending, succeeded, failed, cancelled
+    Column("status", String(12), nullable=False),
+    Column("attempts", Integer, nullable=False),  # every attempt ever made
+    Column("round_attempts", Integer, nullable=False),  # attempts of the current schedule
+    # when the next attempt is due; while an attempt is in flight, the end of its lease
+    Column("next_attempt_at", DateTime(timezone=True), nullable=True),
+    Column("last_attempt_at", DateTime(timezone=True), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Index("message_endpoint_event", "endpoint_id", "event_id", unique=True),
+    Index("message_endpoint_created", "endpoint_id", "created_at"),
+    Index(
+        "message_due",
+        "next_attempt_at",
+        postgresql_where=text("status = 'pending'"),
+    ),
+)
+
+attempt = Table(
+    "attempt",
+    metadata,
+    Column("attempt_id", BigInteger, primary_key=True, autoincrement=True),
+    Column("message_id", String(64), nullable=False, index=True),
+    Column("endpoint_id", String(64), nullable=False),
+    Column("attempted_at", DateTime(timezone=True), nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("latency_ms", Integer, nullable=False),
+    Column("response_body", Text, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("succeeded", Boolean, nullable=False),
+    Column("trigger", String(12), nullable=False),  # scheduled, manual
+    Index("attempt_endpoint", "endpoint_id", "attempt_id"),
+)
+
+READ_MODELS = (endpoint, grant_event)

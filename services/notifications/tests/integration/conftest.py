@@ -1,0 +1,224 @@
+"""Fixtures of the notifications integration tests: a migrated database, the app with compressed
+retries and an allow-list for loopback, tokens, and upstream public events published on NATS as
+the producing services' relays would."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from libs.events import Envelope
+from libs.events.envelope import event_type
+from libs.events.nats import subject_for
+from libs.servicekit import Role, mint_token
+from libs.servicekit.migrations import run_migrations
+from services.notifications.app import MIGRATIONS, create_service_app
+from services.notifications.settings import NotificationsSettings
+from services.notifications.tables import SCHEMA
+
+
+@dataclass
+class Upstream:
+    """Builds upstream envelopes with per-stream versions, as the producers number them."""
+
+    versions: dict[str, int] = field(default_factory=dict)
+
+    def envelope(
+        self,
+        service: str,
+        name: str,
+        stream_id: str,
+        subject: str,
+        data: dict[str, Any],
+        v: int = 1,
+    ) -> Envelope:
+        version = self.versions.get(stream_id, 0) + 1
+        self.versions[stream_id] = version
+        return Envelope(
+            id=str(uuid.uuid4()),
+            source=f"/betterwork/{service}",
+            type=event_type(service, name, v),
+            subject=subject,
+            time=datetime.now(UTC),
+            data=data,
+            correlationid=str(uuid.uuid4()),
+            streamid=stream_id,
+            streamversion=version,
+        )
+
+    def granted(self, factory_id: str, buyer_id: str) -> Envelope:
+        return self.envelope(
+            "buyer_sharing",
+            "SharingGranted",
+            f"sharing-{factory_id}:{buyer_id}",
+            factory_id,
+            {
+                "factory_id": factory_id,
+                "buyer_id": buyer_id,
+                "granted_at": datetime.now(UTC).isoformat(),
+                "ends_on": None,
+                "access_request_id": None,
+            },
+        )
+
+    def revoked(self, factory_id: str, buyer_id: str) -> Envelope:
+        return self.envelope(
+            "buyer_sharing",
+            "SharingRevoked",
+            f"sharing-{factory_id}:{buyer_id}",
+            factory_id,
+            {
+                "factory_id": factory_id,
+                "buyer_id": buyer_id,
+                "revoked_at": datetime.now(UTC).isoformat(),
+                "reason": "supplier relationship ended",
+            },
+        )
+
+    def completed(self, factory_id: str, assessment_id: str | None = None) -> Envelope:
+        assessment_id = assessment_id or f"a-{uuid.uuid4().hex[:8]}"
+        return self.envelope(
+            "assessment",
+            "AssessmentCompleted",
+            f"assessment-{assessment_id}",
+            factory_id,
+            {
+                "assessment_id": assessment_id,
+                "factory_id": factory_id,
+                "cycle": 1,
+                "country": "KH",
+                "catalogue_version": "2024.1",
+                "report_date": date(2025, 6, 1).isoformat(),
+                "non_compliance_count": 0,
+                "summary": [],
+                "results": [],
+            },
+            v=2,
+        )
+
+
+@dataclass
+class Service:
+    app: FastAPI
+    client: httpx.AsyncClient
+    settings: NotificationsSettings
+    upstream: Upstream = field(default_factory=Upstream)
+
+    def buyer(self, buyer_id: str) -> dict[str, str]:
+        token = mint_token(
+            self.settings.jwt_secret, f"{buyer_id}-user", Role.BUYER, buyer_id=buyer_id
+        )
+        return {"Authorization": f"Bearer {token}"}
+
+    @property
+    def admin(self) -> dict[str, str]:
+        token = mint_token(self.settings.jwt_secret, "admin-1", Role.ADMIN)
+        return {"Authorization": f"Bearer {token}"}
+
+    async def register(
+        self, buyer_id: str, url: str, event_types: list[str] | None = None, **body: Any
+    ) -> dict[str, Any]:
+        response = await self.client.post(
+            "/v1/webhook-endpoints",
+            json={"url": url, "event_types": event_types or ["AssessmentCompleted"], **body},
+            headers=self.buyer(buyer_id),
+        )
+        assert response.status_code == 201, response.text
+        created: dict[str, Any] = response.json()
+        return created
+
+    async def publish(self, *envelopes: Envelope) -> None:
+        """Publish on NATS as the producing services' relays would."""
+        runtime = self.app.state.runtime
+        prefix = self.settings.subject_prefix
+        js = runtime.nats.jetstream()
+        for service in {envelope.service for envelope in envelopes}:
+            await runtime.nats.ensure_stream(prefix, service)
+        for envelope in envelopes:
+            await js.publish(
+                subject_for(prefix, envelope.service, envelope.event_name, envelope.schema_version),
+                envelope.to_json(),
+                headers={"Nats-Msg-Id": envelope.id},
+                timeout=5,
+            )
+
+    async def scalar(self, sql: str, **params: Any) -> Any:
+        async with self.app.state.runtime.store.engine.connect() as connection:
+            return await connection.scalar(text(sql.replace("{S}", SCHEMA)), params)
+
+    async def wait_until(
+        self, sql: str, expected: Any, timeout: float = 10.0, **params: Any
+    ) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            value = await self.scalar(sql, **params)
+            if value == expected:
+                return
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"{sql}: {value!r}, expected {expected!r}")
+            await asyncio.sleep(0.05)
+
+    async def granted(self, factory_id: str, buyer_id: str) -> None:
+        await self.publish(self.upstream.granted(factory_id, buyer_id))
+        await self.wait_until(
+            "SELECT count(*) FROM {S}.grant_event WHERE factory_id = :f AND buyer_id = :b",
+            self.upstream.versions[f"sharing-{factory_id}:{buyer_id}"],
+            f=factory_id,
+            b=buyer_id,
+        )
+
+
+@pytest.fixture
+async def migrated_database(database_url: str) -> str:
+    await asyncio.to_thread(run_migrations, database_url, MIGRATIONS, SCHEMA)
+    return database_url
+
+
+def make_settings(
+    database_url: str, nats_url: str, subject_prefix: str, **overrides: Any
+) -> NotificationsSettings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "nats_url": nats_url,
+        "subject_prefix": subject_prefix,
+        "environment": "development",
+        "allow": "127.0.0.0/8",
+        "allow_http": True,
+        "retry_schedule": "0,0.2,0.2,0.2",
+        "retry_jitter": 0.0,
+        "timeout_seconds": 3.0,
+        "poll_seconds": 0.05,
+    }
+    values.update(overrides)
+    return NotificationsSettings(**values)
+
+
+@pytest.fixture
+def settings(migrated_database: str, nats_url: str, subject_prefix: str) -> NotificationsSettings:
+    return make_settings(migrated_database, nats_url, subject_prefix)
+
+
+async def running(settings: NotificationsSettings, **kwargs: Any) -> AsyncIterator[Service]:
+    app = create_service_app(settings, **kwargs)
+    async with LifespanManager(app, startup_timeout=30, shutdown_timeout=30):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://notifications"
+        ) as client:
+            yield Service(app, client, settings)
+
+
+@pytest.fixture
+async def service(settings: NotificationsSettings) -> AsyncIterator[Service]:
+    async for running_service in running(settings):
+        yield running_service
