@@ -168,6 +168,9 @@ def declare_reliance(
         raise InvalidPeriod("the period ends before it starts")
     if (period_end - period_start).days > MAX_RELIANCE_DAYS:
         raise InvalidPeriod(f"a reliance period spans at most {MAX_RELIANCE_DAYS} days")
+    if sharing.ends_on is not None and period_end > sharing.ends_on:
+        # past its end date the grant counts as revoked, and a revocation ends the reliance
+        raise InvalidPeriod(f"the period ends after the grant's end date {sharing.ends_on}")
     return [
         AuditRelianceDeclared(
             reliance_id=reliance_id,

@@ -732,6 +732,17 @@ class TestDeclareAuditReliance:
             await declare_audit_reliance(declare(), deps)
         assert kinds(sharing_events(store)) == [SharingGranted]
 
+    async def test_a_period_beyond_the_grants_end_date_is_refused(
+        self, deps: Dependencies, store: InMemoryEventStore
+    ) -> None:
+        await given_buyer(deps)
+        await given_grant(deps, ends_on=date(2025, 9, 30))
+
+        with pytest.raises(InvalidPeriod):
+            await declare_audit_reliance(declare(period_end=date(2025, 12, 31)), deps)
+        await declare_audit_reliance(declare(period_end=date(2025, 9, 30)), deps)
+        assert kinds(sharing_events(store)) == [SharingGranted, AuditRelianceDeclared]
+
     async def test_another_buyers_grant_gives_no_right_to_rely(
         self, deps: Dependencies, store: InMemoryEventStore
     ) -> None:
