@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 from libs.events.aggregate import Change
 from libs.events.store import UnitOfWork
 from services.remediation.domain.committee import Committee
-from services.remediation.domain.plan import Plan
+from services.remediation.domain.plan import ImprovementItem, Plan
 from services.remediation.domain.policy import DueDatePolicy
 from services.remediation.tables import SCHEMA, committee, improvement_item, improvement_plan
 
@@ -78,6 +78,11 @@ def committee_summary(factory_id: str, current: Committee) -> dict[str, Any]:
     }
 
 
+def item_row(item: ImprovementItem) -> dict[str, Any]:
+    """An item's row (the live projection's and the rebuild's)."""
+    return {**item.model_dump(), "status": item.status.value}
+
+
 async def upsert_plan(
     unit: UnitOfWork, factory_id: str, plan: Plan, item_ids: set[str], policy: DueDatePolicy
 ) -> None:
@@ -90,11 +95,7 @@ async def upsert_plan(
             set_={key: statement.excluded[key] for key in row if key != "factory_id"},
         )
     )
-    rows = [
-        {**plan.items[item_id].model_dump(), "status": plan.items[item_id].status.value}
-        for item_id in sorted(item_ids)
-        if item_id in plan.items
-    ]
+    rows = [item_row(plan.items[item_id]) for item_id in sorted(item_ids) if item_id in plan.items]
     if rows:
         items_statement = insert(improvement_item).values(rows)
         await unit.connection.execute(

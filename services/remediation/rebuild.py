@@ -1,0 +1,90 @@
+"""`python -m services.remediation rebuild`: the read models (plans, items, committees) rebuilt from
+the service's own event store. Each stream is folded once, with the aggregate's own `evolve`, and
+its rows come from the same functions the live projection uses; rows are written in batches of
+multi-row INSERTs, in one transaction that readers see only once it has committed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, insert, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from libs.events.envelope import EventRegistry
+from libs.events.history import Progress, streams
+from services.remediation.domain.committee import COMMITTEE
+from services.remediation.domain.plan import PLAN
+from services.remediation.domain.policy import DueDatePolicy
+from services.remediation.projections import committee_summary, item_row, plan_summary
+from services.remediation.tables import SCHEMA, committee, improvement_item, improvement_plan
+
+# rows kept before a multi-row INSERT: bounds memory, keeps statements large
+FLUSH_ROWS = 2_000
+
+
+@dataclass(frozen=True)
+class RebuildReport:
+    events: int
+    plans: int
+    items: int
+    committees: int
+
+
+async def rebuild(
+    engine: AsyncEngine,
+    registry: EventRegistry,
+    policy: DueDatePolicy,
+    *,
+    progress: Progress | None = None,
+) -> RebuildReport:
+    """Replace the read models with what the whole history gives. Commands that write them wait
+    for the rebuild to commit (the tables are locked against writers, not readers)."""
+    pending: dict[Any, list[dict[str, Any]]] = {
+        improvement_plan: [],
+        improvement_item: [],
+        committee: [],
+    }
+    counts = {improvement_plan: 0, improvement_item: 0, committee: 0}
+    events = 0
+    async with engine.begin() as connection:
+        await connection.execute(
+            text(
+                f"LOCK TABLE {SCHEMA}.improvement_plan, {SCHEMA}.improvement_item, "
+                f"{SCHEMA}.committee IN EXCLUSIVE MODE"
+            )
+        )
+        for table in pending:
+            await connection.execute(delete(table))
+
+        async def flush(force: bool = False) -> None:
+            for table, rows in pending.items():
+                if rows and (force or len(rows) >= FLUSH_ROWS):
+                    await connection.execute(insert(table), rows)
+                    counts[table] += len(rows)
+                    rows.clear()
+
+        builders: dict[str, Callable[[str, list[Any]], None]] = {}
+
+        def plan_rows(factory_id: str, history: list[Any]) -> None:
+            plan = PLAN.fold(history)
+            pending[improvement_plan].append(plan_summary(factory_id, plan, policy))
+            pending[improvement_item].extend(item_row(item) for item in plan.items.values())
+
+        def committee_rows(factory_id: str, history: list[Any]) -> None:
+            pending[committee].append(committee_summary(factory_id, COMMITTEE.fold(history)))
+
+        builders[PLAN.stream_prefix] = plan_rows
+        builders[COMMITTEE.stream_prefix] = committee_rows
+        async for stream in streams(connection, SCHEMA, registry, progress=progress):
+            events += len(stream.events)
+            for prefix, build in builders.items():
+                if stream.stream_id.startswith(prefix):
+                    build(stream.stream_id[len(prefix) :], [e.event for e in stream.events])
+                    break
+            await flush()
+        await flush(force=True)
+    return RebuildReport(
+        events, counts[improvement_plan], counts[improvement_item], counts[committee]
+    )
