@@ -23,6 +23,7 @@ class Answer:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     hang: bool = False
+    delay: float = 0.0
 
 
 REASONS = {200: "OK", 204: "No Content", 302: "Found", 410: "Gone", 429: "Too Many Requests"}
@@ -68,6 +69,8 @@ class Receiver:
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
                 request = Received(path, headers, body, time.monotonic())
                 answer = self.answer(request)
+                if answer.delay:
+                    await asyncio.sleep(answer.delay)
                 async with self.changed:
                     self.requests.append(request)
                     if 200 <= answer.status < 300 and not answer.hang:
