@@ -173,6 +173,8 @@ class Devstack:
             # services default to production rules (no public secret, https JWKS only); a local
             # run is development unless the caller explicitly asked for something else
             "BW_ENVIRONMENT": os.environ.get("BW_ENVIRONMENT") or "development",
+            # people read this console: the human log format unless the caller chose one
+            "LOG_FORMAT": os.environ.get("LOG_FORMAT") or "text",
             "PYTHONUNBUFFERED": "1",  # lines show up as they are written, not when a buffer fills
         }
         process = await asyncio.create_subprocess_exec(
