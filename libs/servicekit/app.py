@@ -23,6 +23,7 @@ from libs.servicekit.apidocs import install_offline_docs
 from libs.servicekit.asgi import StatusRecordingSend
 from libs.servicekit.auth import TokenVerifier
 from libs.servicekit.idempotency import IdempotencyMiddleware
+from libs.servicekit.logs import configure_logging
 from libs.servicekit.problems import (
     PROBLEM_CONTENT_TYPE,
     PROBLEM_OPENAPI_RESPONSE,
@@ -301,16 +302,15 @@ def run(app_factory: Callable[[], FastAPI] | FastAPI, settings: ServiceSettings)
     """Serve the app with uvicorn on `settings.port`; SIGTERM drains requests, then the lifespan
     stops the components."""
     tune_garbage_collector()
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(settings.service_name, settings.log_level)
     config = uvicorn.Config(
         app_factory,
         factory=not isinstance(app_factory, FastAPI),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
+        # configure_logging owns the format (JSON lines or text) for uvicorn's loggers too.
+        log_config=None,
         lifespan="on",
         proxy_headers=True,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
