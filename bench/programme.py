@@ -220,11 +220,13 @@ class Programme:
             self.tally.assessments.append((factory_id, assessment_id))
             improvement = IMPROVEMENT_PER_CYCLE ** (cycle - 1)
             non_compliant: list[str] = []
+            findings: list[dict[str, Any]] = []
             for question in questions:
                 found = rng.random() < self._rate(
                     question, quality * improvement, question["id"] in previous_non_compliant
                 )
                 body: dict[str, Any] = {
+                    "question_id": question["id"],
                     "result": "non_compliant" if found else "compliant",
                     "evidence": (
                         f"Observed on site, cycle {cycle}: {question['text'][:80]}"
@@ -235,13 +237,15 @@ class Programme:
                 if found:
                     non_compliant.append(question["id"])
                     body["evidence_refs"] = [f"doc-{assessment_id[:8]}-{question['id']}"]
-                await self.assessor.request(
-                    "PUT",
-                    f"/v1/assessments/{assessment_id}/findings/{question['id']}",
-                    json=body,
-                    idempotency_key=f"{ckey}-finding-{question['id']}",
-                )
-                self.count("record finding")
+                findings.append(body)
+            # the whole assessment in one request, as an on-site team records it (one append)
+            await self.assessor.request(
+                "POST",
+                f"/v1/assessments/{assessment_id}/findings",
+                json={"findings": findings},
+                idempotency_key=f"{ckey}-findings",
+            )
+            self.count("record findings (one request per assessment)")
             self.tally.findings += len(questions)
             self.tally.non_compliances += len(non_compliant)
             await self.assessor.request(

@@ -1,8 +1,11 @@
-"""`python -m services.assessment serve` runs the service on PORT; `migrate` upgrades its schema."""
+"""`python -m services.assessment serve` runs the service on PORT; `migrate` upgrades its schema;
+`rebuild` rebuilds the read models from the service's event store, with a progress bar."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import time
 from pathlib import Path
 
 from libs.servicekit import run
@@ -14,13 +17,44 @@ from services.assessment.tables import SCHEMA
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+async def _rebuild(settings: AssessmentSettings) -> None:
+    from rich.progress import Progress
+
+    from libs.servicekit.database import create_engine
+    from services.assessment.compliance_catalogue import load_library
+    from services.assessment.domain import make_registry
+    from services.assessment.rebuild import rebuild
+
+    engine = create_engine(settings)
+    catalogues = load_library(settings.catalogue_directory)
+    started = time.perf_counter()
+    try:
+        with Progress() as bar:
+            task = bar.add_task("events", total=None)
+
+            def progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            report = await rebuild(engine, make_registry(), catalogues, progress=progress)
+    finally:
+        await engine.dispose()
+    elapsed = time.perf_counter() - started
+    print(
+        f"rebuilt from {report.events} events in {elapsed:.1f} s: {report.factories} factories, "
+        f"{report.assessments} assessments, {report.findings} findings, "
+        f"{report.responses} responses"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m services.assessment")
-    parser.add_argument("command", choices=["serve", "migrate"])
+    parser.add_argument("command", choices=["serve", "migrate", "rebuild"])
     arguments = parser.parse_args()
     settings = AssessmentSettings()
     if arguments.command == "migrate":
         run_migrations(settings.database_url, MIGRATIONS, SCHEMA)
+    elif arguments.command == "rebuild":
+        asyncio.run(_rebuild(settings))
     else:
         run(create_service_app, settings)
 

@@ -77,7 +77,7 @@ async def project_factory_registered(projection: Projection, event: DomainEvent)
     assert isinstance(event, FactoryRegistered)
     await projection.connection.execute(
         insert(factory).values(
-            **_factory_columns(event),
+            **factory_columns(event),
             version=projection.version,
             registered_at=projection.recorded_at,
             updated_at=projection.recorded_at,
@@ -91,14 +91,14 @@ async def project_factory_updated(projection: Projection, event: DomainEvent) ->
         update(factory)
         .where(factory.c.factory_id == event.factory_id)
         .values(
-            **_factory_columns(event),
+            **factory_columns(event),
             version=projection.version,
             updated_at=projection.recorded_at,
         )
     )
 
 
-def _factory_columns(event: FactoryRegistered | FactoryUpdated) -> dict[str, Any]:
+def factory_columns(event: FactoryRegistered | FactoryUpdated) -> dict[str, Any]:
     return {
         "factory_id": event.factory_id,
         "name": event.name,

@@ -1,0 +1,198 @@
+"""`python -m services.assessment rebuild`: factories, assessments, findings and responses rebuilt
+from the service's own event store. Each stream is read once (libs/events/history.py) and its rows
+worked out in memory as the live projections (projections.py) write them, then written in batches
+of multi-row INSERTs, in one transaction that readers see only once it has committed.
+
+Each append is projected with the stream's version after the append and the append's time; every
+append of these streams holds a projected event, so a row's version is its stream's last version
+and its `updated_at` the time of the stream's last event."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, insert, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from libs.events.envelope import EventRegistry
+from libs.events.history import Progress, streams
+from libs.events.store import RecordedEvent
+from services.assessment.compliance_catalogue import CatalogueLibrary
+from services.assessment.domain.assessment_events import (
+    AssessmentCompleted,
+    AssessmentScheduled,
+    FactoryResponded,
+    FindingCorrected,
+    FindingDisputed,
+    FindingRecorded,
+)
+from services.assessment.domain.assessment_state import ASSESSMENT
+from services.assessment.domain.factory import FACTORY, FactoryRegistered, FactoryUpdated
+from services.assessment.projections import factory_columns
+from services.assessment.tables import SCHEMA, assessment, factory, finding, finding_response
+
+# rows kept before a multi-row INSERT: bounds memory, keeps statements large
+FLUSH_ROWS = 2_000
+
+
+@dataclass(frozen=True)
+class RebuildReport:
+    events: int
+    factories: int
+    assessments: int
+    findings: int
+    responses: int
+
+
+def factory_row(history: list[RecordedEvent]) -> dict[str, Any] | None:
+    row: dict[str, Any] | None = None
+    for entry in history:
+        event = entry.event
+        if isinstance(event, FactoryRegistered | FactoryUpdated):
+            registered_at = row["registered_at"] if row is not None else entry.recorded_at
+            row = {**factory_columns(event), "registered_at": registered_at}
+    if row is not None:
+        row["version"] = history[-1].version
+        row["updated_at"] = history[-1].recorded_at
+    return row
+
+
+@dataclass
+class AssessmentRows:
+    assessment: dict[str, Any] | None
+    findings: list[dict[str, Any]]
+    responses: list[dict[str, Any]]
+
+
+def assessment_rows(history: list[RecordedEvent], catalogues: CatalogueLibrary) -> AssessmentRows:
+    row: dict[str, Any] | None = None
+    findings: dict[str, dict[str, Any]] = {}
+    responses: list[dict[str, Any]] = []
+    catalogue = None
+    for entry in history:
+        event, at = entry.event, entry.recorded_at
+        if isinstance(event, AssessmentScheduled):
+            catalogue = catalogues.resolve(event.catalogue_version, event.country)
+            row = {
+                "assessment_id": event.assessment_id,
+                "factory_id": event.factory_id,
+                "cycle": event.cycle,
+                "country": event.country,
+                "catalogue_version": event.catalogue_version,
+                "scheduled_for": event.scheduled_for,
+                "assessors": list(event.assessors),
+                "status": "scheduled",
+                "report_date": None,
+                "completed_by": None,
+                "summary": None,
+                "scheduled_at": at,
+            }
+        elif isinstance(event, FindingRecorded):
+            assert catalogue is not None
+            question = catalogue.question(event.question_id)
+            assert question is not None  # the domain refused unknown questions
+            previous = findings.get(event.question_id)
+            findings[event.question_id] = {
+                "assessment_id": event.assessment_id,
+                "question_id": event.question_id,
+                "cluster_id": question.cluster.id,
+                "compliance_point_id": question.point.id,
+                "critical": question.question.critical,
+                "zero_tolerance": question.question.zero_tolerance,
+                **_facts(event.result, event.evidence, event.evidence_refs, event.recorded_by, at),
+                # a re-recording leaves the flag as it was (the live upsert does not set it)
+                "corrected": previous["corrected"] if previous is not None else False,
+            }
+        elif isinstance(event, FindingCorrected):
+            corrected = findings.get(event.question_id)
+            if corrected is not None:
+                after = event.after
+                corrected.update(
+                    _facts(
+                        after.result, after.evidence, after.evidence_refs, event.corrected_by, at
+                    ),
+                    corrected=True,
+                )
+        elif isinstance(event, AssessmentCompleted) and row is not None:
+            row.update(
+                status="completed",
+                report_date=event.report_date,
+                completed_by=event.completed_by,
+                summary=[summary.model_dump(mode="json") for summary in event.summary],
+            )
+        elif isinstance(event, FactoryResponded | FindingDisputed):
+            disputed = isinstance(event, FindingDisputed)
+            responses.append(
+                {
+                    "assessment_id": event.assessment_id,
+                    "question_id": event.question_id,
+                    "kind": "dispute" if disputed else "response",
+                    "text": event.text,
+                    "reason": event.reason if isinstance(event, FindingDisputed) else None,
+                    "responded_by": event.responded_by,
+                    "responded_at": at,
+                }
+            )
+    if row is not None:
+        row["version"] = history[-1].version
+        row["updated_at"] = history[-1].recorded_at
+    return AssessmentRows(row, list(findings.values()), responses)
+
+
+def _facts(
+    result: str, evidence: str, refs: tuple[str, ...], by: str, at: datetime
+) -> dict[str, Any]:
+    return {
+        "result": result,
+        "evidence": evidence,
+        "evidence_refs": list(refs),
+        "recorded_by": by,
+        "recorded_at": at,
+    }
+
+
+async def rebuild(
+    engine: AsyncEngine,
+    registry: EventRegistry,
+    catalogues: CatalogueLibrary,
+    *,
+    progress: Progress | None = None,
+) -> RebuildReport:
+    """Replace the read models with what the whole history gives. Commands that write them wait
+    for the rebuild to commit (the tables are locked against writers, not readers)."""
+    tables = (factory, assessment, finding, finding_response)
+    pending: dict[Any, list[dict[str, Any]]] = {table: [] for table in tables}
+    counts = dict.fromkeys(tables, 0)
+    events = 0
+    async with engine.begin() as connection:
+        names = ", ".join(f"{SCHEMA}.{table.name}" for table in tables)
+        await connection.execute(text(f"LOCK TABLE {names} IN EXCLUSIVE MODE"))
+        for table in reversed(tables):
+            await connection.execute(delete(table))
+
+        async def flush(force: bool = False) -> None:
+            for table, rows in pending.items():  # in order: factories before their assessments
+                if rows and (force or len(rows) >= FLUSH_ROWS):
+                    await connection.execute(insert(table), rows)
+                    counts[table] += len(rows)
+                    rows.clear()
+
+        async for stream in streams(connection, SCHEMA, registry, progress=progress):
+            events += len(stream.events)
+            if stream.stream_id.startswith(FACTORY.stream_prefix):
+                row = factory_row(stream.events)
+                if row is not None:
+                    pending[factory].append(row)
+            elif stream.stream_id.startswith(ASSESSMENT.stream_prefix):
+                rows = assessment_rows(stream.events, catalogues)
+                if rows.assessment is not None:
+                    pending[assessment].append(rows.assessment)
+                pending[finding].extend(rows.findings)
+                pending[finding_response].extend(rows.responses)
+            await flush()
+        await flush(force=True)
+    return RebuildReport(
+        events, counts[factory], counts[assessment], counts[finding], counts[finding_response]
+    )
