@@ -40,7 +40,7 @@ CONTRACT = {
     "buyer-sharing": ServiceContract("buyer_sharing", 8003),
     "notifications": ServiceContract("notifications", 8004),
 }
-DEPLOYED_NOW = {"assessment", "remediation", "buyer-sharing"}
+DEPLOYED_NOW = {"assessment", "remediation", "buyer-sharing", "notifications"}
 ROUTE_OWNERS = {
     "/v1/factories": "assessment",
     "/v1/compliance-catalogue": "assessment",
@@ -53,6 +53,7 @@ ROUTE_OWNERS = {
     "/v1/transparency": "buyer-sharing",
     "/v1/access-requests": "buyer-sharing",
     "/v1/webhook-endpoints": "notifications",
+    "/v1/messages": "notifications",
     "/v1/deliveries": "notifications",
 }
 RENDERINGS = ["base", "overlays/dev", "overlays/production"]
@@ -718,7 +719,7 @@ def test_dev_overlay_provides_everything_its_pods_reference() -> None:
 def test_production_overlay_documents_the_secrets_operators_must_create() -> None:
     production = rendered("overlays/production")
     external = production_external_secrets()
-    assert external == {"assessment-db", "remediation-db", "buyer-sharing-db"}
+    assert external == {"assessment-db", "remediation-db", "buyer-sharing-db", "notifications-db"}
     assert reference_problems(production, external_secrets=external) == []
     documentation = DEPLOY_DOC.read_text(encoding="utf-8")
     overlay = (K8S / "overlays" / "production" / "kustomization.yaml").read_text(encoding="utf-8")
@@ -890,7 +891,7 @@ def test_a_broken_manifest_is_reported(breakage: str) -> None:
 def test_a_kustomization_listing_a_missing_file_is_reported() -> None:
     directory = K8S / "base"
     spec = load_documents(directory / "kustomization.yaml")[0]
-    spec["resources"].append("notifications")
+    spec["resources"].append("no-such-service")
     assert kustomization_problems(directory, spec) != []
     spec["resources"][-1] = "network-policy.yaml"
     assert kustomization_problems(directory, spec) != []
