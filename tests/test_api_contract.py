@@ -31,6 +31,10 @@ from services.buyer_sharing.app import MIGRATIONS as BUYER_SHARING_MIGRATIONS
 from services.buyer_sharing.app import create_service_app as create_buyer_sharing_app
 from services.buyer_sharing.settings import BuyerSharingSettings
 from services.buyer_sharing.tables import SCHEMA as BUYER_SHARING_SCHEMA
+from services.notifications.app import MIGRATIONS as NOTIFICATIONS_MIGRATIONS
+from services.notifications.app import create_service_app as create_notifications_app
+from services.notifications.settings import NotificationsSettings
+from services.notifications.tables import SCHEMA as NOTIFICATIONS_SCHEMA
 from services.remediation.app import MIGRATIONS as REMEDIATION_MIGRATIONS
 from services.remediation.app import create_service_app as create_remediation_app
 from services.remediation.projections import SCHEMA as REMEDIATION_SCHEMA
@@ -241,4 +245,28 @@ async def test_buyer_sharing_api_keeps_its_contract(
     buyer_sharing_settings: BuyerSharingSettings, tmp_path: Path
 ) -> None:
     app = create_buyer_sharing_app(buyer_sharing_settings)
+    await check_service(app, admin_token(), no_seed, tmp_path)
+
+
+@pytest.fixture
+async def notifications_settings(
+    database_url: str, nats_url: str, subject_prefix: str
+) -> NotificationsSettings:
+    await asyncio.to_thread(
+        run_migrations, database_url, NOTIFICATIONS_MIGRATIONS, NOTIFICATIONS_SCHEMA
+    )
+    # no deliveries: schemathesis checks the API, the dispatcher has its own tests
+    return NotificationsSettings(
+        DATABASE_URL=database_url,
+        NATS_URL=nats_url,
+        BW_SUBJECT_PREFIX=subject_prefix,
+        BW_JWT_SECRET=SECRET,
+        BW_WEBHOOK_DISPATCH=False,
+    )
+
+
+async def test_notifications_api_keeps_its_contract(
+    notifications_settings: NotificationsSettings, tmp_path: Path
+) -> None:
+    app = create_notifications_app(notifications_settings)
     await check_service(app, admin_token(), no_seed, tmp_path)
