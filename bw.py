@@ -7,6 +7,7 @@
     python3 bw.py seed     create a realistic programme through the running services (see --help)
     python3 bw.py lint     ruff, format check, mypy
     python3 bw.py token    mint a development JWT (see --help)
+    python3 bw.py ops      operator CLI: migrations, dead letters, rebuilds, lag, webhooks (--help)
     python3 bw.py openapi  write docs/openapi/<service>.json from the code (--check: fail if stale)
     python3 bw.py asyncapi write docs/asyncapi.yaml from the public contracts (--check: fail if stale)
 
@@ -78,6 +79,7 @@ def main(argv: list[str]) -> int:
         "asyncapi": [python, "-m", "tools.asyncapi", *rest],
         "openapi": [python, "-m", "tools.openapi", *rest],
         "migrate": [python, "-m", "tools.devstack", "migrate", *rest],
+        "ops": [python, "-m", "tools.ops", *rest],
     }
     if command == "lint":
         for cmd in (

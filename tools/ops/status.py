@@ -1,0 +1,108 @@
+"""What an operator looks at first: each durable consumer's lag on JetStream and each service's
+outbox backlog and open dead letters in PostgreSQL (read-only queries, every call time-bounded)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import asyncpg
+import nats
+from nats.js.errors import NotFoundError
+
+from libs.events.nats import stream_name
+from tools.ops.targets import SERVICE_PORTS
+
+TIMEOUT_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class ConsumerLag:
+    stream: str
+    consumer: str
+    pending: int  # in the stream, not yet delivered to the consumer
+    ack_pending: int  # delivered, not yet acknowledged
+    redelivered: int
+    last_ack: datetime | None
+
+    @property
+    def lag(self) -> int:
+        return self.pending + self.ack_pending
+
+
+@dataclass(frozen=True)
+class OutboxBacklog:
+    service: str
+    entries: int
+    oldest_age_seconds: float | None
+    open_dead_letters: int
+
+
+async def consumer_lag(nats_url: str, subject_prefix: str) -> list[ConsumerLag]:
+    """Every durable consumer on the services' streams (those of this subject prefix)."""
+    client = await nats.connect(
+        nats_url, connect_timeout=TIMEOUT_SECONDS, allow_reconnect=False, max_reconnect_attempts=0
+    )
+    try:
+        manager = client.jetstream(timeout=TIMEOUT_SECONDS)
+        found: list[ConsumerLag] = []
+        for service in SERVICE_PORTS:
+            stream = stream_name(subject_prefix, service)
+            try:
+                consumers = await manager.consumers_info(stream)
+            except NotFoundError:
+                continue  # a service that has not published yet has no stream
+            for info in consumers:
+                found.append(
+                    ConsumerLag(
+                        stream=stream,
+                        consumer=info.name,
+                        pending=info.num_pending or 0,
+                        ack_pending=info.num_ack_pending or 0,
+                        redelivered=info.num_redelivered or 0,
+                        last_ack=info.ack_floor.last_active if info.ack_floor else None,
+                    )
+                )
+        return sorted(found, key=lambda row: (row.stream, row.consumer))
+    finally:
+        await client.close()
+
+
+def _asyncpg_dsn(database_url: str) -> str:
+    return database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+async def outbox_backlog(database_url: str) -> list[OutboxBacklog]:
+    """Each service schema present in the database: unpublished outbox entries, the oldest one's
+    age, and dead letters not replayed yet."""
+    connection = await asyncpg.connect(_asyncpg_dsn(database_url), timeout=TIMEOUT_SECONDS)
+    try:
+        present = {
+            row["schema_name"]
+            for row in await connection.fetch(
+                "SELECT table_schema AS schema_name FROM information_schema.tables "
+                "WHERE table_name = 'outbox' AND table_schema = ANY($1::text[])",
+                list(SERVICE_PORTS),
+                timeout=TIMEOUT_SECONDS,
+            )
+        }
+        rows = []
+        for service in SERVICE_PORTS:
+            if service not in present:
+                continue
+            # the schema name comes from our own fixed list, never from input
+            outbox = await connection.fetchrow(
+                f'SELECT count(*) AS entries, min(created_at) AS oldest FROM "{service}".outbox',
+                timeout=TIMEOUT_SECONDS,
+            )
+            parked = await connection.fetchval(
+                f'SELECT count(*) FROM "{service}".dead_letter WHERE replayed_at IS NULL',
+                timeout=TIMEOUT_SECONDS,
+            )
+            oldest: datetime | None = outbox["oldest"]
+            age = (datetime.now(UTC) - oldest).total_seconds() if oldest is not None else None
+            rows.append(OutboxBacklog(service, outbox["entries"], age, parked))
+        return rows
+    finally:
+        await asyncio.wait_for(connection.close(), TIMEOUT_SECONDS)
