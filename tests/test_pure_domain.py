@@ -19,6 +19,7 @@ ADAPTERS = frozenset(
         "handlers",
         "projections",
         "queries",
+        "rebuild",
         "scheduler",
         "settings",
         "tables",

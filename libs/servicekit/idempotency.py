@@ -19,6 +19,8 @@ Rules (pure ASGI middleware):
 - only final verdicts are stored: 2xx and the 4xx that judge the request itself (400, 413, 415,
   422). Anything else (auth failures, not found, conflicts, failed preconditions, rate limits,
   5xx) rolls the whole request back, so a retry runs again;
+- an answer marked `Cache-Control: no-store` (it shows a secret once) is not kept: a retry of a
+  request that was applied gets a 409 problem `idempotent-answer-withheld` with its `Location`;
 - keys expire after 24 h.
 """
 
@@ -63,6 +65,7 @@ from libs.events.ambient import (
 )
 from libs.servicekit.auth import Principal
 from libs.servicekit.problems import (
+    PROBLEM_CONTENT_TYPE,
     BadRequest,
     Conflict,
     ProblemError,
@@ -329,12 +332,29 @@ class _BufferedResponse:
         return int(self.start["status"]) if self.start is not None else 500
 
     def stored(self) -> StoredResponse:
+        """What is kept for retries. An answer marked `Cache-Control: no-store` (one that shows a
+        secret once) is not kept: retries get a 409 problem saying the request was applied, with
+        the answer's `Location`."""
         kept: dict[str, str] = {}
+        withheld = False
         for name, value in self.start.get("headers", []) if self.start else []:
             decoded = name.decode("latin-1").lower()
             if decoded in REPLAYED_HEADERS:
                 kept[decoded] = value.decode("latin-1")
-        return StoredResponse(self.status, b"".join(self.chunks), kept)
+            if decoded == "cache-control" and b"no-store" in value.lower():
+                withheld = True
+        if not withheld:
+            return StoredResponse(self.status, b"".join(self.chunks), kept)
+        problem = Conflict(
+            "This request was applied, but its answer showed a secret once and is not kept. "
+            "Read the resource (Location) and, if the answer was lost, rotate its secret.",
+            title="Answer not kept",
+            type_slug="idempotent-answer-withheld",
+        )
+        headers = {"content-type": PROBLEM_CONTENT_TYPE}
+        if "location" in kept:
+            headers["location"] = kept["location"]
+        return StoredResponse(409, json.dumps(problem.to_document()).encode(), headers)
 
     async def forward(self, send: Send) -> None:
         assert self.start is not None

@@ -131,6 +131,9 @@ async def create_endpoint(
         principal, correlation_id, handlers.register_endpoint(command, _deps(request))
     )
     set_etag(response, change.version)
+    # The secret is shown this once: no cache keeps it, nor the Idempotency-Key store.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Location"] = f"/v1/webhook-endpoints/{command.endpoint_id}"
     row = await _endpoint(request, command.endpoint_id, None)
     return {**row, "secret": secret}
 
@@ -239,6 +242,8 @@ async def rotate_secret(
         principal, correlation_id, handlers.rotate_secret(command, _deps(request))
     )
     set_etag(response, change.version)
+    response.headers["Cache-Control"] = "no-store"  # the new secret is shown this once
+    response.headers["Location"] = f"/v1/webhook-endpoints/{endpoint_id}"
     event = change.events[-1]
     return {
         "endpoint_id": endpoint_id,

@@ -79,6 +79,16 @@ async def create_order(
     return {"id": calls.count, "body": (await request.body()).decode()}
 
 
+@router.post("/keys", status_code=201)
+async def create_key(request: Request, response: Response, _: CurrentPrincipal) -> dict[str, str]:
+    """Shows a secret once: never kept for retries."""
+    before_write(request)
+    calls.count += 1
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Location"] = f"/keys/{calls.count}"
+    return {"secret": f"whsec_secret-{calls.count}"}
+
+
 @router.post("/other-orders", status_code=201)
 async def create_other_order(request: Request, _: CurrentPrincipal) -> dict[str, int]:
     before_write(request)
@@ -416,3 +426,20 @@ async def test_concurrent_requests_with_one_key_apply_once(
     async with engine.connect() as connection:
         entries = (await connection.execute(text("SELECT entry FROM kit.ledger"))).scalars().all()
     assert entries == [applied[0].json()["entry"]]
+
+
+async def test_an_answer_showing_a_secret_once_is_not_kept(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    first = await client.post("/keys", content=b"{}", headers=headers("secret-1"))
+    retried = await client.post("/keys", content=b"{}", headers=headers("secret-1"))
+    assert first.status_code == 201 and first.json()["secret"] == "whsec_secret-1"
+    assert retried.status_code == 409 and retried.headers["idempotent-replayed"] == "true"
+    assert retried.json()["type"].endswith("/idempotent-answer-withheld")
+    assert retried.headers["location"] == "/keys/1" and "whsec_" not in retried.text
+    async with engine.connect() as connection:
+        stored = await connection.scalar(
+            text("SELECT response_body FROM kit.idempotency_key WHERE key = 'secret-1'")
+        )
+    assert b"whsec_" not in bytes(stored)
+    assert calls.count == 1
