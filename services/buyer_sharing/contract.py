@@ -65,10 +65,19 @@ class AccessRequested(DomainEvent):
 
 
 class AccessDeclined(DomainEvent):
-    """The factory declined a buyer's access request."""
+    """The factory declined a buyer's access request.
+
+    Version 2: a request the buyer made by OS ID is declined without naming the factory (the buyer
+    learns nothing of a factory that did not consent); `factory_id` is null then and `os_id` says
+    what the buyer asked for. A reader of version 1 data upcasts it with `os_id` null."""
+
+    schema_version = 2
 
     request_id: str
-    factory_id: str
+    factory_id: str | None = Field(
+        description="The factory id the buyer named; null when it named an OS ID."
+    )
+    os_id: str | None = Field(description="The OS ID the buyer named, if it named one.")
     buyer_id: str
     declined_at: datetime
     reason: str
@@ -107,7 +116,7 @@ PUBLIC_EVENTS: tuple[type[DomainEvent], ...] = (
 )
 
 
-def translate(event: DomainEvent, _state: Any = None) -> Sequence[DomainEvent]:
+def translate(event: DomainEvent, state: Any = None) -> Sequence[DomainEvent]:
     """The public events an internal event publishes; every field is mapped by name here."""
     if isinstance(event, buyer.BuyerRegistered):
         return [
@@ -172,10 +181,12 @@ def translate(event: DomainEvent, _state: Any = None) -> Sequence[DomainEvent]:
             )
         ]
     if isinstance(event, access_request.AccessDeclined):
+        os_id = state.os_id if isinstance(state, access_request.AccessRequest) else None
         return [
             AccessDeclined(
                 request_id=event.request_id,
-                factory_id=event.factory_id,
+                factory_id=event.factory_id if os_id is None else None,
+                os_id=os_id,
                 buyer_id=event.buyer_id,
                 declined_at=event.declined_at,
                 reason=event.reason,

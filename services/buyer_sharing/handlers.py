@@ -87,10 +87,10 @@ class ReadModelLookups:
 
 
 def _request_subject(_request_id: str, state: access_request.AccessRequest) -> str:
-    """The factory a request is about; while one named by OS ID is pending, that OS ID: the buyer's
-    webhook receives its own request, and the factory it resolved to would tell the buyer which
-    factory that is before consent."""
-    if state.status == "pending" and state.os_id is not None:
+    """The factory a request is about; for one named by OS ID, that OS ID until the factory
+    consents: the buyer's webhook receives its own request and its decline, and the factory the OS
+    ID resolved to would tell the buyer which factory that is, and that it exists."""
+    if state.status != "approved" and state.os_id is not None:
         return state.os_id
     return state.factory_id or state.os_id or "unresolved"
 

@@ -676,11 +676,6 @@ class TestDeclineAccessRequest:
             await decline_access_request(decline(), deps)
         assert kinds(sharing_events(store)) == [SharingGranted]
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="open: the public AccessDeclined requires factory_id (a contract change to make it "
-        "nullable or a v2), so declining a request by OS ID names the factory to the buyer",
-    )
     async def test_declining_a_request_by_os_id_does_not_name_the_factory_to_the_buyer(
         self, deps: Dependencies, store: InMemoryEventStore, lookups: FakeLookups
     ) -> None:
