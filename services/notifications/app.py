@@ -74,7 +74,7 @@ def create_service_app(
         nats_url=settings.nats_url,
         subject_prefix=settings.subject_prefix,
         stream_replicas=settings.stream_replicas,
-        subscriptions=subscriptions(registry),
+        subscriptions=subscriptions(registry, hold_seconds=settings.hold_seconds),
     )
     policy = settings.address_policy()
     box = SecretBox(settings.encryption_keys())

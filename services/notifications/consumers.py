@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from libs.events import Subscription
 from libs.events.envelope import EventRegistry
-from services.notifications.handlers import EVENT_HANDLERS
+from services.notifications.handlers import DEFAULT_HOLD_SECONDS, event_handlers
 
 DURABLES = {
     "assessment": "notifications_assessment",
@@ -14,7 +14,10 @@ DURABLES = {
 }
 
 
-def subscriptions(registry: EventRegistry) -> list[Subscription]:
+def subscriptions(
+    registry: EventRegistry, *, hold_seconds: float = DEFAULT_HOLD_SECONDS
+) -> list[Subscription]:
+    """`hold_seconds`: how long a factory event waits for a grant still on its way."""
     return [
         Subscription(
             durable=DURABLES[service],
@@ -22,5 +25,5 @@ def subscriptions(registry: EventRegistry) -> list[Subscription]:
             handlers=handlers,
             registry=registry,
         )
-        for service, handlers in EVENT_HANDLERS.items()
+        for service, handlers in event_handlers(hold_seconds).items()
     ]

@@ -58,7 +58,12 @@ from services.notifications.upstream import (
 CONFLICT_RETRIES = 3
 DUE_CHANNEL = f"{SCHEMA}_due"
 MAX_BODY_BYTES = 20_000
+# how long a factory event waits for a grant that may still be on its way (BW_WEBHOOK_HOLD_SECONDS)
+DEFAULT_HOLD_SECONDS = 600.0
 S = SCHEMA
+
+
+Handler = Callable[[AsyncConnection, Envelope, DomainEvent], Awaitable[None]]
 
 
 def _utcnow() -> datetime:
@@ -400,22 +405,48 @@ async def _queue(
     await connection.execute(text("SELECT pg_notify(:channel, '')"), {"channel": DUE_CHANNEL})
 
 
-_MATCHING = text(
+_INTERESTED = text(
     f"""
-    SELECT e.endpoint_id, e.buyer_id FROM "{S}".endpoint e
+    SELECT e.endpoint_id, e.buyer_id,
+           (NOT CAST(:gated AS boolean) OR coalesce((
+                SELECT g.kind = 'granted'
+                       AND (g.ends_on IS NULL
+                            OR g.ends_on >= CAST(CAST(:at AS timestamptz) AT TIME ZONE 'UTC' AS date))
+                FROM "{S}".grant_event g
+                WHERE g.factory_id = CAST(:factory AS text) AND g.buyer_id = e.buyer_id
+                  AND g.at <= CAST(:at AS timestamptz)
+                ORDER BY g.at DESC, g.version DESC LIMIT 1), false)) AS covered
+    FROM "{S}".endpoint e
     WHERE e.enabled AND NOT e.deleted AND CAST(:name AS text) = ANY(e.event_types)
       AND (e.factory_ids IS NULL OR CAST(:factory AS text) = ANY(e.factory_ids))
       AND (CAST(:buyer AS text) IS NULL OR e.buyer_id = CAST(:buyer AS text))
-      AND (NOT CAST(:gated AS boolean) OR (
-            SELECT g.kind = 'granted'
-                   AND (g.ends_on IS NULL
-                        OR g.ends_on >= CAST(CAST(:at AS timestamptz) AT TIME ZONE 'UTC' AS date))
-            FROM "{S}".grant_event g
-            WHERE g.factory_id = CAST(:factory AS text) AND g.buyer_id = e.buyer_id
-              AND g.at <= CAST(:at AS timestamptz)
-            ORDER BY g.at DESC, g.version DESC LIMIT 1))
     """
 )
+"""Endpoints that want the event, and whether their buyer was entitled to it when it happened:
+its latest grant event at or before the event's time is a grant still within its end date."""
+
+_HOLD = text(
+    f'INSERT INTO "{S}".held_event (event_id, factory_id, event_type, event_time, payload, '
+    "held_at, held_until) VALUES (:event_id, :factory_id, :event_type, :event_time, :payload, "
+    ":now, :until) ON CONFLICT DO NOTHING"
+)
+
+_HELD_FOR_GRANT = text(
+    f'SELECT event_id, event_type, event_time, payload FROM "{S}".held_event '
+    "WHERE factory_id = :factory AND held_until > :now AND event_time >= :granted_at "
+    "ORDER BY event_time"
+)
+
+# Fan-out of a factory's event and the recording of a grant of that factory serialize on this
+# lock (events share it, grants take it alone): otherwise an event could be held by a
+# transaction that does not yet see a concurrent grant while the grant's release does not yet
+# see the held event, and both commit: held until it expires, never sent.
+_FACTORY_LOCK_SHARED = text("SELECT pg_advisory_xact_lock_shared(hashtextextended(:key, 0))")
+_FACTORY_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
+
+
+def _factory_lock_key(factory_id: str) -> str:
+    return f"{S}.factory-grants:{factory_id}"
 
 
 def webhook_body(envelope: Envelope) -> bytes:
@@ -438,18 +469,28 @@ def webhook_body(envelope: Envelope) -> bytes:
     return small.to_json()
 
 
-async def fan_out(connection: AsyncConnection, envelope: Envelope, event: DomainEvent) -> None:
+async def fan_out(
+    connection: AsyncConnection,
+    envelope: Envelope,
+    event: DomainEvent,
+    *,
+    hold_seconds: float = DEFAULT_HOLD_SECONDS,
+) -> None:
     """Queue the event for every enabled endpoint that wants it and is entitled to it: the
     buyer's own events for buyer-addressed ones; otherwise an active grant for the factory when
-    the event happened (the grant is checked again before each attempt)."""
+    the event happened (the grant is checked again before each attempt). When an interested
+    endpoint's buyer has no grant covering it (yet: the grant may still be on its way on buyer
+    sharing's stream), the event is held for `hold_seconds` for a SharingGranted to release."""
     name = envelope.event_name
     addressed = name in BUYER_ADDRESSED
     factory = getattr(event, "factory_id", None)
     if not addressed and factory is None:
         return
+    if not addressed and factory is not None:
+        await connection.execute(_FACTORY_LOCK_SHARED, {"key": _factory_lock_key(factory)})
     rows = (
         await connection.execute(
-            _MATCHING,
+            _INTERESTED,
             {
                 "name": name,
                 "factory": factory,
@@ -461,17 +502,82 @@ async def fan_out(connection: AsyncConnection, envelope: Envelope, event: Domain
     ).all()
     if not rows:
         return
-    await _queue(
-        connection,
-        [(message_id(row.endpoint_id, envelope.id), row.endpoint_id, row.buyer_id) for row in rows],
-        event_id=envelope.id,
-        event_type=name,
-        factory_id=factory,
-        gated=not addressed,
-        event_time=envelope.time,
-        payload=webhook_body(envelope),
-        now=_utcnow(),
-    )
+    payload = webhook_body(envelope)
+    now = _utcnow()
+    entitled = [row for row in rows if row.covered]
+    if entitled:
+        await _queue(
+            connection,
+            [
+                (message_id(row.endpoint_id, envelope.id), row.endpoint_id, row.buyer_id)
+                for row in entitled
+            ],
+            event_id=envelope.id,
+            event_type=name,
+            factory_id=factory,
+            gated=not addressed,
+            event_time=envelope.time,
+            payload=payload,
+            now=now,
+        )
+    if len(entitled) < len(rows) and hold_seconds > 0:
+        await connection.execute(
+            _HOLD,
+            {
+                "event_id": envelope.id,
+                "factory_id": factory,
+                "event_type": name,
+                "event_time": envelope.time,
+                "payload": payload,
+                "now": now,
+                "until": now + timedelta(seconds=hold_seconds),
+            },
+        )
+
+
+async def release_held(
+    connection: AsyncConnection, factory_id: str, buyer_id: str, granted_at: datetime
+) -> int:
+    """Queue, for the buyer's endpoints now entitled to them, the held events of the factory
+    that happened at or after the grant and are still within their hold window; how many
+    events were looked at. Entitlement is checked as at fan-out (the grant history at the
+    event's time), and again before each attempt."""
+    now = _utcnow()
+    held = (
+        await connection.execute(
+            _HELD_FOR_GRANT, {"factory": factory_id, "now": now, "granted_at": granted_at}
+        )
+    ).all()
+    for event in held:
+        rows = (
+            await connection.execute(
+                _INTERESTED,
+                {
+                    "name": event.event_type,
+                    "factory": factory_id,
+                    "buyer": buyer_id,
+                    "gated": True,
+                    "at": event.event_time,
+                },
+            )
+        ).all()
+        entitled = [row for row in rows if row.covered]
+        if entitled:
+            await _queue(
+                connection,
+                [
+                    (message_id(row.endpoint_id, event.event_id), row.endpoint_id, row.buyer_id)
+                    for row in entitled
+                ],
+                event_id=event.event_id,
+                event_type=event.event_type,
+                factory_id=factory_id,
+                gated=True,
+                event_time=event.event_time,
+                payload=bytes(event.payload),
+                now=now,
+            )
+    return len(held)
 
 
 async def _record_grant(
@@ -494,34 +600,34 @@ async def _record_grant(
     )
 
 
-async def on_sharing_granted(
-    connection: AsyncConnection, envelope: Envelope, event: DomainEvent
-) -> None:
-    assert isinstance(event, SharingGranted)
-    await _record_grant(connection, envelope, "granted", event.granted_at, event.ends_on)
-    await fan_out(connection, envelope, event)
+def event_handlers(hold_seconds: float = DEFAULT_HOLD_SECONDS) -> dict[str, Mapping[str, Handler]]:
+    """Reactions per upstream service, by event name; consumers.py subscribes them."""
 
+    async def deliverable(
+        connection: AsyncConnection, envelope: Envelope, event: DomainEvent
+    ) -> None:
+        await fan_out(connection, envelope, event, hold_seconds=hold_seconds)
 
-async def on_sharing_revoked(
-    connection: AsyncConnection, envelope: Envelope, event: DomainEvent
-) -> None:
-    assert isinstance(event, SharingRevoked)
-    await _record_grant(connection, envelope, "revoked", event.revoked_at, None)
-    await fan_out(connection, envelope, event)
+    async def on_sharing_granted(
+        connection: AsyncConnection, envelope: Envelope, event: DomainEvent
+    ) -> None:
+        assert isinstance(event, SharingGranted)
+        await connection.execute(_FACTORY_LOCK, {"key": _factory_lock_key(event.factory_id)})
+        await _record_grant(connection, envelope, "granted", event.granted_at, event.ends_on)
+        await fan_out(connection, envelope, event)
+        await release_held(connection, event.factory_id, event.buyer_id, event.granted_at)
 
+    async def on_sharing_revoked(
+        connection: AsyncConnection, envelope: Envelope, event: DomainEvent
+    ) -> None:
+        assert isinstance(event, SharingRevoked)
+        await _record_grant(connection, envelope, "revoked", event.revoked_at, None)
+        await fan_out(connection, envelope, event)
 
-Handler = Callable[[AsyncConnection, Envelope, DomainEvent], Awaitable[None]]
-
-
-def _handlers(service: str) -> Mapping[str, Handler]:
-    handlers: dict[str, Handler] = {cls.event_name: fan_out for cls in UPSTREAM[service]}
-    if service == "buyer_sharing":
-        handlers["SharingGranted"] = on_sharing_granted
-        handlers["SharingRevoked"] = on_sharing_revoked
-    return handlers
-
-
-EVENT_HANDLERS: dict[str, Mapping[str, Handler]] = {
-    service: _handlers(service) for service in UPSTREAM
-}
-"""Reactions per upstream service, by event name; consumers.py subscribes them."""
+    handlers: dict[str, dict[str, Handler]] = {
+        service: {cls.event_name: deliverable for cls in classes}
+        for service, classes in UPSTREAM.items()
+    }
+    handlers["buyer_sharing"]["SharingGranted"] = on_sharing_granted
+    handlers["buyer_sharing"]["SharingRevoked"] = on_sharing_revoked
+    return dict(handlers)

@@ -51,6 +51,10 @@ S = SCHEMA
 
 ATTEMPTS = Counter("bw_webhook_attempts_total", "Webhook delivery attempts", ["result"])
 LATENCY = Histogram("bw_webhook_attempt_seconds", "Duration of webhook delivery attempts")
+LATE_OUTCOMES = Counter(
+    "bw_webhook_late_outcomes_total",
+    "Attempt outcomes not applied: the message was claimed again after their lease ran out",
+)
 DISABLED = Counter("bw_webhook_endpoints_disabled_total", "Endpoints disabled", ["reason"])
 
 # a claimed message is due again this long after its attempt's timeout if nothing was recorded
@@ -88,8 +92,9 @@ WHERE message_id = ANY($1::text[])
 """
 
 LEASE_SQL = f"""
-UPDATE "{S}".message SET next_attempt_at = now() + make_interval(secs => $2)
+UPDATE "{S}".message SET next_attempt_at = now() + make_interval(secs => $2), lease = lease + 1
 WHERE message_id = ANY($1::text[])
+RETURNING message_id, lease
 """
 
 SECRETS_SQL = f"""
@@ -107,19 +112,30 @@ SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::int[], $5::i
                      $6::text[], $7::text[], $8::bool[], $9::text[])
 """
 
+# Only under the lease the attempt was sent with: if the message was claimed again meanwhile
+# (this process stalled past its lease, another replica took over), the newer claim owns it.
 UPDATE_MESSAGES_SQL = f"""
 UPDATE "{S}".message m SET status = u.status, attempts = m.attempts + 1,
     round_attempts = m.round_attempts + 1, next_attempt_at = u.next_at,
     last_attempt_at = u.at, last_error = u.error
-FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::text[])
-     AS u(message_id, status, next_at, at, error)
-WHERE m.message_id = u.message_id
+FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::text[], $6::int[])
+     AS u(message_id, status, next_at, at, error, lease)
+WHERE m.message_id = u.message_id AND m.lease = u.lease
+RETURNING m.message_id, m.lease
 """
+
+COUNT_LATE_SQL = f"""
+UPDATE "{S}".message SET attempts = attempts + 1 WHERE message_id = ANY($1::text[])
+"""
+
+LATE = "late: the message was claimed again after this attempt's lease ran out; not applied"
 
 SUCCESS_SINCE_SQL = f"""
 SELECT EXISTS (SELECT 1 FROM "{S}".attempt
                WHERE endpoint_id = $1 AND succeeded AND attempted_at >= $2)
 """
+
+EXPIRE_HELD_SQL = f"""DELETE FROM "{S}".held_event WHERE held_until <= now()"""
 
 PURGE_SQL = f"""
 UPDATE "{S}".message SET payload = NULL
@@ -137,6 +153,7 @@ class Claimed:
     round_attempts: int
     created_at: datetime
     keys: list[bytes]
+    lease: int = 0  # the claim this attempt belongs to
 
 
 @dataclass
@@ -214,12 +231,16 @@ class Dispatcher:
 
     # lifecycle ---------------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        self.stopping.clear()
+    async def connect(self) -> None:
+        """The database pool and the HTTP client, without the loops (start() runs those)."""
         self._pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=4, command_timeout=30)
         self._client = httpx.AsyncClient(
             transport=self.transport, timeout=self.timeout, follow_redirects=False
         )
+
+    async def start(self) -> None:
+        self.stopping.clear()
+        await self.connect()
         for name, run in (
             ("webhook-dispatcher", self._dispatch),
             ("webhook-recorder", self._record),
@@ -303,7 +324,9 @@ class Dispatcher:
                 await connection.execute(SETTLE_SQL, deleted, "cancelled", "endpoint deleted")
             if not chosen:
                 return []
-            await connection.execute(LEASE_SQL, [row["message_id"] for row in chosen], lease)
+            leases = dict(
+                await connection.fetch(LEASE_SQL, [row["message_id"] for row in chosen], lease)
+            )
             secrets = await connection.fetch(SECRETS_SQL, list(taken))
         keys: dict[str, list[bytes]] = defaultdict(list)
         for secret in secrets:
@@ -318,6 +341,7 @@ class Dispatcher:
                 round_attempts=row["round_attempts"],
                 created_at=row["created_at"],
                 keys=keys[row["endpoint_id"]],
+                lease=leases[row["message_id"]],
             )
             for row in chosen
         ]
@@ -420,14 +444,16 @@ class Dispatcher:
             while len(batch) < RECORD_BATCH and not self.outcomes.empty():
                 batch.append(self.outcomes.get_nowait())
             # a failure restarts the task; those messages are sent again when their lease ends
-            await self._write(batch)
+            await self.write_outcomes(batch)
             batch = []
 
-    async def _write(self, batch: list[Attempted]) -> None:
+    async def write_outcomes(self, batch: list[Attempted]) -> None:
+        """Log the attempts and apply each outcome that still holds its message's lease."""
         statuses: list[str] = []
         next_ats: list[datetime | None] = []
         errors: list[str | None] = []
-        disable: dict[str, tuple[str, str, datetime]] = {}
+        # per attempt: the endpoint should be disabled (reason, detail, since) if it applies
+        verdicts: list[tuple[str, str, datetime] | None] = []
         for attempted in batch:
             message = attempted.claimed
             outcome = (
@@ -439,36 +465,56 @@ class Dispatcher:
             error = attempted.error or (
                 None if outcome is Outcome.SUCCEEDED else f"HTTP {attempted.status_code}"
             )
+            verdict: tuple[str, str, datetime] | None = None
             if outcome is Outcome.SUCCEEDED:
                 statuses.append("succeeded")
                 next_ats.append(None)
             elif outcome is Outcome.GONE:
                 statuses.append("failed")
                 next_ats.append(None)
-                disable[message.endpoint_id] = (
-                    "gone",
-                    "the receiver answered 410 Gone",
-                    message.created_at,
-                )
+                verdict = ("gone", "the receiver answered 410 Gone", message.created_at)
             else:
                 delay = self.schedule.delay_after(message.round_attempts + 1, attempted.retry_after)
                 if delay is None:
                     statuses.append("failed")
                     next_ats.append(None)
-                    disable.setdefault(
-                        message.endpoint_id,
-                        (
-                            "failing",
-                            f"message {message.message_id} failed every attempt",
-                            message.created_at,
-                        ),
+                    verdict = (
+                        "failing",
+                        f"message {message.message_id} failed every attempt",
+                        message.created_at,
                     )
                 else:
                     statuses.append("pending")
                     next_ats.append(attempted.at + timedelta(seconds=delay))
             errors.append(error)
+            verdicts.append(verdict)
         ids = [attempted.claimed.message_id for attempted in batch]
         async with self.pool.acquire() as connection, connection.transaction():
+            applied = {
+                (row["message_id"], row["lease"])
+                for row in await connection.fetch(
+                    UPDATE_MESSAGES_SQL,
+                    ids,
+                    statuses,
+                    next_ats,
+                    [attempted.at for attempted in batch],
+                    errors,
+                    [attempted.claimed.lease for attempted in batch],
+                )
+            }
+            current = [
+                (attempted.claimed.message_id, attempted.claimed.lease) in applied
+                for attempted in batch
+            ]
+            late = [message_id for message_id, ok in zip(ids, current, strict=True) if not ok]
+            if late:
+                # every attempt is logged and counted, but a late one decides nothing
+                await connection.execute(COUNT_LATE_SQL, late)
+                LATE_OUTCOMES.inc(len(late))
+                errors = [
+                    error if ok else (f"{error}; {LATE}" if error else LATE)
+                    for error, ok in zip(errors, current, strict=True)
+                ]
             await connection.execute(
                 INSERT_ATTEMPTS_SQL,
                 ids,
@@ -486,14 +532,12 @@ class Dispatcher:
                     for attempted in batch
                 ],
             )
-            await connection.execute(
-                UPDATE_MESSAGES_SQL,
-                ids,
-                statuses,
-                next_ats,
-                [attempted.at for attempted in batch],
-                errors,
-            )
+        disable: dict[str, tuple[str, str, datetime]] = {}
+        for attempted, verdict, ok in zip(batch, verdicts, current, strict=True):
+            if verdict is not None and ok:
+                endpoint_id = attempted.claimed.endpoint_id
+                if verdict[0] == "gone" or endpoint_id not in disable:
+                    disable[endpoint_id] = verdict
         for endpoint_id, (reason, detail, since) in disable.items():
             if reason == "failing":
                 async with self.pool.acquire() as connection:
@@ -523,8 +567,10 @@ class Dispatcher:
                 await asyncio.wait_for(connection.close(), timeout=5)
 
     async def purge_once(self) -> int:
+        """Drop the payloads past retention (how many) and the held events past their window."""
         async with self.pool.acquire() as connection:
             result = await connection.execute(PURGE_SQL, self.retention_seconds)
+            await connection.execute(EXPIRE_HELD_SQL)
         return int(result.split()[-1])
 
     async def _purge(self) -> None:

@@ -47,6 +47,9 @@ class NotificationsSettings(ServiceSettings):
     purge_interval_seconds: float = Field(
         3600.0, gt=0, validation_alias="BW_WEBHOOK_PURGE_INTERVAL_SECONDS"
     )
+    # a factory event that an interested buyer had no grant for waits this long for the grant
+    # (buyer sharing's stream is not ordered with the others), then is dropped
+    hold_seconds: float = Field(600.0, ge=0, le=86400, validation_alias="BW_WEBHOOK_HOLD_SECONDS")
     dispatch: bool = Field(True, validation_alias="BW_WEBHOOK_DISPATCH")
 
     @model_validator(mode="after")

@@ -1,6 +1,6 @@
 """Tables of notifications (SQLAlchemy Core, schema `notifications`): the endpoint read model,
-the encrypted secrets, the grant history read from buyer sharing's events, and the delivery state
-(messages and their attempts)."""
+the encrypted secrets, the grant history read from buyer sharing's events, the events held until
+their grant arrives, and the delivery state (messages and their attempts)."""
 
 from __future__ import annotations
 
@@ -90,6 +90,8 @@ message = Table(
     Column("next_attempt_at", DateTime(timezone=True), nullable=True),
     Column("last_attempt_at", DateTime(timezone=True), nullable=True),
     Column("last_error", Text, nullable=True),
+    # bumped at every claim: an outcome is written only under the lease it was sent with
+    Column("lease", Integer, nullable=False, server_default=text("0")),
     Index("message_endpoint_event", "endpoint_id", "event_id", unique=True),
     Index("message_endpoint_created", "endpoint_id", "created_at"),
     Index(
@@ -97,6 +99,22 @@ message = Table(
         "next_attempt_at",
         postgresql_where=text("status = 'pending'"),
     ),
+)
+
+held_event = Table(
+    "held_event",
+    metadata,
+    # a factory event an interested endpoint's buyer had no grant for yet (grants travel on
+    # another stream): released by a later SharingGranted, dropped after `held_until`
+    Column("event_id", String(64), primary_key=True),
+    Column("factory_id", String(64), nullable=False),
+    Column("event_type", String(100), nullable=False),
+    Column("event_time", DateTime(timezone=True), nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Column("held_at", DateTime(timezone=True), nullable=False),
+    Column("held_until", DateTime(timezone=True), nullable=False),
+    Index("held_event_factory", "factory_id", "held_until"),
+    Index("held_event_expiry", "held_until"),
 )
 
 attempt = Table(
