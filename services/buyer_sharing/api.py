@@ -17,13 +17,15 @@ from collections.abc import AsyncIterator, Awaitable, Mapping
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events import event_context
 from libs.servicekit import (
+    CorrelationId,
     IdempotencyKey,
+    IfMatch,
     Page,
     Pagination,
     PathId,
@@ -31,6 +33,8 @@ from libs.servicekit import (
     ProblemError,
     Role,
     encode_cursor,
+    next_page,
+    parse_if_match,
     require_roles,
     set_etag,
 )
@@ -82,9 +86,6 @@ BuyerUser = Annotated[Principal, Depends(require_roles(Role.BUYER))]
 FactoryUser = Annotated[Principal, Depends(require_roles(Role.FACTORY))]
 AdminOrFactory = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.FACTORY))]
 Party = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.BUYER, Role.FACTORY))]
-CorrelationId = Annotated[
-    str | None, Header(alias="X-Correlation-Id", max_length=200, pattern=r"^[\t -~]*$")
-]
 CountryFilter = Annotated[CountryCode | None, Query()]
 Year = Annotated[int, Query(ge=2000, le=2099)]
 
@@ -109,13 +110,6 @@ def _own_buyer(principal: Principal, buyer_id: str) -> None:
     """Admins see every buyer; a buyer user only its own (another's is a 404)."""
     if principal.role is Role.BUYER and principal.buyer_id != buyer_id:
         raise NotFound(f"buyer {buyer_id} not found")
-
-
-def _page(rows: list[Any], limit: int, position: Any) -> tuple[list[Any], str | None]:
-    if len(rows) <= limit:
-        return rows, None
-    rows = rows[:limit]
-    return rows, encode_cursor(position(rows[-1]))
 
 
 # --- buyers -------------------------------------------------------------------------------------
@@ -158,7 +152,7 @@ async def list_buyers(request: Request, principal: Admin, page: Pagination) -> d
         rows = await queries.buyers(
             connection, position["buyer_id"] if position else None, page.limit
         )
-    items, cursor = _page(rows, page.limit, lambda row: {"buyer_id": row["buyer_id"]})
+    items, cursor = next_page(rows, page.limit, lambda row: {"buyer_id": row["buyer_id"]})
     return {"items": items, "next_cursor": cursor}
 
 
@@ -381,9 +375,11 @@ async def grant_sharing(
     response: Response,
     principal: AdminOrFactory,
     _key: IdempotencyKey = None,
+    if_match: IfMatch = None,
     correlation_id: CorrelationId = None,
 ) -> dict[str, Any]:
-    """Share the factory's reports with a buyer (its factory users, or admins)."""
+    """Share the factory's reports with a buyer (its factory users, or admins); `If-Match` with
+    the pair's ETag re-grants only if nothing changed since it was read."""
     factory_id = _grant_factory(principal, body.factory_id)
     command = GrantSharing(
         factory_id=factory_id,
@@ -391,6 +387,7 @@ async def grant_sharing(
         ends_on=body.ends_on,
         reason=body.reason,
         by=principal.subject,
+        expected_version=parse_if_match(if_match),
     )
     change = await _run(principal, correlation_id, handlers.grant_sharing(command, _deps(request)))
     set_etag(response, change.version)
@@ -428,7 +425,7 @@ async def list_grants(
             after=(position["factory_id"], position["buyer_id"]) if position else None,
             limit=page.limit,
         )
-    items, cursor = _page(
+    items, cursor = next_page(
         rows, page.limit, lambda row: {"factory_id": row["factory_id"], "buyer_id": row["buyer_id"]}
     )
     return {"items": items, "next_cursor": cursor}
@@ -477,12 +474,17 @@ async def revoke_grant(
     response: Response,
     principal: AdminOrFactory,
     _key: IdempotencyKey = None,
+    if_match: IfMatch = None,
     correlation_id: CorrelationId = None,
 ) -> dict[str, Any]:
     """Revoke at once: the buyer's next request is a 404."""
     _may_see_grant(principal, factory_id, buyer_id)
     command = RevokeSharing(
-        factory_id=factory_id, buyer_id=buyer_id, reason=body.reason, by=principal.subject
+        factory_id=factory_id,
+        buyer_id=buyer_id,
+        reason=body.reason,
+        by=principal.subject,
+        expected_version=parse_if_match(if_match),
     )
     change = await _run(principal, correlation_id, handlers.revoke_sharing(command, _deps(request)))
     set_etag(response, change.version)
@@ -553,7 +555,7 @@ async def list_access_requests(
             after=after,
             limit=page.limit,
         )
-    items, cursor = _page(rows, page.limit, lambda row: {"request_id": row["request_id"]})
+    items, cursor = next_page(rows, page.limit, lambda row: {"request_id": row["request_id"]})
     if principal.role is Role.BUYER:
         # what the buyer named, never what it was resolved to
         items = [{**row, "factory_id": None} if row["os_id"] else row for row in items]
@@ -693,7 +695,7 @@ async def list_reliances(
             after=position["reliance_id"] if position else None,
             limit=page.limit,
         )
-    items, cursor = _page(rows, page.limit, lambda row: {"reliance_id": row["reliance_id"]})
+    items, cursor = next_page(rows, page.limit, lambda row: {"reliance_id": row["reliance_id"]})
     return {"items": items, "next_cursor": cursor}
 
 
@@ -793,7 +795,7 @@ async def public_factories(
             after=position["factory_id"] if position else None,
             limit=page.limit,
         )
-    items, cursor = _page(rows, page.limit, lambda row: {"factory_id": row["factory_id"]})
+    items, cursor = next_page(rows, page.limit, lambda row: {"factory_id": row["factory_id"]})
     return _cached(request, Page[TransparencyFactory](items=items, next_cursor=cursor))
 
 

@@ -118,7 +118,27 @@ async def project_event(connection: AsyncConnection, event: DomainEvent, version
             at=event.revoked_at,
             reason=event.reason,
         )
-    elif isinstance(event, sharing.AuditRelianceDeclared):
+    elif isinstance(event, sharing.AuditRelianceDeclared | sharing.AuditRelianceWithdrawn):
+        # A reliance is on the pair's stream: the grant's version (its ETag) moves with it.
+        await connection.execute(
+            update(sharing_grant)
+            .where(
+                sharing_grant.c.factory_id == event.factory_id,
+                sharing_grant.c.buyer_id == event.buyer_id,
+                sharing_grant.c.version < version,
+            )
+            .values(version=version)
+        )
+        await _project_reliance(connection, event)
+    else:
+        await _project_requests(connection, event, version)
+
+
+async def _project_reliance(
+    connection: AsyncConnection,
+    event: sharing.AuditRelianceDeclared | sharing.AuditRelianceWithdrawn,
+) -> None:
+    if isinstance(event, sharing.AuditRelianceDeclared):
         await connection.execute(
             insert(audit_reliance)
             .values(
@@ -134,7 +154,7 @@ async def project_event(connection: AsyncConnection, event: DomainEvent, version
             )
             .on_conflict_do_nothing()
         )
-    elif isinstance(event, sharing.AuditRelianceWithdrawn):
+    else:
         await connection.execute(
             update(audit_reliance)
             .where(audit_reliance.c.reliance_id == event.reliance_id)
@@ -144,7 +164,10 @@ async def project_event(connection: AsyncConnection, event: DomainEvent, version
                 withdrawal_reason=event.reason,
             )
         )
-    elif isinstance(event, requests.AccessRequested):
+
+
+async def _project_requests(connection: AsyncConnection, event: DomainEvent, version: int) -> None:
+    if isinstance(event, requests.AccessRequested):
         await connection.execute(
             insert(access_request)
             .values(

@@ -85,3 +85,44 @@ async def test_programme_statistics_per_year_and_country(
         "/v1/audit-reliance/statistics", headers=service.buyer("brand-a")
     )
     assert forbidden.status_code == 403
+
+
+async def test_a_revocation_with_a_stale_if_match_is_refused_and_changes_nothing(
+    service: Service, upstream: Upstream
+) -> None:
+    """The grant's ETag moves when the buyer declares a reliance on the same pair, so a factory
+    that revokes on what it read before gets a 412, not a silent overwrite."""
+    await service.register_buyer("brand-a")
+    await service.feed([upstream.factory("f1")])
+    await service.grant("f1", "brand-a")
+    grant_path = "/v1/sharing-grants/f1/brand-a"
+    read = await service.client.get(grant_path, headers=service.factory("f1"))
+    stale_etag = read.headers["etag"]
+    declared = await service.client.post(
+        "/v1/audit-reliance",
+        json={"factory_id": "f1", **PERIOD},
+        headers=service.buyer("brand-a"),
+    )
+    assert declared.status_code == 201, declared.text
+    now = await service.client.get(grant_path, headers=service.factory("f1"))
+    assert now.headers["etag"] != stale_etag
+
+    stale = await service.client.post(
+        f"{grant_path}/revoke",
+        json={"reason": "ended"},
+        headers={**service.factory("f1"), "If-Match": stale_etag},
+    )
+    assert stale.status_code == 412
+    after = await service.client.get(grant_path, headers=service.factory("f1"))
+    assert after.json()["active"] is True and after.headers["etag"] == now.headers["etag"]
+
+    revoked = await service.client.post(
+        f"{grant_path}/revoke",
+        json={"reason": "ended"},
+        headers={**service.factory("f1"), "If-Match": now.headers["etag"]},
+    )
+    assert revoked.status_code == 200 and revoked.json()["active"] is False
+    assert (
+        revoked.headers["etag"]
+        == (await service.client.get(grant_path, headers=service.factory("f1"))).headers["etag"]
+    )
