@@ -1,0 +1,105 @@
+"""An attempt's outcome is applied only while its claim (lease) is still the message's current
+one: a process that stalls past its lease, while the message is claimed and sent again, cannot
+overwrite the newer outcome with its late one. The race is played step by step on the
+dispatcher's own claim and write paths (real PostgreSQL); the loops are not running."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import text
+
+from services.notifications.scheduler import LATE, Attempted, Claimed, Dispatcher
+from services.notifications.settings import NotificationsSettings
+from services.notifications.tests.integration.conftest import Service, make_settings, running
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+async def idle(settings: NotificationsSettings) -> AsyncIterator[Service]:
+    """The service without its dispatcher loops: the test claims and writes by hand."""
+    values = settings.model_dump(by_alias=False)
+    async for service in running(make_settings(**{**values, "dispatch": False})):
+        dispatcher: Dispatcher = service.app.state.dispatcher
+        await dispatcher.connect()
+        try:
+            yield service
+        finally:
+            await dispatcher.stop()
+
+
+async def _queued_message(service: Service) -> Dispatcher:
+    await service.register("brand-a", "http://127.0.0.1:9/hook")
+    await service.granted("fac-1", "brand-a")
+    await service.publish(service.upstream.completed("fac-1"))
+    await service.wait_until("SELECT count(*) FROM {S}.message", 1)
+    dispatcher: Dispatcher = service.app.state.dispatcher
+    return dispatcher
+
+
+async def _claim_one(service: Service, dispatcher: Dispatcher) -> Claimed:
+    [claimed] = await dispatcher.claim()
+    return claimed
+
+
+async def _lease_runs_out(service: Service) -> None:
+    async with service.app.state.runtime.store.engine.begin() as connection:
+        await connection.execute(
+            text("UPDATE notifications.message SET next_attempt_at = now() - interval '1 second'")
+        )
+
+
+def _outcome(claimed: Claimed, status_code: int) -> Attempted:
+    return Attempted(claimed, datetime.now(UTC), status_code, 5, "answer", None, None)
+
+
+async def test_a_late_failure_does_not_overwrite_a_newer_success(idle: Service) -> None:
+    dispatcher = await _queued_message(idle)
+    first = await _claim_one(idle, dispatcher)
+    await _lease_runs_out(idle)  # the first sender stalls past its lease
+    second = await _claim_one(idle, dispatcher)
+    assert second.message_id == first.message_id and second.lease == first.lease + 1
+    await dispatcher.write_outcomes([_outcome(second, 200)])
+    assert await idle.scalar("SELECT status FROM {S}.message") == "succeeded"
+    await dispatcher.write_outcomes([_outcome(first, 500)])  # the stalled one answers at last
+    assert await idle.scalar("SELECT status FROM {S}.message") == "succeeded"
+    assert await idle.scalar("SELECT next_attempt_at FROM {S}.message") is None
+    assert await idle.scalar("SELECT attempts FROM {S}.message") == 2  # both counted
+    late = await idle.scalar("SELECT error FROM {S}.attempt WHERE status_code = 500")
+    assert LATE in late  # and both logged, the late one said to be late
+
+
+async def test_a_late_410_neither_fails_the_message_nor_disables_the_endpoint(
+    idle: Service,
+) -> None:
+    dispatcher = await _queued_message(idle)
+    first = await _claim_one(idle, dispatcher)
+    await _lease_runs_out(idle)
+    second = await _claim_one(idle, dispatcher)
+    # the late outcome arrives while the newer attempt is still in flight
+    await dispatcher.write_outcomes([_outcome(first, 410)])
+    assert await idle.scalar("SELECT status FROM {S}.message") == "pending"
+    assert await idle.scalar("SELECT enabled FROM {S}.endpoint") is True
+    await dispatcher.write_outcomes([_outcome(second, 200)])
+    assert await idle.scalar("SELECT status FROM {S}.message") == "succeeded"
+
+
+async def test_both_outcomes_in_one_batch_only_the_current_one_applies(idle: Service) -> None:
+    dispatcher = await _queued_message(idle)
+    first = await _claim_one(idle, dispatcher)
+    await _lease_runs_out(idle)
+    second = await _claim_one(idle, dispatcher)
+    await dispatcher.write_outcomes([_outcome(second, 500), _outcome(first, 200)])
+    assert await idle.scalar("SELECT status FROM {S}.message") == "pending"  # retried
+    assert await idle.scalar("SELECT round_attempts FROM {S}.message") == 1
+
+
+async def test_an_outcome_under_the_current_lease_applies(idle: Service) -> None:
+    dispatcher = await _queued_message(idle)
+    claimed = await _claim_one(idle, dispatcher)
+    await dispatcher.write_outcomes([_outcome(claimed, 410)])
+    assert await idle.scalar("SELECT status FROM {S}.message") == "failed"
+    assert await idle.scalar("SELECT disabled_reason FROM {S}.endpoint") == "gone"
