@@ -1,21 +1,36 @@
-"""Static checks of the Dockerfile, docker-compose.yml and the Kubernetes manifests in deploy/k8s.
+"""Checks of the Dockerfile, docker-compose.yml and the Kubernetes manifests in deploy/k8s, offline.
 
-No Docker engine or kubectl is needed: the kustomizations are rendered here by a small subset of
-kustomize (resources, generators, JSON patches, images), and every check is a function returning
-the problems it found, so that the tests can also show each check failing on a broken copy."""
+Schemas come from maintained validators, not from this file: docker-compose.yml is validated with
+check-jsonschema against the compose-spec schema it vendors, and every rendered Kubernetes object
+with kubernetes-validate in strict mode (the Kubernetes OpenAPI schemas it ships; unknown fields
+are errors). The only custom resources, CloudNativePG's, have no schema offline: they are listed in
+CUSTOM_RESOURCES and their few fields the system relies on are checked here instead.
+
+Rendering: `kubectl kustomize` (kustomize 5, part of kubectl) when kubectl is on the PATH; and
+always the small kustomize subset below (resources, generators, JSON patches, images), since no
+maintained kustomize that runs offline installs from PyPI for Python 3.11. A test checks that both
+render the same objects. On top of the schemas come semantic checks (probes, ports, routes, flows,
+migrations); each is a function returning the problems it found, so that the tests also show each
+check failing on a broken copy."""
 
 from __future__ import annotations
 
 import copy
 import functools
 import re
+import shutil
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml  # type: ignore[import-untyped]
+
+from libs.servicekit.app import GRACEFUL_SHUTDOWN_SECONDS, STOP_TIMEOUT_SECONDS
 
 ROOT = Path(__file__).resolve().parents[1]
 K8S = ROOT / "deploy" / "k8s"
@@ -23,6 +38,15 @@ COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 DEPLOY_DOC = ROOT / "docs" / "deploy.md"
+OTEL_COLLECTOR_CONFIG = ROOT / "deploy" / "compose" / "otel-collector.yaml"
+PROMETHEUS_CONFIG = ROOT / "deploy" / "observability" / "prometheus" / "prometheus.yml"
+# The Kubernetes version whose schemas the manifests must satisfy (the oldest we support).
+KUBERNETES_VERSION = "1.30.0"
+# Custom resources: kubernetes-validate has no schema for them (see the module docstring).
+CUSTOM_RESOURCES = {
+    ("postgresql.cnpg.io/v1", "Cluster"),
+    ("postgresql.cnpg.io/v1", "ScheduledBackup"),
+}
 
 Manifest = dict[str, Any]
 
@@ -404,8 +428,12 @@ def deployment_problems(deployment: Manifest) -> list[str]:
     grace = pod.get("terminationGracePeriodSeconds", 30)
     if sleep is None:
         problems.append(f"{label}: no preStop sleep to let endpoint removal propagate")
-    elif grace <= int(sleep) + 5:
-        problems.append(f"Deployment {name}: grace period {grace}s leaves no time after preStop")
+    elif grace < int(sleep) + GRACEFUL_SHUTDOWN_SECONDS + STOP_TIMEOUT_SECONDS:
+        # after preStop, uvicorn drains requests, then the lifespan stops relay and consumers
+        problems.append(
+            f"Deployment {name}: grace period {grace}s is shorter than preStop {sleep}s + request "
+            f"drain {GRACEFUL_SHUTDOWN_SECONDS}s + consumer stop {STOP_TIMEOUT_SECONDS}s"
+        )
     return problems
 
 
@@ -647,6 +675,280 @@ def dockerfile_problems(text: str) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------
+# Maintained validators and renderer
+
+
+def schema_problems(manifests: list[Manifest]) -> list[str]:
+    """Every object against the Kubernetes OpenAPI schema, strictly (kubernetes-validate)."""
+    problems = []
+    for manifest in manifests:
+        where = f"{manifest.get('kind')} {manifest.get('metadata', {}).get('name')}"
+        if (manifest.get("apiVersion"), manifest.get("kind")) in CUSTOM_RESOURCES:
+            continue
+        try:
+            kubernetes_validate.validate(manifest, KUBERNETES_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as error:
+            path = "/".join(str(part) for part in error.absolute_path)
+            problems.append(f"{where}: {path}: {error.message}")
+        except kubernetes_validate.SchemaNotFoundError as error:
+            problems.append(f"{where}: {error}")
+    return problems
+
+
+def kubectl_kustomize(directory: Path) -> list[Manifest]:
+    """`kubectl kustomize directory`: the real kustomize, offline."""
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl (with its built-in kustomize) is not installed here")
+    built = subprocess.run(
+        [kubectl, "kustomize", str(directory)], capture_output=True, text=True, timeout=60
+    )
+    assert built.returncode == 0, built.stderr
+    return [document for document in yaml.safe_load_all(built.stdout) if document]
+
+
+def compose_schema_problems(path: Path) -> list[str]:
+    """docker-compose.yml against the compose-spec schema vendored by check-jsonschema."""
+    checked = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "check_jsonschema",
+            "--builtin-schema",
+            "vendor.compose-spec",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return [] if checked.returncode == 0 else [checked.stdout + checked.stderr]
+
+
+def _without_hash(name: str) -> str:
+    """kustomize appends a content hash to generated ConfigMaps and Secrets."""
+    return re.sub(r"-[a-z0-9]{10}$", "", name)
+
+
+# ---------------------------------------------------------------------------------------------
+# Network policies: which ports a pod may reach and be reached on
+
+
+def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    wanted = selector.get("matchLabels", {})
+    return all(labels.get(key) == value for key, value in wanted.items())
+
+
+def policies_for(rendering: Rendering, labels: dict[str, str], direction: str) -> list[Manifest]:
+    kind = "Ingress" if direction == "ingress" else "Egress"
+    return [
+        policy
+        for policy in rendering.of_kind("NetworkPolicy")
+        if kind in policy["spec"].get("policyTypes", [])
+        and _selects(policy["spec"]["podSelector"], labels)
+    ]
+
+
+def egress_ports(rendering: Rendering, labels: dict[str, str]) -> set[int]:
+    """Every port a pod with these labels may open connections to, whatever the destination."""
+    return {
+        int(port["port"])
+        for policy in policies_for(rendering, labels, "egress")
+        for rule in policy["spec"].get("egress", [])
+        for port in rule.get("ports", [])
+    }
+
+
+def egress_peers(rendering: Rendering, labels: dict[str, str], port: int) -> list[dict[str, Any]]:
+    return [
+        peer
+        for policy in policies_for(rendering, labels, "egress")
+        for rule in policy["spec"].get("egress", [])
+        if any(p.get("port") == port for p in rule.get("ports", []))
+        for peer in rule.get("to", [{}])
+    ]
+
+
+def ingress_allowed(
+    rendering: Rendering, target: dict[str, str], source: dict[str, str], port: int | str
+) -> bool:
+    """Whether a pod in the same namespace with `source` labels may connect to `target` on port."""
+    for policy in policies_for(rendering, target, "ingress"):
+        for rule in policy["spec"].get("ingress", []):
+            if not any(p.get("port") == port for p in rule.get("ports", [])):
+                continue
+            for peer in rule.get("from", []):
+                if "namespaceSelector" not in peer and _selects(peer["podSelector"], source):
+                    return True
+    return False
+
+
+def network_problems(rendering: Rendering) -> list[str]:
+    """Default deny, and only the flows that exist: DNS, NATS, PostgreSQL, webhooks on 443."""
+    problems = []
+    deny = [
+        p
+        for p in rendering.of_kind("NetworkPolicy")
+        if p["spec"]["podSelector"] == {}
+        and set(p["spec"].get("policyTypes", [])) == {"Ingress", "Egress"}
+        and not p["spec"].get("ingress")
+        and not p["spec"].get("egress")
+    ]
+    if not deny:
+        problems.append("no default-deny NetworkPolicy for every pod")
+    allowed_out = {53, 4222, 5432} | (
+        {4318} if rendering.named("Cluster", "betterwork-pg") else set()
+    )
+    for deployment in rendering.of_kind("Deployment"):
+        name = deployment["metadata"]["name"]
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        ports = egress_ports(rendering, labels)
+        expected = allowed_out | ({443} if name == "notifications" else set())
+        if ports != expected:
+            problems.append(f"Deployment {name}: may connect to ports {ports}, not {expected}")
+        if ingress_allowed(rendering, labels, {}, "http"):
+            problems.append(f"Deployment {name}: any pod may connect to it")
+        for peer in egress_peers(rendering, labels, 443):
+            block = peer.get("ipBlock", {})
+            private = {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"}
+            if block.get("cidr") == "0.0.0.0/0" and not private <= set(block.get("except", [])):
+                problems.append(f"Deployment {name}: https egress reaches private addresses")
+            if "ipBlock" not in peer:
+                problems.append(f"Deployment {name}: https egress to {peer}, not the internet")
+    app = {"app.kubernetes.io/part-of": "betterwork", "app.kubernetes.io/component": "migration"}
+    for server, port in (("nats", 4222), ("postgres", 5432)):
+        servers = [
+            s
+            for s in [*rendering.of_kind("StatefulSet")]
+            if s["spec"]["template"]["metadata"]["labels"].get("app.kubernetes.io/name") == server
+        ]
+        targets = [s["spec"]["template"]["metadata"]["labels"] for s in servers]
+        cluster = rendering.named("Cluster", "betterwork-pg")
+        if server == "postgres" and cluster is not None:
+            targets.append({"cnpg.io/cluster": "betterwork-pg", **_cnpg_pod_labels(cluster)})
+        if not targets:
+            problems.append(f"no {server} in this rendering")
+        for target in targets:
+            if not ingress_allowed(rendering, target, app, port):
+                problems.append(f"{server}: the services may not connect on {port}")
+            if ingress_allowed(rendering, target, {"app": "stranger"}, port):
+                problems.append(f"{server}: any pod may connect on {port}")
+            if not any(
+                _selects(peer.get("podSelector", {"x": 1}), target)
+                for peer in egress_peers(rendering, app, port)
+            ):
+                problems.append(f"{server}: the services' egress policy does not reach it")
+    return problems
+
+
+def _cnpg_pod_labels(cluster: Manifest) -> dict[str, str]:
+    labels: dict[str, str] = cluster["spec"].get("inheritedMetadata", {}).get("labels", {})
+    return labels
+
+
+# ---------------------------------------------------------------------------------------------
+# Migration Jobs and the NATS cluster
+
+
+def migration_job_problems(rendering: Rendering) -> list[str]:
+    """One Job per service running its migrations, like its initContainer, and never selected by
+    the service's Service, PDB or Deployment (its pods are not API servers)."""
+    problems = []
+    jobs = rendering.of_kind("Job")
+    for deployment in rendering.of_kind("Deployment"):
+        name = deployment["metadata"]["name"]
+        contract = CONTRACT[name]
+        command = ["python", "-m", f"services.{contract.module}", "migrate"]
+        mine = [
+            job
+            for job in jobs
+            if job["spec"]["template"]["spec"]["containers"][0].get("command") == command
+        ]
+        if len(mine) != 1:
+            problems.append(f"Deployment {name}: {len(mine)} migration Jobs")
+            continue
+        job, container = mine[0], mine[0]["spec"]["template"]["spec"]["containers"][0]
+        pod = job["spec"]["template"]["spec"]
+        problems += _security_problems(f"Job {job['metadata']['name']}", pod)
+        if pod.get("restartPolicy") not in {"OnFailure", "Never"}:
+            problems.append(
+                f"Job {job['metadata']['name']}: restartPolicy {pod.get('restartPolicy')}"
+            )
+        if container.get("image") != main_container(deployment).get("image"):
+            problems.append(f"Job {job['metadata']['name']}: another image than {name}")
+        if _env_value(container, "DATABASE_URL") != _env_value(
+            main_container(deployment), "DATABASE_URL"
+        ):
+            problems.append(f"Job {job['metadata']['name']}: another DATABASE_URL than {name}")
+        job_labels = job["spec"]["template"]["metadata"]["labels"]
+        selectors = [deployment["spec"]["selector"]]
+        selectors += [
+            {"matchLabels": s["spec"]["selector"]}
+            for s in rendering.of_kind("Service")
+            if s["spec"].get("selector")
+        ]
+        selectors += [p["spec"]["selector"] for p in rendering.of_kind("PodDisruptionBudget")]
+        if any(
+            selector.get("matchLabels") and _selects(selector, job_labels) for selector in selectors
+        ):
+            problems.append(f"Job {job['metadata']['name']}: its pods are selected as API pods")
+    return problems
+
+
+def _nats_config(rendering: Rendering) -> str:
+    config = rendering.named("ConfigMap", "nats-config")
+    return str((config or {}).get("data", {}).get("nats.conf", ""))
+
+
+def nats_cluster_problems(rendering: Rendering) -> list[str]:
+    """Three JetStream servers routed to each other, file store on volumes, probes, lame duck."""
+    problems = []
+    nats = rendering.named("StatefulSet", "nats")
+    if nats is None:
+        return ["no NATS StatefulSet"]
+    spec, pod = nats["spec"], nats["spec"]["template"]["spec"]
+    replicas, service = spec.get("replicas", 1), spec["serviceName"]
+    if replicas < 3:
+        problems.append(f"NATS: {replicas} servers, not a 3-node cluster")
+    headless = rendering.named("Service", service)
+    if headless is None or headless["spec"].get("clusterIP") != "None":
+        problems.append(f"NATS: serviceName {service} is not a headless Service")
+    config = _nats_config(rendering)
+    routes = set(re.findall(r"nats://([\w.-]+):6222", config))
+    expected = {f"nats-{i}.{service}" for i in range(replicas)}
+    if routes != expected:
+        problems.append(f"NATS: routes {sorted(routes)} are not {sorted(expected)}")
+    store = re.search(r"store_dir:\s*(\S+)", config)
+    container = pod["containers"][0]
+    mounts = {m["mountPath"]: m["name"] for m in container.get("volumeMounts", [])}
+    claims = {c["metadata"]["name"] for c in spec.get("volumeClaimTemplates", [])}
+    if store is None or mounts.get(store.group(1)) not in claims:
+        problems.append("NATS: the JetStream file store is not on a persistent volume")
+    for probe in ("livenessProbe", "readinessProbe"):
+        if (
+            container.get(probe, {}).get("httpGet", {}).get("path")
+            != "/healthz?js-enabled-only=true"
+        ):
+            problems.append(f"NATS: {probe} is not /healthz?js-enabled-only=true")
+    pre_stop = container.get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command", [])
+    if "--signal" not in pre_stop or not any(str(a).startswith("ldm") for a in pre_stop):
+        problems.append("NATS: no lame-duck preStop (nats-server --signal ldm)")
+    durations = [
+        int(s) for s in re.findall(r"lame_duck_(?:duration|grace_period):\s*(\d+)s", config)
+    ]
+    if pod.get("terminationGracePeriodSeconds", 30) <= sum(durations):
+        problems.append("NATS: the grace period ends lame-duck mode early")
+    budget = [
+        p
+        for p in rendering.of_kind("PodDisruptionBudget")
+        if _selects(p["spec"]["selector"], nats["spec"]["template"]["metadata"]["labels"])
+    ]
+    if [b["spec"].get("maxUnavailable") for b in budget] != [1]:
+        problems.append("NATS: no PodDisruptionBudget of one server at a time")
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------
 # Tests on the real files
 
 
@@ -719,7 +1021,13 @@ def test_dev_overlay_provides_everything_its_pods_reference() -> None:
 def test_production_overlay_documents_the_secrets_operators_must_create() -> None:
     production = rendered("overlays/production")
     external = production_external_secrets()
-    assert external == {"assessment-db", "remediation-db", "buyer-sharing-db", "notifications-db"}
+    assert external == {
+        "assessment-db",
+        "remediation-db",
+        "buyer-sharing-db",
+        "notifications-db",
+        "notifications-secrets",
+    }
     assert reference_problems(production, external_secrets=external) == []
     documentation = DEPLOY_DOC.read_text(encoding="utf-8")
     overlay = (K8S / "overlays" / "production" / "kustomization.yaml").read_text(encoding="utf-8")
@@ -737,7 +1045,9 @@ def test_dev_bundles_servers_and_hs256_while_production_uses_external_ones_and_j
     assert production_config is not None
     assert production_config["data"]["BW_JWT_JWKS_URL"].startswith("https://")
     assert production_config["data"]["BW_SUBJECT_PREFIX"] == ""
-    assert production.of_kind("StatefulSet") == []
+    # production: the 3-node JetStream cluster and PostgreSQL from the CloudNativePG operator
+    assert [s["metadata"]["name"] for s in production.of_kind("StatefulSet")] == ["nats"]
+    assert production.named("Cluster", "betterwork-pg") is not None
     dev_servers = {s["metadata"]["name"]: s for s in dev.of_kind("StatefulSet")}
     assert set(dev_servers) == {"nats", "postgres"}
     assert "-js" in dev_servers["nats"]["spec"]["template"]["spec"]["containers"][0]["args"]
@@ -864,6 +1174,29 @@ BREAKAGES: dict[str, Callable[[Rendering], object]] = {
     ].update(name="assesment"),
     "pdb removed": lambda r: r.manifests.remove(r.of_kind("PodDisruptionBudget")[0]),
     "secret missing": lambda r: r.manifests.remove(r.named("Secret", "assessment-db") or {}),
+    "no default deny": lambda r: r.manifests.remove(
+        r.named("NetworkPolicy", "default-deny-all") or {}
+    ),
+    "webhooks to any port": lambda r: (
+        r.named("NetworkPolicy", "allow-notifications-webhooks") or {}
+    )["spec"]["egress"][0].pop("ports"),
+    "webhooks to private ranges": lambda r: (
+        r.named("NetworkPolicy", "allow-notifications-webhooks") or {}
+    )["spec"]["egress"][0]["to"][0]["ipBlock"].pop("except"),
+    "postgres open to any pod": lambda r: (r.named("NetworkPolicy", "postgres") or {})["spec"][
+        "ingress"
+    ][0]["from"][0].update(podSelector={}),
+    "nats unreachable": lambda r: r.manifests.remove(r.named("NetworkPolicy", "nats") or {}),
+    "api open to the namespace": lambda r: (r.named("NetworkPolicy", "allow-api-ingress") or {})[
+        "spec"
+    ]["ingress"][0]["from"].append({"podSelector": {}}),
+    "no migration job": lambda r: r.manifests.remove(r.of_kind("Job")[0]),
+    "migration job of another image": lambda r: r.of_kind("Job")[0]["spec"]["template"]["spec"][
+        "containers"
+    ][0].update(image="other:1"),
+    "migration job pods behind the Service": lambda r: r.of_kind("Job")[0]["spec"]["template"][
+        "metadata"
+    ]["labels"].update({"app.kubernetes.io/name": "assessment"}),
 }
 
 
@@ -874,6 +1207,8 @@ def _all_problems(rendering: Rendering) -> list[str]:
         *ingress_problems(rendering),
         *scaling_problems(rendering),
         *reference_problems(rendering, external_secrets=set()),
+        *network_problems(rendering),
+        *migration_job_problems(rendering),
     ]
 
 
@@ -931,3 +1266,260 @@ def test_a_broken_dockerfile_is_reported(original: str, replacement: str) -> Non
     raw = DOCKERFILE.read_text(encoding="utf-8")
     assert original in raw
     assert dockerfile_problems(resolve_dockerfile(raw.replace(original, replacement))) != []
+
+
+# ---------------------------------------------------------------------------------------------
+# Maintained validators: Compose against compose-spec, Kubernetes against its OpenAPI schemas
+
+
+def test_compose_file_is_valid_under_the_compose_spec_schema() -> None:
+    assert compose_schema_problems(COMPOSE) == []
+
+
+@pytest.mark.parametrize(
+    "breakage",
+    [
+        ("assessment", "depends_on", {"postgres": {"condition": "service_ready"}}),
+        ("assessment", "restart", 3),
+        ("nats", "healthcheck", {"test": ["CMD", "true"], "intervall": "5s"}),
+    ],
+    ids=lambda b: f"{b[0]}.{b[1]}",
+)
+def test_the_compose_schema_rejects_a_broken_file(
+    breakage: tuple[str, str, Any], tmp_path: Path
+) -> None:
+    compose = load_documents(COMPOSE)[0]
+    service, key, value = breakage
+    compose["services"][service][key] = value
+    broken = tmp_path / "docker-compose.yml"
+    broken.write_text(yaml.safe_dump(compose), encoding="utf-8")
+    assert compose_schema_problems(broken) != []
+
+
+@pytest.mark.parametrize("name", RENDERINGS)
+def test_rendered_manifests_are_valid_kubernetes_objects(name: str) -> None:
+    assert schema_problems(rendered(name).manifests) == []
+
+
+@pytest.mark.parametrize("name", RENDERINGS)
+def test_kustomize_renders_valid_kubernetes_objects(name: str) -> None:
+    manifests = kubectl_kustomize(K8S / name)
+    assert manifests
+    assert schema_problems(manifests) == []
+
+
+@pytest.mark.parametrize("name", RENDERINGS)
+def test_the_repo_renderer_agrees_with_kustomize(name: str) -> None:
+    """The small renderer the semantic checks use produces the objects kustomize produces."""
+    real = {
+        (m["kind"], _without_hash(m["metadata"]["name"])) for m in kubectl_kustomize(K8S / name)
+    }
+    ours = {(m["kind"], m["metadata"]["name"]) for m in rendered(name).manifests}
+    assert ours == real
+
+
+@pytest.mark.parametrize(
+    "breakage",
+    [
+        "unknown field",
+        "probe port of the wrong type",
+        "container without a name",
+        "network policy with an unknown policy type field",
+    ],
+)
+def test_the_kubernetes_schema_rejects_a_broken_object(breakage: str) -> None:
+    rendering = rendered("overlays/dev")
+    container = _dev_container(rendering)
+    if breakage == "unknown field":
+        container["readinessProbes"] = container["readinessProbe"]
+    elif breakage == "probe port of the wrong type":
+        container["livenessProbe"]["httpGet"]["port"] = {"name": "http"}
+    elif breakage == "container without a name":
+        container.pop("name")
+    else:
+        policy = rendering.named("NetworkPolicy", "default-deny-all") or {}
+        policy["spec"]["policyType"] = ["Ingress"]
+    assert schema_problems(rendering.manifests) != []
+
+
+def test_only_known_custom_resources_skip_the_schema() -> None:
+    kinds = {(m["apiVersion"], m["kind"]) for n in RENDERINGS for m in rendered(n).manifests}
+    assert kinds & CUSTOM_RESOURCES == CUSTOM_RESOURCES
+    typo = {"apiVersion": "apps/v1", "kind": "Deploymnet", "metadata": {"name": "x"}}
+    assert schema_problems([typo]) != []
+
+
+# ---------------------------------------------------------------------------------------------
+# Kubernetes: network policies, migration Jobs, the NATS cluster, CloudNativePG
+
+
+@pytest.mark.parametrize("name", ["overlays/dev", "overlays/production"])
+def test_network_policies_allow_only_the_flows_that_exist(name: str) -> None:
+    assert network_problems(rendered(name)) == []
+
+
+@pytest.mark.parametrize("name", RENDERINGS)
+def test_each_service_has_a_migration_job(name: str) -> None:
+    rendering = rendered(name)
+    assert len(rendering.of_kind("Job")) == len(DEPLOYED_NOW)
+    assert migration_job_problems(rendering) == []
+
+
+def test_production_runs_a_three_node_jetstream_cluster() -> None:
+    production = rendered("overlays/production")
+    assert nats_cluster_problems(production) == []
+    config = production.named("ConfigMap", "betterwork-config") or {}
+    # streams the services create are replicated on every server of the cluster
+    assert config["data"]["BW_STREAM_REPLICAS"] == "3"
+    assert config["data"]["NATS_URL"] == "nats://nats:4222"
+    assert production.named("Service", "nats") is not None
+
+
+@pytest.mark.parametrize(
+    "breakage",
+    [
+        lambda r: (r.named("StatefulSet", "nats") or {})["spec"].update(replicas=1),
+        lambda r: (r.named("ConfigMap", "nats-config") or {})["data"].update(
+            {"nats.conf": _nats_config(r).replace("nats-2.nats-headless", "nats-3.nats-headless")}
+        ),
+        lambda r: (r.named("StatefulSet", "nats") or {})["spec"].pop("volumeClaimTemplates"),
+        lambda r: (r.named("StatefulSet", "nats") or {})["spec"]["template"]["spec"]["containers"][
+            0
+        ]["lifecycle"].pop("preStop"),
+        lambda r: (r.named("StatefulSet", "nats") or {})["spec"]["template"]["spec"]["containers"][
+            0
+        ]["readinessProbe"]["httpGet"].update(path="/healthz"),
+        lambda r: (r.named("StatefulSet", "nats") or {})["spec"]["template"]["spec"].update(
+            terminationGracePeriodSeconds=30
+        ),
+        lambda r: r.manifests.remove(r.named("PodDisruptionBudget", "nats") or {}),
+    ],
+    ids=[
+        "one server",
+        "wrong route",
+        "memory store",
+        "no lame duck",
+        "readiness without JetStream",
+        "grace too short",
+        "no budget",
+    ],
+)
+def test_a_broken_nats_cluster_is_reported(breakage: Callable[[Rendering], object]) -> None:
+    production = rendered("overlays/production")
+    breakage(production)
+    assert nats_cluster_problems(production) != []
+
+
+def test_production_postgresql_is_a_cloudnativepg_cluster() -> None:
+    production = rendered("overlays/production")
+    cluster = production.named("Cluster", "betterwork-pg")
+    assert cluster is not None
+    spec = cluster["spec"]
+    assert spec["instances"] >= 3 and spec["affinity"]["enablePodAntiAffinity"] is True
+    assert spec["bootstrap"]["initdb"]["database"] == "betterwork"
+    assert spec["backup"]["barmanObjectStore"]["destinationPath"]
+    backups = production.of_kind("ScheduledBackup")
+    assert [b["spec"]["cluster"]["name"] for b in backups] == ["betterwork-pg"]
+    # one login role per service; operators create its password secret (documented)
+    roles = {role["name"]: role["passwordSecret"]["name"] for role in spec["managed"]["roles"]}
+    assert set(roles) == {c.module for c in CONTRACT.values()}
+    documentation = DEPLOY_DOC.read_text(encoding="utf-8")
+    for secret in roles.values():
+        assert secret in documentation, secret
+    # the services' DATABASE_URL examples point at the cluster's read-write service
+    overlay = (K8S / "overlays" / "production" / "kustomization.yaml").read_text(encoding="utf-8")
+    assert "@betterwork-pg-rw:5432/betterwork" in overlay
+
+
+# ---------------------------------------------------------------------------------------------
+# Compose: where development settings belong, the observability profile
+
+
+def _backend_services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {name: s for name, s in compose["services"].items() if "build" in s}
+
+
+def test_compose_development_settings_only_on_the_backend() -> None:
+    compose = load_documents(COMPOSE)[0]
+    backend = _backend_services(compose)
+    assert set(backend) == {n for s in DEPLOYED_NOW for n in (s, f"{s}-migrate")}
+    for name, service in compose["services"].items():
+        environment = _compose_env(service)
+        if name in backend:
+            assert environment.get("BW_ENVIRONMENT") == "development", name
+            assert service.get("read_only") is True, name
+        else:
+            assert "BW_ENVIRONMENT" not in environment, name
+    notifications = _compose_env(compose["services"]["notifications"])
+    for variable in ("BW_WEBHOOK_ALLOW", "BW_WEBHOOK_ALLOW_HTTP", "BW_WEBHOOK_SECRET_KEYS"):
+        assert variable in notifications
+        assert variable in DEPLOY_DOC.read_text(encoding="utf-8"), variable
+
+
+def test_compose_observability_profile() -> None:
+    compose = load_documents(COMPOSE)[0]
+    services = compose["services"]
+    profiled = {n for n, s in services.items() if "observability" in s.get("profiles", [])}
+    assert profiled == {"otel-collector", "jaeger", "prometheus", "grafana"}
+    # nothing outside the profile needs it: `docker compose up` alone must still work
+    for name, service in services.items():
+        if name not in profiled:
+            assert not set(service.get("depends_on", {})) & profiled, name
+    # every bind mount exists in the repository
+    for name, service in services.items():
+        for volume in service.get("volumes", []):
+            source = str(volume).split(":")[0]
+            if source.startswith("./"):
+                assert (ROOT / source).exists(), f"{name}: {source}"
+
+
+def test_prometheus_in_compose_scrapes_every_service_and_loads_the_alerts() -> None:
+    compose = load_documents(COMPOSE)[0]
+    mounts = dict(
+        str(v).split(":")[:2]
+        for v in compose["services"]["prometheus"]["volumes"]
+        if str(v).startswith("./")
+    )
+    config_path = mounts["./deploy/observability/prometheus/prometheus.yml"]
+    assert config_path in " ".join(compose["services"]["prometheus"]["command"])
+    config = load_documents(PROMETHEUS_CONFIG)[0]
+    for rule_file in config["rule_files"]:
+        assert rule_file in mounts.values(), rule_file
+    targets = {
+        target
+        for job in config["scrape_configs"]
+        for static in job.get("static_configs", [])
+        for target in static["targets"]
+    }
+    assert targets >= {f"{name}:{CONTRACT[name].port}" for name in DEPLOYED_NOW}
+
+
+def test_grafana_in_compose_is_provisioned_with_the_dashboard() -> None:
+    compose = load_documents(COMPOSE)[0]
+    mounts = {
+        target: source
+        for source, target, *_ in (
+            str(v).split(":") for v in compose["services"]["grafana"]["volumes"]
+        )
+    }
+    assert mounts["/etc/grafana/provisioning/datasources"].endswith("provisioning/datasources")
+    provider_dir = ROOT / mounts["/etc/grafana/provisioning/dashboards"]
+    providers = load_documents(next(provider_dir.glob("*.yml")))[0]["providers"]
+    dashboards = ROOT / mounts[providers[0]["options"]["path"]]
+    assert list(dashboards.glob("*.json"))
+    datasource_dir = ROOT / mounts["/etc/grafana/provisioning/datasources"]
+    datasource = load_documents(next(datasource_dir.glob("*.yml")))[0]["datasources"][0]
+    assert datasource["url"] == "http://prometheus:9090"
+
+
+def test_the_otel_collector_forwards_traces_to_jaeger() -> None:
+    compose = load_documents(COMPOSE)[0]
+    collector = load_documents(OTEL_COLLECTOR_CONFIG)[0]
+    pipeline = collector["service"]["pipelines"]["traces"]
+    for section in ("receivers", "processors", "exporters"):
+        assert set(pipeline[section]) <= set(collector[section]), section
+    assert "http" in collector["receivers"]["otlp"]["protocols"]
+    endpoints = [collector["exporters"][e]["endpoint"] for e in pipeline["exporters"]]
+    assert all(e.split(":")[0] in compose["services"] for e in endpoints), endpoints
+    mounted = compose["services"]["otel-collector"]["volumes"][0]
+    assert mounted.startswith("./deploy/compose/otel-collector.yaml:")
