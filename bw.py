@@ -4,6 +4,7 @@
     python3 bw.py up       run the whole system (embedded NATS + PostgreSQL unless NATS_URL/DATABASE_URL)
     python3 bw.py test     run all tests (extra arguments go to pytest)
     python3 bw.py bench    run the benchmarks (`bench services`: the services over REST and NATS)
+    python3 bw.py demo     play the whole story against the running system (after `up`), step by step
     python3 bw.py seed     create a realistic programme through the running services (see --help)
     python3 bw.py lint     ruff, format check, mypy
     python3 bw.py token    mint a development JWT (see --help)
@@ -75,6 +76,7 @@ def main(argv: list[str]) -> int:
             else [python, "-m", "bench", *rest]
         ),
         "seed": [python, "-m", "bench.seed", *rest],
+        "demo": [python, "-m", "tools.demo", *rest],
         "token": [python, "-m", "libs.servicekit.tokens", *rest],
         "asyncapi": [python, "-m", "tools.asyncapi", *rest],
         "openapi": [python, "-m", "tools.openapi", *rest],

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import warnings
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -477,3 +478,142 @@ class EmbeddedNats(EmbeddedServer):
             if process.info["name"] == "nats-server" and "-sd" in cmdline and store in cmdline:
                 return process
         return None
+
+
+class EmbeddedNatsNode(EmbeddedNats):
+    """One node of a JetStream cluster on loopback: its own client, route and monitoring ports,
+    `server_name` and store; routes to every node (a node ignores the route to itself)."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int,
+        *,
+        server_name: str,
+        cluster_port: int,
+        routes: list[int],
+        monitor_port: int,
+        cluster_name: str = "bw",
+        stream_output: bool = False,
+    ) -> None:
+        super().__init__(data_dir, port, stream_output=stream_output)
+        self.name = server_name
+        self.server_name = server_name
+        self.cluster_port = cluster_port
+        self.routes = routes
+        self.monitor_port = monitor_port
+        self.cluster_name = cluster_name
+
+    def _command(self) -> list[str]:
+        return [
+            *super()._command(),
+            "--server_name",
+            self.server_name,
+            "--cluster_name",
+            self.cluster_name,
+            "--cluster",
+            f"nats://127.0.0.1:{self.cluster_port}",
+            "--routes",
+            ",".join(f"nats://127.0.0.1:{port}" for port in self.routes),
+            "-m",
+            str(self.monitor_port),
+        ]
+
+    def jetstream_healthy(self) -> bool:
+        """`/healthz` of the monitoring port: 200 once this node's JetStream has a meta leader
+        and its streams are current."""
+        try:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{self.monitor_port}/healthz", timeout=2
+            ) as answer:
+                return bool(answer.status == 200)
+        except (OSError, ValueError):
+            return False
+
+
+class EmbeddedNatsCluster:
+    """`size` NATS nodes with JetStream clustered over routes on 127.0.0.1, from the same binary:
+    node `n` keeps its store in `<data_dir>/n<n>`. `url` lists every node, comma-separated, as
+    the services' `NATS_URL` takes it. Ports are fixed at construction (free ones unless given),
+    so a node stopped or killed restarts where it was."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        size: int = 3,
+        *,
+        client_ports: list[int] | None = None,
+        stream_output: bool = False,
+    ) -> None:
+        if size < 1:
+            raise ValueError("a cluster has at least one node")
+        ports = client_ports or [free_port() for _ in range(size)]
+        if len(ports) != size:
+            raise ValueError(f"{size} nodes need {size} client ports")
+        route_ports = [free_port() for _ in range(size)]
+        self.nodes = [
+            EmbeddedNatsNode(
+                data_dir.absolute() / f"n{index + 1}",
+                ports[index],
+                server_name=f"nats-{index + 1}",
+                cluster_port=route_ports[index],
+                routes=route_ports,
+                monitor_port=free_port(),
+                stream_output=stream_output,
+            )
+            for index in range(size)
+        ]
+
+    @property
+    def url(self) -> str:
+        return ",".join(node.url for node in self.nodes)
+
+    def spawn(self) -> None:
+        for node in self.nodes:
+            node.spawn()
+
+    def wait_until_ready(self, timeout: float = START_TIMEOUT) -> None:
+        """Every node accepts clients and JetStream answers healthy on each (a meta leader)."""
+        deadline = time.monotonic() + timeout
+        for node in self.nodes:
+            node.wait_until_ready(max(0.1, deadline - time.monotonic()))
+        while not all(node.jetstream_healthy() for node in self.nodes):
+            if time.monotonic() > deadline:
+                raise EmbeddedServerError(f"JetStream cluster not healthy after {timeout:.0f} s")
+            for node in self.nodes:
+                if not node.running:
+                    raise EmbeddedServerError(f"{node.name} exited during start-up")
+            time.sleep(0.2)
+
+    def start(self, timeout: float = START_TIMEOUT) -> None:
+        self.spawn()
+        try:
+            self.wait_until_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+    def kill(self, index: int) -> None:
+        """SIGKILL node `index` (0-based), as a crash would."""
+        process = self.nodes[index].process
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait(10)
+
+    def restart_node(self, index: int, timeout: float = START_TIMEOUT) -> None:
+        """Start node `index` again (after `kill` or `stop`) and wait until the cluster is healthy."""
+        node = self.nodes[index]
+        node.stop()
+        node.start(timeout)
+        self.wait_until_ready(timeout)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()

@@ -23,7 +23,7 @@ from pathlib import Path
 import nats
 import pytest
 
-from tools.embedded import EmbeddedNats, EmbeddedPostgres, free_port
+from tools.embedded import EmbeddedNats, EmbeddedNatsCluster, EmbeddedPostgres, free_port
 from tools.postgres_admin import create_database, drop_database, with_database
 
 DOCKER_PING_TIMEOUT = 2
@@ -175,3 +175,16 @@ def restartable_postgres(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def nats_cluster(tmp_path: Path) -> Iterator[EmbeddedNatsCluster]:
+    """A private 3-node JetStream cluster on loopback (routes, `server_name`s, a store per node)
+    that the test may kill nodes of (`kill(i)`, `restart_node(i)`); `.url` lists every node,
+    comma-separated, as the services' `NATS_URL` takes it."""
+    cluster = EmbeddedNatsCluster(tmp_path / "nats-cluster", 3)
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import sys
 
 from tools.devstack.config import Config
@@ -20,9 +21,24 @@ def main(argv: list[str] | None = None) -> int:
         ),
     )
     parser.add_argument("command", choices=["up", "migrate"])
+    parser.add_argument(
+        "--nats-cluster",
+        type=int,
+        default=None,
+        metavar="N",
+        help=(
+            "run embedded NATS as an N-node JetStream cluster on loopback (streams with N "
+            "replicas, services given every node's URL); default 1"
+        ),
+    )
     args = parser.parse_args(argv)
     config = Config.from_environment()
-    out = OutputMux(["postgres", "nats", *(spec.name for spec in config.services)])
+    if args.nats_cluster is not None:
+        if not 1 <= args.nats_cluster <= 5:
+            parser.error("--nats-cluster: between 1 and 5 nodes")
+        config = dataclasses.replace(config, nats_cluster=args.nats_cluster)
+    nats_names = ["nats"] + [f"nats-{n + 1}" for n in range(config.nats_cluster)]
+    out = OutputMux(["postgres", *nats_names, *(spec.name for spec in config.services)])
     stack = Devstack(config, out)
     work = stack.up if args.command == "up" else stack.migrate_only
     return asyncio.run(stack.run(work))

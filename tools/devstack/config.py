@@ -4,7 +4,7 @@ the environment (see `Config.from_environment` for every variable)."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -52,6 +52,9 @@ class Config:
     pg_port: int
     nats_port: int
     services: list[ServiceSpec]
+    nats_cluster: int = 1  # embedded NATS nodes; more than one: a JetStream cluster on loopback
+    # extra environment for every service (tests: subject prefix, compressed retry schedules)
+    service_environment: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_environment(cls, environ: dict[str, str] | None = None) -> Config:
@@ -59,7 +62,8 @@ class Config:
         BW_DATA_DIR: where embedded servers keep their data (default `<repo>/.data`).
         BW_EMBEDDED_PG_PORT / BW_EMBEDDED_NATS_PORT: embedded servers' ports (55432 / 54222).
         BW_SERVICES_PACKAGE: package holding the services (default `services`).
-        BW_DEVSTACK_SERVICES: `name=port,…` replaces the service registry (tests use it)."""
+        BW_DEVSTACK_SERVICES: `name=port,…` replaces the service registry (tests use it).
+        BW_NATS_CLUSTER: embedded NATS nodes (default 1; `up --nats-cluster 3` sets it)."""
         env = os.environ if environ is None else environ
         package = env.get("BW_SERVICES_PACKAGE", "services")
         registry = SERVICE_REGISTRY
@@ -78,4 +82,5 @@ class Config:
             pg_port=int(env.get("BW_EMBEDDED_PG_PORT") or DEFAULT_PG_PORT),
             nats_port=int(env.get("BW_EMBEDDED_NATS_PORT") or DEFAULT_NATS_PORT),
             services=services,
+            nats_cluster=int(env.get("BW_NATS_CLUSTER") or 1),
         )

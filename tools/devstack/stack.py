@@ -20,6 +20,7 @@ from tools.devstack.output import MAX_LINE, OutputMux
 from tools.embedded import (
     START_TIMEOUT,
     EmbeddedNats,
+    EmbeddedNatsCluster,
     EmbeddedPostgres,
     EmbeddedServer,
     EmbeddedServerError,
@@ -44,6 +45,7 @@ class Devstack:
         self.out = out
         self.postgres: EmbeddedPostgres | None = None
         self.nats: EmbeddedNats | None = None
+        self.nats_cluster: EmbeddedNatsCluster | None = None
         self.database_url = ""
         self.nats_url = ""
         self.services: list[tuple[ServiceSpec, asyncio.subprocess.Process]] = []
@@ -121,6 +123,8 @@ class Devstack:
 
         if config.nats_url is not None:
             self.nats_url = config.nats_url
+        elif with_nats and config.nats_cluster > 1:
+            await self._start_cluster(config.nats_cluster)
         elif with_nats:
             self.nats = EmbeddedNats(config.data_dir / "nats", config.nats_port, stream_output=True)
             await self._start_server(self.nats)
@@ -139,6 +143,23 @@ class Devstack:
             await asyncio.to_thread(server.wait_until_ready, START_TIMEOUT)
         except EmbeddedServerError as error:
             raise DevstackError(str(error)) from error
+
+    async def _start_cluster(self, size: int) -> None:
+        """`size` JetStream nodes on consecutive ports from the configured one, stores under
+        `<data>/nats-cluster/`, kept across runs like the single server's."""
+        ports = [self.config.nats_port + index for index in range(size)]
+        cluster = EmbeddedNatsCluster(
+            self.config.data_dir / "nats-cluster", size, client_ports=ports, stream_output=True
+        )
+        self.nats_cluster = cluster
+        for node in cluster.nodes:
+            await self._start_server(node)
+        self.out.say(f"waiting for the {size}-node JetStream cluster to elect a meta leader")
+        try:
+            await asyncio.to_thread(cluster.wait_until_ready, START_TIMEOUT)
+        except EmbeddedServerError as error:
+            raise DevstackError(str(error)) from error
+        self.nats_url = cluster.url
 
     # -- services --------------------------------------------------------------------------------
     async def migrate(self) -> None:
@@ -176,6 +197,8 @@ class Devstack:
             # people read this console: the human log format unless the caller chose one
             "LOG_FORMAT": os.environ.get("LOG_FORMAT") or "text",
             "PYTHONUNBUFFERED": "1",  # lines show up as they are written, not when a buffer fills
+            **self._local_defaults(),
+            **self.config.service_environment,
         }
         process = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -194,6 +217,44 @@ class Devstack:
         assert process.stdout is not None
         self._pumps.add(asyncio.create_task(self.out.pump(spec.name, process.stdout)))
         return process
+
+    def _local_defaults(self) -> dict[str, str]:
+        """Settings a local run needs unless the caller chose otherwise: streams replicated on
+        every node of an embedded cluster, and, in development, webhooks allowed to reach a
+        receiver on this machine (`bw.py demo` runs one; production keeps the SSRF rules)."""
+        defaults: dict[str, str] = {}
+        if self.nats_cluster is not None and "BW_STREAM_REPLICAS" not in os.environ:
+            defaults["BW_STREAM_REPLICAS"] = str(len(self.nats_cluster.nodes))
+        if (os.environ.get("BW_ENVIRONMENT") or "development") == "development":
+            for name, value in (
+                ("BW_WEBHOOK_ALLOW", "127.0.0.0/8"),
+                ("BW_WEBHOOK_ALLOW_HTTP", "true"),
+            ):
+                if name not in os.environ:
+                    defaults[name] = value
+        return defaults
+
+    def service(self, name: str) -> tuple[ServiceSpec, asyncio.subprocess.Process]:
+        for spec, process in self.services:
+            if spec.name == name:
+                return spec, process
+        raise KeyError(name)
+
+    async def kill_service(self, name: str) -> None:
+        """SIGKILL a running service (and its process group), as a crash would (tests use it)."""
+        _spec, process = self.service(name)
+        _signal_group(process.pid, signal.SIGKILL)
+        await asyncio.wait_for(process.wait(), 10)
+        self._children.pop(process, None)
+
+    async def start_service(self, name: str) -> None:
+        """Start a service that ended (killed, or stopped) again and wait until it is ready."""
+        spec, old = self.service(name)
+        if old.returncode is None:
+            raise DevstackError(f"{name} is still running")
+        process = await self._uncancellable(self._spawn(spec, "serve"))
+        self.services = [(s, process if s is spec else p) for s, p in self.services]
+        await self._wait_ready(spec, process)
 
     async def _wait_ready(self, spec: ServiceSpec, process: asyncio.subprocess.Process) -> None:
         deadline = time.monotonic() + SERVICE_READY_TIMEOUT
@@ -221,6 +282,11 @@ class Devstack:
     def _print_urls(self) -> None:
         self.out.say(f"postgres  {self.database_url}")
         self.out.say(f"nats      {self.nats_url}")
+        if self.nats_cluster is not None:
+            self.out.say(
+                f"nats      {len(self.nats_cluster.nodes)}-node JetStream cluster, streams "
+                "replicated on every node"
+            )
         for spec in self.config.services:
             self.out.say(f"{spec.name:<13} {spec.base_url}/docs")
 
@@ -230,7 +296,7 @@ class Devstack:
             for spec, process in self.services:
                 if process.returncode is not None:
                     raise DevstackError(f"{spec.name} exited with code {process.returncode}")
-            for server in (self.postgres, self.nats):
+            for server in (self.postgres, self.nats, *self._nats_nodes()):
                 if server is not None and not server.running:
                     raise DevstackError(f"{server.name} exited unexpectedly")
             await asyncio.sleep(0.5)
@@ -244,7 +310,7 @@ class Devstack:
                 if task.done() and not task.cancelled():
                     task.exception()  # consumed: the failure was reported by whoever awaited it
         await self._stop_children()
-        for server in (self.nats, self.postgres):
+        for server in (*self._nats_nodes(), self.nats, self.postgres):
             if server is not None and server.process is not None:
                 self.out.say(f"stopping {server.name}")
                 await asyncio.to_thread(server.stop)
@@ -274,6 +340,9 @@ class Devstack:
             # grandchildren that outlived their parent share its process group
             _signal_group(process.pid, signal.SIGKILL)
         self._children.clear()
+
+    def _nats_nodes(self) -> list[EmbeddedServer]:
+        return list(self.nats_cluster.nodes) if self.nats_cluster is not None else []
 
     # -- helpers ---------------------------------------------------------------------------------
     async def _uncancellable(self, work: Coroutine[Any, Any, T]) -> T:
