@@ -227,7 +227,7 @@ class Devstack:
             defaults["BW_STREAM_REPLICAS"] = str(len(self.nats_cluster.nodes))
         if (os.environ.get("BW_ENVIRONMENT") or "development") == "development":
             for name, value in (
-                ("BW_WEBHOOK_ALLOW", "127.0.0.0/8"),
+                ("BW_WEBHOOK_ALLOW", "127.0.0.0/8,::1/128"),
                 ("BW_WEBHOOK_ALLOW_HTTP", "true"),
             ):
                 if name not in os.environ:
