@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events import event_context
+from libs.events.store import EventStore
 from libs.servicekit import (
     BadRequest,
     IdempotencyKey,
@@ -71,7 +72,8 @@ def _deps(request: Request) -> handlers.Dependencies:
 
 @asynccontextmanager
 async def _read(request: Request) -> AsyncIterator[AsyncConnection]:
-    async with _deps(request).store.reading() as connection:
+    store: EventStore = request.app.state.runtime.store
+    async with store.reading() as connection:
         yield connection
 
 

@@ -120,6 +120,9 @@ def evolve(state: Endpoint, event: DomainEvent) -> Endpoint:
     return state
 
 
+# the longest a rotated-out secret keeps signing beside the new one
+MAX_OVERLAP_SECONDS = 7 * 24 * 3600
+
 ENDPOINT = AggregateType(
     stream_type="WebhookEndpoint", stream_prefix="endpoint-", initial=Endpoint(), evolve=evolve
 )

@@ -38,3 +38,7 @@ class EndpointDisabled(DomainError):
 
 class PayloadExpired(DomainError):
     """The message's payload is past its retention and cannot be sent again (410)."""
+
+
+class OverlapOutOfRange(DomainError):
+    """A rotation's overlap is negative or longer than 7 days (422)."""

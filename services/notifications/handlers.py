@@ -13,15 +13,14 @@ import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events.aggregate import Change, Loaded
 from libs.events.envelope import DomainEvent, Envelope
-from libs.events.repository import Repository
-from libs.events.store import EventStore
+from libs.events.repository import Repository, Store
 from services.notifications import endpoint as ep
 from services.notifications import signing
 from services.notifications.commands import (
@@ -37,6 +36,7 @@ from services.notifications.commands import (
 from services.notifications.errors import (
     EndpointDisabled,
     NotFound,
+    OverlapOutOfRange,
     PayloadExpired,
     UnknownEventTypes,
     UnsafeUrl,
@@ -70,22 +70,171 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+@dataclass(frozen=True)
+class MessageFound:
+    """What redelivery needs to know about a message (locked for the unit of work)."""
+
+    message_id: str
+    endpoint_id: str
+    buyer_id: str
+    purged: bool
+    enabled: bool
+
+
+class DeliveryTables(Protocol):
+    """The handlers' writes beside the event store: encrypted secrets and delivery state. The
+    SQL implementation works in the unit of work's connection; handler unit tests give a fake."""
+
+    async def keep_secret(
+        self,
+        connection: Any,
+        endpoint_id: str,
+        secret_id: str,
+        sealed: bytes,
+        fingerprint: str,
+        at: datetime,
+    ) -> None: ...
+
+    async def expire_secrets(self, connection: Any, endpoint_id: str, until: datetime) -> None: ...
+
+    async def queue_test_message(
+        self,
+        connection: Any,
+        message: str,
+        endpoint_id: str,
+        buyer_id: str,
+        payload: bytes,
+        at: datetime,
+    ) -> None: ...
+
+    async def find_message(self, connection: Any, message: str) -> MessageFound | None: ...
+
+    async def redeliver(self, connection: Any, message: str, now: datetime) -> None: ...
+
+    async def recover(
+        self, connection: Any, endpoint_id: str, since: datetime, now: datetime
+    ) -> int: ...
+
+
+class SqlDeliveryTables:
+    """DeliveryTables on PostgreSQL, in the caller's transaction."""
+
+    async def keep_secret(
+        self,
+        connection: AsyncConnection,
+        endpoint_id: str,
+        secret_id: str,
+        sealed: bytes,
+        fingerprint: str,
+        at: datetime,
+    ) -> None:
+        await connection.execute(
+            text(
+                f'INSERT INTO "{S}".webhook_secret (secret_id, endpoint_id, ciphertext, '
+                "fingerprint, created_at) VALUES (:secret_id, :endpoint_id, :ciphertext, "
+                ":fingerprint, :at)"
+            ),
+            {
+                "secret_id": secret_id,
+                "endpoint_id": endpoint_id,
+                "ciphertext": sealed,
+                "fingerprint": fingerprint,
+                "at": at,
+            },
+        )
+
+    async def expire_secrets(
+        self, connection: AsyncConnection, endpoint_id: str, until: datetime
+    ) -> None:
+        await connection.execute(
+            text(
+                f'UPDATE "{S}".webhook_secret SET expires_at = :until WHERE endpoint_id = '
+                ":endpoint_id AND (expires_at IS NULL OR expires_at > :until)"
+            ),
+            {"until": until, "endpoint_id": endpoint_id},
+        )
+
+    async def queue_test_message(
+        self,
+        connection: AsyncConnection,
+        message: str,
+        endpoint_id: str,
+        buyer_id: str,
+        payload: bytes,
+        at: datetime,
+    ) -> None:
+        await _queue(
+            connection,
+            [(message, endpoint_id, buyer_id)],
+            event_id=message,
+            event_type="WebhookTest",
+            factory_id=None,
+            gated=False,
+            event_time=at,
+            payload=payload,
+            now=at,
+        )
+
+    async def find_message(self, connection: AsyncConnection, message: str) -> MessageFound | None:
+        row = (
+            await connection.execute(
+                text(
+                    "SELECT m.message_id, m.endpoint_id, m.buyer_id, m.payload IS NULL AS purged, "
+                    f'e.enabled FROM "{S}".message m JOIN "{S}".endpoint e USING (endpoint_id) '
+                    "WHERE m.message_id = :id AND NOT e.deleted FOR UPDATE OF m"
+                ),
+                {"id": message},
+            )
+        ).one_or_none()
+        if row is None:
+            return None
+        return MessageFound(row.message_id, row.endpoint_id, row.buyer_id, row.purged, row.enabled)
+
+    async def redeliver(self, connection: AsyncConnection, message: str, now: datetime) -> None:
+        await connection.execute(
+            text(
+                f"UPDATE \"{S}\".message SET status = 'pending', round_attempts = 0, "
+                "next_attempt_at = :now, last_error = NULL WHERE message_id = :id"
+            ),
+            {"id": message, "now": now},
+        )
+        await connection.execute(text("SELECT pg_notify(:channel, '')"), {"channel": DUE_CHANNEL})
+
+    async def recover(
+        self, connection: AsyncConnection, endpoint_id: str, since: datetime, now: datetime
+    ) -> int:
+        result = await connection.execute(
+            text(
+                f"UPDATE \"{S}\".message SET status = 'pending', round_attempts = 0, "
+                "next_attempt_at = :now, last_error = NULL "
+                "WHERE endpoint_id = :endpoint_id AND status = 'failed' "
+                "AND created_at >= :since AND payload IS NOT NULL"
+            ),
+            {"endpoint_id": endpoint_id, "since": since, "now": now},
+        )
+        await connection.execute(text("SELECT pg_notify(:channel, '')"), {"channel": DUE_CHANNEL})
+        return int(getattr(result, "rowcount", 0) or 0)
+
+
 @dataclass
 class Dependencies:
-    """What the handlers need; the composition root builds it once."""
+    """What the handlers need; the composition root builds it once. Without `read_models` (the
+    in-memory store of the handler unit tests) nothing is projected."""
 
-    store: EventStore
+    store: Store[Any]  # the EventStore; an InMemoryEventStore in handler unit tests
     box: SecretBox
     policy: AddressPolicy
     resolver: Resolver = system_resolver
     clock: Callable[[], datetime] = field(default=_utcnow)
+    tables: DeliveryTables = field(default_factory=SqlDeliveryTables)
+    read_models: bool = True
 
     def __post_init__(self) -> None:
         self.endpoints = Repository(
             self.store,
             ep.ENDPOINT,
             subject_of=lambda _id, state: state.buyer_id,
-            project=project_endpoint,
+            project=project_endpoint if self.read_models else None,
         )
 
 
@@ -121,20 +270,15 @@ def _owned_by(
 
 
 async def _store_secret(
-    connection: AsyncConnection, deps: Dependencies, endpoint_id: str, secret_id: str, secret: str
+    connection: Any, deps: Dependencies, endpoint_id: str, secret_id: str, secret: str
 ) -> None:
-    await connection.execute(
-        text(
-            f'INSERT INTO "{S}".webhook_secret (secret_id, endpoint_id, ciphertext, fingerprint, '
-            "created_at) VALUES (:secret_id, :endpoint_id, :ciphertext, :fingerprint, :at)"
-        ),
-        {
-            "secret_id": secret_id,
-            "endpoint_id": endpoint_id,
-            "ciphertext": deps.box.seal(secret),
-            "fingerprint": signing.fingerprint(secret),
-            "at": deps.clock(),
-        },
+    await deps.tables.keep_secret(
+        connection,
+        endpoint_id,
+        secret_id,
+        deps.box.seal(secret),
+        signing.fingerprint(secret),
+        deps.clock(),
     )
 
 
@@ -204,6 +348,11 @@ async def rotate_secret(
     command: RotateSecret, deps: Dependencies
 ) -> tuple[Change[ep.Endpoint], str, datetime]:
     """A new secret (returned once); the previous one keeps signing until the overlap ends."""
+    if not 0 <= command.overlap_seconds <= ep.MAX_OVERLAP_SECONDS:
+        raise OverlapOutOfRange(
+            f"overlap_seconds must be between 0 and {ep.MAX_OVERLAP_SECONDS} (7 days)",
+            {"maximum": ep.MAX_OVERLAP_SECONDS},
+        )
     secret, secret_id, at = signing.new_secret(), new_secret_id(), deps.clock()
     valid_until = at + timedelta(seconds=command.overlap_seconds)
     async with deps.store.unit_of_work(authorize_first=True) as unit:
@@ -221,13 +370,7 @@ async def rotate_secret(
             authorize=_owned_by(command.caller_buyer_id, command.endpoint_id),
             unit=unit,
         )
-        await unit.connection.execute(
-            text(
-                f'UPDATE "{S}".webhook_secret SET expires_at = :until '
-                "WHERE endpoint_id = :endpoint_id AND (expires_at IS NULL OR expires_at > :until)"
-            ),
-            {"until": valid_until, "endpoint_id": command.endpoint_id},
-        )
+        await deps.tables.expire_secrets(unit.connection, command.endpoint_id, valid_until)
         await _store_secret(unit.connection, deps, command.endpoint_id, secret_id, secret)
     return change, secret, valid_until
 
@@ -279,16 +422,13 @@ async def send_test_message(command: SendTestMessage, deps: Dependencies) -> str
             "datacontenttype": "application/json",
             "data": {"endpoint_id": command.endpoint_id, "message": "a test message"},
         }
-        await _queue(
+        await deps.tables.queue_test_message(
             unit.connection,
-            [(new_id, command.endpoint_id, loaded.state.buyer_id)],
-            event_id=new_id,
-            event_type="WebhookTest",
-            factory_id=None,
-            gated=False,
-            event_time=at,
-            payload=json.dumps(document, separators=(",", ":")).encode(),
-            now=at,
+            new_id,
+            command.endpoint_id,
+            loaded.state.buyer_id,
+            json.dumps(document, separators=(",", ":")).encode(),
+            at,
         )
     return new_id
 
@@ -296,45 +436,22 @@ async def send_test_message(command: SendTestMessage, deps: Dependencies) -> str
 # --- deliveries ---------------------------------------------------------------------------------
 
 
-async def _message_row(
-    connection: AsyncConnection, message: str, caller_buyer_id: str | None
-) -> Any:
-    row = (
-        await connection.execute(
-            text(
-                f"SELECT m.message_id, m.endpoint_id, m.buyer_id, m.payload IS NULL AS purged, "
-                f'e.enabled FROM "{S}".message m JOIN "{S}".endpoint e USING (endpoint_id) '
-                "WHERE m.message_id = :id AND NOT e.deleted FOR UPDATE OF m"
-            ),
-            {"id": message},
-        )
-    ).one_or_none()
-    if row is None or (caller_buyer_id is not None and row.buyer_id != caller_buyer_id):
-        raise NotFound(f"message {message} not found")
-    return row
-
-
 async def redeliver(command: Redeliver, deps: Dependencies) -> None:
     """Send one message again, on a fresh retry schedule."""
     async with deps.store.unit_of_work(authorize_first=True) as unit:
-        row = await _message_row(unit.connection, command.message_id, command.caller_buyer_id)
+        found = await deps.tables.find_message(unit.connection, command.message_id)
+        if found is None or (
+            command.caller_buyer_id is not None and found.buyer_id != command.caller_buyer_id
+        ):
+            raise NotFound(f"message {command.message_id} not found")
         unit.before_write()
-        if not row.enabled:
+        if not found.enabled:
             raise EndpointDisabled(
-                f"webhook endpoint {row.endpoint_id} is disabled: enable it first"
+                f"webhook endpoint {found.endpoint_id} is disabled: enable it first"
             )
-        if row.purged:
+        if found.purged:
             raise PayloadExpired(f"message {command.message_id} is past its payload retention")
-        await unit.connection.execute(
-            text(
-                f"UPDATE \"{S}\".message SET status = 'pending', round_attempts = 0, "
-                "next_attempt_at = :now, last_error = NULL WHERE message_id = :id"
-            ),
-            {"id": command.message_id, "now": deps.clock()},
-        )
-        await unit.connection.execute(
-            text("SELECT pg_notify(:channel, '')"), {"channel": DUE_CHANNEL}
-        )
+        await deps.tables.redeliver(unit.connection, command.message_id, deps.clock())
 
 
 async def recover(command: Recover, deps: Dependencies) -> int:
@@ -347,19 +464,9 @@ async def recover(command: Recover, deps: Dependencies) -> int:
             raise EndpointDisabled(
                 f"webhook endpoint {command.endpoint_id} is disabled: enable it first"
             )
-        result = await unit.connection.execute(
-            text(
-                f"UPDATE \"{S}\".message SET status = 'pending', round_attempts = 0, "
-                "next_attempt_at = :now, last_error = NULL "
-                "WHERE endpoint_id = :endpoint_id AND status = 'failed' "
-                "AND created_at >= :since AND payload IS NOT NULL"
-            ),
-            {"endpoint_id": command.endpoint_id, "since": command.since, "now": deps.clock()},
+        return await deps.tables.recover(
+            unit.connection, command.endpoint_id, command.since, deps.clock()
         )
-        await unit.connection.execute(
-            text("SELECT pg_notify(:channel, '')"), {"channel": DUE_CHANNEL}
-        )
-    return int(result.rowcount or 0)
 
 
 # --- reactions to upstream events ---------------------------------------------------------------
