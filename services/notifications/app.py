@@ -87,7 +87,10 @@ def create_service_app(
         box=box,
         transport=transport
         or GuardedTransport(
-            policy, resolver=resolver, per_host_connections=settings.endpoint_concurrency
+            policy,
+            resolver=resolver,
+            per_host_connections=settings.endpoint_concurrency,
+            verify=settings.tls_context(),
         ),
         schedule=settings.schedule(),
         supervisor=runtime.supervisor,

@@ -1,16 +1,19 @@
 """Settings of the notifications service: the shared ones plus delivery (timeout, retry schedule,
-per-endpoint limits), secrets at rest, the SSRF allow-list and payload retention."""
+per-endpoint limits), secrets at rest, the SSRF allow-list, the CAs receivers' certificates are
+verified against, the hold window for events whose grant has not arrived, and payload retention."""
 
 from __future__ import annotations
 
+import ssl
+
+import httpx
 from pydantic import Field, model_validator
 
 from libs.servicekit import ServiceSettings
 from services.notifications.delivery import STANDARD_SCHEDULE, Schedule, parse_schedule
+from services.notifications.endpoint import MAX_OVERLAP_SECONDS
 from services.notifications.secretbox import DEV_KEY
 from services.notifications.ssrf import AddressPolicy
-
-MAX_OVERLAP_SECONDS = 7 * 24 * 3600
 
 
 class NotificationsSettings(ServiceSettings):
@@ -22,6 +25,8 @@ class NotificationsSettings(ServiceSettings):
     # CIDRs webhooks may reach whatever their class (e.g. 127.0.0.0/8 for local runs and tests)
     allow: str = Field("", validation_alias="BW_WEBHOOK_ALLOW")
     allow_http: bool = Field(False, validation_alias="BW_WEBHOOK_ALLOW_HTTP")
+    # PEM file of the CAs that receivers' certificates must chain to; empty: the system's store
+    ca_bundle: str = Field("", validation_alias="BW_WEBHOOK_CA_BUNDLE")
     timeout_seconds: float = Field(
         15.0, gt=0, le=120, validation_alias="BW_WEBHOOK_TIMEOUT_SECONDS"
     )
@@ -56,6 +61,7 @@ class NotificationsSettings(ServiceSettings):
     def _checked(self) -> NotificationsSettings:
         self.schedule()
         self.address_policy()
+        self.tls_context()
         if not self.secret_keys:
             if not self.is_development:
                 raise ValueError(
@@ -70,6 +76,20 @@ class NotificationsSettings(ServiceSettings):
 
     def address_policy(self) -> AddressPolicy:
         return AddressPolicy.parse(self.allow.split(","), allow_http=self.allow_http)
+
+    def tls_context(self) -> ssl.SSLContext:
+        """Certificates are always verified (against the URL's host name, sent as SNI): with
+        `BW_WEBHOOK_CA_BUNDLE` against those CAs, otherwise against the system's store (httpx's
+        certifi bundle where the system has none, as in slim images)."""
+        if self.ca_bundle:
+            try:
+                return ssl.create_default_context(cafile=self.ca_bundle)
+            except (OSError, ssl.SSLError) as error:
+                raise ValueError(f"BW_WEBHOOK_CA_BUNDLE cannot be read: {error}") from None
+        context = ssl.create_default_context()
+        if not context.cert_store_stats().get("x509_ca"):
+            return httpx.create_ssl_context()  # certifi's bundle
+        return context
 
     def encryption_keys(self) -> list[str]:
         return [key.strip() for key in self.secret_keys.split(",") if key.strip()]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import ssl
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
@@ -56,7 +57,7 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         *,
         resolver: Resolver = system_resolver,
         per_host_connections: int = 8,
-        verify: bool | str = True,
+        verify: bool | ssl.SSLContext = True,
     ) -> None:
         self.policy = policy
         self.resolver = resolver

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,7 +31,13 @@ REASONS = {200: "OK", 204: "No Content", 302: "Found", 410: "Gone", 429: "Too Ma
 
 
 class Receiver:
-    def __init__(self, answer: Callable[[Received], Answer] | None = None) -> None:
+    def __init__(
+        self,
+        answer: Callable[[Received], Answer] | None = None,
+        *,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
+        self.tls = tls  # serve https with this context
         self.answer = answer or (lambda _request: Answer())
         self.requests: list[Received] = []
         self.effects: dict[str, bytes] = {}  # webhook-id -> body, each applied once
@@ -43,7 +50,7 @@ class Receiver:
         return f"http://127.0.0.1:{self.port}{path}"
 
     async def __aenter__(self) -> Receiver:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.tls)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
@@ -87,7 +94,7 @@ class Receiver:
                     f"HTTP/1.1 {answer.status} {reason}\r\ncontent-length: 2\r\n{extra}\r\nok".encode()
                 )
                 await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError, ValueError):
+        except (ConnectionError, asyncio.IncompleteReadError, ValueError, ssl.SSLError):
             return
         finally:
             writer.close()
