@@ -301,9 +301,16 @@ def disabled_endpoints(as_json: bool, token: str | None) -> None:
     help="Queue again the messages that failed since this time (UTC unless an offset is given).",
 )
 @click.option("--all-disabled", is_flag=True, help="Every disabled endpoint.")
+@click.option(
+    "--enable", is_flag=True, help="Re-enable each endpoint first (recovery needs it enabled)."
+)
 @TOKEN
 def recover(
-    endpoint_ids: Sequence[str], since: datetime, all_disabled: bool, token: str | None
+    endpoint_ids: Sequence[str],
+    since: datetime,
+    all_disabled: bool,
+    enable: bool,
+    token: str | None,
 ) -> None:
     """Queue again an endpoint's failed messages since a time (once its receiver is back)."""
     if not endpoint_ids and not all_disabled:
@@ -320,6 +327,8 @@ def recover(
             with _progress() as progress:
                 task = progress.add_task("recovering", total=len(chosen))
                 for endpoint_id in chosen:
+                    if enable:
+                        await client.enable(endpoint_id)
                     queued[endpoint_id] = await client.recover(endpoint_id, since)
                     progress.advance(task)
             return queued

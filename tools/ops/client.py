@@ -89,6 +89,24 @@ class ServiceClient:
             if not cursor:
                 return endpoints
 
+    async def enable(self, endpoint_id: str) -> None:
+        """Re-enable a disabled endpoint (recovery needs it enabled): PATCH with the version
+        just read as If-Match, so a concurrent change is a 412, not overwritten."""
+        try:
+            current = await self._client.get(f"/v1/webhook-endpoints/{endpoint_id}")
+        except httpx.TransportError as error:
+            raise OperationFailed(f"{self.service} is not reachable: {error!r}") from error
+        if current.status_code >= 400:
+            raise _problem(current)
+        if current.json()["enabled"]:
+            return
+        await self._call(
+            "PATCH",
+            f"/v1/webhook-endpoints/{endpoint_id}",
+            json={"enabled": True},
+            headers={"If-Match": current.headers.get("ETag", "")},
+        )
+
     async def recover(self, endpoint_id: str, since: datetime) -> int:
         receipt = await self._call(
             "POST",

@@ -227,3 +227,89 @@ async def test_rebuild_of_a_service_without_one_says_so(environment: dict[str, s
     code, output = await ops(environment, "rebuild", "notifications")
     assert code == 1
     assert "notifications has no rebuild command yet" in output
+
+
+@pytest.fixture
+async def notifications(environment: dict[str, str]) -> AsyncIterator[str]:
+    """The notifications service as its own process, loopback receivers allowed; its URL."""
+    environment.update({"BW_WEBHOOK_ALLOW": "127.0.0.1/32", "BW_WEBHOOK_ALLOW_HTTP": "true"})
+    code, output = await ops(environment, "migrate", "--service", "notifications")
+    assert code == 0, output
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "services.notifications",
+        "serve",
+        cwd=ROOT,
+        env={**environment, "PORT": str(port)},
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=url) as client, asyncio.timeout(60):
+            while True:
+                try:
+                    if (await client.get("/healthz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert process.returncode is None, "notifications exited"
+                await asyncio.sleep(0.2)
+        environment["BW_NOTIFICATIONS_URL"] = url
+        yield url
+    finally:
+        process.terminate()
+        try:
+            await asyncio.wait_for(process.wait(), timeout=30)
+        except TimeoutError:
+            process.kill()
+
+
+async def test_disabled_webhook_endpoints_are_listed_and_recovered_after_re_enabling(
+    notifications: str, environment: dict[str, str]
+) -> None:
+    admin = {"Authorization": f"Bearer {mint_token(SECRET, 'ops-test', Role.ADMIN)}"}
+    async with httpx.AsyncClient(base_url=notifications, headers=admin, timeout=30) as client:
+        created = await client.post(
+            "/v1/webhook-endpoints",
+            json={
+                "url": f"http://127.0.0.1:{free_port()}/hook",
+                "event_types": ["AssessmentCompleted"],
+                "buyer_id": "buyer-ops",
+            },
+        )
+        assert created.status_code == 201, created.text
+        endpoint_id = created.json()["endpoint_id"]
+        kept = await client.post(
+            "/v1/webhook-endpoints",
+            json={
+                "url": f"http://127.0.0.1:{free_port()}/hook",
+                "event_types": ["AssessmentCompleted"],
+                "buyer_id": "buyer-ops",
+            },
+        )
+        assert kept.status_code == 201, kept.text
+        disabled = await client.patch(
+            f"/v1/webhook-endpoints/{endpoint_id}",
+            json={"enabled": False},
+            headers={"If-Match": created.headers["ETag"]},
+        )
+        assert disabled.status_code == 200, disabled.text
+
+    code, output = await ops(environment, "webhooks", "disabled", "--json")
+    assert code == 0, output
+    assert [endpoint["endpoint_id"] for endpoint in json.loads(output)] == [endpoint_id]
+
+    since = "2024-01-01T00:00:00"
+    code, output = await ops(environment, "webhooks", "recover", endpoint_id, "--since", since)
+    assert code == 1 and "409" in output  # recovery needs the endpoint enabled
+
+    code, output = await ops(
+        environment, "webhooks", "recover", "--all-disabled", "--since", since, "--enable"
+    )
+    assert code == 0, output
+    assert f"{endpoint_id}: 0 message(s) queued again" in output
+    code, output = await ops(environment, "webhooks", "disabled", "--json")
+    assert json.loads(output) == []
