@@ -47,7 +47,7 @@ async def _run_module(arguments: list[str], environment: dict[str, str]) -> None
     assert await asyncio.wait_for(process.wait(), timeout=120) == 0, arguments
 
 
-@pytest.fixture(params=["assessment", "remediation", "buyer_sharing"])
+@pytest.fixture(params=["assessment", "remediation", "buyer_sharing", "notifications"])
 async def service_url(
     request: pytest.FixtureRequest, database_url: str, nats_url: str, subject_prefix: str
 ) -> AsyncIterator[str]:
