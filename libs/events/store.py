@@ -22,6 +22,7 @@ from typing import Any
 
 import asyncpg
 from opentelemetry import propagate
+from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from libs.events.ambient import request_transaction
@@ -35,6 +36,8 @@ from libs.events.envelope import (
     utcnow,
 )
 from libs.events.nats import subject_for
+
+APPENDED = Counter("bw_events_appended_total", "Events appended to the event store", ["schema"])
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -211,7 +214,9 @@ class EventStore:
         """
         if connection is not None:
             async with connection.begin_nested():
-                yield UnitOfWork(self, connection)
+                unit = UnitOfWork(self, connection)
+                yield unit
+            self._count(unit.appended)  # released into the caller's transaction
             return
         joined = request_transaction(self.engine)
         if joined is not None:
@@ -222,6 +227,8 @@ class EventStore:
                     unit = UnitOfWork(self, joined.connection, joined.before_write)
                     yield unit
                 if unit.appended:
+                    appended = unit.appended
+                    joined.after_commit.append(lambda: self._count(appended))
                     joined.after_commit.extend(self._after_commit)
                 return
         async with self.engine.begin() as connection:
@@ -230,8 +237,14 @@ class EventStore:
             )
             yield unit
         if unit.appended:
+            self._count(unit.appended)
             for callback in self._after_commit:
                 callback()
+
+    def _count(self, appended: Sequence[Envelope]) -> None:
+        """`bw_events_appended_total`, counted once the events are committed."""
+        if appended:
+            APPENDED.labels(self.schema).inc(len(appended))
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncConnection]:
@@ -273,6 +286,7 @@ class EventStore:
             unit = _Autocommit(self, driver)
             yield unit
         if unit.appended:
+            self._count(unit.appended)
             for callback in self._after_commit:
                 callback()
 

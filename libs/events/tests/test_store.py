@@ -165,3 +165,25 @@ class TestAppendOutsideAUnitOfWork:
         assert [r.version for r in await store.load("c1")] == [1, 2]
         assert await count(engine, "outbox") == 2
         assert woken == [True]  # the relay is woken after the successful append only
+
+
+async def test_appended_events_are_counted_once_committed(store: EventStore) -> None:
+    from libs.events.store import APPENDED
+
+    def counted() -> float:
+        return float(APPENDED.labels(SCHEMA)._value.get())
+
+    before = counted()
+    await append(store, "counted", 0, 1, 2)
+    assert counted() == before + 2
+    with pytest.raises(RuntimeError):
+        async with store.unit_of_work() as uow:
+            await uow.append(
+                "counted",
+                stream_type="counter",
+                expected_version=2,
+                events=[ItemCounted(counter="counted", amount=3)],
+                subject="factory-1",
+            )
+            raise RuntimeError("rolled back")
+    assert counted() == before + 2
