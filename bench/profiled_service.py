@@ -1,0 +1,26 @@
+"""`python -m bench.profiled_service serve`: the service named by `$BW_PROFILE_SERVICE` run by its
+own `__main__` under cProfile, so the dev stack starts it exactly as it starts the service; the
+profile is written to `$BW_PROFILE_OUT` when the process ends (SIGTERM's graceful shutdown
+included)."""
+
+from __future__ import annotations
+
+import cProfile
+import importlib
+import os
+import sys
+
+
+def main() -> int:
+    service = os.environ["BW_PROFILE_SERVICE"]
+    module = importlib.import_module(f"services.{service}.__main__")
+    profile = cProfile.Profile()
+    try:
+        code = int(profile.runcall(module.main, [f"services.{service}", *sys.argv[1:]]))
+    finally:
+        profile.dump_stats(os.environ["BW_PROFILE_OUT"])
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
