@@ -3,7 +3,8 @@
 
     python3 bw.py up       run the whole system (embedded NATS + PostgreSQL unless NATS_URL/DATABASE_URL)
     python3 bw.py test     run all tests (extra arguments go to pytest)
-    python3 bw.py bench    run the benchmarks (`bench services`: the services over REST and NATS)
+    python3 bw.py bench    run the benchmarks (`bench services`: the services over REST and NATS;
+                           `bench notifications`: webhook deliveries/s and latency)
     python3 bw.py demo     play the whole story against the running system (after `up`), step by step
     python3 bw.py seed     create a realistic programme through the running services (see --help)
     python3 bw.py lint     ruff, format check, mypy
@@ -73,6 +74,8 @@ def main(argv: list[str]) -> int:
         "bench": (
             [python, "-m", "bench.service_bench", *rest[1:]]
             if rest[:1] == ["services"]
+            else [python, "-m", "bench.notifications_bench", *rest[1:]]
+            if rest[:1] == ["notifications"]
             else [python, "-m", "bench", *rest]
         ),
         "seed": [python, "-m", "bench.seed", *rest],
