@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import delete, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -27,7 +27,14 @@ from services.assessment.domain.assessment_events import (
 )
 from services.assessment.domain.assessment_state import Assessment
 from services.assessment.domain.factory import Factory, FactoryRegistered, FactoryUpdated
-from services.assessment.tables import assessment, factory, finding, finding_response
+from services.assessment.tables import (
+    SCHEMA,
+    assessment,
+    assessment_point,
+    factory,
+    finding,
+    finding_response,
+)
 
 
 @dataclass(frozen=True)
@@ -169,6 +176,32 @@ async def project_finding_recorded(projection: Projection, event: DomainEvent) -
     await _touch_assessment(projection, event.assessment_id)
 
 
+# A completed assessment's rows of `assessment_point`, from its findings (all completed
+# assessments' when no id is bound: the rebuild).
+_POINTS_SQL = f"""
+    INSERT INTO {SCHEMA}.assessment_point
+        (assessment_id, cluster_id, compliance_point_id, factory_id, country, report_date,
+         findings, non_compliant)
+    SELECT a.assessment_id, f.cluster_id, f.compliance_point_id, a.factory_id, a.country,
+           a.report_date,
+           count(*) FILTER (WHERE f.result <> 'not_applicable'),
+           count(*) FILTER (WHERE f.result = 'non_compliant')
+    FROM {SCHEMA}.assessment a JOIN {SCHEMA}.finding f ON f.assessment_id = a.assessment_id
+    WHERE a.status = 'completed' {{only}}
+    GROUP BY a.assessment_id, f.cluster_id, f.compliance_point_id
+    """
+_POINTS_OF_ONE = text(_POINTS_SQL.format(only="AND a.assessment_id = :assessment_id"))
+POINTS_OF_ALL = text(_POINTS_SQL.format(only=""))
+
+
+async def refresh_assessment_points(connection: AsyncConnection, assessment_id: str) -> None:
+    """The synthesis rows of a completed assessment, set-based from its findings."""
+    await connection.execute(
+        delete(assessment_point).where(assessment_point.c.assessment_id == assessment_id)
+    )
+    await connection.execute(_POINTS_OF_ONE, {"assessment_id": assessment_id})
+
+
 async def project_finding_corrected(projection: Projection, event: DomainEvent) -> None:
     assert isinstance(event, FindingCorrected)
     await projection.connection.execute(
@@ -187,6 +220,7 @@ async def project_finding_corrected(projection: Projection, event: DomainEvent) 
         )
     )
     await _touch_assessment(projection, event.assessment_id)
+    await refresh_assessment_points(projection.connection, event.assessment_id)
 
 
 async def project_assessment_completed(projection: Projection, event: DomainEvent) -> None:
@@ -203,6 +237,7 @@ async def project_assessment_completed(projection: Projection, event: DomainEven
             updated_at=projection.recorded_at,
         )
     )
+    await refresh_assessment_points(projection.connection, event.assessment_id)
 
 
 async def project_factory_response(projection: Projection, event: DomainEvent) -> None:

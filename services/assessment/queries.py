@@ -7,7 +7,7 @@ from collections import defaultdict
 from datetime import date
 from typing import Any
 
-from sqlalchemy import String, and_, case, cast, func, select
+from sqlalchemy import String, and_, cast, func, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -15,6 +15,7 @@ from libs.events.store import UnitOfWork
 from services.assessment.compliance_catalogue import Catalogue, CatalogueLibrary
 from services.assessment.tables import (
     assessment,
+    assessment_point,
     event_store_tables,
     factory,
     finding,
@@ -332,34 +333,39 @@ async def yearly_synthesis(
 ) -> dict[str, Any]:
     """Per cluster and compliance point, across the factories of a country assessed in a year:
     how many factories were non-compliant on it (the programme's published rate), and findings."""
+    # assessment_point holds completed assessments only, one row per compliance point
+    point = assessment_point.c
     in_year = and_(
-        assessment.c.status == "completed",
-        assessment.c.country == country,
-        assessment.c.report_date >= date(year, 1, 1),
-        assessment.c.report_date <= date(year, 12, 31),
+        point.country == country,
+        point.report_date >= date(year, 1, 1),
+        point.report_date <= date(year, 12, 31),
     )
     per_point = (
         await connection.execute(
             select(
-                finding.c.cluster_id,
-                finding.c.compliance_point_id,
-                func.count(func.distinct(assessment.c.factory_id)).label("factories_assessed"),
-                func.count(
-                    func.distinct(
-                        case((finding.c.result == "non_compliant", assessment.c.factory_id))
-                    )
-                ).label("factories_non_compliant"),
-                func.count().filter(finding.c.result != "not_applicable").label("findings"),
-                func.count().filter(finding.c.result == "non_compliant").label("non_compliant"),
+                point.cluster_id,
+                point.compliance_point_id,
+                func.count(func.distinct(point.factory_id)).label("factories_assessed"),
+                func.count(func.distinct(point.factory_id))
+                .filter(point.non_compliant > 0)
+                .label("factories_non_compliant"),
+                func.sum(point.findings).label("findings"),
+                func.sum(point.non_compliant).label("non_compliant"),
             )
-            .join(finding, finding.c.assessment_id == assessment.c.assessment_id)
             .where(in_year)
-            .group_by(finding.c.cluster_id, finding.c.compliance_point_id)
-            .order_by(finding.c.cluster_id, finding.c.compliance_point_id)
+            .group_by(point.cluster_id, point.compliance_point_id)
+            .order_by(point.cluster_id, point.compliance_point_id)
         )
     ).mappings()
     assessments_count = await connection.scalar(
-        select(func.count()).select_from(assessment).where(in_year)
+        select(func.count())
+        .select_from(assessment)
+        .where(
+            assessment.c.status == "completed",
+            assessment.c.country == country,
+            assessment.c.report_date >= date(year, 1, 1),
+            assessment.c.report_date <= date(year, 12, 31),
+        )
     )
     names = _point_names(library)
     clusters: dict[str, dict[str, Any]] = {}

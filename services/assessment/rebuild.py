@@ -30,8 +30,15 @@ from services.assessment.domain.assessment_events import (
 )
 from services.assessment.domain.assessment_state import ASSESSMENT
 from services.assessment.domain.factory import FACTORY, FactoryRegistered, FactoryUpdated
-from services.assessment.projections import factory_columns
-from services.assessment.tables import SCHEMA, assessment, factory, finding, finding_response
+from services.assessment.projections import POINTS_OF_ALL, factory_columns
+from services.assessment.tables import (
+    SCHEMA,
+    assessment,
+    assessment_point,
+    factory,
+    finding,
+    finding_response,
+)
 
 # rows kept before a multi-row INSERT: bounds memory, keeps statements large
 FLUSH_ROWS = 2_000
@@ -162,9 +169,12 @@ async def rebuild(
 ) -> RebuildReport:
     """Replace the read models with what the whole history gives. Commands that write them wait
     for the rebuild to commit (the tables are locked against writers, not readers)."""
-    tables = (factory, assessment, finding, finding_response)
-    pending: dict[Any, list[dict[str, Any]]] = {table: [] for table in tables}
-    counts = dict.fromkeys(tables, 0)
+    pending: dict[Any, list[dict[str, Any]]] = {
+        table: [] for table in (factory, assessment, finding, finding_response)
+    }
+    # assessment_point is derived from the others at the end, in one statement
+    tables = (*pending, assessment_point)
+    counts = dict.fromkeys(pending, 0)
     events = 0
     async with engine.begin() as connection:
         names = ", ".join(f"{SCHEMA}.{table.name}" for table in tables)
@@ -193,6 +203,7 @@ async def rebuild(
                 pending[finding_response].extend(rows.responses)
             await flush()
         await flush(force=True)
+        await connection.execute(POINTS_OF_ALL)
     return RebuildReport(
         events, counts[factory], counts[assessment], counts[finding], counts[finding_response]
     )

@@ -100,3 +100,20 @@ finding_response = Table(
     Column("responded_at", DateTime(timezone=True), nullable=False),
     Index(None, "assessment_id", "question_id"),
 )
+
+# One row per completed assessment and compliance point: the yearly synthesis aggregates these
+# (about 30 per assessment) instead of joining every finding (about 90) to its assessment.
+assessment_point = Table(
+    "assessment_point",
+    metadata,
+    Column("assessment_id", String(64), nullable=False),
+    Column("cluster_id", String(3), nullable=False),
+    Column("compliance_point_id", String(7), nullable=False),
+    Column("factory_id", String(64), nullable=False),
+    Column("country", String(2), nullable=False),
+    Column("report_date", Date, nullable=False),
+    Column("findings", Integer, nullable=False),  # applicable ones (not "not_applicable")
+    Column("non_compliant", Integer, nullable=False),
+    PrimaryKeyConstraint("assessment_id", "compliance_point_id"),
+    Index(None, "country", "report_date"),
+)

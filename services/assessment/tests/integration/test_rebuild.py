@@ -13,7 +13,13 @@ from sqlalchemy import select
 from libs.servicekit import Role
 from services.assessment.domain import make_registry
 from services.assessment.rebuild import rebuild
-from services.assessment.tables import assessment, factory, finding, finding_response
+from services.assessment.tables import (
+    assessment,
+    assessment_point,
+    factory,
+    finding,
+    finding_response,
+)
 from services.assessment.tests.integration.conftest import Headers
 from services.assessment.tests.integration.test_api import (
     completed_assessment,
@@ -29,6 +35,10 @@ async def rows(app: FastAPI) -> dict[str, list[dict[str, Any]]]:
         "assessment": (assessment, [assessment.c.assessment_id]),
         "finding": (finding, [finding.c.assessment_id, finding.c.question_id]),
         "response": (finding_response, [finding_response.c.response_id]),
+        "point": (
+            assessment_point,
+            [assessment_point.c.assessment_id, assessment_point.c.compliance_point_id],
+        ),
     }
     async with app.state.store.engine.connect() as connection:
         found = {
@@ -76,6 +86,8 @@ async def test_rebuilt_read_models_equal_the_live_ones(
     live = await rows(app)
     assert len(live["factory"]) == 2 and len(live["response"]) == 2
     assert any(row["corrected"] for row in live["finding"])
+    assert {row["assessment_id"] for row in live["point"]} == {first}  # completed ones only
+    assert sum(row["non_compliant"] for row in live["point"]) == 2  # as corrected
 
     report = await rebuild(app.state.store.engine, make_registry(), app.state.catalogues)
 
