@@ -153,8 +153,11 @@ class ConsumerRunner:
         fetch_timeout: float = 2.0,
         after_commit: Callable[[], None] | None = None,
         supervisor: Supervisor | None = None,
+        stream_replicas: int = 1,
     ) -> None:
         self.engine = engine
+        # a consumer that starts before the producer creates its stream, with the same replicas
+        self.stream_replicas = stream_replicas
         self.schema = checked_schema(schema)
         self.nats = nats
         self.subscription = subscription
@@ -214,7 +217,9 @@ class ConsumerRunner:
 
     async def provision(self) -> None:
         """Create the producer's stream and this durable consumer if missing (idempotent)."""
-        await self.nats.ensure_stream(self.subject_prefix, self.subscription.source_service)
+        await self.nats.ensure_stream(
+            self.subject_prefix, self.subscription.source_service, replicas=self.stream_replicas
+        )
         config = ConsumerConfig(
             durable_name=self.durable,
             ack_policy=AckPolicy.EXPLICIT,

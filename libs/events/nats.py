@@ -42,7 +42,8 @@ class NatsConnection:
             if self.client is not None:
                 return
             self.client = await nats.connect(
-                self.url,
+                # a cluster's nodes, comma-separated: nats-py takes a list (a string is one URL)
+                [server.strip() for server in self.url.split(",") if server.strip()],
                 name=self.name,
                 connect_timeout=self.connect_timeout,
                 max_reconnect_attempts=-1,
@@ -106,9 +107,21 @@ class NatsConnection:
             try:
                 await js.add_stream(config)
             except BadRequestError:
-                # another replica created it between our look-up and our create
-                await js.stream_info(name)
+                # another replica or service created it between our look-up and our create; on
+                # a cluster the new stream may take a moment to be visible from this node
+                await self._stream_visible(name)
         return name
+
+    async def _stream_visible(self, name: str, timeout: float = 10.0) -> None:
+        """Wait until `stream_info(name)` answers (NotFoundError after `timeout`)."""
+        js = self.jetstream()
+        async with asyncio.timeout(timeout):
+            while True:
+                try:
+                    await js.stream_info(name)
+                    return
+                except NotFoundError:
+                    await asyncio.sleep(0.1)
 
     async def _on_error(self, error: Exception) -> None:
         log.warning("nats %s: %s", self.name, error)

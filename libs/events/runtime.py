@@ -109,6 +109,7 @@ class EventRuntime:
             subject_prefix=self.subject_prefix,
             after_commit=self.relay.wake,
             supervisor=self.supervisor,
+            stream_replicas=self.stream_replicas,
         )
         self.consumers.append(runner)
         return runner
