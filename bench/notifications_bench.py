@@ -27,6 +27,7 @@ import logging
 import math
 import os
 import secrets
+import signal
 import sys
 import tempfile
 import time
@@ -208,6 +209,15 @@ async def notifications_process(
         await stack.start_services()
         yield spec.base_url
     finally:
+        if profile is not None and stack.services:
+            # the profile is written as the process ends: give it longer than devstack's grace
+            process = stack.services[0][1]
+            if process.returncode is None:
+                process.send_signal(signal.SIGTERM)
+                stopping = time.monotonic()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(process.wait(), timeout=90)
+                say(f"the service stopped {time.monotonic() - stopping:.1f} s after SIGTERM")
         await asyncio.wait_for(stack.shutdown(), timeout=60)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import cProfile
 import importlib
 import os
+import signal
 import sys
 
 
@@ -15,6 +16,13 @@ def main() -> int:
     service = os.environ["BW_PROFILE_SERVICE"]
     module = importlib.import_module(f"services.{service}.__main__")
     profile = cProfile.Profile()
+
+    def stop(_signum: int, _frame: object) -> None:
+        raise SystemExit(0)
+
+    # uvicorn drains on SIGTERM, then raises the signal again under the handler it found at
+    # start: this one, so the process ends through `finally` and the profile is written
+    signal.signal(signal.SIGTERM, stop)
     try:
         code = int(profile.runcall(module.main, [f"services.{service}", *sys.argv[1:]]))
     finally:
