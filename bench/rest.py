@@ -21,9 +21,18 @@ RETRIES = 8
 RETRYABLE_CONFLICTS = ("concurrency-conflict", "idempotency-key-in-progress")
 
 
-def token(role: Role, subject: str, *, factory_id: str | None = None) -> str:
+def token(
+    role: Role, subject: str, *, factory_id: str | None = None, buyer_id: str | None = None
+) -> str:
     secret = os.environ.get("BW_JWT_SECRET") or DEV_JWT_SECRET
-    return mint_token(secret, subject, role, factory_id=factory_id, ttl_seconds=TOKEN_TTL_SECONDS)
+    return mint_token(
+        secret,
+        subject,
+        role,
+        factory_id=factory_id,
+        buyer_id=buyer_id,
+        ttl_seconds=TOKEN_TTL_SECONDS,
+    )
 
 
 class RequestFailed(Exception):

@@ -63,6 +63,7 @@ QUICK = Sizes(5.0, 3, 60, 2_000, 60.0, 6, 2, 25.0, 40, 60.0)
 
 
 ASSESSMENTS_PER_WORKER = 4
+PORTFOLIO_FACTORIES = 1_000
 
 
 def say(message: str = "") -> None:
@@ -86,6 +87,7 @@ class Bench:
         self.client = httpx.AsyncClient(timeout=60.0)
         self.assessor_token = token(Role.ASSESSOR, "bench-advisor")
         self.questions: list[str] = []
+        self.shared = 0
 
     def caller(self, service: str) -> Caller:
         return Caller(self.client, self.stack.url(service), self.assessor_token)
@@ -437,6 +439,14 @@ class Bench:
                 [f"/v1/assessments/synthesis?country={c}&year={year}" for c in countries],
             ),
         ]
+        tokens = dict.fromkeys([label for label, _, _ in workloads], self.assessor_token)
+        if "buyer_sharing" in self.stack.specs:
+            buyer_token, portfolio_paths, transparency_paths = await self.buyer_portfolio()
+            label = f"a buyer's portfolio of {self.shared:,} factories"
+            workloads.append((label, "buyer_sharing", portfolio_paths))
+            tokens[label] = buyer_token
+            workloads.append(("the transparency list", "buyer_sharing", transparency_paths))
+            tokens["the transparency list"] = self.assessor_token  # public: the token is ignored
         rows = []
         for label, service, paths in workloads:
             if not paths:
@@ -445,7 +455,7 @@ class Bench:
             result = await self.loadgen(
                 {
                     "base_url": self.stack.url(service),
-                    "token": self.assessor_token,
+                    "token": tokens[label],
                     "concurrency": 1,
                     "seconds": 60.0,
                     "max_requests": sizes.query_requests,
@@ -464,14 +474,74 @@ class Bench:
                     result["p99_ms"] <= TARGET_QUERY_P99_MS,
                 )
             )
-        for label in ("a buyer's portfolio of 1,000 factories", "the transparency list"):
-            reason = (
-                "n/a (buyer_sharing not built yet)"
-                if "buyer_sharing" not in self.stack.specs
-                else "n/a (the seed creates no buyers yet)"
-            )
-            rows.append([label, reason, "", ""])
+        if "buyer_sharing" not in self.stack.specs:
+            for label in ("a buyer's portfolio of 1,000 factories", "the transparency list"):
+                rows.append([label, "n/a (buyer_sharing not running)", "", ""])
         say(table(["query", "p50", "p99", "errors"], rows))
+
+    async def buyer_portfolio(self) -> tuple[str, list[str], list[str]]:
+        """A buyer with up to 1,000 of the seeded factories shared with it (granted by an admin,
+        as a programme does for a brand's supplier list); the query paths of its portfolio and
+        of the public transparency list."""
+        admin = Caller(self.client, self.stack.url("buyer_sharing"), token(Role.ADMIN, "bench"))
+        buyer_id = "bench-buyer"
+        await admin.request(
+            "POST",
+            "/v1/buyers",
+            json={
+                "buyer_id": buyer_id,
+                "name": "Bench Brand",
+                "country": "DE",
+                "contact_name": "Sourcing team",
+                "contact_email": "sourcing@example.org",
+            },
+            accept=(409,),
+        )
+        factory_ids: list[str] = []
+        cursor = None
+        assessor = self.caller("assessment")
+        while len(factory_ids) < PORTFOLIO_FACTORIES:
+            params: dict[str, Any] = {"limit": 500}
+            if cursor:
+                params["cursor"] = cursor
+            page = await assessor.json("GET", "/v1/factories", params=params)
+            factory_ids += [item["factory_id"] for item in page["items"]]
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+        factory_ids = factory_ids[:PORTFOLIO_FACTORIES]
+        gate = asyncio.Semaphore(8)
+
+        async def grant(factory_id: str) -> None:
+            async with gate:
+                await admin.request(
+                    "POST",
+                    "/v1/sharing-grants",
+                    json={"buyer_id": buyer_id, "factory_id": factory_id},
+                    accept=(409, 422),
+                )
+
+        started = time.perf_counter()
+        await asyncio.gather(*(grant(factory_id) for factory_id in factory_ids))
+        self.shared = len(factory_ids)
+        say(
+            f"    shared {len(factory_ids):,} factories with one buyer in "
+            f"{time.perf_counter() - started:.1f} s"
+        )
+        base = f"/v1/buyers/{buyer_id}/factories"
+        portfolio = [
+            f"{base}?limit=100",
+            f"{base}?limit=100&sort=factory_id",
+            f"{base}?limit=100&country=KH",
+            f"{base}?limit=100&has_open_critical_issues=true",
+        ]
+        transparency = [
+            "/v1/transparency/factories?limit=100",
+            *(f"/v1/transparency/factories?limit=100&country={c}" for c in ("KH", "BD", "VN")),
+            "/v1/transparency/low-compliance",
+        ]
+        buyer_token = token(Role.BUYER, "bench-buyer-user", buyer_id=buyer_id)
+        return buyer_token, portfolio, transparency
 
     # -- [5] rebuild ---------------------------------------------------------------------------
     async def rebuild(self) -> None:
