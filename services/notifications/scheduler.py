@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections import defaultdict
@@ -27,6 +28,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+from opentelemetry import propagate, trace
 from prometheus_client import Counter, Histogram
 
 from libs.events.runtime import plain_dsn
@@ -47,6 +49,7 @@ from services.notifications.tables import SCHEMA
 from services.notifications.transport import POOL_KEY
 
 log = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
 S = SCHEMA
 
 ATTEMPTS = Counter("bw_webhook_attempts_total", "Webhook delivery attempts", ["result"])
@@ -380,6 +383,22 @@ class Dispatcher:
     # sending -----------------------------------------------------------------------------------
 
     async def _send(self, message: Claimed) -> None:
+        # the attempt continues the event's trace (the body is the CloudEvents document, with
+        # its `traceparent`): HTTP command → outbox → NATS → fan-out → this delivery
+        with tracer.start_as_current_span(
+            "webhook deliver",
+            context=propagate.extract(_trace_carrier(message.payload)),
+            kind=trace.SpanKind.CLIENT,
+            attributes={
+                "webhook.message_id": message.message_id,
+                "webhook.endpoint_id": message.endpoint_id,
+            },
+        ) as span:
+            status_code = await self._attempt(message)
+            if status_code is not None:
+                span.set_attribute("http.response.status_code", status_code)
+
+    async def _attempt(self, message: Claimed) -> int | None:
         assert self._client is not None
         at = datetime.now(UTC)
         started = time.monotonic()
@@ -427,6 +446,7 @@ class Dispatcher:
         self.outcomes.put_nowait(
             Attempted(message, at, status_code, int(latency * 1000), body, error, retry_after)
         )
+        return status_code
 
     # recording ---------------------------------------------------------------------------------
 
@@ -580,6 +600,18 @@ class Dispatcher:
                 log.info("purged the payloads of %d messages past retention", purged)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stopping.wait(), timeout=self.purge_interval)
+
+
+def _trace_carrier(payload: bytes) -> dict[str, str]:
+    """`{"traceparent": …}` of a CloudEvents body, or nothing (no trace, or not our document)."""
+    if b'"traceparent"' not in payload:
+        return {}
+    try:
+        document = json.loads(payload)
+    except ValueError:
+        return {}
+    traceparent = document.get("traceparent") if isinstance(document, dict) else None
+    return {"traceparent": traceparent} if isinstance(traceparent, str) else {}
 
 
 async def _first_bytes(response: httpx.Response) -> str:
