@@ -117,7 +117,9 @@ class DeliveryTables(Protocol):
 
 
 class SqlDeliveryTables:
-    """DeliveryTables on PostgreSQL, in the caller's transaction."""
+    """DeliveryTables on PostgreSQL, in the caller's transaction. Redelivery and recovery start
+    a new lease: the outcome of an attempt still in flight from before is late and cannot undo
+    them (it would otherwise mark the message succeeded and the redelivery would never go)."""
 
     async def keep_secret(
         self,
@@ -194,7 +196,8 @@ class SqlDeliveryTables:
         await connection.execute(
             text(
                 f"UPDATE \"{S}\".message SET status = 'pending', round_attempts = 0, "
-                "next_attempt_at = :now, last_error = NULL WHERE message_id = :id"
+                "next_attempt_at = :now, last_error = NULL, lease = lease + 1 "
+                "WHERE message_id = :id"
             ),
             {"id": message, "now": now},
         )
@@ -206,7 +209,7 @@ class SqlDeliveryTables:
         result = await connection.execute(
             text(
                 f"UPDATE \"{S}\".message SET status = 'pending', round_attempts = 0, "
-                "next_attempt_at = :now, last_error = NULL "
+                "next_attempt_at = :now, last_error = NULL, lease = lease + 1 "
                 "WHERE endpoint_id = :endpoint_id AND status = 'failed' "
                 "AND created_at >= :since AND payload IS NOT NULL"
             ),

@@ -103,3 +103,18 @@ async def test_an_outcome_under_the_current_lease_applies(idle: Service) -> None
     await dispatcher.write_outcomes([_outcome(claimed, 410)])
     assert await idle.scalar("SELECT status FROM {S}.message") == "failed"
     assert await idle.scalar("SELECT disabled_reason FROM {S}.endpoint") == "gone"
+
+
+async def test_a_redelivery_during_an_attempt_is_not_undone_by_its_outcome(idle: Service) -> None:
+    dispatcher = await _queued_message(idle)
+    in_flight = await _claim_one(idle, dispatcher)
+    redelivered = await idle.client.post(
+        "/v1/deliveries/redeliver",
+        json={"message_id": in_flight.message_id},
+        headers=idle.buyer("brand-a"),
+    )
+    assert redelivered.status_code == 202, redelivered.text
+    await dispatcher.write_outcomes([_outcome(in_flight, 200)])  # the earlier attempt ends
+    assert await idle.scalar("SELECT status FROM {S}.message") == "pending"
+    again = await _claim_one(idle, dispatcher)  # so the redelivery still goes
+    assert again.message_id == in_flight.message_id and again.lease > in_flight.lease
