@@ -8,12 +8,16 @@ import logging
 from dataclasses import dataclass, field
 
 import nats
+import nats.errors
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import BadRequestError, NotFoundError
+from nats.js.errors import BadRequestError, NotFoundError, ServiceUnavailableError
 
 log = logging.getLogger(__name__)
+
+# How long `ensure_stream` keeps trying while JetStream is not answering yet (a forming cluster).
+ENSURE_STREAM_SECONDS = 30.0
 
 
 def subject_for(prefix: str, service: str, event_name: str, schema_version: int = 1) -> str:
@@ -101,16 +105,34 @@ class NatsConnection:
             duplicate_window=duplicate_window,
             num_replicas=replicas,
         )
-        try:
-            await js.stream_info(name)
-        except NotFoundError:
+        # A cluster that has just formed (or lost its meta leader) answers the JetStream API with
+        # timeouts or "unavailable" for a few seconds: try again for a while before giving up.
+        deadline = asyncio.get_running_loop().time() + ENSURE_STREAM_SECONDS
+        delay = 0.2
+        while True:
             try:
-                await js.add_stream(config)
-            except BadRequestError:
-                # another replica or service created it between our look-up and our create; on
-                # a cluster the new stream may take a moment to be visible from this node
-                await self._stream_visible(name)
-        return name
+                try:
+                    await js.stream_info(name)
+                except NotFoundError:
+                    try:
+                        await js.add_stream(config)
+                    except BadRequestError:
+                        # another replica or service created it between our look-up and our
+                        # create; on a cluster it may take a moment to be visible from this node
+                        await self._stream_visible(name)
+                return name
+            except (
+                TimeoutError,
+                nats.errors.TimeoutError,
+                nats.errors.NoRespondersError,
+                nats.errors.ConnectionReconnectingError,
+                ServiceUnavailableError,
+            ) as error:
+                if asyncio.get_running_loop().time() + delay > deadline:
+                    raise
+                log.warning("nats %s: stream %s not reachable yet (%r)", self.name, name, error)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
 
     async def _stream_visible(self, name: str, timeout: float = 10.0) -> None:
         """Wait until `stream_info(name)` answers (NotFoundError after `timeout`)."""
