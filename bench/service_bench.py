@@ -15,6 +15,7 @@ import json
 import logging
 import math
 import os
+import re
 import secrets
 import sys
 import tempfile
@@ -64,6 +65,8 @@ QUICK = Sizes(5.0, 3, 60, 2_000, 60.0, 6, 2, 25.0, 40, 60.0)
 
 ASSESSMENTS_PER_WORKER = 4
 PORTFOLIO_FACTORIES = 1_000
+# what `python -m services.<name> rebuild` prints (assessment, remediation)
+REBUILT = re.compile(r"rebuilt from (?P<events>\d+) events in (?P<seconds>[0-9.]+) s")
 
 
 def say(message: str = "") -> None:
@@ -581,7 +584,16 @@ class Bench:
                 rows.append([name, f"failed ({process.returncode})", output.decode()[-300:]])
                 continue
             per_second = events / elapsed
-            rows.append([name, rate(per_second), f"{events:,} events in {elapsed:.1f} s"])
+            detail = f"{events:,} events in {elapsed:.1f} s (process wall time)"
+            # the command's own figure, from its connection to its commit: without the
+            # interpreter's start-up and imports (~2 s here), which dominate a small history
+            own = REBUILT.search(output.decode())
+            if own is not None and float(own["seconds"]) > 0:
+                detail += (
+                    f"; the rebuild itself {rate(int(own['events']) / float(own['seconds']))}"
+                    f" ({own['seconds']} s)"
+                )
+            rows.append([name, rate(per_second), detail])
             self.outcomes.append(
                 Outcome(f"rebuild {name}", rate(per_second), "≥ 20,000/s", per_second >= 20_000)
             )
