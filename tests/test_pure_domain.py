@@ -57,7 +57,9 @@ def domain_modules() -> list[str]:
 def test_domain_modules_import_without_io_libraries() -> None:
     modules = domain_modules()
     assert "services.assessment.domain.assessment" in modules
-    assert "services.remediation.domain.plan" in modules and "services.remediation.contract" in modules
+    assert (
+        "services.remediation.domain.plan" in modules and "services.remediation.contract" in modules
+    )
     script = BLOCKER.format(forbidden=set(FORBIDDEN), modules=modules)
     result = subprocess.run(
         [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60
