@@ -74,7 +74,12 @@ def _recorded_at(change: Change[Any]) -> datetime:
 
 
 async def _apply(projection: Projection, events: tuple[DomainEvent, ...]) -> None:
+    recorded = [event for event in events if isinstance(event, FindingRecorded)]
+    if len(recorded) > 1:  # many findings at once (the bulk command): one statement for them all
+        await project_findings_recorded(projection, recorded)
     for event in events:
+        if len(recorded) > 1 and isinstance(event, FindingRecorded):
+            continue
         project = _PROJECTIONS.get(type(event))
         if project is not None:
             await project(projection, event)
@@ -145,12 +150,11 @@ async def _touch_assessment(projection: Projection, assessment_id: str) -> None:
     )
 
 
-async def project_finding_recorded(projection: Projection, event: DomainEvent) -> None:
-    assert isinstance(event, FindingRecorded)
+def _finding_row(projection: Projection, event: FindingRecorded) -> dict[str, Any]:
     assert projection.catalogue is not None
     entry = projection.catalogue.question(event.question_id)
     assert entry is not None  # the domain refused unknown questions
-    values = {
+    return {
         "assessment_id": event.assessment_id,
         "question_id": event.question_id,
         "cluster_id": entry.cluster.id,
@@ -163,7 +167,10 @@ async def project_finding_recorded(projection: Projection, event: DomainEvent) -
         "recorded_by": event.recorded_by,
         "recorded_at": projection.recorded_at,
     }
-    statement = insert(finding).values(**values)
+
+
+async def _upsert_findings(projection: Projection, rows: list[dict[str, Any]]) -> None:
+    statement = insert(finding).values(rows)
     await projection.connection.execute(
         statement.on_conflict_do_update(
             index_elements=[finding.c.assessment_id, finding.c.question_id],
@@ -173,7 +180,20 @@ async def project_finding_recorded(projection: Projection, event: DomainEvent) -
             },
         )
     )
+
+
+async def project_finding_recorded(projection: Projection, event: DomainEvent) -> None:
+    assert isinstance(event, FindingRecorded)
+    await _upsert_findings(projection, [_finding_row(projection, event)])
     await _touch_assessment(projection, event.assessment_id)
+
+
+async def project_findings_recorded(projection: Projection, events: list[FindingRecorded]) -> None:
+    """Findings recorded by one command, as one multi-row upsert (the latest of a question wins,
+    as it would one statement at a time)."""
+    rows = {event.question_id: _finding_row(projection, event) for event in events}
+    await _upsert_findings(projection, list(rows.values()))
+    await _touch_assessment(projection, events[-1].assessment_id)
 
 
 # A completed assessment's rows of `assessment_point`, from its findings (all completed
