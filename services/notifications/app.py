@@ -8,7 +8,6 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-import httpx
 from fastapi import FastAPI
 
 from libs.events import ConcurrencyConflict, EventRegistry
@@ -28,7 +27,7 @@ from services.notifications.scheduler import Dispatcher
 from services.notifications.secretbox import SecretBox
 from services.notifications.settings import NotificationsSettings
 from services.notifications.tables import SCHEMA
-from services.notifications.transport import GuardedTransport, Resolver, system_resolver
+from services.notifications.transport import Resolver, WebhookClient, system_resolver
 from services.notifications.upstream import register_upstream
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -60,7 +59,7 @@ def create_service_app(
     *,
     clock: Callable[[], datetime] | None = None,
     resolver: Resolver = system_resolver,
-    transport: httpx.AsyncBaseTransport | None = None,
+    client: WebhookClient | None = None,
 ) -> FastAPI:
     settings = settings or NotificationsSettings()
     engine = create_engine(settings)
@@ -85,11 +84,11 @@ def create_service_app(
         database_url=settings.database_url,
         deps=deps,
         box=box,
-        transport=transport
-        or GuardedTransport(
+        client=client
+        or WebhookClient(
             policy,
             resolver=resolver,
-            per_host_connections=settings.endpoint_concurrency,
+            per_endpoint_connections=settings.endpoint_concurrency,
             verify=settings.tls_context(),
         ),
         schedule=settings.schedule(),

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiohttp
 import asyncpg
-import httpx
 from opentelemetry import propagate, trace
 from prometheus_client import Counter, Histogram
 
@@ -36,7 +36,6 @@ from libs.events.supervisor import Supervisor
 from services.notifications import signing
 from services.notifications.commands import DisableEndpoint
 from services.notifications.delivery import (
-    RESPONSE_BODY_BYTES,
     Outcome,
     Schedule,
     outcome_of,
@@ -46,7 +45,7 @@ from services.notifications.handlers import DUE_CHANNEL, Dependencies, disable_e
 from services.notifications.secretbox import SecretBox
 from services.notifications.ssrf import Refused
 from services.notifications.tables import SCHEMA
-from services.notifications.transport import POOL_KEY
+from services.notifications.transport import WebhookClient
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
@@ -197,7 +196,7 @@ class Dispatcher:
         database_url: str,
         deps: Dependencies,
         box: SecretBox,
-        transport: httpx.AsyncBaseTransport,
+        client: WebhookClient,
         schedule: Schedule,
         supervisor: Supervisor,
         timeout_seconds: float = 15.0,
@@ -211,7 +210,7 @@ class Dispatcher:
         self.dsn = plain_dsn(database_url)
         self.deps = deps
         self.box = box
-        self.transport = transport
+        self.client = client
         self.schedule = schedule
         self.supervisor = supervisor
         self.timeout = timeout_seconds
@@ -229,17 +228,13 @@ class Dispatcher:
         self.outcomes: asyncio.Queue[Attempted] = asyncio.Queue()
         self._keys: dict[str, bytes] = {}
         self._pool: asyncpg.Pool | None = None
-        self._client: httpx.AsyncClient | None = None
         self._supervised: list[Any] = []
 
     # lifecycle ---------------------------------------------------------------------------------
 
     async def connect(self) -> None:
-        """The database pool and the HTTP client, without the loops (start() runs those)."""
+        """The database pool, without the loops (start() runs those)."""
         self._pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=4, command_timeout=30)
-        self._client = httpx.AsyncClient(
-            transport=self.transport, timeout=self.timeout, follow_redirects=False
-        )
 
     async def start(self) -> None:
         self.stopping.clear()
@@ -263,8 +258,7 @@ class Dispatcher:
         for supervised in self._supervised:
             await self.supervisor.wait_stopped(supervised, timeout=10)
         self._supervised.clear()
-        if self._client is not None:
-            await self._client.aclose()
+        await self.client.aclose()
         if self._pool is not None:
             await asyncio.wait_for(self._pool.close(), timeout=10)
             self._pool = None
@@ -399,7 +393,6 @@ class Dispatcher:
                 span.set_attribute("http.response.status_code", status_code)
 
     async def _attempt(self, message: Claimed) -> int | None:
-        assert self._client is not None
         at = datetime.now(UTC)
         started = time.monotonic()
         status_code: int | None = None
@@ -411,27 +404,19 @@ class Dispatcher:
                 message.keys, message.message_id, int(time.time()), message.payload
             )
             async with asyncio.timeout(self.timeout):
-                request = self._client.build_request(
-                    "POST",
-                    message.url,
-                    content=message.payload,
-                    headers=headers,
-                    extensions={POOL_KEY: message.endpoint_id},
+                answer = await self.client.post(
+                    message.url, message.payload, headers, owner=message.endpoint_id
                 )
-                response = await self._client.send(request, stream=True)
-                try:
-                    status_code = response.status_code
-                    body = await _first_bytes(response)
-                finally:
-                    await response.aclose()
+            status_code = answer.status_code
+            body = answer.body
             if 300 <= status_code < 400:
                 error = f"redirect ({status_code}) not followed"
-            retry_after = retry_after_seconds(status_code, response.headers.get("retry-after"))
+            retry_after = retry_after_seconds(status_code, answer.retry_after)
         except Refused as refused:
             error = f"refused: {refused.detail}"
-        except (TimeoutError, httpx.TimeoutException):
+        except TimeoutError:
             error = f"no answer within {self.timeout:g} s"
-        except httpx.HTTPError as failure:
+        except aiohttp.ClientError as failure:
             error = f"{type(failure).__name__}: {failure}"[:500]
         except Exception as failure:  # never lose the outcome of an attempt
             log.exception("webhook attempt %s failed unexpectedly", message.message_id)
@@ -612,12 +597,3 @@ def _trace_carrier(payload: bytes) -> dict[str, str]:
         return {}
     traceparent = document.get("traceparent") if isinstance(document, dict) else None
     return {"traceparent": traceparent} if isinstance(traceparent, str) else {}
-
-
-async def _first_bytes(response: httpx.Response) -> str:
-    received = b""
-    async for chunk in response.aiter_raw():
-        received += chunk
-        if len(received) >= RESPONSE_BODY_BYTES:
-            break
-    return received[:RESPONSE_BODY_BYTES].decode("utf-8", errors="replace")

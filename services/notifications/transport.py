@@ -1,11 +1,19 @@
-"""The SSRF-safe HTTP transport of webhook deliveries.
+"""The SSRF-safe HTTP client of webhook deliveries (aiohttp).
 
-For every request it resolves the host, checks every address against the address policy
-(ssrf.py), and connects to the checked address itself: a DNS answer that changes between the
-check and the connection (rebinding) cannot reach anything else. The TLS handshake still sends
-the original host name (SNI) and verifies the certificate against it; the `Host` header is the
-original host. Connections are pooled per endpoint and host name, never shared between names that resolve to
-the same address, nor between endpoints.
+For every new connection the connector asks `GuardedResolver` for the host's addresses; it
+resolves the name, checks every address against the address policy (ssrf.py) and hands back only
+those checked addresses, so the connection goes to an address we checked: a DNS answer that
+changes between the check and the connection (rebinding) cannot reach anything else. aiohttp
+connects to the resolver's address while the TLS handshake sends the URL's host name (SNI) and
+verifies the certificate against it; the `Host` header is the original host. The DNS cache is
+off, so every new connection is checked again; a kept-alive connection stays on the address it
+was checked for.
+
+URLs whose host is an IP literal never reach a resolver (aiohttp connects to them directly), so
+`WebhookClient.post` checks the URL and such addresses itself before each request.
+
+Connections are pooled per endpoint (a session of its own each), never shared between
+endpoints, nor between names that resolve to the same address (aiohttp keys its pool by name).
 """
 
 from __future__ import annotations
@@ -15,16 +23,17 @@ import ipaddress
 import socket
 import ssl
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 
-import httpx
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
 
+from services.notifications.delivery import RESPONSE_BODY_BYTES
 from services.notifications.ssrf import AddressPolicy, Refused
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
-MAX_POOLED_HOSTS = 1024
-POOL_KEY = "bw_pool"
-"""Request extension naming who owns the connection pool (the endpoint id)."""
+MAX_POOLED_ENDPOINTS = 1024
 
 
 async def system_resolver(host: str, port: int) -> list[str]:
@@ -50,61 +59,114 @@ async def check_url(url: str, policy: AddressPolicy, resolver: Resolver = system
     policy.check_addresses(host, await resolver(host.strip("[]"), port))
 
 
-class GuardedTransport(httpx.AsyncBaseTransport):
+class GuardedResolver(AbstractResolver):
+    """aiohttp's resolver for deliveries: only addresses the policy accepts, or `Refused`."""
+
+    def __init__(self, policy: AddressPolicy, resolver: Resolver = system_resolver) -> None:
+        self.policy = policy
+        self.resolver = resolver
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        host = host.strip("[]")
+        checked = self.policy.check_addresses(host, await self.resolver(host, port))
+        return [
+            ResolveResult(
+                hostname=host,
+                host=str(address),
+                port=port,
+                family=socket.AF_INET6 if address.version == 6 else socket.AF_INET,
+                proto=0,
+                flags=socket.AI_NUMERICHOST,
+            )
+            for address in checked
+        ]
+
+    async def close(self) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class Answer:
+    status_code: int
+    retry_after: str | None
+    body: str  # the first RESPONSE_BODY_BYTES of the answer, as sent (not decompressed)
+
+
+class WebhookClient:
+    """POSTs webhooks: no redirects, no cookies, no proxies from the environment, certificates
+    verified by `verify`; at most `per_endpoint_connections` connections per endpoint."""
+
     def __init__(
         self,
         policy: AddressPolicy,
         *,
         resolver: Resolver = system_resolver,
-        per_host_connections: int = 8,
-        verify: bool | ssl.SSLContext = True,
+        per_endpoint_connections: int = 8,
+        verify: ssl.SSLContext | None = None,
     ) -> None:
         self.policy = policy
-        self.resolver = resolver
-        self.per_host_connections = per_host_connections
-        self.verify = verify
-        self._pools: OrderedDict[str, httpx.AsyncHTTPTransport] = OrderedDict()
+        self.resolver = GuardedResolver(policy, resolver)
+        self.per_endpoint_connections = per_endpoint_connections
+        self.verify = verify or ssl.create_default_context()
+        self._sessions: OrderedDict[str, aiohttp.ClientSession] = OrderedDict()
 
-    def _pool(self, key: str) -> httpx.AsyncHTTPTransport:
-        pool = self._pools.get(key)
-        if pool is None:
-            pool = httpx.AsyncHTTPTransport(
-                verify=self.verify,
-                limits=httpx.Limits(
-                    max_connections=self.per_host_connections,
-                    max_keepalive_connections=self.per_host_connections,
-                ),
-                retries=0,
+    def _session(self, owner: str) -> aiohttp.ClientSession:
+        session = self._sessions.get(owner)
+        if session is None:
+            connector = aiohttp.TCPConnector(
+                resolver=self.resolver,
+                use_dns_cache=False,  # every new connection resolves and checks again
+                ssl=self.verify,
+                limit=self.per_endpoint_connections,
+                limit_per_host=0,
             )
-            self._pools[key] = pool
-            while len(self._pools) > MAX_POOLED_HOSTS:
-                _, evicted = self._pools.popitem(last=False)
-                asyncio.get_running_loop().create_task(evicted.aclose())
+            session = aiohttp.ClientSession(
+                connector=connector,
+                cookie_jar=aiohttp.DummyCookieJar(),
+                auto_decompress=False,
+                trust_env=False,
+                skip_auto_headers=("Accept-Encoding",),
+            )
+            self._sessions[owner] = session
+            while len(self._sessions) > MAX_POOLED_ENDPOINTS:
+                _, evicted = self._sessions.popitem(last=False)
+                asyncio.get_running_loop().create_task(evicted.close())
         else:
-            self._pools.move_to_end(key)
-        return pool
+            self._sessions.move_to_end(owner)
+        return session
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        url = request.url
-        _scheme, host, port = self.policy.check_url(str(url))
+    async def post(
+        self, url: str, body: bytes, headers: Mapping[str, str], *, owner: str = ""
+    ) -> Answer:
+        """One POST to `url` on the pool of `owner` (the endpoint id). The caller bounds it in
+        time. Raises `Refused` (the URL or an address is refused), `aiohttp.ClientError`."""
+        _scheme, host, _port = self.policy.check_url(url)
         host = host.strip("[]")
-        addresses = self.policy.check_addresses(host, await self.resolver(host, port))
-        address = addresses[0]
-        # connect to the address we checked; TLS and Host keep the name the buyer registered
-        request.url = url.copy_with(host=str(address))
-        extensions = dict(request.extensions)
-        # one pool per endpoint (when the caller names it) and host: a hanging endpoint holds
-        # only its own connections, even when other endpoints live on the same host
-        owner = extensions.pop(POOL_KEY, "")
-        request.extensions = {**extensions, "sni_hostname": host}
-        if "host" not in request.headers:
-            request.headers["host"] = url.netloc.decode("ascii")
-        return await self._pool(f"{owner} {url.scheme}://{host}:{port}").handle_async_request(
-            request
-        )
+        try:
+            literal = ipaddress.ip_address(host)
+        except ValueError:
+            pass  # a name: the resolver checks what it resolves to, per connection
+        else:
+            self.policy.check_addresses(host, [str(literal)])
+        async with self._session(owner).post(
+            url, data=body, headers=headers, allow_redirects=False
+        ) as response:
+            received = b""
+            while len(received) < RESPONSE_BODY_BYTES:
+                chunk = await response.content.read(RESPONSE_BODY_BYTES - len(received))
+                if not chunk:
+                    break
+                received += chunk
+            return Answer(
+                response.status,
+                response.headers.get("retry-after"),
+                received.decode("utf-8", errors="replace"),
+            )
 
     async def aclose(self) -> None:
-        pools = list(self._pools.values())
-        self._pools.clear()
-        for pool in pools:
-            await pool.aclose()
+        sessions = list(self._sessions.values())
+        self._sessions.clear()
+        for session in sessions:
+            await session.close()

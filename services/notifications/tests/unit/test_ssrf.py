@@ -6,11 +6,10 @@ from __future__ import annotations
 import ipaddress
 import re
 
-import httpx
 import pytest
 
 from services.notifications.ssrf import AddressPolicy, Refused, forbidden_class
-from services.notifications.transport import GuardedTransport, check_url
+from services.notifications.transport import WebhookClient, check_url
 
 
 @pytest.mark.parametrize(
@@ -98,7 +97,28 @@ async def test_the_connection_time_check_defeats_dns_rebinding() -> None:
 
     policy = AddressPolicy()
     await check_url("https://rebind.example/hook", policy, rebinding)
-    transport = GuardedTransport(policy, resolver=rebinding)
-    async with httpx.AsyncClient(transport=transport) as client:
+    client = WebhookClient(policy, resolver=rebinding)
+    try:
         with pytest.raises(Refused, match=re.escape("127.0.0.1, a loopback")):
-            await client.post("https://rebind.example/hook", content=b"{}")
+            await client.post("https://rebind.example/hook", b"{}", {})
+    finally:
+        await client.aclose()
+
+
+async def test_an_address_literal_in_the_url_is_checked_at_connection_time() -> None:
+    """aiohttp connects to an IP literal without asking the resolver: the client checks it."""
+    client = WebhookClient(AddressPolicy(), resolver=_never_resolves)
+    try:
+        for url, reason in (
+            ("https://127.0.0.1:9/hook", "127.0.0.1, a loopback"),
+            ("https://[::ffff:169.254.169.254]/hook", "link-local"),
+            ("http://93.184.216.34/hook", "https"),
+        ):
+            with pytest.raises(Refused, match=re.escape(reason)):
+                await client.post(url, b"{}", {})
+    finally:
+        await client.aclose()
+
+
+async def _never_resolves(host: str, _port: int) -> list[str]:
+    raise AssertionError(f"unexpected lookup of {host}")
