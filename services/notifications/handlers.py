@@ -487,32 +487,46 @@ async def _queue(
     payload: bytes,
     now: datetime,
 ) -> None:
-    """One pending message per (message id, endpoint, buyer); a repeat inserts nothing."""
+    """One pending message per (message id, endpoint, buyer); a repeat inserts nothing. One
+    statement whatever the number of endpoints (arrays, the payload sent once), which wakes the
+    dispatcher as it commits."""
     await connection.execute(
-        text(
-            f'INSERT INTO "{S}".message (message_id, endpoint_id, buyer_id, event_id, event_type, '
-            "factory_id, gated, event_time, payload, created_at, status, attempts, round_attempts, "
-            "next_attempt_at) VALUES (:message_id, :endpoint_id, :buyer_id, :event_id, :event_type, "
-            ":factory_id, :gated, :event_time, :payload, :now, 'pending', 0, 0, :now) "
-            "ON CONFLICT DO NOTHING"
-        ),
-        [
-            {
-                "message_id": message,
-                "endpoint_id": endpoint_id,
-                "buyer_id": buyer_id,
-                "event_id": event_id,
-                "event_type": event_type,
-                "factory_id": factory_id,
-                "gated": gated,
-                "event_time": event_time,
-                "payload": payload,
-                "now": now,
-            }
-            for message, endpoint_id, buyer_id in targets
-        ],
+        _QUEUE,
+        {
+            "messages": [message for message, _endpoint, _buyer in targets],
+            "endpoints": [endpoint for _message, endpoint, _buyer in targets],
+            "buyers": [buyer for _message, _endpoint, buyer in targets],
+            "event_id": event_id,
+            "event_type": event_type,
+            "factory_id": factory_id,
+            "gated": gated,
+            "event_time": event_time,
+            "payload": payload,
+            "now": now,
+            "channel": DUE_CHANNEL,
+        },
     )
-    await connection.execute(text("SELECT pg_notify(:channel, '')"), {"channel": DUE_CHANNEL})
+
+
+# a data-modifying CTE runs whether or not the outer query reads it
+_QUEUE = text(
+    f"""
+    WITH queued AS (
+        INSERT INTO "{S}".message (message_id, endpoint_id, buyer_id, event_id, event_type,
+            factory_id, gated, event_time, payload, created_at, status, attempts, round_attempts,
+            next_attempt_at)
+        SELECT t.message_id, t.endpoint_id, t.buyer_id, CAST(:event_id AS text),
+               CAST(:event_type AS text), CAST(:factory_id AS text), CAST(:gated AS boolean),
+               CAST(:event_time AS timestamptz), CAST(:payload AS bytea),
+               CAST(:now AS timestamptz), 'pending', 0, 0, CAST(:now AS timestamptz)
+        FROM unnest(CAST(:messages AS text[]), CAST(:endpoints AS text[]),
+                    CAST(:buyers AS text[])) AS t(message_id, endpoint_id, buyer_id)
+        ON CONFLICT DO NOTHING
+        RETURNING 1
+    )
+    SELECT pg_notify(CAST(:channel AS text), '')
+    """
+)
 
 
 _INTERESTED = text(
