@@ -349,6 +349,8 @@ class Bench:
             ["latency: events published", f"{events} (publisher {lag:+.2f} s behind schedule)"],
             ["latency: healthy deliveries", f"{stats['unique']:,} of {expected:,}"],
             ["latency: p50 / p99 / max", f"{ms(p50)} / {ms(p99)} / {ms(worst)}"],
+            # arrival order: a p99 that grows third by third is a backlog, a flat one is noise
+            ["latency: p99 by third of the arrivals", _p99_by_third(latencies)],
             ["latency: hanging requests received", str(stats["hung"])],
             [f"latency: attempts timed out ({TIMEOUT_SECONDS:g} s)", str(timed_out)],
         ]
@@ -360,6 +362,14 @@ class Bench:
                 p99 <= TARGET_P99_MS and stats["unique"] == expected,
             )
         )
+
+
+def _p99_by_third(latencies: list[float]) -> str:
+    third = len(latencies) // 3
+    if not third:
+        return "n/a"
+    parts = (latencies[:third], latencies[third : 2 * third], latencies[2 * third :])
+    return " / ".join(ms(percentile(part, 0.99)) for part in parts)
 
 
 async def run(sizes: Sizes, profile: Path | None) -> None:
