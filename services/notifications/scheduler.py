@@ -278,12 +278,15 @@ class Dispatcher:
 
     def _busy(self) -> list[str]:
         """Endpoints at their concurrency or rate limit: left out of the next claim."""
-        return [
-            endpoint_id
-            for endpoint_id in set(self.in_flight) | set(self.buckets)
-            if self.in_flight.get(endpoint_id, 0) >= self.concurrency
-            or (endpoint_id in self.buckets and self.buckets[endpoint_id].available() < 1)
-        ]
+        busy = [e for e, count in self.in_flight.items() if count >= self.concurrency]
+        for endpoint_id, bucket in list(self.buckets.items()):
+            tokens = bucket.available()
+            if tokens < 1:
+                busy.append(endpoint_id)  # a repeat is harmless in `= ANY`
+            elif tokens >= bucket.burst:
+                # refilled: the same as a fresh bucket, so the dict holds only recent senders
+                del self.buckets[endpoint_id]
+        return busy
 
     async def claim(self) -> list[Claimed]:
         capacity = self.max_in_flight - len(self.tasks)
