@@ -15,6 +15,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Index,
     Integer,
     MetaData,
     String,
@@ -189,6 +190,8 @@ plan_item = Table(
     Column("overdue", Boolean, nullable=False),
     Column("due_date", Date, nullable=False),
     Column("plan_version", Integer, nullable=False),
+    # items looked up by finding (the portfolio's open critical issues, a report's status)
+    Index(None, "assessment_id", "question_id"),
 )
 
 plan_progress = Table(
