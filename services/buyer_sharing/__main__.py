@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 
 from libs.servicekit import run
 from libs.servicekit.migrations import run_migrations
@@ -23,6 +24,7 @@ async def _rebuild(settings: BuyerSharingSettings) -> None:
     engine = create_engine(settings)
     nats = NatsConnection(settings.nats_url, name="buyer_sharing-rebuild")
     await nats.start()
+    started = time.perf_counter()
     try:
         with Progress() as bar:
             tasks: dict[str, object] = {}
@@ -39,7 +41,13 @@ async def _rebuild(settings: BuyerSharingSettings) -> None:
                 subject_prefix=settings.subject_prefix,
                 progress=progress,
             )
-        print(f"rebuilt: {report.own_events} own events, upstream {report.upstream_events}")
+        elapsed = time.perf_counter() - started
+        upstream = ", ".join(f"{name} {count}" for name, count in report.upstream_events.items())
+        skipped = sum(report.upstream_skipped.values())
+        print(
+            f"rebuilt from {report.events} events in {elapsed:.1f} s: {report.own_events} own, "
+            f"upstream {upstream} ({skipped} upstream events of types not read here passed over)"
+        )
     finally:
         await nats.stop()
         await engine.dispose()

@@ -9,11 +9,10 @@ the buyer, is a 404 (never a 403), so nobody learns that it exists.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -52,6 +51,7 @@ from services.buyer_sharing.commands import (
 from services.buyer_sharing.domain import portfolio, transparency
 from services.buyer_sharing.errors import NotFound
 from services.buyer_sharing.ids import new_id
+from services.buyer_sharing.pagecache import PublicPages
 from services.buyer_sharing.ratelimit import TokenBuckets
 from services.buyer_sharing.schemas import (
     AccessRequestCreate,
@@ -188,16 +188,17 @@ async def _portfolio(
     _own_buyer(principal, buyer_id)
     today = _deps(request).clock().date()
     async with _read(request) as connection:
-        entries = await queries.portfolio_entries(connection, buyer_id, today)
-    return portfolio.select(
-        entries,
-        country=country,
-        open_critical=has_open_critical_issues,
-        overdue=overdue,
-        order=sort,
-        after=after,
-        limit=limit,
-    )
+        return await queries.portfolio_page(
+            connection,
+            buyer_id,
+            today,
+            country=country,
+            open_critical=has_open_critical_issues,
+            overdue=overdue,
+            order=sort,
+            after=after,
+            limit=limit,
+        )
 
 
 @buyers_router.get("/{buyer_id}/factories", response_model=Page[PortfolioFactory])
@@ -328,7 +329,9 @@ async def portfolio_factory(
     _own_buyer(principal, buyer_id)
     today = _deps(request).clock().date()
     async with _read(request) as connection:
-        entries = await queries.portfolio_entries(connection, buyer_id, today, factory_id)
+        entries, _ = await queries.portfolio_page(
+            connection, buyer_id, today, factory_id=factory_id
+        )
     if not entries:
         raise NotFound(f"factory {factory_id} not found")
     return dict(entries[0].row)
@@ -758,16 +761,29 @@ transparency_router = APIRouter(
 )
 
 
-def _cached(request: Request, body: Any) -> Response:
-    """The JSON answer with a strong ETag of its bytes; 304 when the client has it already."""
-    payload = json.dumps(jsonable_encoder(body), separators=(",", ":"), sort_keys=True).encode()
-    etag = '"' + hashlib.sha256(payload).hexdigest()[:32] + '"'
+def _encode(body: Any) -> bytes:
+    return json.dumps(jsonable_encoder(body), separators=(",", ":"), sort_keys=True).encode()
+
+
+async def _public(
+    request: Request,
+    key: tuple[Any, ...],
+    compute: Callable[[AsyncConnection], Awaitable[Any]],
+) -> Response:
+    """The page's JSON answer, made once per version of the read models it comes from and kept
+    in process (pagecache.py), with a strong ETag of its bytes; 304 when the client has it."""
+    pages: PublicPages = request.app.state.public_pages
+    async with _read(request) as connection:
+        version = await queries.public_version(connection)  # before the queries: see put()
+        answer = pages.get(key, version)
+        if answer is None:
+            answer = pages.put(key, version, _encode(await compute(connection)))
     max_age = request.app.state.settings.transparency_max_age_seconds
-    headers = {"ETag": etag, "Cache-Control": f"public, max-age={max_age}"}
+    headers = {"ETag": answer.etag, "Cache-Control": f"public, max-age={max_age}"}
     candidates = {tag.strip() for tag in request.headers.get("if-none-match", "").split(",")}
-    if etag in candidates or "*" in candidates:
+    if answer.etag in candidates or "*" in candidates:
         return Response(status_code=304, headers=headers)
-    return Response(payload, media_type="application/json", headers=headers)
+    return Response(answer.payload, media_type="application/json", headers=headers)
 
 
 CACHED: dict[int | str, dict[str, Any]] = {
@@ -788,15 +804,16 @@ async def public_factories(
     """Factories with at least two completed assessments: critical issues of the newest report
     and the factory's responses (public, no authentication)."""
     position = page.position(factory_id=str)
-    async with _read(request) as connection:
+    after = position["factory_id"] if position else None
+
+    async def compute(connection: AsyncConnection) -> Any:
         rows = await queries.published_factories(
-            connection,
-            country=country,
-            after=position["factory_id"] if position else None,
-            limit=page.limit,
+            connection, country=country, after=after, limit=page.limit
         )
-    items, cursor = next_page(rows, page.limit, lambda row: {"factory_id": row["factory_id"]})
-    return _cached(request, Page[TransparencyFactory](items=items, next_cursor=cursor))
+        items, cursor = next_page(rows, page.limit, lambda row: {"factory_id": row["factory_id"]})
+        return Page[TransparencyFactory](items=items, next_cursor=cursor)
+
+    return await _public(request, ("factories", country, after, page.limit), compute)
 
 
 @transparency_router.get(
@@ -811,18 +828,24 @@ async def low_compliance(
 ) -> Response:
     """Factories with at least three completed assessments more than two standard deviations
     below their country's mean compliance in a calendar year (public)."""
-    async with _read(request) as connection:
+
+    async def compute(connection: AsyncConnection) -> Any:
         reports = await queries.completed_reports(connection)
-    listed = transparency.low_compliance(reports, country=country, year=year)
-    return _cached(request, [LowComplianceFactory(**vars(entry)) for entry in listed])
+        listed = transparency.low_compliance(reports, country=country, year=year)
+        return [LowComplianceFactory(**vars(entry)) for entry in listed]
+
+    return await _public(request, ("low-compliance", country, year), compute)
 
 
 @transparency_router.get("/rates", response_model=YearlyRates, responses=CACHED)
 async def yearly_rates(request: Request, year: Year, country: CountryFilter = None) -> Response:
     """Calendar-year non-compliance rates per cluster and compliance point, per country (public)."""
-    async with _read(request) as connection:
+
+    async def compute(connection: AsyncConnection) -> Any:
         rates = await queries.yearly_rates(connection, year=year, country=country)
-    return _cached(request, YearlyRates(year=year, **rates))
+        return YearlyRates(year=year, **rates)
+
+    return await _public(request, ("rates", year, country), compute)
 
 
 ROUTERS = [buyers_router, grants_router, requests_router, reliance_router, transparency_router]

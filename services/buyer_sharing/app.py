@@ -23,6 +23,7 @@ from services.buyer_sharing.consumers import subscriptions
 from services.buyer_sharing.contract import CONTRACT
 from services.buyer_sharing.domain import make_registry
 from services.buyer_sharing.handlers import Dependencies
+from services.buyer_sharing.pagecache import PublicPages
 from services.buyer_sharing.ratelimit import TokenBuckets
 from services.buyer_sharing.settings import BuyerSharingSettings
 from services.buyer_sharing.tables import SCHEMA
@@ -98,6 +99,7 @@ def create_service_app(
     app.state.dependencies = deps
     app.state.runtime = runtime
     app.state.registry = registry
+    app.state.public_pages = PublicPages()
     app.state.transparency_limiter = TokenBuckets(
         settings.transparency_rate_per_second, settings.transparency_burst
     )

@@ -1,11 +1,19 @@
 """The durable consumers of upstream public events, and the operator's rebuild of every read model
 from the event history (own event store, then the upstream JetStream streams from their start).
 
+Consumers apply each fetched batch set-based in one transaction (projections.
+project_upstream_batch); the per-event handlers remain for isolating a failing event and for
+dead-letter replays, with the same effect.
+
 Rebuild: in one transaction, the read models are emptied and refilled; readers keep seeing the
-old rows until it commits (DELETE, not TRUNCATE, so they are never blocked). Upstream updates are
-idempotent and order-safe, so live consumers may keep running: an event both replayed here and
-applied live leaves the same row. JetStream must still hold every upstream message
-(docs/buyer_sharing.md, "Rebuild").
+old rows until it commits (DELETE, not TRUNCATE, so they are never blocked). The upstream streams
+are read by ephemeral consumers (no acks) in large fetches, exactly as many messages as each held
+when the rebuild started (its consumer's pending count then: no idle timeout to wait out), both
+streams at once, each message parsed once straight into the event it carries; the events are
+applied set-based per fetched batch while the next is read, and the derived rows (summaries,
+tallies) are computed once at the end. Upstream updates are idempotent and order-safe, so live
+consumers may keep running: an event both replayed here and applied live leaves the same row.
+JetStream must still hold every upstream message (docs/buyer_sharing.md, "Rebuild").
 """
 
 from __future__ import annotations
@@ -13,26 +21,39 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
 
 import nats.errors
 import nats.js.errors
+from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from libs.events import Subscription
-from libs.events.envelope import Envelope, EventRegistry
+from libs.events.envelope import DomainEvent, Envelope, EventRegistry
 from libs.events.nats import NatsConnection, stream_name
+from libs.events.store import driver_connection
 from libs.events.tables import define_event_store_tables
 from services.buyer_sharing.handlers import EVENT_HANDLERS
-from services.buyer_sharing.projections import project_event
+from services.buyer_sharing.projections import (
+    Meta,
+    UpstreamRows,
+    project_event,
+    project_upstream_batch,
+    refresh_derived,
+)
 from services.buyer_sharing.tables import READ_MODELS, SCHEMA, metadata
 
 DURABLES = {"assessment": "buyer_sharing_assessment", "remediation": "buyer_sharing_remediation"}
-FETCH_BATCH = 500
-FETCH_TIMEOUT_SECONDS = 2.0
+# messages a rebuild fetches at once, and how long one fetch may wait for them
+FETCH_BATCH = 2_000
+FETCH_TIMEOUT_SECONDS = 10.0
+READ_AHEAD = 3  # fetched batches waiting to be applied, per stream
 
 
 def subscriptions(registry: EventRegistry) -> list[Subscription]:
@@ -42,6 +63,7 @@ def subscriptions(registry: EventRegistry) -> list[Subscription]:
             source_service=service,
             handlers=handlers,
             registry=registry,
+            batch_handler=project_upstream_batch,
         )
         for service, handlers in EVENT_HANDLERS.items()
     ]
@@ -54,7 +76,13 @@ Progress = Callable[[str, int, int], None]
 @dataclass(frozen=True)
 class RebuildReport:
     own_events: int
-    upstream_events: dict[str, int]
+    upstream_events: dict[str, int]  # applied, per producer
+    upstream_skipped: dict[str, int] = field(default_factory=dict)  # of types not read here
+
+    @property
+    def events(self) -> int:
+        """Every event applied: the own ones and the upstream ones."""
+        return self.own_events + sum(self.upstream_events.values())
 
 
 async def rebuild(
@@ -71,13 +99,11 @@ async def rebuild(
         for table in reversed(READ_MODELS):
             await connection.execute(delete(table))
         own = await _replay_own(connection, registry, report)
-        upstream = {
-            service: await _replay_stream(
-                connection, bus, registry, subject_prefix, service, report
-            )
-            for service in EVENT_HANDLERS
-        }
-    return RebuildReport(own_events=own, upstream_events=upstream)
+        applied, skipped = await _replay_upstream(
+            connection, bus.jetstream(), registry, subject_prefix, report
+        )
+        await refresh_derived(await driver_connection(connection), None)
+    return RebuildReport(own_events=own, upstream_events=applied, upstream_skipped=skipped)
 
 
 async def _replay_own(
@@ -101,23 +127,109 @@ async def _replay_own(
     return done
 
 
-async def _replay_stream(
+E = TypeVar("E", bound=DomainEvent)
+
+
+class _Wire(BaseModel, Generic[E]):
+    """What the rebuild reads of an envelope, with its data validated as the event in one parse
+    (the envelope's other members are not needed to project it)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    id: str
+    time: datetime
+    streamversion: int
+    data: E
+
+
+class _Decoder:
+    """Messages of one producer's stream to (envelope, event), by the event type their subject
+    names; other versions are decoded (and upcast) the ordinary way."""
+
+    def __init__(self, registry: EventRegistry, service: str) -> None:
+        self.registry = registry
+        self.handled = set(EVENT_HANDLERS[service])
+        self.wires: dict[tuple[str, int], type[_Wire[Any]]] = {}
+        for source, cls in registry.classes():
+            if source == service and cls.event_name in self.handled:
+                self.wires[(cls.event_name, cls.schema_version)] = _Wire[cls]  # type: ignore[valid-type]
+
+    def decode(self, subject: str, payload: bytes) -> tuple[Meta, DomainEvent] | None:
+        """None for an event type this service does not read."""
+        _, name, version = subject.rsplit(".", 2)
+        if name not in self.handled:
+            return None
+        wire = self.wires.get((name, int(version[1:])))
+        if wire is not None:
+            parsed = wire.model_validate_json(payload)
+            return parsed, parsed.data
+        envelope = Envelope.from_json(payload)
+        return envelope, self.registry.decode(envelope)
+
+
+async def _replay_upstream(
     connection: AsyncConnection,
-    bus: NatsConnection,
+    js: JetStreamContext,
     registry: EventRegistry,
     subject_prefix: str,
-    service: str,
     progress: Progress,
-) -> int:
-    js = bus.jetstream()
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Both upstream streams read at once, each fetched batch applied set-based on `connection`
+    while the next ones are read."""
+    driver = await driver_connection(connection)
+    queue: asyncio.Queue[Sequence[tuple[Meta, DomainEvent]] | None] = asyncio.Queue(
+        READ_AHEAD * len(EVENT_HANDLERS)
+    )
+    skipped = dict.fromkeys(EVENT_HANDLERS, 0)
+    applied = dict.fromkeys(EVENT_HANDLERS, 0)
+
+    async def read(service: str) -> None:
+        try:
+            async for batch, passed in _read_stream(
+                js, subject_prefix, service, registry, progress
+            ):
+                skipped[service] += passed
+                applied[service] += len(batch)
+                await queue.put(batch)
+        finally:
+            await queue.put(None)
+
+    readers = [asyncio.create_task(read(service)) for service in EVENT_HANDLERS]
+    try:
+        running = len(readers)
+        while running:
+            batch = await queue.get()
+            if batch is None:
+                running -= 1
+                continue
+            rows = UpstreamRows()
+            for meta, event in batch:
+                rows.add(meta, event)
+            await rows.write(driver)
+        for reader in readers:
+            await reader  # a reader's failure fails the rebuild (its transaction rolls back)
+    finally:
+        for reader in readers:
+            reader.cancel()
+    return applied, skipped
+
+
+async def _read_stream(
+    js: JetStreamContext,
+    subject_prefix: str,
+    service: str,
+    registry: EventRegistry,
+    progress: Progress,
+) -> AsyncIterator[tuple[list[tuple[Meta, DomainEvent]], int]]:
+    """Fetched batches of one producer's stream, from its first message to the last it held
+    when the reading began: (events this service reads, messages of other types passed over)."""
     name = stream_name(subject_prefix, service)
     try:
         info = await js.stream_info(name)
     except nats.js.errors.NotFoundError:
-        return 0  # the producer never published: nothing to replay
-    last = info.state.last_seq
-    if info.state.messages == 0 or last == 0:
-        return 0
+        return  # the producer never published: nothing to replay
+    if not info.state.messages:
+        return
     subscription = await js.pull_subscribe(
         f"{subject_prefix}{service}.>",
         durable=None,
@@ -129,23 +241,27 @@ async def _replay_stream(
             inactive_threshold=60.0,
         ),
     )
-    applied = 0
+    decoder = _Decoder(registry, service)
     try:
-        sequence = 0
-        while sequence < last:
+        # what the consumer has to deliver now: the stream as it is (later messages are the live
+        # consumers' business, and order-safe either way)
+        total = int((await subscription.consumer_info()).num_pending or 0)
+        done = 0
+        while done < total:
             try:
-                messages = await subscription.fetch(FETCH_BATCH, timeout=FETCH_TIMEOUT_SECONDS)
+                messages = await subscription.fetch(
+                    min(FETCH_BATCH, total - done), timeout=FETCH_TIMEOUT_SECONDS
+                )
             except nats.errors.TimeoutError:
                 break  # nothing more to read (the rest was removed by retention)
+            done += len(messages)
+            batch = []
             for message in messages:
-                sequence = message.metadata.sequence.stream
-                envelope = Envelope.from_json(message.data)
-                handler = EVENT_HANDLERS[service].get(envelope.event_name)
-                if handler is not None:
-                    await handler(connection, envelope, registry.decode(envelope))
-                    applied += 1
-                progress(service, sequence, last)
+                decoded = decoder.decode(message.subject, message.data)
+                if decoded is not None:
+                    batch.append(decoded)
+            progress(service, done, total)
+            yield batch, len(messages) - len(batch)
     finally:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(subscription.unsubscribe(), timeout=5)
-    return applied

@@ -16,12 +16,14 @@ from sqlalchemy import and_, or_, select, text, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.buyer_sharing.domain import portfolio, transparency
+from services.buyer_sharing.projections import TRANSPARENCY
 from services.buyer_sharing.tables import (
     SCHEMA,
     access_request,
     audit_reliance,
     buyer,
     factory,
+    read_model_version,
     sharing_grant,
     sharing_history,
 )
@@ -174,56 +176,66 @@ async def reliance(connection: AsyncConnection, reliance_id: str) -> Row | None:
 
 # --- portfolio ----------------------------------------------------------------------------------
 
-_PORTFOLIO_SQL = text(
-    f"""
-    WITH shared AS (
-        SELECT g.factory_id, g.granted_at, g.ends_on
+_PAGE_SQL = f"""
+    WITH page AS (
+        SELECT g.factory_id, g.granted_at, g.ends_on, s.country,
+            s.latest_assessment_id, s.previous_assessment_id,
+            coalesce(s.critical_found, 0) AS critical_found,
+            coalesce(s.zero_tolerance_found, 0) AS zero_tolerance_found,
+            coalesce(s.open_zero_tolerance, 0) AS open_zero_tolerance,
+            coalesce(s.open_critical, 0) AS open_critical,
+            coalesce(s.overdue, 0) AS risk_overdue,
+            coalesce(s.rate_ppm, 0) AS rate_ppm
         FROM "{SCHEMA}".sharing_grant g
+        LEFT JOIN "{SCHEMA}".factory_summary s ON s.factory_id = g.factory_id
         WHERE g.buyer_id = :buyer_id AND g.active
           AND (g.ends_on IS NULL OR g.ends_on >= :today)
           AND (CAST(:factory_id AS text) IS NULL OR g.factory_id = :factory_id)
-    ), ranked AS (
-        SELECT r.*, row_number() OVER (
-            PARTITION BY r.factory_id ORDER BY r.report_date DESC, r.cycle DESC) AS n
-        FROM "{SCHEMA}".report r JOIN shared s ON s.factory_id = r.factory_id
-    ), latest AS (SELECT * FROM ranked WHERE n = 1),
-    previous AS (SELECT * FROM ranked WHERE n = 2),
-    issues AS (
-        SELECT rr.factory_id,
-            count(*) FILTER (WHERE rr.critical) AS critical_found,
-            count(*) FILTER (WHERE rr.zero_tolerance) AS zero_tolerance_found,
-            count(*) FILTER (WHERE rr.critical AND NOT coalesce(v.verified, false))
-                AS open_critical,
-            count(*) FILTER (WHERE rr.zero_tolerance AND NOT coalesce(v.verified, false))
-                AS open_zero_tolerance
-        FROM "{SCHEMA}".report_result rr
-        JOIN latest l ON l.assessment_id = rr.assessment_id
-        LEFT JOIN LATERAL (
-            SELECT bool_or(p.status = 'verified') AS verified FROM "{SCHEMA}".plan_item p
-            WHERE p.assessment_id = rr.assessment_id AND p.question_id = rr.question_id
-        ) v ON true
-        WHERE rr.result = 'non_compliant'
-        GROUP BY rr.factory_id
+          AND (CAST(:country AS text) IS NULL OR s.country = :country)
+          AND (CAST(:open_critical AS boolean) IS NULL
+               OR (coalesce(s.open_critical, 0) > 0) = :open_critical)
+          AND (CAST(:overdue AS boolean) IS NULL OR (coalesce(s.overdue, 0) > 0) = :overdue)
+          AND {{after}}
+        ORDER BY {{order}}
+        LIMIT :limit
     )
-    SELECT s.factory_id, s.granted_at, s.ends_on,
-        f.name, coalesce(f.country, l.country) AS country, f.os_id,
-        l.assessment_id, l.cycle, l.report_date, l.summary,
-        p.assessment_id AS previous_assessment_id, p.report_date AS previous_report_date,
-        p.summary AS previous_summary,
-        coalesce(i.critical_found, 0) AS critical_found,
-        coalesce(i.zero_tolerance_found, 0) AS zero_tolerance_found,
-        coalesce(i.open_critical, 0) AS open_critical,
-        coalesce(i.open_zero_tolerance, 0) AS open_zero_tolerance,
+    SELECT page.factory_id, page.granted_at, page.ends_on, f.name, page.country, f.os_id,
+        page.latest_assessment_id AS assessment_id, l.cycle, l.report_date, l.summary,
+        page.previous_assessment_id, pr.report_date AS previous_report_date,
+        pr.summary AS previous_summary, page.critical_found, page.zero_tolerance_found,
+        page.open_critical, page.open_zero_tolerance, page.risk_overdue, page.rate_ppm,
         pp.total, pp.open, pp.in_progress, pp.done, pp.verified, pp.overdue,
         pp.published, pp.publication_late, pp.publication_due_date
-    FROM shared s
-    LEFT JOIN "{SCHEMA}".factory f ON f.factory_id = s.factory_id
-    LEFT JOIN latest l ON l.factory_id = s.factory_id
-    LEFT JOIN previous p ON p.factory_id = s.factory_id
-    LEFT JOIN issues i ON i.factory_id = s.factory_id
-    LEFT JOIN "{SCHEMA}".plan_progress pp ON pp.factory_id = s.factory_id
-    """
+    FROM page
+    LEFT JOIN "{SCHEMA}".factory f ON f.factory_id = page.factory_id
+    LEFT JOIN "{SCHEMA}".report l ON l.assessment_id = page.latest_assessment_id
+    LEFT JOIN "{SCHEMA}".report pr ON pr.assessment_id = page.previous_assessment_id
+    LEFT JOIN "{SCHEMA}".plan_progress pp ON pp.factory_id = page.factory_id
+    ORDER BY {{order}}
+"""
+_RISK_KEY = (
+    "-coalesce(s.open_zero_tolerance, 0), -coalesce(s.open_critical, 0), "
+    "-coalesce(s.overdue, 0), -coalesce(s.rate_ppm, 0), g.factory_id"
 )
+_PAGE = {
+    # (order of the page, order of the answer, keyset condition after the cursor's position)
+    "risk": text(
+        _PAGE_SQL.format(
+            order="open_zero_tolerance DESC, open_critical DESC, risk_overdue DESC, "
+            "rate_ppm DESC, factory_id",
+            after=f"(CAST(:after_factory_id AS text) IS NULL OR ({_RISK_KEY}) > ("
+            "CAST(:after_zero_tolerance AS integer), CAST(:after_critical AS integer), "
+            "CAST(:after_overdue AS integer), CAST(:after_rate AS integer), "
+            "CAST(:after_factory_id AS text)))",
+        )
+    ),
+    "factory_id": text(
+        _PAGE_SQL.format(
+            order="factory_id",
+            after="(CAST(:after_factory_id AS text) IS NULL OR g.factory_id > :after_factory_id)",
+        )
+    ),
+}
 
 
 def _entry(row: Any) -> portfolio.Entry:
@@ -282,20 +294,50 @@ def _entry(row: Any) -> portfolio.Entry:
         country=row["country"] or "",
         open_zero_tolerance=row["open_zero_tolerance"],
         open_critical=row["open_critical"],
-        overdue=row["overdue"] or 0,
-        rate=rate,
+        # the figures the statement ordered by (the summary's), so the cursor matches them
+        overdue=row["risk_overdue"],
+        rate=row["rate_ppm"] / portfolio.PPM,
         row=shaped,
     )
 
 
-async def portfolio_entries(
-    connection: AsyncConnection, buyer_id: str, today: date, factory_id: str | None = None
-) -> list[portfolio.Entry]:
-    """The buyer's shared factories (consent checked in the same statement)."""
-    result = await connection.execute(
-        _PORTFOLIO_SQL, {"buyer_id": buyer_id, "today": today, "factory_id": factory_id}
-    )
-    return [_entry(row._mapping) for row in result]
+async def portfolio_page(
+    connection: AsyncConnection,
+    buyer_id: str,
+    today: date,
+    *,
+    factory_id: str | None = None,
+    country: str | None = None,
+    open_critical: bool | None = None,
+    overdue: bool | None = None,
+    order: portfolio.SortOrder = "risk",
+    after: Mapping[str, Any] | None = None,
+    limit: int | None = None,
+) -> tuple[list[portfolio.Entry], portfolio.Entry | None]:
+    """One page of the buyer's shared factories in `order` after the cursor's `after`, and the
+    last entry if more follow: one statement, consent checked in it (the buyer's grants in force
+    joined with the factory summaries, filtered, ordered by the risk key, keyset-paged; the page's
+    rows then joined with their reports and plan progress)."""
+    position = portfolio.key_of_position(order, after) if after is not None else None
+    params: dict[str, Any] = {
+        "buyer_id": buyer_id,
+        "today": today,
+        "factory_id": factory_id,
+        "country": country,
+        "open_critical": open_critical,
+        "overdue": overdue,
+        "limit": limit + 1 if limit is not None else None,
+        "after_factory_id": position[-1] if position is not None else None,
+    }
+    if order == "risk":
+        names = ("after_zero_tolerance", "after_critical", "after_overdue", "after_rate")
+        params.update(
+            zip(names, position[:4] if position is not None else (None,) * 4, strict=True)
+        )
+    entries = [_entry(row._mapping) for row in await connection.execute(_PAGE[order], params)]
+    if limit is None or len(entries) <= limit:
+        return entries, None
+    return entries[:limit], entries[limit - 1]
 
 
 # --- reports ------------------------------------------------------------------------------------
@@ -436,22 +478,26 @@ async def statistics(
 
 # --- transparency -------------------------------------------------------------------------------
 
+
+async def public_version(connection: AsyncConnection) -> int:
+    """The public pages' version: moved by every transaction that changes what they show."""
+    found: int | None = await connection.scalar(
+        select(read_model_version.c.version).where(read_model_version.c.name == TRANSPARENCY)
+    )
+    return found or 0
+
+
 _PUBLISHED_SQL = text(
     f"""
-    WITH counted AS (
-        SELECT r.factory_id, count(*) AS assessments,
-            (array_agg(r.assessment_id ORDER BY r.report_date DESC, r.cycle DESC))[1] AS newest
-        FROM "{SCHEMA}".report r GROUP BY r.factory_id
-    )
-    SELECT c.factory_id, c.assessments, c.newest, r.report_date, r.cycle,
-        coalesce(f.country, r.country) AS country, f.name
-    FROM counted c
-    JOIN "{SCHEMA}".report r ON r.assessment_id = c.newest
-    LEFT JOIN "{SCHEMA}".factory f ON f.factory_id = c.factory_id
-    WHERE c.assessments >= :minimum
-      AND (CAST(:after AS text) IS NULL OR c.factory_id > :after)
-      AND (CAST(:country AS text) IS NULL OR coalesce(f.country, r.country) = :country)
-    ORDER BY c.factory_id
+    SELECT s.factory_id, s.assessments, s.latest_assessment_id AS newest, r.report_date, r.cycle,
+        s.country, f.name
+    FROM "{SCHEMA}".factory_summary s
+    JOIN "{SCHEMA}".report r ON r.assessment_id = s.latest_assessment_id
+    LEFT JOIN "{SCHEMA}".factory f ON f.factory_id = s.factory_id
+    WHERE s.assessments >= :minimum
+      AND (CAST(:after AS text) IS NULL OR s.factory_id > :after)
+      AND (CAST(:country AS text) IS NULL OR s.country = :country)
+    ORDER BY s.factory_id
     LIMIT :limit
     """
 )
@@ -529,13 +575,9 @@ async def published_factories(
 _COMPLETED_SQL = text(
     f"""
     SELECT r.factory_id, coalesce(f.country, r.country) AS country, r.assessment_id, r.cycle,
-        r.report_date,
-        count(*) FILTER (WHERE rr.result = 'compliant') AS compliant,
-        count(*) FILTER (WHERE rr.result IN ('compliant', 'non_compliant')) AS answered
+        r.report_date, r.compliant, r.answered
     FROM "{SCHEMA}".report r
     LEFT JOIN "{SCHEMA}".factory f ON f.factory_id = r.factory_id
-    LEFT JOIN "{SCHEMA}".report_result rr ON rr.assessment_id = r.assessment_id
-    GROUP BY r.factory_id, f.country, r.country, r.assessment_id, r.cycle, r.report_date
     """
 )
 

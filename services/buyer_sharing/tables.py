@@ -4,13 +4,16 @@ Own models (projected in the command's transaction): buyer, sharing_grant (the c
 checks), sharing_history, access_request, audit_reliance. Upstream models (projected by the
 consumers from the assessment and remediation services' public events): factory, report,
 report_result, finding, finding_note, plan_item, plan_progress. Every upstream row remembers the
-version of what it reflects, so redelivered and reordered events leave the same rows.
+version of what it reflects, so redelivered and reordered events leave the same rows. Derived
+(recomputed from those rows in the same transaction, for what an event touched): factory_summary,
+and the reports' compliant/answered tallies. read_model_version: the public pages' cache version.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Date,
@@ -53,6 +56,8 @@ sharing_grant = Table(
     Column("ends_on", Date, nullable=True),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
     Column("version", Integer, nullable=False),
+    # a buyer's grants: the portfolio's page starts from them
+    Index(None, "buyer_id", "factory_id"),
 )
 
 sharing_history = Table(
@@ -126,6 +131,10 @@ report = Table(
     Column("report_date", Date, nullable=False),
     Column("non_compliance_count", Integer, nullable=False),
     Column("summary", Json, nullable=False),
+    # compliant and answered (compliant or non-compliant) questions, corrections applied: kept
+    # from report_result on completion and correction (the low-compliance list reads them)
+    Column("compliant", Integer, nullable=False, server_default="0"),
+    Column("answered", Integer, nullable=False, server_default="0"),
 )
 
 report_result = Table(
@@ -210,6 +219,41 @@ plan_progress = Table(
     Column("plan_version", Integer, nullable=False),
 )
 
+# --- derived -------------------------------------------------------------------------------------
+
+factory_summary = Table(
+    "factory_summary",
+    metadata,
+    # One row per factory with a registration, a report or a plan: what the portfolio's risk order
+    # and filters and the transparency list need, recomputed from the rows above for the factories
+    # an upstream event touched, in that event's transaction (projections.refresh_summaries).
+    Column("factory_id", String(64), primary_key=True),
+    Column("country", String(2), nullable=True),  # the factory's, else its latest report's
+    Column("assessments", Integer, nullable=False),  # completed reports
+    # the latest and previous reports (report_date, then cycle, newest first)
+    Column("latest_assessment_id", String(64), nullable=True),
+    Column("previous_assessment_id", String(64), nullable=True),
+    # on the latest report (corrections applied): non-compliant critical and zero-tolerance
+    # questions, and those whose plan item is not verified (open)
+    Column("critical_found", Integer, nullable=False),
+    Column("zero_tolerance_found", Integer, nullable=False),
+    Column("open_critical", Integer, nullable=False),
+    Column("open_zero_tolerance", Integer, nullable=False),
+    Column("overdue", Integer, nullable=False),  # overdue plan items (the plan's progress)
+    # the latest report's non-compliance rate in parts per million, rounded as the cursor's
+    Column("rate_ppm", Integer, nullable=False),
+)
+
+read_model_version = Table(
+    "read_model_version",
+    metadata,
+    # A counter per group of read models, bumped in every transaction that changes them: the
+    # public pages' in-process cache is valid while the counter has not moved. Not a read model
+    # (nothing in the history gives it): the rebuild bumps it too.
+    Column("name", String(40), primary_key=True),
+    Column("version", BigInteger, nullable=False),
+)
+
 OWN_TABLES = (buyer, sharing_grant, sharing_history, access_request, audit_reliance)
 UPSTREAM_TABLES = (
     factory,
@@ -220,4 +264,5 @@ UPSTREAM_TABLES = (
     plan_item,
     plan_progress,
 )
-READ_MODELS = OWN_TABLES + UPSTREAM_TABLES
+DERIVED_TABLES = (factory_summary,)
+READ_MODELS = OWN_TABLES + UPSTREAM_TABLES + DERIVED_TABLES

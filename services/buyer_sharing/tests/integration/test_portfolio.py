@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from libs.events import Envelope
 from services.buyer_sharing.consumers import rebuild
+from services.buyer_sharing.domain import portfolio
 from services.buyer_sharing.tables import READ_MODELS
 from services.buyer_sharing.tests.integration.conftest import Service, Upstream, poll
 
@@ -245,3 +246,78 @@ async def test_rebuild_gives_the_live_read_models_row_by_row(
         1 for e in envelopes if e.service == "assessment"
     )
     assert set(phases) == {"own events", "assessment", "remediation"}
+
+
+async def test_pages_follow_the_pure_risk_order_and_filters_cursor_after_cursor(
+    service: Service, upstream: Upstream
+) -> None:
+    """The page statement (summaries joined with the grants, ordered, keyset-paged in SQL) gives
+    what the pure rules give on the whole portfolio, page after page."""
+    await service.register_buyer("brand-a")
+    rng = random.Random(11)
+    events: list[Envelope] = []
+    factory_ids = [f"pr{n:02d}" for n in range(14)]
+    for n, factory_id in enumerate(factory_ids):
+        country = "KH" if n % 2 else "BD"
+        results = [(f"Q{q}", q < 3, q == 0, NC if rng.random() < 0.45 else OK) for q in range(6)]
+        events.append(upstream.factory(factory_id, country))
+        events += upstream.assessment(
+            factory_id, f"{factory_id}-a1", 1, date(2025, 1, 5), results, country
+        )
+        for question_id, critical, zero_tolerance, result in results:
+            if result == NC and rng.random() < 0.6:
+                events.append(
+                    upstream.plan_updated(
+                        factory_id,
+                        f"{factory_id}-a1",
+                        question_id,
+                        rng.choice(["verified", "in_progress"]),
+                        critical=critical,
+                        zero_tolerance=zero_tolerance,
+                        overdue=rng.random() < 0.4,
+                    )
+                )
+    await service.feed(events)
+    for factory_id in [*factory_ids[:12], "pr-unknown"]:  # one with nothing known of it
+        assert (await service.grant(factory_id, "brand-a")).status_code == 201
+    headers = service.buyer("brand-a")
+    base = "/v1/buyers/brand-a/factories"
+    whole = (await service.client.get(base + "?limit=100", headers=headers)).json()["items"]
+    assert len(whole) == 13
+    entries = [
+        portfolio.Entry(
+            factory_id=item["factory_id"],
+            country=item["country"] or "",
+            open_zero_tolerance=item["open_zero_tolerance_issues"],
+            open_critical=item["open_critical_issues"],
+            overdue=(item["improvement_plan"] or {}).get("overdue") or 0,
+            rate=(item["latest_report"] or {}).get("non_compliance_rate") or 0.0,
+            row=item,
+        )
+        for item in whole
+    ]
+    variants: list[tuple[str, dict[str, Any]]] = [
+        ("", {}),
+        ("&sort=factory_id", {"order": "factory_id"}),
+        ("&country=KH", {"country": "KH"}),
+        ("&has_open_critical_issues=true", {"open_critical": True}),
+        (
+            "&has_open_critical_issues=false&sort=factory_id",
+            {"open_critical": False, "order": "factory_id"},
+        ),
+        ("&overdue=true", {"overdue": True}),
+    ]
+    for query, rules in variants:
+        expected = [entry.factory_id for entry in portfolio.select(entries, **rules)[0]]
+        seen: list[str] = []
+        cursor = None
+        while True:
+            path = f"{base}?limit=2{query}" + (f"&cursor={cursor}" if cursor else "")
+            page = (await service.client.get(path, headers=headers)).json()
+            seen += [item["factory_id"] for item in page["items"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        assert seen == expected, query
+    assert any(entry.open_zero_tolerance for entry in entries)
+    assert any(entry.overdue for entry in entries)
