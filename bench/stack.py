@@ -40,13 +40,24 @@ class ServiceStack:
     nats_url: str
     log: IO[str]
     data_dir: Path
+    # a service run under cProfile (bench/profiled_service.py); its profile goes to data_dir
+    profiled: str | None = None
     specs: dict[str, ServiceSpec] = field(default_factory=dict)
     stacks: dict[str, Devstack] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in built_services():
-            self.specs[name] = ServiceSpec(name=name, port=free_port(), module=f"services.{name}")
+            module = f"services.{name}"
+            if name == self.profiled:
+                module = "bench.profiled_service"
+                os.environ["BW_PROFILE_SERVICE"] = name
+                os.environ["BW_PROFILE_OUT"] = str(self.profile_path)
+            self.specs[name] = ServiceSpec(name=name, port=free_port(), module=module)
         self.specs[CRUD_BASELINE] = ServiceSpec(CRUD_BASELINE, free_port(), "bench.crud_app")
+
+    @property
+    def profile_path(self) -> Path:
+        return self.data_dir / f"{self.profiled}.prof"
 
     def url(self, name: str) -> str:
         return self.specs[name].base_url
@@ -92,6 +103,22 @@ class ServiceStack:
         if stack is None or not stack.services:
             return None
         return stack.services[0][1].pid
+
+    def cpu_seconds(self, name: str) -> float | None:
+        """CPU time (user + system) the service process and its children have used so far."""
+        pid = self.pid(name)
+        if pid is None:
+            return None
+        try:
+            process = psutil.Process(pid)
+            times = process.cpu_times()
+            total = float(times.user + times.system)
+            for child in process.children(recursive=True):
+                child_times = child.cpu_times()
+                total += float(child_times.user + child_times.system)
+        except psutil.Error:
+            return None
+        return total
 
     def resident_mb(self, name: str) -> float | None:
         """Resident memory of the service process and anything it spawned, in MB."""

@@ -13,6 +13,20 @@ from libs.events.envelope import DomainEvent, Envelope
 S = TypeVar("S")
 
 
+class Decided(list[DomainEvent], Generic[S]):
+    """A decision's events with the states it folded on the way (one after each event), for a
+    decision that folds as it decides (a later rule sees an earlier event's effect): the repository
+    takes these states instead of folding the same events a second time."""
+
+    def __init__(self, events: Iterable[DomainEvent] = (), states: Iterable[S] = ()) -> None:
+        super().__init__(events)
+        self.states: list[S] = list(states)
+
+    def add(self, event: DomainEvent, state: S) -> None:
+        self.append(event)
+        self.states.append(state)
+
+
 class VersionMismatch(Exception):
     """The caller's expected version (HTTP If-Match) is not the aggregate's: HTTP 412."""
 

@@ -3,12 +3,12 @@ Pure (no I/O), so that services' domain and contract modules can import it."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from libs.events.envelope import DomainEvent, Envelope, EventRegistry
+from libs.events.identifiers import name_id
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class PublicContract:
 def public_event_id(internal_event_id: str, public_type: str) -> str:
     """A public event's id is derived from the internal event it comes from, so translating the
     same history again gives the same ids (JetStream and the consumers' inboxes de-duplicate)."""
-    return str(uuid.uuid5(uuid.UUID(internal_event_id), public_type))
+    return name_id(internal_event_id, public_type)
 
 
 def public_envelopes(

@@ -17,7 +17,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Generic, Protocol, TypeVar
 
-from libs.events.aggregate import AggregateType, Change, Loaded, Snapshots, VersionMismatch
+from libs.events.aggregate import (
+    AggregateType,
+    Change,
+    Decided,
+    Loaded,
+    Snapshots,
+    VersionMismatch,
+)
 from libs.events.envelope import DomainEvent, Envelope, EventContext
 from libs.events.store import ConcurrencyConflict, RecordedEvent, Snapshot
 
@@ -212,13 +219,20 @@ class Repository(Generic[S, U]):
         for context, decide_one in decisions:
             decided = decide_one(state)
             new_events = await decided if inspect.isawaitable(decided) else decided
-            for event in new_events:
-                state = aggregate.evolve(state, event)
-                states.append(state)
-                events.append(event)
-                if contexts is not None:
-                    assert context is not None
-                    contexts.append(context)
+            if isinstance(new_events, Decided) and len(new_events.states) == len(new_events):
+                folded = new_events.states  # the decision folded them already
+            else:
+                folded = []
+                for event in new_events:
+                    state = aggregate.evolve(state, event)
+                    folded.append(state)
+            if folded:
+                state = folded[-1]
+            states.extend(folded)
+            events.extend(new_events)
+            if contexts is not None:
+                assert context is not None
+                contexts.extend([context] * len(new_events))
         if not events:
             return Change(loaded, loaded.state, loaded.version, (), ())
         version = loaded.version + len(events)
@@ -246,6 +260,7 @@ class Repository(Generic[S, U]):
 __all__ = [
     "AggregateType",
     "Change",
+    "Decided",
     "Loaded",
     "Repository",
     "Snapshots",

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import uuid
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -35,6 +34,7 @@ from libs.events.envelope import (
     current_context,
     utcnow,
 )
+from libs.events.identifiers import random_ids
 from libs.events.nats import subject_for
 
 APPENDED = Counter("bw_events_appended_total", "Events appended to the event store", ["schema"])
@@ -458,9 +458,10 @@ class _StreamAccess(ABC):
         carrier: dict[str, str] = {}
         propagate.inject(carrier)
         recorded_at = utcnow()
+        ids = random_ids(len(events))
         envelopes = [
             Envelope(
-                id=str(uuid.uuid4()),
+                id=ids[offset - 1],
                 source=store.source,
                 type=store.registry.type_of(event),
                 subject=subject,

@@ -101,6 +101,11 @@ def create_service_app(
             handlers=consumer_handlers(EVENT_HANDLERS, remediation),
             registry=registry,
             batch_handler=consumer_batch_handler(remediation),
+            # a backlog (a programme's assessments completed at once, a replay) is applied a
+            # thousand events per fetch, in four transactions by factory at once: the decisions'
+            # CPU overlaps the others' round trips (50,000 events: 932/s → ~3,000/s; bench/)
+            batch_size=1000,
+            lanes=4,
         )
     )
     scheduler = DeadlineScheduler(

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import uuid
 
+from libs.events.identifiers import name_id
+
 PLAN_STREAM_PREFIX = "improvement-plan-"
 COMMITTEE_STREAM_PREFIX = "committee-"
 
-ITEM_NAMESPACE = uuid.UUID("6f1c1a52-3c0e-4c55-9a43-2b7f1c0d9e21")
+ITEM_NAMESPACE = "6f1c1a52-3c0e-4c55-9a43-2b7f1c0d9e21"
 
 
 def plan_stream_id(factory_id: str) -> str:
@@ -20,7 +22,7 @@ def committee_stream_id(factory_id: str) -> str:
 
 def item_id_for(assessment_id: str, question_id: str) -> str:
     """Deterministic, so a redelivered or reordered finding always names the same item."""
-    return str(uuid.uuid5(ITEM_NAMESPACE, f"{assessment_id}/{question_id}"))
+    return name_id(ITEM_NAMESPACE, f"{assessment_id}/{question_id}")
 
 
 def new_id() -> str:

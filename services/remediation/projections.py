@@ -83,29 +83,60 @@ def item_row(item: ImprovementItem) -> dict[str, Any]:
     return {**item.model_dump(), "status": item.status.value}
 
 
+def _array_type(column: Any) -> str:
+    """The PostgreSQL array type an item column's values are sent as."""
+    name = type(column.type).__name__
+    return {
+        "String": "text",
+        "Text": "text",
+        "Integer": "int",
+        "Boolean": "bool",
+        "Date": "date",
+        "DateTime": "timestamptz",
+        "Float": "float8",
+    }[name]
+
+
+def _upsert_sql() -> str:
+    """The plan's row and its changed items' rows in one statement (one round trip, prepared once
+    per connection by asyncpg): the items from arrays through `unnest`, then the plan's row."""
+    item_columns = ", ".join(ITEM_COLUMNS)
+    arrays = ", ".join(
+        f"${index}::{_array_type(improvement_item.c[name])}[]"
+        for index, name in enumerate(ITEM_COLUMNS, start=1)
+    )
+    item_updates = ", ".join(f"{name} = excluded.{name}" for name in ITEM_COLUMNS[1:])
+    offset = len(ITEM_COLUMNS)
+    plan_values = ", ".join(f"${offset + index}" for index in range(1, len(PLAN_COLUMNS) + 1))
+    plan_updates = ", ".join(f"{name} = excluded.{name}" for name in PLAN_COLUMNS[1:])
+    return f"""
+WITH items AS (
+    INSERT INTO {SCHEMA}.improvement_item ({item_columns})
+    SELECT * FROM unnest({arrays})
+    ON CONFLICT (item_id) DO UPDATE SET {item_updates}
+    RETURNING 1
+)
+INSERT INTO {SCHEMA}.improvement_plan ({", ".join(PLAN_COLUMNS)})
+VALUES ({plan_values})
+ON CONFLICT (factory_id) DO UPDATE SET {plan_updates}
+"""
+
+
+PLAN_COLUMNS = [column.name for column in improvement_plan.columns]
+UPSERT_SQL = _upsert_sql()
+
+
 async def upsert_plan(
     unit: UnitOfWork, factory_id: str, plan: Plan, item_ids: set[str], policy: DueDatePolicy
 ) -> None:
-    """Upsert the plan's summary row and the rows of the items that changed."""
+    """Upsert the plan's summary row and the rows of the items that changed, in one statement on
+    the unit's driver connection (SQLAlchemy would compile a multi-row VALUES per call: at a batch
+    of 200 items that was a third of the consumer's CPU)."""
     row = plan_summary(factory_id, plan, policy)
-    statement = insert(improvement_plan).values(row)
-    await unit.connection.execute(
-        statement.on_conflict_do_update(
-            index_elements=["factory_id"],
-            set_={key: statement.excluded[key] for key in row if key != "factory_id"},
-        )
-    )
     rows = [item_row(plan.items[item_id]) for item_id in sorted(item_ids) if item_id in plan.items]
-    if rows:
-        items_statement = insert(improvement_item).values(rows)
-        await unit.connection.execute(
-            items_statement.on_conflict_do_update(
-                index_elements=["item_id"],
-                set_={
-                    key: items_statement.excluded[key] for key in ITEM_COLUMNS if key != "item_id"
-                },
-            )
-        )
+    columns = [[item[name] for item in rows] for name in ITEM_COLUMNS]
+    driver = await unit.driver()
+    await driver.execute(UPSERT_SQL, *columns, *(row[name] for name in PLAN_COLUMNS))
 
 
 async def project_committee(unit: UnitOfWork, change: Change[Committee]) -> None:

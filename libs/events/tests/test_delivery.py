@@ -486,6 +486,57 @@ class TestBatchHandler:
         assert await counter(engine, "bad") == (0, 0)
         assert [parked.attempts for parked in await runner.dead_letters()] == [2]
 
+    async def test_lanes_apply_parts_of_a_batch_at_once_keeping_each_subjects_order(
+        self,
+        store: EventStore,
+        engine: AsyncEngine,
+        provisioned: NatsConnection,
+        registry: EventRegistry,
+        subject_prefix: str,
+    ) -> None:
+        seen: dict[str, list[int]] = {}
+        running = 0
+        most_at_once = 0
+
+        async def many(
+            connection: AsyncConnection, batch: Sequence[tuple[Envelope, DomainEvent]]
+        ) -> None:
+            nonlocal running, most_at_once
+            running += 1
+            most_at_once = max(most_at_once, running)
+            try:
+                await asyncio.sleep(0.05)  # a database round trip another lane can overlap
+                for envelope, event in batch:
+                    assert isinstance(event, ItemCounted)
+                    seen.setdefault(envelope.subject or "", []).append(event.amount)
+                    await count_item(connection, envelope, event)
+            finally:
+                running -= 1
+
+        for n in range(12):  # each counter's events are about its own subject
+            async with store.unit_of_work() as unit:
+                await unit.append(
+                    f"c{n}",
+                    stream_type="counter",
+                    expected_version=0,
+                    events=[ItemCounted(counter=f"c{n}", amount=amount) for amount in (1, 2, 3)],
+                    subject=f"factory-{n}",
+                )
+        await drain(relay_for(engine, provisioned))
+        runner = runner_for(
+            engine, provisioned, registry, subject_prefix, batch_handler=many, lanes=3
+        )
+        await runner.start()
+        try:
+            await eventually(lambda: _total_applied(engine, 12 * 6))
+            await eventually(lambda: _consumer_caught_up(provisioned, subject_prefix, runner))
+        finally:
+            await runner.stop()
+        assert most_at_once > 1  # lanes ran concurrently, each in its own transaction
+        assert seen == {f"factory-{n}": [1, 2, 3] for n in range(12)}  # once each, in order
+        assert [await counter(engine, f"c{n}") for n in range(12)] == [(6, 3)] * 12
+        assert await count(engine, "inbox") == 36
+
 
 class TestSlowHandlersAndShutdown:
     async def test_a_slow_handler_is_kept_alive_and_not_redelivered_to_another_replica(

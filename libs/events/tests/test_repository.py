@@ -18,6 +18,7 @@ from libs.events.memory import InMemoryEventStore, InMemoryUnit
 from libs.events.repository import (
     AggregateType,
     Change,
+    Decided,
     Loaded,
     Repository,
     Snapshots,
@@ -70,6 +71,32 @@ class NotYours(Exception):
 
 class TestInMemory:
     """Given events, when a command, then events: the repository's rules without any I/O."""
+
+    async def test_a_decision_that_folded_its_events_is_not_folded_again(self) -> None:
+        folds: list[DomainEvent] = []
+
+        def counting(state: Counter, event: DomainEvent) -> Counter:
+            folds.append(event)
+            return evolve(state, event)
+
+        aggregate = AggregateType(
+            stream_type="counter", stream_prefix="counter-", initial=Counter(), evolve=counting
+        )
+
+        def decide(state: Counter) -> list[DomainEvent]:
+            decided: Decided[Counter] = Decided()
+            for amount in (2, 3):
+                event = add(amount)
+                state = counting(state, event)
+                decided.add(event, state)
+            return decided
+
+        store = InMemoryEventStore(make_registry())
+        repository: Repository[Counter, InMemoryUnit] = Repository(store, aggregate)
+        change = await repository.execute("c", decide)
+        assert len(folds) == 2  # by the decision only
+        assert change.state == Counter(5) and change.version == 2
+        assert (await repository.execute("c", adding(1))).state == Counter(6)  # loaded and folded
 
     async def test_decides_on_the_folded_state_and_appends(self) -> None:
         store = InMemoryEventStore(make_registry())

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from libs.events.aggregate import AggregateType, Snapshots
+from libs.events.aggregate import AggregateType, Decided, Snapshots
 from libs.events.envelope import DomainEvent
 from services.remediation.domain.committee import CommitteeMeeting
 from services.remediation.domain.plan_events import (
@@ -114,6 +114,62 @@ class Progress:
         return {status.value: getattr(self, status.value) for status in ItemStatus}
 
 
+class Tally(Frozen):
+    """What the plan's progress and publication due date need, kept up to date by `evolve` so that
+    neither passes over every item (the public ImprovementPlanUpdated carries the progress after
+    every event: recounting made a plan's history quadratic in its items)."""
+
+    open: int = 0
+    in_progress: int = 0
+    done: int = 0
+    verified: int = 0
+    overdue: int = 0
+    first_report_date: date | None = None
+    # "question_id/cycle" -> item_id, to find the same question's item of another cycle
+    slots: dict[str, str] = {}
+
+    def replacing(self, old: ImprovementItem | None, new: ImprovementItem) -> Tally:
+        """The tally after `old` (None: a new item) became `new`."""
+        counts = {
+            ItemStatus.OPEN: self.open,
+            ItemStatus.IN_PROGRESS: self.in_progress,
+            ItemStatus.DONE: self.done,
+            ItemStatus.VERIFIED: self.verified,
+        }
+        overdue = self.overdue
+        slots = self.slots
+        if old is None:
+            # the first item of a question and cycle is the one found (as a scan in order would)
+            slots = {_slot(new.question_id, new.cycle): new.item_id, **slots}
+        else:
+            counts[old.status] -= 1
+            overdue -= old.overdue_now
+        counts[new.status] += 1
+        overdue += new.overdue_now
+        return Tally(
+            open=counts[ItemStatus.OPEN],
+            in_progress=counts[ItemStatus.IN_PROGRESS],
+            done=counts[ItemStatus.DONE],
+            verified=counts[ItemStatus.VERIFIED],
+            overdue=overdue,
+            first_report_date=_earliest(self.first_report_date, new.report_date),
+            slots=slots,
+        )
+
+    def reporting(self, report_date: date) -> Tally:
+        return self.model_copy(
+            update={"first_report_date": _earliest(self.first_report_date, report_date)}
+        )
+
+
+def _slot(question_id: str, cycle: int) -> str:
+    return f"{question_id}/{cycle}"
+
+
+def _earliest(first: date | None, other: date) -> date:
+    return other if first is None or other < first else first
+
+
 class Plan(Frozen):
     """A factory's living improvement plan. `version` counts the events folded into it, so it is
     the stream's version (the public summaries carry it)."""
@@ -124,6 +180,7 @@ class Plan(Frozen):
     assessments: dict[str, AssessmentReport] = {}
     publications: tuple[Publication, ...] = ()
     publication_overdue_flagged: bool = False
+    tally: Tally = Tally()
 
     @property
     def exists(self) -> bool:
@@ -131,9 +188,7 @@ class Plan(Frozen):
 
     @property
     def first_report_date(self) -> date | None:
-        dates = [report.report_date for report in self.assessments.values()]
-        dates += [item.report_date for item in self.items.values()]
-        return min(dates, default=None)
+        return self.tally.first_report_date
 
     def publication_due_date(self, policy: DueDatePolicy) -> date | None:
         first = self.first_report_date
@@ -146,19 +201,16 @@ class Plan(Frozen):
         return bool((first is not None and first.late) or self.publication_overdue_flagged)
 
     def progress(self) -> Progress:
-        counts = {status: 0 for status in ItemStatus}
-        for item in self.items.values():
-            counts[item.status] += 1
+        tally = self.tally
         total = len(self.items)
-        verified = counts[ItemStatus.VERIFIED]
         return Progress(
-            open=counts[ItemStatus.OPEN],
-            in_progress=counts[ItemStatus.IN_PROGRESS],
-            done=counts[ItemStatus.DONE],
-            verified=verified,
+            open=tally.open,
+            in_progress=tally.in_progress,
+            done=tally.done,
+            verified=tally.verified,
             total=total,
-            overdue=sum(1 for item in self.items.values() if item.overdue_now),
-            share_verified=round(verified / total, 4) if total else 0.0,
+            overdue=tally.overdue,
+            share_verified=round(tally.verified / total, 4) if total else 0.0,
         )
 
     def item(self, item_id: str) -> ImprovementItem:
@@ -168,14 +220,16 @@ class Plan(Frozen):
             raise ItemNotFound(item_id) from None
 
     def item_for(self, question_id: str, cycle: int) -> ImprovementItem | None:
-        for item in self.items.values():
-            if item.question_id == question_id and item.cycle == cycle:
-                return item
-        return None
+        item_id = self.tally.slots.get(_slot(question_id, cycle))
+        return None if item_id is None else self.items.get(item_id)
 
 
-def _with_item(plan: Plan, item_id: str, **changes: Any) -> dict[str, ImprovementItem]:
-    return {**plan.items, item_id: plan.items[item_id].model_copy(update=changes)}
+def _with_item(plan: Plan, changes: dict[str, Any], item_id: str, **fields: Any) -> None:
+    """Set the changed item, and the tally it moves, in `changes`."""
+    old = plan.items[item_id]
+    new = old.model_copy(update=fields)
+    changes["items"] = {**plan.items, item_id: new}
+    changes["tally"] = plan.tally.replacing(old, new)
 
 
 def evolve(plan: Plan, event: DomainEvent) -> Plan:
@@ -190,6 +244,7 @@ def evolve(plan: Plan, event: DomainEvent) -> Plan:
                 assessment_id=event.assessment_id, cycle=event.cycle, report_date=event.report_date
             )
             changes["assessments"] = {**plan.assessments, event.assessment_id: report}
+            changes["tally"] = plan.tally.reporting(event.report_date)
         case ImprovementItemAdded():
             item = ImprovementItem(
                 **event.model_dump(exclude={"due_date"}),
@@ -197,11 +252,13 @@ def evolve(plan: Plan, event: DomainEvent) -> Plan:
                 latest_due_date=event.due_date,
             )
             changes["items"] = {**plan.items, event.item_id: item}
+            changes["tally"] = plan.tally.replacing(plan.items.get(event.item_id), item)
         case ImprovementItemMarkedPersistent():
-            changes["items"] = _with_item(plan, event.item_id, persistent=True)
+            _with_item(plan, changes, event.item_id, persistent=True)
         case ImprovementItemDetailsChanged():
-            changes["items"] = _with_item(
+            _with_item(
                 plan,
+                changes,
                 event.item_id,
                 root_cause=event.root_cause,
                 planned_action=event.planned_action,
@@ -209,18 +266,20 @@ def evolve(plan: Plan, event: DomainEvent) -> Plan:
                 due_date=event.due_date,
             )
         case ImprovementItemStatusChanged():
-            changes["items"] = _with_item(plan, event.item_id, status=event.to_status)
+            _with_item(plan, changes, event.item_id, status=event.to_status)
         case RemediationVerified():
-            changes["items"] = _with_item(
+            _with_item(
                 plan,
+                changes,
                 event.item_id,
                 status=ItemStatus.VERIFIED,
                 verified_by=event.verified_by,
                 verified_at=event.verified_at,
             )
         case ImprovementItemReopened():
-            changes["items"] = _with_item(
+            _with_item(
                 plan,
+                changes,
                 event.item_id,
                 status=ItemStatus.OPEN,
                 reopen_reason=event.reason,
@@ -228,7 +287,7 @@ def evolve(plan: Plan, event: DomainEvent) -> Plan:
                 verified_at=None,
             )
         case ImprovementItemOverdue():
-            changes["items"] = _with_item(plan, event.item_id, overdue=True)
+            _with_item(plan, changes, event.item_id, overdue=True)
         case ImprovementPlanPublished():
             publication = Publication(
                 plan_version=event.plan_version,
@@ -254,21 +313,22 @@ PLAN = AggregateType(
         every=200,
         dump=lambda plan: plan.model_dump(mode="json"),
         restore=Plan.model_validate,
+        version=2,  # 2: with the tally
     ),
 )
 
 
 class _Decision:
     """The events one command decides, folded as they are decided, so a later rule of the same
-    command sees the earlier events' effect."""
+    command sees the earlier events' effect (the repository reuses the folded states)."""
 
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
-        self.events: list[DomainEvent] = []
+        self.events: Decided[Plan] = Decided()
 
     def __call__(self, event: DomainEvent) -> None:
-        self.events.append(event)
         self.plan = evolve(self.plan, event)
+        self.events.add(event, self.plan)
 
 
 # commands ----------------------------------------------------------------------------------------

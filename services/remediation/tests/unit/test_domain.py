@@ -605,3 +605,54 @@ class TestCommitteeLimits:
         committee = committee_given().model_copy(update={"meetings": (held,) * MAX_MEETINGS})
         with pytest.raises(MeetingLimitReached):
             log(committee, meeting_id="y", attendees=["m1"], today=date(2024, 3, 2))
+
+
+def recounted(plan: Plan) -> tuple[dict[str, int], int, date | None]:
+    """The progress and first report date counted over every item, as the plan once did."""
+    counts = {status.value: 0 for status in ItemStatus}
+    for item in plan.items.values():
+        counts[item.status.value] += 1
+    dates = [report.report_date for report in plan.assessments.values()]
+    dates += [item.report_date for item in plan.items.values()]
+    overdue = sum(1 for item in plan.items.values() if item.overdue_now)
+    return counts, overdue, min(dates, default=None)
+
+
+def test_the_kept_tally_equals_a_recount_after_every_event() -> None:
+    """The progress is kept incrementally (not recounted per event): after each event of a
+    history that adds, edits, moves, verifies, reopens and flags items over two cycles, arriving
+    out of order, it equals a count over every item."""
+    q1, q2, q3 = (item_id_for("a1", q) for q in ("q1", "q2", "q3"))
+    history = history_of(
+        finding("q1", assessment_id="a2", cycle=2),  # the later cycle first
+        finding("q1"),
+        finding("q2", critical=True),
+        finding("q3", zero_tolerance=True),
+    )
+    plan = PLAN.initial
+    for event in history:
+        plan = then(plan, [event])
+        progress = plan.progress()
+        assert (progress.by_status, progress.overdue, plan.first_report_date) == recounted(plan)
+    plan = done(plan, q1)
+    plan = move(plan, q1, ItemStatus.VERIFIED)
+    plan = then(plan, plans.flag_overdue(plan, today=REPORT + timedelta(days=40), now=NOW))
+    plan = move(plan, q2, ItemStatus.IN_PROGRESS)
+    plan = then(
+        plan,
+        plans.change_status(
+            plan, q1, ItemStatus.OPEN, actor="assessor", by="a", now=NOW, reason="r"
+        ),
+    )
+    plan = done(plan, q3)
+    progress = plan.progress()
+    counts, overdue, first = recounted(plan)
+    assert (progress.by_status, progress.overdue, plan.first_report_date) == (
+        counts,
+        overdue,
+        first,
+    )
+    assert counts == {"open": 2, "in_progress": 1, "done": 1, "verified": 0}
+    assert overdue == 2 and first == REPORT  # q2 (critical, 30 days) and q3 (7 days)
+    assert plan.item_for("q1", 1) == plan.items[q1]
+    assert plan.items[item_id_for("a2", "q1")].persistent
