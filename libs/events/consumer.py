@@ -278,6 +278,10 @@ class ConsumerRunner:
                     )
                 else:
                     messages = await subscription.fetch(1, timeout=self.fetch_timeout)
+                    if _more_pending(messages[-1]):
+                        # a burst (an assessment's completion and its findings): the rest joins
+                        # the first in one batch instead of waiting for its transaction
+                        messages += await self._follow_up(subscription)
                 failures = 0
             except (nats.errors.TimeoutError, TimeoutError):
                 # an idle fetch (nats-py raises either kind); not a failure
@@ -301,6 +305,18 @@ class ConsumerRunner:
             busy = True
             backlog = _more_pending(messages[-1])
             await self.handle_in_lanes(messages)
+
+    async def _follow_up(self, subscription: JetStreamContext.PullSubscription) -> list[Msg]:
+        """What else is pending right now (none if the fetch fails: the first is handled alone,
+        and a lost connection shows in its handling)."""
+        try:
+            return list(
+                await subscription.fetch(
+                    self.subscription.batch_size - 1, timeout=BACKLOG_FETCH_SECONDS
+                )
+            )
+        except Exception:
+            return []
 
     async def _pause(self, seconds: float) -> None:
         """Wait `seconds`, or less if the runner is asked to stop."""

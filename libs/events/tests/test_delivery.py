@@ -486,6 +486,35 @@ class TestBatchHandler:
         assert await counter(engine, "bad") == (0, 0)
         assert [parked.attempts for parked in await runner.dead_letters()] == [2]
 
+    async def test_what_waits_behind_an_idle_fetchs_first_event_joins_its_batch(
+        self,
+        store: EventStore,
+        engine: AsyncEngine,
+        provisioned: NatsConnection,
+        registry: EventRegistry,
+        subject_prefix: str,
+    ) -> None:
+        batch_sizes: list[int] = []
+
+        async def many(
+            connection: AsyncConnection, batch: Sequence[tuple[Envelope, DomainEvent]]
+        ) -> None:
+            batch_sizes.append(len(batch))
+            for envelope, event in batch:
+                await count_item(connection, envelope, event)
+
+        # an assessment's completion and its findings: published together, before the idle
+        # consumer's fetch of one
+        await append(store, "c1", 0, *range(1, 11))
+        await drain(relay_for(engine, provisioned))
+        runner = runner_for(engine, provisioned, registry, subject_prefix, batch_handler=many)
+        await runner.start()
+        try:
+            await eventually(lambda: _counter_is(engine, "c1", (55, 10)))
+        finally:
+            await runner.stop()
+        assert batch_sizes == [10]
+
     async def test_lanes_apply_parts_of_a_batch_at_once_keeping_each_subjects_order(
         self,
         store: EventStore,
