@@ -4,6 +4,7 @@ writes)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events.aggregate import Change
 from libs.events.envelope import DomainEvent
-from libs.events.store import UnitOfWork
+from libs.events.store import UnitOfWork, driver_connection
 from services.assessment.compliance_catalogue import Catalogue, CatalogueLibrary
 from services.assessment.domain.assessment_events import (
     AssessmentCompleted,
@@ -182,10 +183,52 @@ async def _upsert_findings(projection: Projection, rows: list[dict[str, Any]]) -
     )
 
 
+_RECORDED_COLUMNS = (
+    "assessment_id",
+    "question_id",
+    "cluster_id",
+    "compliance_point_id",
+    "critical",
+    "zero_tolerance",
+    "result",
+    "evidence",
+    "evidence_refs",
+    "recorded_by",
+    "recorded_at",
+)
+_REPLACED_ON_CONFLICT = ("result", "evidence", "evidence_refs", "recorded_by", "recorded_at")
+# The command on site (one finding at a time): the finding's row and the assessment's version in
+# one prepared statement on the driver connection (one round trip, nothing compiled per request).
+_FINDING_RECORDED_SQL = f"""
+WITH upserted AS (
+    INSERT INTO {finding.fullname} ({", ".join(_RECORDED_COLUMNS)})
+    VALUES ({
+    ", ".join(
+        f"${index}::jsonb" if name == "evidence_refs" else f"${index}"
+        for index, name in enumerate(_RECORDED_COLUMNS, start=1)
+    )
+})
+    ON CONFLICT (assessment_id, question_id) DO UPDATE SET
+        {", ".join(f"{name} = excluded.{name}" for name in _REPLACED_ON_CONFLICT)}
+    RETURNING 1
+)
+UPDATE {assessment.fullname}
+SET version = ${len(_RECORDED_COLUMNS) + 1}, updated_at = ${len(_RECORDED_COLUMNS) + 2}
+WHERE assessment_id = $1
+"""
+
+
 async def project_finding_recorded(projection: Projection, event: DomainEvent) -> None:
     assert isinstance(event, FindingRecorded)
-    await _upsert_findings(projection, [_finding_row(projection, event)])
-    await _touch_assessment(projection, event.assessment_id)
+    row = _finding_row(projection, event)
+    row["evidence_refs"] = json.dumps(row["evidence_refs"])
+    driver = await driver_connection(projection.connection)
+    await driver.execute(
+        _FINDING_RECORDED_SQL,
+        *(row[name] for name in _RECORDED_COLUMNS),
+        projection.version,
+        projection.recorded_at,
+    )
 
 
 async def project_findings_recorded(projection: Projection, events: list[FindingRecorded]) -> None:

@@ -3,6 +3,7 @@ read-model lookups commands make inside their unit of work (`ReadModelLookups`).
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from datetime import date
 from typing import Any
@@ -11,7 +12,7 @@ from sqlalchemy import String, and_, cast, func, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from libs.events.store import UnitOfWork
+from libs.events.store import UnitOfWork, driver_connection
 from services.assessment.compliance_catalogue import Catalogue, CatalogueLibrary
 from services.assessment.tables import (
     assessment,
@@ -110,14 +111,72 @@ async def get_assessment(connection: AsyncConnection, assessment_id: str) -> Row
     return result.mappings().first()
 
 
+_FINDING_COLUMNS = (
+    "question_id",
+    "cluster_id",
+    "compliance_point_id",
+    "critical",
+    "zero_tolerance",
+    "result",
+    "evidence",
+    "evidence_refs",
+    "recorded_by",
+    "recorded_at",
+    "corrected",
+)
+_ASSESSMENT_COLUMNS = (
+    "assessment_id",
+    "factory_id",
+    "cycle",
+    "country",
+    "catalogue_version",
+    "scheduled_for",
+    "assessors",
+    "status",
+    "report_date",
+    "completed_by",
+    "summary",
+    "version",
+)
+_JSON_COLUMNS = {"assessors", "summary", "evidence_refs"}
+
+
+def _column(table: str, name: str) -> str:
+    return f"{table}.{name}::text AS {name}" if name in _JSON_COLUMNS else f"{table}.{name}"
+
+
+# Every command on an assessment answers with it: one prepared statement (one round trip) on the
+# driver connection instead of two SQLAlchemy selects compiled and run through its layers.
+_DETAIL_SQL = f"""
+SELECT {", ".join(_column("a", name) for name in _ASSESSMENT_COLUMNS)},
+       {", ".join(_column("f", name) for name in _FINDING_COLUMNS)}
+FROM {assessment.fullname} AS a
+LEFT JOIN {finding.fullname} AS f ON f.assessment_id = a.assessment_id
+WHERE a.assessment_id = $1
+ORDER BY f.question_id
+"""
+
+
+def _decoded(name: str, value: Any) -> Any:
+    return json.loads(value) if name in _JSON_COLUMNS and value is not None else value
+
+
 async def assessment_detail(
     connection: AsyncConnection, assessment_id: str
 ) -> dict[str, Any] | None:
     """The assessment with its findings (`AssessmentDetail`), None if it does not exist."""
-    row = await get_assessment(connection, assessment_id)
-    if row is None:
+    driver = await driver_connection(connection)
+    rows = await driver.fetch(_DETAIL_SQL, assessment_id)
+    if not rows:
         return None
-    return {**assessment_view(row), "findings": await findings_of(connection, assessment_id)}
+    first = rows[0]
+    detail = {name: _decoded(name, first[name]) for name in _ASSESSMENT_COLUMNS}
+    detail["findings"] = [
+        {name: _decoded(name, row[name]) for name in _FINDING_COLUMNS}
+        for row in rows
+        if row["question_id"] is not None
+    ]
+    return detail
 
 
 async def list_assessments(
