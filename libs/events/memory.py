@@ -8,7 +8,7 @@ append checks the expected version as the PostgreSQL store does.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -58,9 +58,13 @@ class InMemoryUnit:
         self.staged_snapshots: dict[str, Snapshot] = {}
         self.appended: list[Envelope] = []
         self.queued: list[Envelope] = []
+        self.committed: list[Callable[[], None]] = []
 
     def before_write(self) -> None:
         """No request transaction here: nothing to replay."""
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        self.committed.append(callback)
 
     def _stream(self, stream_id: str) -> list[RecordedEvent]:
         return self.store.streams.get(stream_id, []) + self.staged.get(stream_id, [])
@@ -139,3 +143,5 @@ class InMemoryUnit:
             self.store.streams.setdefault(stream_id, []).extend(staged)
         self.store.snapshots.update(self.staged_snapshots)
         self.store.published.extend(self.queued)
+        for callback in self.committed:
+            callback()

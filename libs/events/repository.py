@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Generic, Protocol, TypeVar
@@ -58,6 +59,8 @@ class StreamAccess(Protocol):
 
     def before_write(self) -> None: ...
 
+    def after_commit(self, callback: Callable[[], None]) -> None: ...
+
 
 U = TypeVar("U", bound=StreamAccess)
 U_co = TypeVar("U_co", bound=StreamAccess, covariant=True)
@@ -89,18 +92,39 @@ class Repository(Generic[S, U]):
         *,
         subject_of: Callable[[str, S], str] = lambda aggregate_id, _state: aggregate_id,
         project: Project[U, S] | None = None,
+        cache: int = 0,
     ) -> None:
         self.store = store
         self.aggregate = aggregate
         self.subject_of = subject_of
         self.project = project
+        # The states this process last committed, by stream (at most `cache` of them, least
+        # recently used dropped first): a command on one of them loads only the events after the
+        # cached version (none, unless another replica appended) instead of restoring the
+        # snapshot and folding its tail. A state enters only once its transaction committed.
+        self.cache_size = cache
+        self._cache: OrderedDict[str, tuple[int, S]] = OrderedDict()
+
+    def _remember(self, stream_id: str, version: int, state: S) -> None:
+        cached = self._cache.get(stream_id)
+        if cached is not None and cached[0] >= version:
+            return  # a later state is already there (commits can finish out of order)
+        self._cache[stream_id] = (version, state)
+        self._cache.move_to_end(stream_id)
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
 
     async def load(self, unit: U, aggregate_id: str) -> Loaded[S]:
         aggregate = self.aggregate
         stream_id = aggregate.stream_id(aggregate_id)
         state, version = aggregate.initial, 0
         snapshots = aggregate.snapshots
-        if snapshots is None:
+        cached = self._cache.get(stream_id)
+        if cached is not None:
+            self._cache.move_to_end(stream_id)
+            version, state = cached
+            recorded = await unit.load(stream_id, after_version=version)
+        elif snapshots is None:
             recorded = await unit.load(stream_id)
         else:
             snapshot, recorded = await unit.load_from_snapshot(stream_id)
@@ -247,6 +271,8 @@ class Repository(Generic[S, U]):
             contexts=contexts,
         )
         change = Change(loaded, state, version, tuple(events), tuple(envelopes))
+        if self.cache_size:
+            unit.after_commit(lambda: self._remember(stream_id, version, state))
         if self.project is not None:
             await self.project(unit, change)
         snapshots = aggregate.snapshots

@@ -217,7 +217,7 @@ class EventStore:
                 unit = UnitOfWork(self, connection)
                 yield unit
             self._count(unit.appended)  # released into the caller's transaction
-            return
+            return  # the caller commits: the unit's after-commit callbacks are not called
         joined = request_transaction(self.engine)
         if joined is not None:
             if not authorize_first:
@@ -230,12 +230,15 @@ class EventStore:
                     appended = unit.appended
                     joined.after_commit.append(lambda: self._count(appended))
                     joined.after_commit.extend(self._after_commit)
+                joined.after_commit.extend(unit.committed)
                 return
         async with self.engine.begin() as connection:
             unit = UnitOfWork(
                 self, connection, joined.before_write if joined is not None else _no_checkpoint
             )
             yield unit
+        for callback in unit.committed:
+            callback()
         if unit.appended:
             self._count(unit.appended)
             for callback in self._after_commit:
@@ -543,6 +546,12 @@ class UnitOfWork(_StreamAccess):
         self.before_write = before_write
         """Call after authorization, before deciding: a replayed request stops here."""
         self._driver: asyncpg.Connection | None = None
+        self.committed: list[Callable[[], None]] = []
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Call `callback` once the transaction this unit belongs to has committed (never when
+        it rolls back, nor for a unit on a caller's connection, whose commit the caller does)."""
+        self.committed.append(callback)
 
     async def driver(self) -> asyncpg.Connection:
         """The asyncpg connection under `connection`, inside the same transaction."""

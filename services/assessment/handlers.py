@@ -53,6 +53,9 @@ class Lookups(Protocol):
     async def last_cycle(self, unit: Any, factory_id: str) -> int: ...
 
 
+# committed assessment states each process keeps (an assessment's state is tens of kB)
+STATES_CACHED = 256
+
 ReadAnswer = Callable[[Any, str], Awaitable[Any]]
 """Reads an assessment's answer (the assessment with its findings) in a unit of work."""
 
@@ -95,8 +98,14 @@ def make_dependencies(
 ) -> Dependencies:
     return Dependencies(
         factories=Repository(store, FACTORY, project=project_factory),
+        # an assessment on site takes a finding after another: each command starts from the
+        # state the last one committed (libs/events/repository.py) instead of its snapshot
         assessments=Repository(
-            store, ASSESSMENT, subject_of=_factory_of, project=project_assessment
+            store,
+            ASSESSMENT,
+            subject_of=_factory_of,
+            project=project_assessment,
+            cache=STATES_CACHED,
         ),
         catalogues=catalogues,
         lookups=lookups,

@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 # consumer runner's own retry (with backoff) takes over.
 CONFLICT_RETRIES = 8
 
+# committed plan states each process keeps (a plan is tens of kB)
+PLANS_CACHED = 256
+
 Clock = Callable[[], datetime]
 
 
@@ -74,8 +77,12 @@ class Remediation:
         the handler tests) nothing is projected."""
         return cls(
             store=store,
+            # an item command starts from the plan state the last one committed here
             plans=Repository(
-                store, PLAN, project=projections.plan_projection(policy) if read_models else None
+                store,
+                PLAN,
+                project=projections.plan_projection(policy) if read_models else None,
+                cache=PLANS_CACHED,
             ),
             committees=Repository(
                 store, COMMITTEE, project=projections.project_committee if read_models else None

@@ -388,3 +388,68 @@ async def test_in_a_callers_transaction_a_conflict_is_retried_on_a_savepoint(
     assert await store.stream_version("counter-c") == 3
     async with engine.connect() as connection:
         assert await connection.scalar(text(f"SELECT count(*) FROM {SCHEMA}.counter")) == 1
+
+
+class TestCommittedStateCache:
+    """`Repository(cache=N)`: the states this process committed are the starting point of the
+    next command on the same aggregate; only the events after them are loaded."""
+
+    async def test_the_next_command_folds_only_what_another_replica_appended(self) -> None:
+        folds: list[DomainEvent] = []
+
+        def counting(state: Counter, event: DomainEvent) -> Counter:
+            folds.append(event)
+            return evolve(state, event)
+
+        aggregate = AggregateType(
+            stream_type="counter", stream_prefix="counter-", initial=Counter(), evolve=counting
+        )
+        store = InMemoryEventStore(make_registry())
+        cached: Repository[Counter, InMemoryUnit] = Repository(store, aggregate, cache=8)
+        replica: Repository[Counter, InMemoryUnit] = Repository(store, aggregate)
+        await cached.execute("c", lambda _: [add(1), add(2)])
+        folds.clear()
+        await replica.execute("c", adding(10))  # another process: folds 2 and appends 1
+        replica_folds = len(folds)
+        change = await cached.execute("c", adding(100))
+        assert change.before.state == Counter(13) and change.state == Counter(113)
+        assert len(folds) - replica_folds == 2  # the replica's event and the new one
+        assert change.version == 4
+
+    async def test_at_most_n_states_are_kept_least_recently_used_first_out(self) -> None:
+        store = InMemoryEventStore(make_registry())
+        repository: Repository[Counter, InMemoryUnit] = Repository(store, COUNTER, cache=2)
+        for name in ("a", "b", "a", "c"):
+            await repository.execute(name, adding(1))
+        assert list(repository._cache) == ["counter-a", "counter-c"]
+
+    async def test_a_rolled_back_change_is_not_remembered(
+        self, store: EventStore, engine: AsyncEngine
+    ) -> None:
+        async def refuse(unit: UnitOfWork, change: Change[Counter]) -> None:
+            if change.state.total > 100:
+                raise RuntimeError("read model refused it")
+
+        repository: Repository[Counter, UnitOfWork] = Repository(
+            store, COUNTER, project=refuse, cache=8
+        )
+        await repository.execute("c", adding(1))
+        with pytest.raises(RuntimeError):
+            await repository.execute("c", adding(500))  # appended, projected, rolled back
+        assert repository._cache["counter-c"][0] == 1
+        other: Repository[Counter, UnitOfWork] = Repository(store, COUNTER)
+        await other.execute("c", adding(5))  # version 2 is this one, not the rolled-back one
+        change = await repository.execute("c", adding(1))
+        assert change.before.state == Counter(6) and change.state == Counter(7)
+
+    async def test_in_a_callers_transaction_nothing_is_remembered(
+        self, store: EventStore, engine: AsyncEngine
+    ) -> None:
+        """A consumer commits its own transaction: the unit cannot know whether it did."""
+        repository: Repository[Counter, UnitOfWork] = Repository(store, COUNTER, cache=8)
+        async with engine.connect() as connection:
+            transaction = await connection.begin()
+            await repository.execute("c", adding(1), connection=connection)
+            await transaction.rollback()
+        assert not repository._cache
+        assert await store.stream_version("counter-c") == 0
