@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Sequence
 
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 
 
 class ProgressSettings(BaseSettings):
-    """How the runtime watches its consumers and relay (environment: `BW_EVENTS_…`)."""
+    """How the runtime runs and watches its consumers and relay (environment: `BW_EVENTS_…`)."""
 
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
@@ -33,6 +34,15 @@ class ProgressSettings(BaseSettings):
     stall_seconds: float = Field(60.0, gt=0, validation_alias="BW_EVENTS_STALL_SECONDS")
     # how often consumer lag (JetStream consumer info) and the outbox backlog are polled
     poll_seconds: float = Field(5.0, gt=0, validation_alias="BW_EVENTS_POLL_SECONDS")
+    # how long an idle consumer's fetch waits for a message before it asks again; a stopping
+    # consumer lets its fetch run out, so this is also the longest its stop waits for it
+    fetch_seconds: float = Field(2.0, gt=0, validation_alias="BW_EVENTS_FETCH_SECONDS")
+    # JetStream's ack wait for every consumer of the service, instead of each subscription's own
+    # (30 s unless it says otherwise): how long an event handed to a process that died waits
+    # before it is delivered again; a handler still working keeps its events meanwhile
+    ack_wait_seconds: float | None = Field(
+        None, gt=0, validation_alias="BW_EVENTS_ACK_WAIT_SECONDS"
+    )
 
 
 class NotRunning(Exception):
@@ -101,12 +111,17 @@ class EventRuntime:
         """Add a durable consumer (before `start`). For handlers that need the runtime's own
         store: build the runtime, then the handlers' dependencies on `runtime.store`, then
         subscribe them."""
+        if self.progress.ack_wait_seconds is not None:
+            subscription = dataclasses.replace(
+                subscription, ack_wait=self.progress.ack_wait_seconds
+            )
         runner = ConsumerRunner(
             engine=self._engine,
             schema=self.store.schema,
             nats=self.nats,
             subscription=subscription,
             subject_prefix=self.subject_prefix,
+            fetch_timeout=self.progress.fetch_seconds,
             after_commit=self.relay.wake,
             supervisor=self.supervisor,
             stream_replicas=self.stream_replicas,
@@ -139,8 +154,8 @@ class EventRuntime:
         if self._monitor is not None:
             await self.supervisor.wait_stopped(self._monitor, timeout=10)
             self._monitor = None
-        for runner in self.consumers:
-            await runner.stop()
+        # together: each lets its fetch in flight run out, so one after another took their sum
+        await asyncio.gather(*(runner.stop() for runner in self.consumers))
         await self.relay.stop()
         await self.nats.stop()
         await self.store.close()
