@@ -94,6 +94,7 @@ def create_service_app(
         schedule=settings.schedule(),
         supervisor=runtime.supervisor,
         timeout_seconds=settings.timeout_seconds,
+        lease_margin_seconds=settings.lease_margin_seconds,
         endpoint_concurrency=settings.endpoint_concurrency,
         endpoint_rate_per_second=settings.endpoint_rate_per_second,
         max_in_flight=settings.max_in_flight,

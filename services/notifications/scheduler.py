@@ -60,6 +60,7 @@ LATE_OUTCOMES = Counter(
 DISABLED = Counter("bw_webhook_endpoints_disabled_total", "Endpoints disabled", ["reason"])
 
 # a claimed message is due again this long after its attempt's timeout if nothing was recorded
+# (the default of BW_WEBHOOK_LEASE_MARGIN_SECONDS)
 LEASE_MARGIN_SECONDS = 30.0
 RECORD_BATCH = 500
 RECORD_INTERVAL_SECONDS = 0.01
@@ -206,6 +207,7 @@ class Dispatcher:
         poll_seconds: float = 1.0,
         retention_seconds: float = 30 * 86400.0,
         purge_interval_seconds: float = 3600.0,
+        lease_margin_seconds: float = LEASE_MARGIN_SECONDS,
     ) -> None:
         self.dsn = plain_dsn(database_url)
         self.deps = deps
@@ -220,6 +222,7 @@ class Dispatcher:
         self.poll_seconds = poll_seconds
         self.retention_seconds = retention_seconds
         self.purge_interval = purge_interval_seconds
+        self.lease_margin = lease_margin_seconds
         self.wake = asyncio.Event()
         self.stopping = asyncio.Event()
         self.in_flight: dict[str, int] = defaultdict(int)
@@ -292,7 +295,7 @@ class Dispatcher:
         capacity = self.max_in_flight - len(self.tasks)
         if capacity <= 0:
             return []
-        lease = self.timeout + LEASE_MARGIN_SECONDS
+        lease = self.timeout + self.lease_margin
         async with self.pool.acquire() as connection, connection.transaction():
             rows = await connection.fetch(CLAIM_SQL, self._busy(), capacity)
             chosen: list[Any] = []

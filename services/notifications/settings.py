@@ -46,6 +46,11 @@ class NotificationsSettings(ServiceSettings):
     )
     max_in_flight: int = Field(512, ge=1, validation_alias="BW_WEBHOOK_MAX_IN_FLIGHT")
     poll_seconds: float = Field(1.0, gt=0, validation_alias="BW_WEBHOOK_POLL_SECONDS")
+    # a claimed message is due again this long after its attempt's timeout if no outcome was
+    # recorded (its process died, or stalled that long): what a crash mid-delivery costs
+    lease_margin_seconds: float = Field(
+        30.0, gt=0, validation_alias="BW_WEBHOOK_LEASE_MARGIN_SECONDS"
+    )
     payload_retention_days: float = Field(
         30.0, gt=0, validation_alias="BW_WEBHOOK_PAYLOAD_RETENTION_DAYS"
     )

@@ -34,6 +34,14 @@ SERVICE_ENVIRONMENT = {
     "BW_WEBHOOK_TIMEOUT_SECONDS": "5",
     "BW_WEBHOOK_POLL_SECONDS": "0.2",
     "BW_EVENTS_POLL_SECONDS": "1",
+    # what a service killed with -9 had fetched, or claimed for delivery, is due again after
+    # seconds instead of 30
+    "BW_EVENTS_ACK_WAIT_SECONDS": "5",
+    "BW_WEBHOOK_LEASE_MARGIN_SECONDS": "3",
+    # idle consumers as in production (the root conftest.py shortens this for in-process
+    # services): an idle consumer checks its binding every fifth fetch, which a cluster that is
+    # electing leaders answers slowly
+    "BW_EVENTS_FETCH_SECONDS": "2",
 }
 
 

@@ -72,6 +72,10 @@ async def test_kill_9_mid_delivery_loses_nothing(
         "BW_WEBHOOK_TIMEOUT_SECONDS": "2",
         "BW_WEBHOOK_POLL_SECONDS": "0.05",
         "BW_WEBHOOK_ENDPOINT_CONCURRENCY": "4",
+        # what the killed process had fetched, or claimed for delivery, is due again after
+        # seconds instead of 30
+        "BW_EVENTS_ACK_WAIT_SECONDS": "5",
+        "BW_WEBHOOK_LEASE_MARGIN_SECONDS": "3",
     }
     migrate = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "services.notifications", "migrate", cwd=ROOT, env=environment
