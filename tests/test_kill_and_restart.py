@@ -76,6 +76,10 @@ class ServiceProcess:
                 assert self.process.returncode is None, f"{self.name} exited"
                 await asyncio.sleep(0.2)
 
+    async def migrate_and_start(self) -> None:
+        await self.run("migrate")
+        await self.start()
+
     async def kill(self) -> None:
         assert self.process is not None
         self.process.send_signal(signal.SIGKILL)
@@ -106,9 +110,10 @@ async def services(
     assessment = ServiceProcess("assessment", environment)
     remediation = ServiceProcess("remediation", environment)
     try:
-        for service in (assessment, remediation):
-            await service.run("migrate")
-            await service.start()
+        # both at once: each is two process starts (migrate, serve), most of this test's time
+        async with asyncio.TaskGroup() as group:
+            for service in (assessment, remediation):
+                group.create_task(service.migrate_and_start())
         yield assessment, remediation
     finally:
         for service in (assessment, remediation):

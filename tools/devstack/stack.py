@@ -163,20 +163,24 @@ class Devstack:
 
     # -- services --------------------------------------------------------------------------------
     async def migrate(self) -> None:
+        """Every service's migrations, at the same time: each has its own schema (and its own
+        advisory lock), and most of a migration's time is its process starting."""
         if not self.config.services:
             self.out.say("no services found, nothing to migrate")
-        for spec in self.config.services:
-            self.out.say(f"migrating {spec.name}")
-            process = await self._uncancellable(self._spawn(spec, "migrate"))
-            try:
-                code = await asyncio.wait_for(process.wait(), MIGRATION_TIMEOUT)
-            except TimeoutError:
-                raise DevstackError(
-                    f"migrations of {spec.name} still running after {MIGRATION_TIMEOUT:.0f} s"
-                ) from None
-            del self._children[process]
-            if code != 0:
-                raise DevstackError(f"migrations of {spec.name} failed with exit code {code}")
+        await asyncio.gather(*(self._migrate(spec) for spec in self.config.services))
+
+    async def _migrate(self, spec: ServiceSpec) -> None:
+        self.out.say(f"migrating {spec.name}")
+        process = await self._uncancellable(self._spawn(spec, "migrate"))
+        try:
+            code = await asyncio.wait_for(process.wait(), MIGRATION_TIMEOUT)
+        except TimeoutError:
+            raise DevstackError(
+                f"migrations of {spec.name} still running after {MIGRATION_TIMEOUT:.0f} s"
+            ) from None
+        self._children.pop(process, None)  # gone already if another's failure stopped them all
+        if code != 0:
+            raise DevstackError(f"migrations of {spec.name} failed with exit code {code}")
 
     async def start_services(self) -> None:
         for spec in self.config.services:
