@@ -111,6 +111,18 @@ class Service:
                 timeout=5,
             )
 
+    async def caught_up(self) -> bool:
+        """Whether every consumer has applied and acknowledged all that was published to it so
+        far (the assessment and remediation streams are consumed independently: one may be done
+        while the other is still applying its events)."""
+        for runner in self.app.state.runtime.consumers:
+            try:
+                if await runner.poll_lag():
+                    return False
+            except Exception:  # not provisioned yet: it has not started reading
+                return False
+        return True
+
     async def count_events(self) -> int:
         async with self.app.state.runtime.store.engine.connect() as connection:
             return int(await connection.scalar(text(f'SELECT count(*) FROM "{SCHEMA}".event')))
