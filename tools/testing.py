@@ -19,6 +19,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import nats
 import pytest
@@ -79,6 +80,29 @@ async def delete_streams(nats_url: str, name_prefix: str) -> list[str]:
         return doomed
     finally:
         await client.close()
+
+
+# Modules whose tests share a module-scoped running system (tests/e2e/conftest.py's `system`):
+# each goes whole to one parallel worker, so that the system starts once.
+WHOLE_MODULES = ("tests/e2e/",)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """With `-n` (pytest-xdist) and its default `--dist load`: hand out the tests one by one to
+    whichever worker is free (those of `WHOLE_MODULES` a module at a time, the biggest first),
+    in the order collected. (`--dist loadgroup` would do the same from `xdist_group` marks, but
+    loses them on pytest 9.2: pytest-dev/pytest-xdist#1386.)"""
+    if config.getvalue("dist") != "load":
+        return None  # another --dist asked for: xdist's own
+    from xdist.scheduler import LoadScopeScheduling  # type: ignore[import-untyped]
+
+    class TestByTest(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return module if module.startswith(WHOLE_MODULES) else nodeid
+
+    return TestByTest(config, log)
 
 
 @pytest.fixture(scope="session")
