@@ -358,11 +358,21 @@ async def yearly_synthesis(
     country: Annotated[str, Query(min_length=2, max_length=2, pattern=r"^[A-Za-z]{2}$")],
     year: Annotated[int, Query(ge=2000, le=2100)],
 ) -> dict[str, Any]:
-    """Non-compliance rates per cluster and compliance point for a country and year."""
+    """Non-compliance rates per cluster and compliance point for a country and year.
+
+    Computed once per change of the country's completed assessments: each process keeps the
+    answer until a completion or a correction moves the country's synthesis version."""
+    country = country.upper()
+    kept: queries.SynthesisCache = request.app.state.synthesis_cache
     async with _read(request) as connection:
-        return await queries.yearly_synthesis(
-            connection, _catalogues(request), country=country.upper(), year=year
-        )
+        version = await queries.synthesis_version(connection, country)
+        synthesis = kept.get(country, year, version)
+        if synthesis is None:
+            synthesis = await queries.yearly_synthesis(
+                connection, _catalogues(request), country=country, year=year
+            )
+            kept.put(country, year, version, synthesis)
+    return synthesis
 
 
 @assessments.get("/{assessment_id}", response_model=AssessmentDetail)

@@ -16,7 +16,7 @@ from libs.servicekit import create_app, database_check
 from libs.servicekit.database import EngineLifecycle, create_engine
 from libs.servicekit.operations import dead_letter_router
 from libs.servicekit.problems import ProblemRegistry
-from services.assessment import errors
+from services.assessment import errors, queries
 from services.assessment.api import ROUTERS, RunCommand
 from services.assessment.compliance_catalogue import load_library
 from services.assessment.contract import CONTRACT
@@ -108,5 +108,6 @@ def create_service_app(settings: AssessmentSettings | None = None) -> FastAPI:
     app.state.run_command = command_runner(dependencies)
     app.state.store = runtime.store
     app.state.catalogues = catalogues
+    app.state.synthesis_cache = queries.SynthesisCache()
     app.state.runtime = runtime
     return app

@@ -257,12 +257,26 @@ _POINTS_OF_ONE = text(_POINTS_SQL.format(only="AND a.assessment_id = :assessment
 POINTS_OF_ALL = text(_POINTS_SQL.format(only=""))
 
 
+# The synthesis's version of the countries whose rows a transaction changed: strictly up, from
+# the clock when it is ahead (so a version never comes back, whatever was cached before).
+_BUMP_SQL = f"""
+    INSERT INTO {SCHEMA}.synthesis_version AS v (country, version)
+    SELECT country, (extract(epoch FROM clock_timestamp()) * 1000000)::bigint
+    FROM (SELECT DISTINCT country FROM {SCHEMA}.assessment {{only}}) AS changed
+    ON CONFLICT (country) DO UPDATE SET version = greatest(v.version + 1, excluded.version)
+    """
+_BUMP_ONE = text(_BUMP_SQL.format(only="WHERE assessment_id = :assessment_id"))
+BUMP_ALL = text(_BUMP_SQL.format(only=""))
+
+
 async def refresh_assessment_points(connection: AsyncConnection, assessment_id: str) -> None:
-    """The synthesis rows of a completed assessment, set-based from its findings."""
+    """The synthesis rows of a completed assessment, set-based from its findings; its country's
+    synthesis version moves in the same transaction."""
     await connection.execute(
         delete(assessment_point).where(assessment_point.c.assessment_id == assessment_id)
     )
     await connection.execute(_POINTS_OF_ONE, {"assessment_id": assessment_id})
+    await connection.execute(_BUMP_ONE, {"assessment_id": assessment_id})
 
 
 async def project_finding_corrected(projection: Projection, event: DomainEvent) -> None:

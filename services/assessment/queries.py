@@ -22,6 +22,7 @@ from services.assessment.tables import (
     finding,
     finding_response,
 )
+from services.assessment.tables import synthesis_version as synthesis_version_table
 
 
 class ReadModelLookups:
@@ -385,6 +386,36 @@ async def compliance_trend(connection: AsyncConnection, factory_id: str) -> list
         trend.append(entry)
         previous = {**entry, "clusters": {c["cluster_id"]: c for c in entry["clusters"]}}
     return trend
+
+
+class SynthesisCache:
+    """The yearly syntheses this process computed, by country and year, each with the country's
+    synthesis version it was computed at: valid while the version has not moved. The version is
+    read before the synthesis, so an entry is never older than its version."""
+
+    LIMIT = 512
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, int], tuple[int, dict[str, Any]]] = {}
+
+    def get(self, country: str, year: int, version: int) -> dict[str, Any] | None:
+        entry = self._entries.get((country, year))
+        return entry[1] if entry is not None and entry[0] == version else None
+
+    def put(self, country: str, year: int, version: int, synthesis: dict[str, Any]) -> None:
+        if len(self._entries) >= self.LIMIT:
+            self._entries.clear()
+        self._entries[(country, year)] = (version, synthesis)
+
+
+async def synthesis_version(connection: AsyncConnection, country: str) -> int:
+    """The country's synthesis version (0 before its first completed assessment)."""
+    version = await connection.scalar(
+        select(synthesis_version_table.c.version).where(
+            synthesis_version_table.c.country == country
+        )
+    )
+    return int(version or 0)
 
 
 async def yearly_synthesis(

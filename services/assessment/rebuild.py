@@ -30,7 +30,7 @@ from services.assessment.domain.assessment_events import (
 )
 from services.assessment.domain.assessment_state import ASSESSMENT
 from services.assessment.domain.factory import FACTORY, FactoryRegistered, FactoryUpdated
-from services.assessment.projections import POINTS_OF_ALL, factory_columns
+from services.assessment.projections import BUMP_ALL, POINTS_OF_ALL, factory_columns
 from services.assessment.tables import (
     SCHEMA,
     assessment,
@@ -204,6 +204,7 @@ async def rebuild(
             await flush()
         await flush(force=True)
         await connection.execute(POINTS_OF_ALL)
+        await connection.execute(BUMP_ALL)  # every process's kept synthesis is out of date
     return RebuildReport(
         events, counts[factory], counts[assessment], counts[finding], counts[finding_response]
     )

@@ -4,6 +4,7 @@ event store's and the idempotency keys' tables in the same MetaData (for Alembic
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Date,
@@ -85,6 +86,15 @@ finding = Table(
     Column("recorded_at", DateTime(timezone=True), nullable=False),
     Column("corrected", Boolean, nullable=False, server_default="false"),
     PrimaryKeyConstraint("assessment_id", "question_id"),
+)
+
+# Moved (strictly up) by every transaction that changes a country's `assessment_point` rows: the
+# key of the yearly synthesis kept in each process (a version never repeats, even after a rebuild).
+synthesis_version = Table(
+    "synthesis_version",
+    metadata,
+    Column("country", String(2), primary_key=True),
+    Column("version", BigInteger, nullable=False),
 )
 
 finding_response = Table(

@@ -383,6 +383,41 @@ class TestAssessmentLifecycle:
         assert (drills["factories_assessed"], drills["factories_non_compliant"]) == (1, 1)
 
 
+class TestSynthesisKept:
+    async def test_the_synthesis_is_kept_until_a_completion_moves_its_countrys_version(
+        self, client: httpx.AsyncClient, auth: Headers, app: FastAPI
+    ) -> None:
+        async def version(country: str) -> int:
+            async with app.state.store.engine.connect() as connection:
+                value = await connection.scalar(
+                    text("SELECT version FROM assessment.synthesis_version WHERE country = :c"),
+                    {"c": country},
+                )
+            return int(value or 0)
+
+        async def synthesis() -> dict[str, Any]:
+            response = await client.get(
+                f"/v1/assessments/synthesis?country=KH&year={year}", headers=auth()
+            )
+            assert response.status_code == 200, response.text
+            return dict(response.json())
+
+        first = await completed_assessment(client, auth, await register(client, auth))
+        detail = (await client.get(f"/v1/assessments/{first}", headers=auth())).json()
+        year = int(detail["report_date"][:4])
+        before = await version("KH")
+        assert before > 0
+        assert (await synthesis())["assessments"] == 1
+        kept = app.state.synthesis_cache.get("KH", year, before)
+        assert kept is not None and kept["assessments"] == 1  # answered from here next time
+        assert await synthesis() == kept
+
+        await completed_assessment(client, auth, await register(client, auth))
+        assert await version("KH") > before
+        assert app.state.synthesis_cache.get("KH", year, await version("KH")) is None
+        assert (await synthesis())["assessments"] == 2
+
+
 class TestConcurrency:
     async def test_two_recordings_at_one_version_give_one_success_and_one_conflict(
         self, client: httpx.AsyncClient, auth: Headers, app: FastAPI
