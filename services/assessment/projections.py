@@ -183,19 +183,8 @@ async def _upsert_findings(projection: Projection, rows: list[dict[str, Any]]) -
     )
 
 
-_RECORDED_COLUMNS = (
-    "assessment_id",
-    "question_id",
-    "cluster_id",
-    "compliance_point_id",
-    "critical",
-    "zero_tolerance",
-    "result",
-    "evidence",
-    "evidence_refs",
-    "recorded_by",
-    "recorded_at",
-)
+# every column of a finding's row but the correction flag (a re-recording leaves it as it was)
+_RECORDED_COLUMNS = tuple(column.name for column in finding.columns if column.name != "corrected")
 _REPLACED_ON_CONFLICT = ("result", "evidence", "evidence_refs", "recorded_by", "recorded_at")
 # The command on site (one finding at a time): the finding's row and the assessment's version in
 # one prepared statement on the driver connection (one round trip, nothing compiled per request).

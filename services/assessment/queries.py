@@ -112,18 +112,8 @@ async def get_assessment(connection: AsyncConnection, assessment_id: str) -> Row
     return result.mappings().first()
 
 
-_FINDING_COLUMNS = (
-    "question_id",
-    "cluster_id",
-    "compliance_point_id",
-    "critical",
-    "zero_tolerance",
-    "result",
-    "evidence",
-    "evidence_refs",
-    "recorded_by",
-    "recorded_at",
-    "corrected",
+_FINDING_COLUMNS = tuple(
+    column.name for column in finding.columns if column.name != "assessment_id"
 )
 _ASSESSMENT_COLUMNS = (
     "assessment_id",
