@@ -82,9 +82,10 @@ async def delete_streams(nats_url: str, name_prefix: str) -> list[str]:
         await client.close()
 
 
-# Modules whose tests share a module-scoped running system (tests/e2e/conftest.py's `system`):
-# each goes whole to one parallel worker, so that the system starts once.
-WHOLE_MODULES = ("tests/e2e/",)
+# Modules whose tests share a module-scoped running system (tests/e2e/conftest.py's `system`),
+# or whose tests check what the one before left (the fixtures' own tests): each goes whole to one
+# parallel worker, in order.
+WHOLE_MODULES = ("tests/e2e/", "tools/tests/test_testing_fixtures.py")
 
 
 @pytest.hookimpl(optionalhook=True)
