@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,3 +98,25 @@ class Caller:
 
     async def json(self, method: str, path: str, **kwargs: Any) -> Any:
         return (await self.request(method, path, **kwargs)).json()
+
+
+def portfolio_paths(buyer_id: str, next_cursor: str | None = None) -> list[str]:
+    """The portfolio requests both buyer-sharing benchmarks time (100 a page: by risk, its next
+    page when there is one, by factory id, one country, open critical issues)."""
+    base = f"/v1/buyers/{buyer_id}/factories"
+    return [
+        f"{base}?limit=100",
+        *([f"{base}?limit=100&cursor={next_cursor}"] if next_cursor else []),
+        f"{base}?limit=100&sort=factory_id",
+        f"{base}?limit=100&country=KH",
+        f"{base}?limit=100&has_open_critical_issues=true",
+    ]
+
+
+def transparency_paths(countries: Iterable[str]) -> list[str]:
+    """The public transparency requests both buyer-sharing benchmarks time."""
+    return [
+        "/v1/transparency/factories?limit=100",
+        *(f"/v1/transparency/factories?limit=100&country={country}" for country in countries),
+        "/v1/transparency/low-compliance",
+    ]

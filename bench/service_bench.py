@@ -41,7 +41,7 @@ from bench.infra import (
 )
 from bench.loadgen import percentile
 from bench.report import Outcome, rate, summary, table
-from bench.rest import Caller, token
+from bench.rest import Caller, portfolio_paths, token, transparency_paths
 from bench.stack import CRUD_BASELINE, ServiceStack, has_command, service_environment
 from libs.events.envelope import Envelope, event_type
 from libs.events.nats import stream_name, subject_for
@@ -590,18 +590,8 @@ class Bench:
             f"    shared {len(factory_ids):,} factories with one buyer in "
             f"{time.perf_counter() - started:.1f} s"
         )
-        base = f"/v1/buyers/{buyer_id}/factories"
-        portfolio = [
-            f"{base}?limit=100",
-            f"{base}?limit=100&sort=factory_id",
-            f"{base}?limit=100&country=KH",
-            f"{base}?limit=100&has_open_critical_issues=true",
-        ]
-        transparency = [
-            "/v1/transparency/factories?limit=100",
-            *(f"/v1/transparency/factories?limit=100&country={c}" for c in ("KH", "BD", "VN")),
-            "/v1/transparency/low-compliance",
-        ]
+        portfolio = portfolio_paths(buyer_id)
+        transparency = transparency_paths(("KH", "BD", "VN"))
         buyer_token = token(Role.BUYER, "bench-buyer-user", buyer_id=buyer_id)
         return buyer_token, portfolio, transparency
 

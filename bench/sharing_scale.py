@@ -58,7 +58,7 @@ from nats.js import JetStreamContext
 from bench.infra import bench_database, infrastructure
 from bench.loadgen import percentile
 from bench.report import table
-from bench.rest import Caller, token
+from bench.rest import Caller, portfolio_paths, token, transparency_paths
 from libs.events.envelope import DomainEvent, Envelope, event_type
 from libs.events.nats import NatsConnection, stream_name, subject_for
 from libs.servicekit.auth import Role
@@ -714,19 +714,8 @@ async def measure(url: str, options: Options) -> None:
     base = "/v1/buyers/scale-buyer/factories"
     async with httpx.AsyncClient(base_url=url, timeout=60) as client:
         first = (await client.get(f"{base}?limit=100", headers=buyer)).json()
-        cursor = first.get("next_cursor")
-        portfolio = [
-            f"{base}?limit=100",
-            *([f"{base}?limit=100&cursor={cursor}"] if cursor else []),
-            f"{base}?limit=100&sort=factory_id",
-            f"{base}?limit=100&country=KH",
-            f"{base}?limit=100&has_open_critical_issues=true",
-        ]
-        transparency = [
-            "/v1/transparency/factories?limit=100",
-            *(f"/v1/transparency/factories?limit=100&country={c}" for c in options.countries),
-            "/v1/transparency/low-compliance",
-        ]
+        portfolio = portfolio_paths("scale-buyer", first.get("next_cursor"))
+        transparency = transparency_paths(options.countries)
         rows = []
         for label, paths, headers in (
             (f"portfolio of {options.shared:,} factories", portfolio, buyer),
