@@ -382,7 +382,8 @@ async def grant_sharing(
     correlation_id: CorrelationId = None,
 ) -> dict[str, Any]:
     """Share the factory's reports with a buyer (its factory users, or admins); `If-Match` with
-    the pair's ETag re-grants only if nothing changed since it was read."""
+    the pair's ETag re-grants only if nothing changed since it was read. Granting again with an
+    earlier end date withdraws the buyer's audit-reliance declarations whose period runs past it."""
     factory_id = _grant_factory(principal, body.factory_id)
     command = GrantSharing(
         factory_id=factory_id,

@@ -9,7 +9,8 @@ between the check and the declaration.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
 from libs.events.aggregate import AggregateType
@@ -73,8 +74,8 @@ SHARING_EVENTS: tuple[type[DomainEvent], ...] = (
 class Sharing:
     active: bool = False
     ends_on: date | None = None
-    reliances: frozenset[str] = frozenset()
-    """Reliance declarations in force."""
+    reliances: Mapping[str, date] = field(default_factory=dict)
+    """Reliance declarations in force, by id, with the last day of each one's period."""
 
     def in_force(self, today: date) -> bool:
         """Access is granted and not past its end date."""
@@ -87,9 +88,12 @@ def evolve(sharing: Sharing, event: DomainEvent) -> Sharing:
     if isinstance(event, SharingRevoked):
         return replace(sharing, active=False, ends_on=None)
     if isinstance(event, AuditRelianceDeclared):
-        return replace(sharing, reliances=sharing.reliances | {event.reliance_id})
+        return replace(
+            sharing, reliances={**sharing.reliances, event.reliance_id: event.period_end}
+        )
     if isinstance(event, AuditRelianceWithdrawn):
-        return replace(sharing, reliances=sharing.reliances - {event.reliance_id})
+        remaining = {key: end for key, end in sharing.reliances.items() if key != event.reliance_id}
+        return replace(sharing, reliances=remaining)
     return sharing
 
 
@@ -109,10 +113,28 @@ def grant(
     reason: str = "",
     access_request_id: str | None = None,
 ) -> list[DomainEvent]:
-    """Grant access; granting again records a new grant (e.g. a new end date) in the history."""
+    """Grant access; granting again records a new grant (e.g. a new end date) in the history.
+
+    A grant again with an earlier end date withdraws the reliance declarations whose period runs
+    past it, as a revocation would on that day: no reliance outlives the consent it rests on (the
+    buyer may declare again within the new end date)."""
     if ends_on is not None and ends_on < at.date():
         raise InvalidPeriod(f"the end date {ends_on} is in the past")
-    return [
+    outlived: list[DomainEvent] = []
+    if ends_on is not None:
+        outlived = [
+            AuditRelianceWithdrawn(
+                reliance_id=reliance_id,
+                factory_id=factory_id,
+                buyer_id=buyer_id,
+                withdrawn_by=by,
+                withdrawn_at=at,
+                reason=f"sharing now ends on {ends_on.isoformat()}, before the reliance period",
+            )
+            for reliance_id, period_end in sorted(sharing.reliances.items())
+            if period_end > ends_on
+        ]
+    granted = [
         SharingGranted(
             factory_id=factory_id,
             buyer_id=buyer_id,
@@ -123,6 +145,7 @@ def grant(
             access_request_id=access_request_id,
         )
     ]
+    return granted + outlived
 
 
 def revoke(

@@ -3,6 +3,8 @@ programme statistics per year and country."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from services.buyer_sharing.tests.integration.conftest import Service, Upstream
 
 PERIOD = {"period_start": "2025-01-01", "period_end": "2025-12-31"}
@@ -38,6 +40,51 @@ async def test_reliance_needs_a_grant_and_ends_with_its_revocation(
     )
     (row,) = (await service.client.get("/v1/audit-reliance", headers=headers)).json()["items"]
     assert (row["withdrawal_reason"], row["withdrawn_by"]) == ("sharing revoked", "f1-manager")
+
+
+async def test_a_grant_again_with_an_earlier_end_withdraws_the_reliances_it_outlives(
+    service: Service, upstream: Upstream
+) -> None:
+    today = datetime.now(UTC).date()
+    await service.register_buyer("brand-a")
+    await service.feed([upstream.factory("f1")])
+    headers = service.buyer("brand-a")
+    assert (await service.grant("f1", "brand-a")).status_code == 201
+    ids = {}
+    for name, days in (("long", 300), ("short", 20)):
+        declared = await service.client.post(
+            "/v1/audit-reliance",
+            json={
+                "factory_id": "f1",
+                "period_start": today.isoformat(),
+                "period_end": (today + timedelta(days=days)).isoformat(),
+            },
+            headers=headers,
+        )
+        assert declared.status_code == 201, declared.text
+        ids[name] = declared.json()["reliance_id"]
+
+    new_end = today + timedelta(days=60)
+    regranted = await service.grant("f1", "brand-a", ends_on=new_end.isoformat())
+    assert regranted.status_code == 201, regranted.text
+
+    rows = (await service.client.get("/v1/audit-reliance", headers=headers)).json()["items"]
+    by_id = {row["reliance_id"]: row for row in rows}
+    assert by_id[ids["long"]]["withdrawn_by"] == "f1-manager"
+    assert new_end.isoformat() in by_id[ids["long"]]["withdrawal_reason"]
+    assert by_id[ids["short"]]["withdrawn_at"] is None
+    # the buyer may declare again within the new end date, not past it
+    again = await service.client.post(
+        "/v1/audit-reliance",
+        json={
+            "factory_id": "f1",
+            "period_start": today.isoformat(),
+            "period_end": (new_end + timedelta(days=1)).isoformat(),
+        },
+        headers=headers,
+    )
+    assert again.status_code == 422
+    assert again.headers["content-type"].startswith("application/problem+json")
 
 
 async def test_programme_statistics_per_year_and_country(

@@ -49,7 +49,41 @@ class TestSharing:
         events = sharing.revoke(state, factory_id="f1", buyer_id="b1", by="u", at=AT, reason="r")
         assert [type(e) for e in events] == [sharing.SharingRevoked, sharing.AuditRelianceWithdrawn]
         after = sharing.SHARING.fold(events, state)
-        assert not after.active and after.reliances == frozenset()
+        assert not after.active and after.reliances == {}
+
+    def test_a_grant_again_with_an_earlier_end_withdraws_only_the_reliances_past_it(self) -> None:
+        state = granted()
+        for reliance_id, period_end in (
+            ("r-long", date(2025, 12, 31)),
+            ("r-short", date(2025, 7, 31)),
+        ):
+            state = sharing.SHARING.fold(
+                sharing.declare_reliance(
+                    state,
+                    reliance_id=reliance_id,
+                    factory_id="f1",
+                    buyer_id="b1",
+                    assessment_id=None,
+                    period_start=date(2025, 6, 1),
+                    period_end=period_end,
+                    by="u",
+                    at=AT,
+                ),
+                state,
+            )
+        events = sharing.grant(
+            state, factory_id="f1", buyer_id="b1", by="u", at=AT, ends_on=date(2025, 8, 31)
+        )
+        assert [type(e) for e in events] == [sharing.SharingGranted, sharing.AuditRelianceWithdrawn]
+        assert events[1].reliance_id == "r-long"  # type: ignore[attr-defined]
+        after = sharing.SHARING.fold(events, state)
+        assert after.reliances == {"r-short": date(2025, 7, 31)}
+        # a later end date, or none, withdraws nothing
+        for ends_on in (date(2026, 1, 31), None):
+            again = sharing.grant(
+                after, factory_id="f1", buyer_id="b1", by="u", at=AT, ends_on=ends_on
+            )
+            assert [type(e) for e in again] == [sharing.SharingGranted]
 
     def test_revoking_what_was_never_granted_is_not_found(self) -> None:
         with pytest.raises(NotFound):

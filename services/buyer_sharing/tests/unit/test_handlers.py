@@ -401,7 +401,7 @@ class TestRevokeSharing:
         change = await revoke_sharing(revoke(), deps)
 
         assert kinds(list(change.events)) == [SharingRevoked, AuditRelianceWithdrawn]
-        assert change.state.reliances == frozenset()
+        assert change.state.reliances == {}
         ended = public(store, "AuditRelianceWithdrawn")
         assert [(e["reliance_id"], e["reason"]) for e in ended] == [
             ("rel-2", "own audit after all"),
@@ -709,7 +709,7 @@ class TestDeclareAuditReliance:
 
         change = await declare_audit_reliance(declare(), deps)
 
-        assert change.state.reliances == frozenset({"rel-1"})
+        assert change.state.reliances == {"rel-1": date(2025, 12, 31)}
         [data] = public(store, "AuditRelianceDeclared")
         assert data["period_start"] == "2025-01-01" and data["period_end"] == "2025-12-31"
         assert NOTE not in str(data) and BUYER_USER not in str(data)
@@ -790,7 +790,7 @@ class TestWithdrawAuditReliance:
 
         change = await withdraw_audit_reliance(withdraw(), deps)
 
-        assert change.state.reliances == frozenset()
+        assert change.state.reliances == {}
         assert kinds(list(change.events)) == [AuditRelianceWithdrawn]
         [data] = public(store, "AuditRelianceWithdrawn")
         assert data["reason"] == "own audit after all" and BUYER_USER not in str(data)
