@@ -710,7 +710,8 @@ async def programme_statistics(
     year: Annotated[int | None, Query(ge=2000, le=2099)] = None,
     country: CountryFilter = None,
 ) -> list[dict[str, Any]]:
-    """Per year and country: buyers participating and relying, factories covered, audits avoided."""
+    """Per year and country: buyers participating and relying, factories covered, audits avoided.
+    A reliance declaration counts only in the years its factory shared with its buyer."""
     today = _deps(request).clock().date()
     async with _read(request) as connection:
         return await queries.statistics(connection, today=today, year=year, country=country)

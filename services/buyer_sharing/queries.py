@@ -434,9 +434,12 @@ async def statistics(
 ) -> list[Row]:
     """Per calendar year and factory country: buyers with at least one grant in force during the
     year, buyers relying, factories covered by a grant, and audits avoided (one per factory,
-    buyer and year covered by a reliance declaration not withdrawn before the year)."""
+    buyer and year covered by a reliance declaration not withdrawn before the year). A
+    declaration counts only in the years its factory shared with its buyer: a period reaching
+    back before the grant avoids no audit there, so relying buyers are always participating."""
     participating: dict[tuple[int, str], set[str]] = {}
     covered: dict[tuple[int, str], set[str]] = {}
+    shared_years: set[tuple[int, str, str]] = set()
     for row in await connection.execute(_INTERVALS_SQL):
         if row.action != "granted":
             continue
@@ -449,6 +452,7 @@ async def statistics(
             key = (y, row.country or "")
             participating.setdefault(key, set()).add(row.buyer_id)
             covered.setdefault(key, set()).add(row.factory_id)
+            shared_years.add((y, row.factory_id, row.buyer_id))
     relying: dict[tuple[int, str], set[str]] = {}
     avoided: dict[tuple[int, str], set[tuple[str, str]]] = {}
     for row in await connection.execute(_RELIANCE_SQL):
@@ -458,6 +462,8 @@ async def statistics(
         for y in range(row.period_start.year, last.year + 1):
             if last < row.period_start:
                 break
+            if (y, row.factory_id, row.buyer_id) not in shared_years:
+                continue
             key = (y, row.country or "")
             relying.setdefault(key, set()).add(row.buyer_id)
             avoided.setdefault(key, set()).add((row.factory_id, row.buyer_id))

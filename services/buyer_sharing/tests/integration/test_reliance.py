@@ -3,7 +3,7 @@ programme statistics per year and country."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from services.buyer_sharing.tests.integration.conftest import Service, Upstream
 
@@ -45,7 +45,7 @@ async def test_reliance_needs_a_grant_and_ends_with_its_revocation(
 async def test_a_grant_again_with_an_earlier_end_withdraws_the_reliances_it_outlives(
     service: Service, upstream: Upstream
 ) -> None:
-    today = datetime.now(UTC).date()
+    today = service.clock().date()
     await service.register_buyer("brand-a")
     await service.feed([upstream.factory("f1")])
     headers = service.buyer("brand-a")
@@ -132,6 +132,24 @@ async def test_programme_statistics_per_year_and_country(
         "/v1/audit-reliance/statistics", headers=service.buyer("brand-a")
     )
     assert forbidden.status_code == 403
+
+
+async def test_statistics_count_a_reliance_only_in_the_years_its_factory_shared(
+    service: Service, upstream: Upstream
+) -> None:
+    await service.register_buyer("brand-a")
+    await service.feed([upstream.factory("f1", "KH")])
+    await service.grant("f1", "brand-a")  # on 2 June 2025, the service's clock
+    declared = await service.client.post(
+        "/v1/audit-reliance",
+        json={"factory_id": "f1", "period_start": "2024-01-01", "period_end": "2025-12-31"},
+        headers=service.buyer("brand-a"),
+    )
+    assert declared.status_code == 201, declared.text
+    stats = await service.client.get("/v1/audit-reliance/statistics", headers=service.admin)
+    assert [
+        (row["year"], row["buyers_relying"], row["audits_avoided"]) for row in stats.json()
+    ] == [(2025, 1, 1)]
 
 
 async def test_a_revocation_with_a_stale_if_match_is_refused_and_changes_nothing(
