@@ -1,6 +1,8 @@
 """Consumers and the relay survive database faults (real servers): PostgreSQL restarted mid-stream,
-every connection terminated in the middle of a batch, PostgreSQL down for 20 s. Afterwards every
-event has taken effect exactly once, nothing was parked, and new events flow again within seconds.
+every connection terminated in the middle of a batch, PostgreSQL down for 20 s; the first two also
+with a batch split into concurrent lanes (each its own transaction, as the remediation consumer
+runs). Afterwards every event has taken effect exactly once, nothing was parked, and new events
+flow again within seconds.
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ class Pipeline:
                 stream_type="counter",
                 expected_version=await uow.stream_version(counter),
                 events=[ItemCounted(counter=counter) for _ in range(count)],
-                subject="factory-1",
+                subject=f"factory-{counter}",  # one lane per subject when lanes > 1
             )
 
     async def applied(self) -> int:
@@ -125,6 +127,7 @@ async def start_pipeline(
     handler: Callable[..., object],
     *,
     stall_seconds: float = 60.0,
+    lanes: int = 1,
 ) -> Pipeline:
     engine = await migrated_engine(database_url)
     registry = make_registry()
@@ -134,6 +137,7 @@ async def start_pipeline(
         handlers={"ItemCounted": handler},  # type: ignore[dict-item]
         registry=registry,
         batch_size=50,
+        lanes=lanes,
     )
     runtime = EventRuntime(
         engine=engine,
@@ -180,6 +184,7 @@ async def _progressing(runtime: EventRuntime) -> bool:
 
 
 class TestDatabaseFaults:
+    @pytest.mark.parametrize("lanes", [1, 4])
     async def test_postgres_restarted_mid_stream(
         self,
         restartable_postgres: EmbeddedPostgres,
@@ -187,8 +192,11 @@ class TestDatabaseFaults:
         nats_url: str,
         subject_prefix: str,
         slow_handler: Callable[..., object],
+        lanes: int,
     ) -> None:
-        pipeline = await start_pipeline(embedded_database, nats_url, subject_prefix, slow_handler)
+        pipeline = await start_pipeline(
+            embedded_database, nats_url, subject_prefix, slow_handler, lanes=lanes
+        )
         try:
             await eventually(lambda: pipeline.at_least(TOTAL // 4))
             assert await pipeline.applied() < TOTAL, "the restart came after the stream ended"
@@ -203,8 +211,9 @@ class TestDatabaseFaults:
             await stop_pipeline(pipeline)
         await pipeline.assert_each_event_took_effect_once(TOTAL + 5)
 
+    @pytest.mark.parametrize("lanes", [1, 4])
     async def test_every_connection_terminated_in_the_middle_of_a_batch(
-        self, database_url: str, nats_url: str, subject_prefix: str
+        self, database_url: str, nats_url: str, subject_prefix: str, lanes: int
     ) -> None:
         reached, release = asyncio.Event(), asyncio.Event()
         handled = 0
@@ -219,7 +228,9 @@ class TestDatabaseFaults:
                 await asyncio.wait_for(release.wait(), timeout=20)
             await count_item(connection, envelope, event)
 
-        pipeline = await start_pipeline(database_url, nats_url, subject_prefix, pausing)
+        pipeline = await start_pipeline(
+            database_url, nats_url, subject_prefix, pausing, lanes=lanes
+        )
         try:
             await asyncio.wait_for(reached.wait(), timeout=20)
             connection = await asyncpg.connect(database_url, timeout=10)
