@@ -1,7 +1,8 @@
 """`python -m services.assessment rebuild`: factories, assessments, findings and responses rebuilt
 from the service's own event store. Each stream is read once (libs/events/history.py) and its rows
 worked out in memory as the live projections (projections.py) write them, then written in batches
-of multi-row INSERTs, in one transaction that readers see only once it has committed.
+by binary COPY while the history is read ahead on a second connection, in one transaction that
+readers see only once it has committed.
 
 Each append is projected with the stream's version after the append and the append's time; every
 append of these streams holds a projected event, so a row's version is its stream's last version
@@ -13,11 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, text
+from sqlalchemy import delete, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.events.envelope import EventRegistry
-from libs.events.history import Progress, streams
+from libs.events.history import Progress, copy_rows, read_ahead, streams
 from libs.events.store import RecordedEvent
 from services.assessment.compliance_catalogue import CatalogueLibrary
 from services.assessment.domain.assessment_events import (
@@ -40,7 +41,7 @@ from services.assessment.tables import (
     finding_response,
 )
 
-# rows kept before a multi-row INSERT: bounds memory, keeps statements large
+# rows kept before a COPY: bounds memory, keeps round trips few
 FLUSH_ROWS = 2_000
 
 
@@ -176,7 +177,7 @@ async def rebuild(
     tables = (*pending, assessment_point)
     counts = dict.fromkeys(pending, 0)
     events = 0
-    async with engine.begin() as connection:
+    async with engine.begin() as connection, engine.connect() as reader:
         names = ", ".join(f"{SCHEMA}.{table.name}" for table in tables)
         await connection.execute(text(f"LOCK TABLE {names} IN EXCLUSIVE MODE"))
         for table in reversed(tables):
@@ -185,11 +186,14 @@ async def rebuild(
         async def flush(force: bool = False) -> None:
             for table, rows in pending.items():  # in order: factories before their assessments
                 if rows and (force or len(rows) >= FLUSH_ROWS):
-                    await connection.execute(insert(table), rows)
+                    await copy_rows(connection, table, rows)
                     counts[table] += len(rows)
                     rows.clear()
 
-        async for stream in streams(connection, SCHEMA, registry, progress=progress):
+        # the history is read on its own connection, ahead, while this one writes; its one
+        # statement starts after the lock, so it sees every event committed before the rebuild
+        history = streams(reader, SCHEMA, registry, progress=progress)
+        async for stream in read_ahead(history):
             events += len(stream.events)
             if stream.stream_id.startswith(FACTORY.stream_prefix):
                 row = factory_row(stream.events)

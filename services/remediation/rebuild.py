@@ -1,7 +1,8 @@
 """`python -m services.remediation rebuild`: the read models (plans, items, committees) rebuilt from
 the service's own event store. Each stream is folded once, with the aggregate's own `evolve`, and
-its rows come from the same functions the live projection uses; rows are written in batches of
-multi-row INSERTs, in one transaction that readers see only once it has committed."""
+its rows come from the same functions the live projection uses; rows are written in batches by
+binary COPY while the history is read ahead on a second connection, in one transaction that
+readers see only once it has committed."""
 
 from __future__ import annotations
 
@@ -9,18 +10,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, insert, text
+from sqlalchemy import delete, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.events.envelope import EventRegistry
-from libs.events.history import Progress, streams
+from libs.events.history import Progress, copy_rows, read_ahead, streams
 from services.remediation.domain.committee import COMMITTEE
 from services.remediation.domain.plan import PLAN
 from services.remediation.domain.policy import DueDatePolicy
 from services.remediation.projections import committee_summary, item_row, plan_summary
 from services.remediation.tables import SCHEMA, committee, improvement_item, improvement_plan
 
-# rows kept before a multi-row INSERT: bounds memory, keeps statements large
+# rows kept before a COPY: bounds memory, keeps round trips few
 FLUSH_ROWS = 2_000
 
 
@@ -48,7 +49,7 @@ async def rebuild(
     }
     counts = {improvement_plan: 0, improvement_item: 0, committee: 0}
     events = 0
-    async with engine.begin() as connection:
+    async with engine.begin() as connection, engine.connect() as reader:
         await connection.execute(
             text(
                 f"LOCK TABLE {SCHEMA}.improvement_plan, {SCHEMA}.improvement_item, "
@@ -61,7 +62,7 @@ async def rebuild(
         async def flush(force: bool = False) -> None:
             for table, rows in pending.items():
                 if rows and (force or len(rows) >= FLUSH_ROWS):
-                    await connection.execute(insert(table), rows)
+                    await copy_rows(connection, table, rows)
                     counts[table] += len(rows)
                     rows.clear()
 
@@ -77,7 +78,10 @@ async def rebuild(
 
         builders[PLAN.stream_prefix] = plan_rows
         builders[COMMITTEE.stream_prefix] = committee_rows
-        async for stream in streams(connection, SCHEMA, registry, progress=progress):
+        # the history is read on its own connection, ahead, while this one writes; its one
+        # statement starts after the lock, so it sees every event committed before the rebuild
+        history = streams(reader, SCHEMA, registry, progress=progress)
+        async for stream in read_ahead(history):
             events += len(stream.events)
             for prefix, build in builders.items():
                 if stream.stream_id.startswith(prefix):

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import JSON, Table, Text, cast, select
 
 from libs.servicekit import Role
 from services.assessment.domain import make_registry
@@ -29,6 +29,14 @@ from services.assessment.tests.integration.test_api import (
 )
 
 
+def as_stored(table: Table) -> list[Any]:
+    """The table's columns, JSON ones as their text: JSON 'null' and SQL NULL differ there."""
+    return [
+        cast(column, Text).label(column.name) if isinstance(column.type, JSON) else column
+        for column in table.columns
+    ]
+
+
 async def rows(app: FastAPI) -> dict[str, list[dict[str, Any]]]:
     orders = {
         "factory": (factory, [factory.c.factory_id]),
@@ -44,7 +52,9 @@ async def rows(app: FastAPI) -> dict[str, list[dict[str, Any]]]:
         found = {
             name: [
                 dict(row)
-                for row in (await connection.execute(select(table).order_by(*order))).mappings()
+                for row in (
+                    await connection.execute(select(*as_stored(table)).order_by(*order))
+                ).mappings()
             ]
             for name, (table, order) in orders.items()
         }
