@@ -9,9 +9,11 @@ import random
 from datetime import date
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from libs.events import Envelope
+from services.buyer_sharing import consumers
 from services.buyer_sharing.consumers import rebuild
 from services.buyer_sharing.domain import portfolio
 from services.buyer_sharing.tables import READ_MODELS
@@ -203,9 +205,11 @@ async def test_redelivered_and_reordered_events_give_the_same_read_models(
     assert any(only_fb.values())
 
 
+@pytest.mark.parametrize("batch", [2_000, 3])  # one batch per stream, and many handed over
 async def test_rebuild_gives_the_live_read_models_row_by_row(
-    service: Service, upstream: Upstream
+    service: Service, upstream: Upstream, batch: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(consumers, "FETCH_BATCH", batch)
     await service.register_buyer("brand-a")
     await service.register_buyer("brand-b")
     await service.grant("f1", "brand-a", ends_on="2026-01-31")
