@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -49,11 +50,14 @@ from services.buyer_sharing.projections import (
 )
 from services.buyer_sharing.tables import READ_MODELS, SCHEMA, metadata
 
+log = logging.getLogger(__name__)
+
 DURABLES = {"assessment": "buyer_sharing_assessment", "remediation": "buyer_sharing_remediation"}
 # messages a rebuild fetches at once, and how long one fetch may wait for them
 FETCH_BATCH = 2_000
 FETCH_TIMEOUT_SECONDS = 10.0
 READ_AHEAD = 3  # fetched batches waiting to be applied, per stream
+READ_ATTEMPTS = 10  # failed fetches in a row before a rebuild gives up (and changes nothing)
 
 
 def subscriptions(registry: EventRegistry) -> list[Subscription]:
@@ -214,6 +218,30 @@ async def _replay_upstream(
     return applied, skipped
 
 
+class RebuildIncomplete(RuntimeError):
+    """An upstream stream could not be read to the end: the rebuild rolls back, changing nothing."""
+
+
+async def _reader(
+    js: JetStreamContext, subject: str, stream: str, start: int
+) -> JetStreamContext.PullSubscription:
+    """An ephemeral consumer (no acks) from stream sequence `start`."""
+    policy: dict[str, Any] = {"deliver_policy": DeliverPolicy.ALL}
+    if start > 1:
+        policy = {"deliver_policy": DeliverPolicy.BY_START_SEQUENCE, "opt_start_seq": start}
+    return await js.pull_subscribe(
+        subject,
+        durable=None,
+        stream=stream,
+        config=ConsumerConfig(
+            name=f"rebuild_{uuid.uuid4().hex[:12]}",
+            ack_policy=AckPolicy.NONE,
+            inactive_threshold=60.0,
+            **policy,
+        ),
+    )
+
+
 async def _read_stream(
     js: JetStreamContext,
     subject_prefix: str,
@@ -222,46 +250,76 @@ async def _read_stream(
     progress: Progress,
 ) -> AsyncIterator[tuple[list[tuple[Meta, DomainEvent]], int]]:
     """Fetched batches of one producer's stream, from its first message to the last it held
-    when the reading began: (events this service reads, messages of other types passed over)."""
+    when the reading began: (events this service reads, messages of other types passed over).
+
+    A fetch that fails (a timeout, the connection lost, the consumer gone with a NATS restart) is
+    retried from the last sequence read, on a new consumer; when the stream no longer holds what
+    is left of the rebuild's part (retention), the reading ends there. A stream that cannot be read
+    to the end after READ_ATTEMPTS raises RebuildIncomplete: a rebuild never commits a short read."""
     name = stream_name(subject_prefix, service)
+    subject = f"{subject_prefix}{service}.>"
     try:
         info = await js.stream_info(name)
     except nats.js.errors.NotFoundError:
         return  # the producer never published: nothing to replay
     if not info.state.messages:
         return
-    subscription = await js.pull_subscribe(
-        f"{subject_prefix}{service}.>",
-        durable=None,
-        stream=name,
-        config=ConsumerConfig(
-            name=f"rebuild_{uuid.uuid4().hex[:12]}",
-            deliver_policy=DeliverPolicy.ALL,
-            ack_policy=AckPolicy.NONE,
-            inactive_threshold=60.0,
-        ),
-    )
+    last, total = info.state.last_seq, info.state.messages
     decoder = _Decoder(registry, service)
+    position = 0  # the stream sequence read last
+    done = 0
+    failures = 0
+    subscription: JetStreamContext.PullSubscription | None = None
     try:
-        # what the consumer has to deliver now: the stream as it is (later messages are the live
-        # consumers' business, and order-safe either way)
-        total = int((await subscription.consumer_info()).num_pending or 0)
-        done = 0
-        while done < total:
+        while position < last:
             try:
+                if subscription is None:
+                    subscription = await _reader(js, subject, name, position + 1)
                 messages = await subscription.fetch(
-                    min(FETCH_BATCH, total - done), timeout=FETCH_TIMEOUT_SECONDS
+                    max(1, min(FETCH_BATCH, last - position)), timeout=FETCH_TIMEOUT_SECONDS
                 )
-            except nats.errors.TimeoutError:
-                break  # nothing more to read (the rest was removed by retention)
-            done += len(messages)
+            except Exception as error:
+                failures += 1
+                log.warning(
+                    "rebuild: reading %s failed after sequence %d of %d (%r); retrying",
+                    name,
+                    position,
+                    last,
+                    error,
+                )
+                if subscription is not None:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(subscription.unsubscribe(), timeout=5)
+                    subscription = None
+                with contextlib.suppress(Exception):
+                    state = await asyncio.wait_for(js.stream_info(name), FETCH_TIMEOUT_SECONDS)
+                    if state.state.first_seq > last:
+                        break  # what is left of this part was removed by retention
+                if failures >= READ_ATTEMPTS:
+                    raise RebuildIncomplete(
+                        f"the {service} stream could not be read past sequence {position} of "
+                        f"{last} ({error!r}); nothing was changed"
+                    ) from error
+                await asyncio.sleep(min(0.5 * failures, 5.0))
+                continue
+            failures = 0
             batch = []
+            passed = 0
             for message in messages:
+                sequence = message.metadata.sequence.stream
+                if sequence > last:
+                    position = last
+                    break
+                position = sequence
                 decoded = decoder.decode(message.subject, message.data)
-                if decoded is not None:
+                if decoded is None:
+                    passed += 1
+                else:
                     batch.append(decoded)
-            progress(service, done, total)
-            yield batch, len(messages) - len(batch)
+            done += len(batch) + passed
+            progress(service, min(done, total), total)
+            yield batch, passed
     finally:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(subscription.unsubscribe(), timeout=5)
+        if subscription is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(subscription.unsubscribe(), timeout=5)
