@@ -122,18 +122,14 @@ def grant(
         raise InvalidPeriod(f"the end date {ends_on} is in the past")
     outlived: list[DomainEvent] = []
     if ends_on is not None:
-        outlived = [
-            AuditRelianceWithdrawn(
-                reliance_id=reliance_id,
-                factory_id=factory_id,
-                buyer_id=buyer_id,
-                withdrawn_by=by,
-                withdrawn_at=at,
-                reason=f"sharing now ends on {ends_on.isoformat()}, before the reliance period",
-            )
-            for reliance_id, period_end in sorted(sharing.reliances.items())
-            if period_end > ends_on
-        ]
+        outlived = _withdrawals(
+            sorted(key for key, period_end in sharing.reliances.items() if period_end > ends_on),
+            factory_id=factory_id,
+            buyer_id=buyer_id,
+            by=by,
+            at=at,
+            reason=f"sharing now ends on {ends_on.isoformat()}, before the reliance period",
+        )
     granted = [
         SharingGranted(
             factory_id=factory_id,
@@ -148,23 +144,36 @@ def grant(
     return granted + outlived
 
 
-def revoke(
-    sharing: Sharing, *, factory_id: str, buyer_id: str, by: str, at: datetime, reason: str
+def _withdrawals(
+    reliance_ids: list[str], *, factory_id: str, buyer_id: str, by: str, at: datetime, reason: str
 ) -> list[DomainEvent]:
-    """Revoke access at once; every reliance declaration in force ends with it."""
-    if not sharing.active:
-        raise NotFound(f"factory {factory_id} shares nothing with buyer {buyer_id}")
-    withdrawn: list[DomainEvent] = [
+    return [
         AuditRelianceWithdrawn(
             reliance_id=reliance_id,
             factory_id=factory_id,
             buyer_id=buyer_id,
             withdrawn_by=by,
             withdrawn_at=at,
-            reason="sharing revoked",
+            reason=reason,
         )
-        for reliance_id in sorted(sharing.reliances)
+        for reliance_id in reliance_ids
     ]
+
+
+def revoke(
+    sharing: Sharing, *, factory_id: str, buyer_id: str, by: str, at: datetime, reason: str
+) -> list[DomainEvent]:
+    """Revoke access at once; every reliance declaration in force ends with it."""
+    if not sharing.active:
+        raise NotFound(f"factory {factory_id} shares nothing with buyer {buyer_id}")
+    withdrawn = _withdrawals(
+        sorted(sharing.reliances),
+        factory_id=factory_id,
+        buyer_id=buyer_id,
+        by=by,
+        at=at,
+        reason="sharing revoked",
+    )
     revoked = SharingRevoked(
         factory_id=factory_id, buyer_id=buyer_id, revoked_by=by, revoked_at=at, reason=reason
     )

@@ -11,7 +11,7 @@ import pytest
 
 from libs.events import Envelope
 from services.buyer_sharing import consumers
-from services.buyer_sharing.consumers import RebuildIncomplete, rebuild
+from services.buyer_sharing.consumers import RebuildIncomplete, RebuildReport, rebuild
 from services.buyer_sharing.settings import BuyerSharingSettings
 from services.buyer_sharing.tests.integration.conftest import Service, Upstream, poll
 from services.buyer_sharing.tests.integration.test_portfolio import snapshot, two_cycles
@@ -50,6 +50,17 @@ def fault_once(action: object, after: int) -> consumers.Progress:
     return progress
 
 
+async def rebuild_with(service: Service, progress: consumers.Progress) -> RebuildReport:
+    runtime = service.app.state.runtime
+    return await rebuild(
+        engine=runtime.store.engine,
+        bus=runtime.nats,
+        registry=service.app.state.registry,
+        subject_prefix=service.settings.subject_prefix,
+        progress=progress,
+    )
+
+
 async def test_nats_restarted_mid_read_the_rebuild_goes_on_and_equals_live(
     service: Service,
     upstream: Upstream,
@@ -59,15 +70,8 @@ async def test_nats_restarted_mid_read_the_rebuild_goes_on_and_equals_live(
     monkeypatch.setattr(consumers, "FETCH_BATCH", SMALL_BATCH)
     envelopes = await published_and_applied(service, upstream)
     live = await snapshot(service)
-    runtime = service.app.state.runtime
 
-    report = await rebuild(
-        engine=runtime.store.engine,
-        bus=runtime.nats,
-        registry=service.app.state.registry,
-        subject_prefix=service.settings.subject_prefix,
-        progress=fault_once(restartable_nats.restart, after=4 * SMALL_BATCH),
-    )
+    report = await rebuild_with(service, fault_once(restartable_nats.restart, 4 * SMALL_BATCH))
 
     published = Counter(envelope.service for envelope in envelopes)
     read = Counter(
@@ -92,17 +96,10 @@ async def test_a_stream_that_cannot_be_read_to_the_end_fails_the_rebuild_and_cha
     monkeypatch.setattr(consumers, "FETCH_TIMEOUT_SECONDS", 1.0)
     await published_and_applied(service, upstream)
     live = await snapshot(service)
-    runtime = service.app.state.runtime
 
     try:
         with pytest.raises(RebuildIncomplete, match="could not be read past sequence"):
-            await rebuild(
-                engine=runtime.store.engine,
-                bus=runtime.nats,
-                registry=service.app.state.registry,
-                subject_prefix=service.settings.subject_prefix,
-                progress=fault_once(restartable_nats.stop, after=4 * SMALL_BATCH),
-            )
+            await rebuild_with(service, fault_once(restartable_nats.stop, 4 * SMALL_BATCH))
         assert await snapshot(service) == live  # rolled back: the old rows, not a partial set
     finally:
         restartable_nats.start()  # so that the service stops as it would in production
