@@ -21,11 +21,15 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 async def _rebuild(settings: AssessmentSettings) -> None:
     from rich.progress import Progress
 
+    from libs.servicekit.app import tune_garbage_collector
     from libs.servicekit.database import create_engine
     from services.assessment.compliance_catalogue import load_library
     from services.assessment.domain import make_registry
     from services.assessment.rebuild import rebuild
 
+    # as the services do: the many short-lived objects of a history read would otherwise make
+    # the collector traverse every module and class again and again (1 M events: 54 s -> 39 s)
+    tune_garbage_collector()
     engine = create_engine(settings)
     catalogues = load_library(settings.catalogue_directory)
     started = time.perf_counter()

@@ -243,7 +243,6 @@ _POINTS_SQL = f"""
     GROUP BY a.assessment_id, f.cluster_id, f.compliance_point_id
     """
 _POINTS_OF_ONE = text(_POINTS_SQL.format(only="AND a.assessment_id = :assessment_id"))
-POINTS_OF_ALL = text(_POINTS_SQL.format(only=""))
 
 
 # The synthesis's version of the countries whose rows a transaction changed: strictly up, from

@@ -31,7 +31,7 @@ from services.assessment.domain.assessment_events import (
 )
 from services.assessment.domain.assessment_state import ASSESSMENT
 from services.assessment.domain.factory import FACTORY, FactoryRegistered, FactoryUpdated
-from services.assessment.projections import BUMP_ALL, POINTS_OF_ALL, factory_columns
+from services.assessment.projections import BUMP_ALL, factory_columns
 from services.assessment.tables import (
     SCHEMA,
     assessment,
@@ -72,6 +72,7 @@ class AssessmentRows:
     assessment: dict[str, Any] | None
     findings: list[dict[str, Any]]
     responses: list[dict[str, Any]]
+    points: list[dict[str, Any]]
 
 
 def assessment_rows(history: list[RecordedEvent], catalogues: CatalogueLibrary) -> AssessmentRows:
@@ -146,7 +147,36 @@ def assessment_rows(history: list[RecordedEvent], catalogues: CatalogueLibrary) 
     if row is not None:
         row["version"] = history[-1].version
         row["updated_at"] = history[-1].recorded_at
-    return AssessmentRows(row, list(findings.values()), responses)
+    rows = list(findings.values())
+    return AssessmentRows(row, rows, responses, points_of(row, rows))
+
+
+def points_of(row: dict[str, Any] | None, findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A completed assessment's synthesis rows, as projections.refresh_assessment_points writes
+    them: per compliance point with a finding, the findings answered (not "not applicable") and
+    the non-compliant ones."""
+    if row is None or row["status"] != "completed":
+        return []
+    points: dict[tuple[str, str], dict[str, Any]] = {}
+    for found in findings:
+        key = (found["cluster_id"], found["compliance_point_id"])
+        point = points.get(key)
+        if point is None:
+            point = points[key] = {
+                "assessment_id": row["assessment_id"],
+                "cluster_id": key[0],
+                "compliance_point_id": key[1],
+                "factory_id": row["factory_id"],
+                "country": row["country"],
+                "report_date": row["report_date"],
+                "findings": 0,
+                "non_compliant": 0,
+            }
+        if found["result"] != "not_applicable":
+            point["findings"] += 1
+        if found["result"] == "non_compliant":
+            point["non_compliant"] += 1
+    return list(points.values())
 
 
 def _facts(
@@ -171,10 +201,9 @@ async def rebuild(
     """Replace the read models with what the whole history gives. Commands that write them wait
     for the rebuild to commit (the tables are locked against writers, not readers)."""
     pending: dict[Any, list[dict[str, Any]]] = {
-        table: [] for table in (factory, assessment, finding, finding_response)
+        table: [] for table in (factory, assessment, finding, finding_response, assessment_point)
     }
-    # assessment_point is derived from the others at the end, in one statement
-    tables = (*pending, assessment_point)
+    tables = tuple(pending)
     counts = dict.fromkeys(pending, 0)
     events = 0
     async with engine.begin() as connection, engine.connect() as reader:
@@ -205,9 +234,9 @@ async def rebuild(
                     pending[assessment].append(rows.assessment)
                 pending[finding].extend(rows.findings)
                 pending[finding_response].extend(rows.responses)
+                pending[assessment_point].extend(rows.points)
             await flush()
         await flush(force=True)
-        await connection.execute(POINTS_OF_ALL)
         await connection.execute(BUMP_ALL)  # every process's kept synthesis is out of date
     return RebuildReport(
         events, counts[factory], counts[assessment], counts[finding], counts[finding_response]

@@ -18,9 +18,13 @@ async def _rebuild(settings: BuyerSharingSettings) -> None:
     from rich.progress import Progress
 
     from libs.events.nats import NatsConnection
+    from libs.servicekit.app import tune_garbage_collector
     from libs.servicekit.database import create_engine
     from services.buyer_sharing.consumers import rebuild
 
+    # as the services do: the many short-lived objects of a history read would otherwise make
+    # the collector traverse every module and class again and again (1 M events: 54 s -> 39 s)
+    tune_garbage_collector()
     engine = create_engine(settings)
     nats = NatsConnection(settings.nats_url, name="buyer_sharing-rebuild")
     await nats.start()

@@ -17,9 +17,13 @@ from services.remediation.tables import SCHEMA
 async def _rebuild(settings: RemediationSettings) -> None:
     from rich.progress import Progress
 
+    from libs.servicekit.app import tune_garbage_collector
     from libs.servicekit.database import create_engine
     from services.remediation.rebuild import rebuild
 
+    # as the services do: the many short-lived objects of a history read would otherwise make
+    # the collector traverse every module and class again and again (1 M events: 54 s -> 39 s)
+    tune_garbage_collector()
     engine = create_engine(settings)
     started = time.perf_counter()
     try:
