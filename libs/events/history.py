@@ -18,7 +18,7 @@ from sqlalchemy import JSON, Table
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events.envelope import EventRegistry
-from libs.events.store import RecordedEvent, checked_schema, driver_connection
+from libs.events.store import RecordedEvent, checked_schema, driver_connection, recorded_from_row
 
 T = TypeVar("T")
 _dumps = json.dumps
@@ -71,18 +71,7 @@ async def streams(
                 if current is not None:
                     yield current
                 current = Stream(row[0], [])
-            current.events.append(
-                RecordedEvent(
-                    stream_id=row[0],
-                    version=row[1],
-                    event_id=row[2],
-                    event_type=row[3],
-                    subject=row[4],
-                    event=decode(row[3], row[5]),
-                    recorded_at=row[7],
-                    metadata_json=row[6],
-                )
-            )
+            current.events.append(recorded_from_row(row[0], row, decode, first=1))
         read += len(rows)
         if progress is not None:
             progress(read, total)

@@ -91,6 +91,26 @@ class RecordedEvent:
         return str(value) if value is not None else None
 
 
+def recorded_from_row(
+    stream_id: str,
+    row: Sequence[Any],
+    decode: Callable[[str, str], DomainEvent],
+    first: int = 0,
+) -> RecordedEvent:
+    """A RecordedEvent from a row holding the event table's columns version, event_id, event_type,
+    subject, data, metadata and recorded_at (as text where not plain), from position `first` on."""
+    return RecordedEvent(
+        stream_id=stream_id,
+        version=row[first],
+        event_id=row[first + 1],
+        event_type=row[first + 2],
+        subject=row[first + 3],
+        event=decode(row[first + 2], row[first + 4]),
+        recorded_at=row[first + 6],
+        metadata_json=row[first + 5],
+    )
+
+
 @dataclass
 class Snapshot:
     version: int
@@ -380,19 +400,7 @@ class _StreamAccess(ABC):
         driver = await self.driver()
         rows = await driver.fetch(self.store._load_sql, stream_id, after_version)
         decode = self.store.registry.decode_json
-        return [
-            RecordedEvent(
-                stream_id=stream_id,
-                version=row[0],
-                event_id=row[1],
-                event_type=row[2],
-                subject=row[3],
-                event=decode(row[2], row[4]),
-                recorded_at=row[6],
-                metadata_json=row[5],
-            )
-            for row in rows
-        ]
+        return [recorded_from_row(stream_id, row, decode) for row in rows]
 
     async def load_from_snapshot(
         self, stream_id: str
@@ -405,19 +413,7 @@ class _StreamAccess(ABC):
             snapshot = Snapshot(rows[0][1], json.loads(rows[0][5]))
             rows = rows[1:]
         decode = self.store.registry.decode_json
-        return snapshot, [
-            RecordedEvent(
-                stream_id=stream_id,
-                version=row[1],
-                event_id=row[2],
-                event_type=row[3],
-                subject=row[4],
-                event=decode(row[3], row[5]),
-                recorded_at=row[7],
-                metadata_json=row[6],
-            )
-            for row in rows
-        ]
+        return snapshot, [recorded_from_row(stream_id, row, decode, first=1) for row in rows]
 
     async def stream_version(self, stream_id: str) -> int:
         version = await (await self.driver()).fetchval(self.store._version_sql, stream_id)
