@@ -21,7 +21,8 @@ from bench.infra import (
     infrastructure,
 )
 from bench.report import Outcome, rate, summary, table
-from libs.events import EventStore, NatsConnection
+from libs.events.nats import NatsConnection
+from libs.events.store import EventStore
 from libs.servicekit.app import tune_garbage_collector
 
 

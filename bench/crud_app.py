@@ -35,26 +35,15 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from libs.servicekit import (
-    Conflict,
-    IfMatch,
-    NotFound,
-    PathId,
-    PreconditionFailed,
-    Principal,
-    Role,
-    SafeText,
-    Token,
-    UnprocessableEntity,
-    create_app,
-    parse_if_match,
-    require_roles,
-    run,
-    set_etag,
-)
+from libs.domain.types import SafeText, Token
+from libs.servicekit.app import create_app, run
+from libs.servicekit.auth import Principal, Role, require_roles
 from libs.servicekit.database import EngineLifecycle, create_engine
+from libs.servicekit.http import IfMatch, parse_if_match, set_etag
 from libs.servicekit.idempotency import define_idempotency_table
+from libs.servicekit.problems import Conflict, NotFound, PreconditionFailed, UnprocessableEntity
 from libs.servicekit.settings import ServiceSettings
+from libs.servicekit.types import PathId
 from services.assessment.compliance_catalogue import CatalogueLibrary, load_library
 
 # The assessment service's limits on a finding (kept here rather than imported: the service's

@@ -11,8 +11,9 @@ import sys
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bench import ours
-from libs.events import ConsumerRunner, DomainEvent, Envelope, NatsConnection, Subscription
-from libs.events.envelope import utcnow
+from libs.domain.envelope import DomainEvent, Envelope, utcnow
+from libs.events.consumer import ConsumerRunner, Subscription
+from libs.events.nats import NatsConnection
 from libs.servicekit.app import tune_garbage_collector
 
 

@@ -44,9 +44,9 @@ import httpx
 from bench.infra import BenchDatabase, bench_database, describe_machine, infrastructure
 from bench.loadgen import percentile
 from bench.report import Outcome, rate, summary, table
-from libs.events.envelope import Envelope, event_type
+from libs.domain.envelope import Envelope, event_type
 from libs.events.nats import NatsConnection, subject_for
-from libs.servicekit import Role, mint_token
+from libs.servicekit.auth import Role, mint_token
 from libs.servicekit.settings import DEV_JWT_SECRET
 from tools.devstack.config import Config, ServiceSpec
 from tools.devstack.output import OutputMux

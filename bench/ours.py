@@ -16,18 +16,12 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from libs.events import (
-    ConsumerRunner,
-    DomainEvent,
-    Envelope,
-    EventRegistry,
-    EventStore,
-    NatsConnection,
-    OutboxRelay,
-    Subscription,
-    stream_name,
-)
+from libs.domain.envelope import DomainEvent, Envelope, EventRegistry
+from libs.events.consumer import ConsumerRunner, Subscription
+from libs.events.nats import NatsConnection, stream_name
+from libs.events.relay import OutboxRelay
 from libs.events.runtime import EventRuntime
+from libs.events.store import EventStore
 from libs.events.tables import create_event_store_tables
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -43,7 +43,7 @@ from bench.loadgen import percentile
 from bench.report import Outcome, rate, summary, table
 from bench.rest import Caller, portfolio_paths, token, transparency_paths
 from bench.stack import CRUD_BASELINE, ServiceStack, has_command, service_environment
-from libs.events.envelope import Envelope, event_type
+from libs.domain.envelope import Envelope, event_type
 from libs.events.nats import stream_name, subject_for
 from libs.servicekit.auth import Role
 

@@ -59,7 +59,7 @@ from bench.infra import bench_database, infrastructure
 from bench.loadgen import percentile
 from bench.report import table
 from bench.rest import Caller, portfolio_paths, token, transparency_paths
-from libs.events.envelope import DomainEvent, Envelope, event_type
+from libs.domain.envelope import DomainEvent, Envelope, event_type
 from libs.events.nats import NatsConnection, stream_name, subject_for
 from libs.servicekit.auth import Role
 from services.assessment import contract as assessment

@@ -22,7 +22,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from libs.servicekit import Role, mint_token
+from libs.servicekit.auth import Role, mint_token
 from libs.servicekit.migrations import run_migrations
 from services.assessment.app import create_service_app as create_assessment_app
 from services.assessment.settings import AssessmentSettings

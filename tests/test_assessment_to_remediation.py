@@ -13,7 +13,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
-from libs.servicekit import Role, mint_token
+from libs.servicekit.auth import Role, mint_token
 from libs.servicekit.migrations import run_migrations
 from services.assessment.__main__ import MIGRATIONS as ASSESSMENT_MIGRATIONS
 from services.assessment.app import create_service_app as create_assessment_app

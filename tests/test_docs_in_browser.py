@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from libs.servicekit import Role, mint_token
+from libs.servicekit.auth import Role, mint_token
 from tests.browser import DevToolsPage, find_chromium, headless_chromium
 from tools.embedded import free_port
 

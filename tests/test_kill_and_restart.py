@@ -18,8 +18,8 @@ import httpx
 import nats
 import pytest
 
-from libs.events import stream_name
-from libs.servicekit import Role, mint_token
+from libs.events.nats import stream_name
+from libs.servicekit.auth import Role, mint_token
 from services.assessment.compliance_catalogue import load_library
 from tools.embedded import free_port
 

@@ -19,8 +19,8 @@ from typing import Any
 
 import yaml  # type: ignore[import-untyped]  # no stubs; comes with uvicorn[standard]
 
-from libs.events.contract import PublicContract
-from libs.events.envelope import TYPE_PREFIX, DomainEvent
+from libs.domain.contract import PublicContract
+from libs.domain.envelope import TYPE_PREFIX, DomainEvent
 from libs.events.nats import subject_for
 
 ROOT = Path(__file__).resolve().parents[1]

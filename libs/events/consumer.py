@@ -36,7 +36,7 @@ from pydantic import ValidationError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from libs.events.envelope import (
+from libs.domain.envelope import (
     DomainEvent,
     Envelope,
     EventRegistry,

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from sqlalchemy import JSON, Table
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from libs.events.envelope import EventRegistry
+from libs.domain.envelope import EventRegistry
 from libs.events.store import RecordedEvent, checked_schema, driver_connection, recorded_from_row
 
 T = TypeVar("T")

@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from libs.events.contract import PublicContract, public_envelopes
-from libs.events.envelope import (
+from libs.domain.contract import PublicContract, public_envelopes
+from libs.domain.envelope import (
     DomainEvent,
     Envelope,
     EventContext,

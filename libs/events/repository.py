@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Generic, Protocol, TypeVar
 
-from libs.events.aggregate import (
+from libs.domain.aggregate import (
     AggregateType,
     Change,
     Decided,
@@ -26,7 +26,7 @@ from libs.events.aggregate import (
     Snapshots,
     VersionMismatch,
 )
-from libs.events.envelope import DomainEvent, Envelope, EventContext
+from libs.domain.envelope import DomainEvent, Envelope, EventContext
 from libs.events.store import ConcurrencyConflict, RecordedEvent, Snapshot
 
 S = TypeVar("S")

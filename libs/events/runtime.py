@@ -14,9 +14,9 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from libs.domain.contract import PublicContract
+from libs.domain.envelope import EventRegistry
 from libs.events.consumer import ConsumerRunner, Subscription
-from libs.events.contract import PublicContract
-from libs.events.envelope import EventRegistry
 from libs.events.nats import NatsConnection
 from libs.events.relay import OutboxRelay
 from libs.events.store import EventStore

@@ -24,9 +24,8 @@ from opentelemetry import propagate
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from libs.events.ambient import request_transaction
-from libs.events.contract import PublicContract, public_envelopes
-from libs.events.envelope import (
+from libs.domain.contract import PublicContract, public_envelopes
+from libs.domain.envelope import (
     DomainEvent,
     Envelope,
     EventContext,
@@ -34,7 +33,8 @@ from libs.events.envelope import (
     current_context,
     utcnow,
 )
-from libs.events.identifiers import random_ids
+from libs.domain.identifiers import random_ids
+from libs.events.ambient import request_transaction
 from libs.events.nats import subject_for
 
 APPENDED = Counter("bw_events_appended_total", "Events appended to the event store", ["schema"])

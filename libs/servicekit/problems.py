@@ -317,6 +317,13 @@ class ProblemRegistry:
         for exc_type in self._mappings:
             app.add_exception_handler(exc_type, handle)
 
+    def merged(self, other: ProblemRegistry) -> ProblemRegistry:
+        """A registry with this one's mappings and `other`'s, `other` winning for a type both
+        name (a service's own mappings over the defaults)."""
+        registry = ProblemRegistry()
+        registry._mappings = {**self._mappings, **other._mappings}
+        return registry
+
     @classmethod
     def from_map(
         cls,
@@ -361,3 +368,30 @@ def install_problem_handlers(
         ProblemRegistry.from_map(exception_map).install(app)
     if problems is not None:
         problems.install(app)
+
+
+def default_problems() -> ProblemRegistry:
+    """The mappings every service has: the domain error bases of `libs.domain.errors` and the
+    event library's own errors. A service adds only its own errors (`ProblemRegistry.merged`).
+
+    A failed `If-Match` is `precondition-failed` in every service (remediation said
+    `version-mismatch` before; docs/changelog.md)."""
+    from libs.domain.aggregate import VersionMismatch
+    from libs.domain.errors import AlreadyExists, Conflict, DomainError, NotFound
+    from libs.events.store import ConcurrencyConflict
+
+    return (
+        ProblemRegistry()
+        .add(DomainError, 422, "Unprocessable Entity", "unprocessable-entity")
+        .add(NotFound, 404, "Not Found", "not-found")
+        .add(Conflict, 409, "Conflict", "conflict")
+        .add(AlreadyExists, 409, "Already exists", "already-exists")
+        .add(
+            VersionMismatch,
+            412,
+            "Precondition Failed",
+            "precondition-failed",
+            extensions=lambda error: {"current_version": getattr(error, "actual", None)},
+        )
+        .add(ConcurrencyConflict, 409, "Concurrent modification", "concurrency-conflict")
+    )

@@ -49,6 +49,8 @@ class ServiceSettings(BaseSettings):
     environment: str = Field("production", validation_alias="BW_ENVIRONMENT")
     # replicas of the JetStream stream a service creates when it is missing (3 on a cluster)
     stream_replicas: int = Field(1, validation_alias="BW_STREAM_REPLICAS", ge=1, le=5)
+    # off for a replica that must not publish (benchmarks measure the append alone with it)
+    relay_enabled: bool = Field(True, validation_alias="BW_RELAY_ENABLED")
 
     @property
     def is_development(self) -> bool:

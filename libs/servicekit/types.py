@@ -1,55 +1,13 @@
-"""Request field types every service shares: text without control characters, identifiers in
-paths, and plausible dates, each enforced by validation and stated in the OpenAPI document.
-
-PostgreSQL cannot store NUL in `text` or `jsonb`, and nothing legitimate needs the other C0 control
-characters, so they are refused at the edge with a 422 rather than failing deep in a write.
-"""
+"""The request types that belong to FastAPI: identifiers in URL paths. The pure field types
+(`SafeLine`, `SafeText`, `Token`, `ResourceId`, `PlausibleDate`) live in `libs.domain.types`."""
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import Path
-from pydantic import Field, StringConstraints
 
-# C0 controls and DEL. `\t`, `\n` and `\r` are allowed in multi-line text only. Written as explicit
-# ranges (not `\s` / `\S`), which mean the same in Python, Rust and ECMA-262 regular expressions,
-# so generated clients and the server agree on what is valid.
-_LINE_FORBIDDEN = r"\x00-\x1f\x7f"
-_TEXT_FORBIDDEN = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
-
-LINE_PATTERN = f"^[^{_LINE_FORBIDDEN}]*$"
-TEXT_PATTERN = f"^[^{_TEXT_FORBIDDEN}]*$"
-# A token (a document id, a URL): no whitespace of either regex dialect, no control characters.
-_WHITESPACE = r"\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
-TOKEN_PATTERN = f"^[^{_WHITESPACE}]+$"
-
-ID_MAX_LENGTH = 64
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
-
-# Dates of the domain: nothing this programme records happened before 2000, and nothing is
-# planned past 2099. The pattern says so to clients; services check tighter windows where the
-# domain has one (a meeting is not in the future, an assessment is at most a year ahead).
-EARLIEST_DATE = date(2000, 1, 1)
-DATE_PATTERN = r"^20[0-9]{2}-[0-9]{2}-[0-9]{2}$"
-
-SafeLine = Annotated[str, StringConstraints(pattern=LINE_PATTERN)]
-"""One line of text (a name, a title): no control characters at all. Add a max_length where used."""
-
-SafeText = Annotated[str, StringConstraints(pattern=TEXT_PATTERN)]
-"""Free text that may span lines (evidence, decisions, reasons): no control characters other than
-tab, line feed and carriage return. Add a max_length where used."""
-
-Token = Annotated[str, StringConstraints(pattern=TOKEN_PATTERN, min_length=1)]
-"""A reference without spaces or control characters (a document id, a URL)."""
-
-ResourceId = Annotated[
-    str,
-    StringConstraints(min_length=1, max_length=ID_MAX_LENGTH, pattern=ID_PATTERN),
-    Field(description="An identifier: letters, digits, `_`, `.`, `-`; at most 64 characters."),
-]
-"""An identifier carried in a body or a query."""
+from libs.domain.types import ID_MAX_LENGTH, ID_PATTERN
 
 PathId = Annotated[
     str,
@@ -61,13 +19,3 @@ PathId = Annotated[
     ),
 ]
 """An identifier in a URL path: refused with a 422 before any lookup when malformed."""
-
-PlausibleDate = Annotated[
-    date,
-    Field(
-        ge=EARLIEST_DATE,
-        le=date(2099, 12, 31),
-        json_schema_extra={"pattern": DATE_PATTERN},
-    ),
-]
-"""A calendar date between 2000-01-01 and 2099-12-31."""

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from libs.servicekit import run
+from libs.servicekit.app import run
 from libs.servicekit.migrations import run_migrations
 from services.assessment.app import create_service_app
 from services.assessment.settings import AssessmentSettings

@@ -16,28 +16,25 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from libs.events.aggregate import Change
-from libs.events.envelope import event_context
+from libs.domain.aggregate import Change
+from libs.domain.envelope import event_context
+from libs.domain.types import ResourceId
 from libs.events.store import EventStore
-from libs.servicekit import (
+from libs.servicekit.auth import Principal, Role, require_roles
+from libs.servicekit.http import (
+    CURSOR_PATTERN,
     CorrelationId,
     IdempotencyKey,
     IfMatch,
-    NotFound,
     Pagination,
-    PathId,
-    Principal,
-    ResourceId,
-    Role,
-    UnprocessableEntity,
     decode_cursor,
     encode_cursor,
     next_page,
     parse_if_match,
-    require_roles,
     set_etag,
 )
-from libs.servicekit.http import CURSOR_PATTERN
+from libs.servicekit.problems import NotFound, UnprocessableEntity
+from libs.servicekit.types import PathId
 from services.assessment import queries
 from services.assessment.commands import (
     CompleteAssessment,

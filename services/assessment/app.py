@@ -9,10 +9,10 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from libs.events.aggregate import Change, VersionMismatch
+from libs.domain.aggregate import Change, VersionMismatch
 from libs.events.runtime import EventRuntime
 from libs.events.store import ConcurrencyConflict
-from libs.servicekit import create_app, database_check
+from libs.servicekit.app import create_app, database_check
 from libs.servicekit.database import EngineLifecycle, create_engine
 from libs.servicekit.operations import dead_letter_router
 from libs.servicekit.problems import ProblemRegistry

@@ -16,8 +16,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from libs.events.contract import PublicContract
-from libs.events.envelope import DomainEvent, EventRegistry
+from libs.domain.contract import PublicContract
+from libs.domain.envelope import DomainEvent, EventRegistry
 from services.assessment.domain import assessment_events as internal
 from services.assessment.domain import factory as internal_factory
 

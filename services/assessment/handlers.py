@@ -13,8 +13,8 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 
-from libs.events.aggregate import Change, Loaded
-from libs.events.envelope import DomainEvent
+from libs.domain.aggregate import Change, Loaded
+from libs.domain.envelope import DomainEvent
 from libs.events.repository import Project, Repository, Store
 from services.assessment.commands import (
     CompleteAssessment,

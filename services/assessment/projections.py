@@ -14,8 +14,8 @@ from sqlalchemy import delete, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from libs.events.aggregate import Change
-from libs.events.envelope import DomainEvent
+from libs.domain.aggregate import Change
+from libs.domain.envelope import DomainEvent
 from libs.events.store import UnitOfWork, driver_connection
 from services.assessment.compliance_catalogue import Catalogue, CatalogueLibrary
 from services.assessment.domain.assessment_events import (

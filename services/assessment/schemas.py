@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from libs.servicekit.types import PlausibleDate, ResourceId, SafeLine, SafeText, Token
+from libs.domain.types import PlausibleDate, ResourceId, SafeLine, SafeText, Token
 from services.assessment.domain.assessment_events import FindingFacts, Result
 from services.assessment.domain.factory import Workforce
 from services.assessment.ids import COUNTRY_CODES, ISIC_PATTERN

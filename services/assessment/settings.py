@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from libs.servicekit import ServiceSettings
+from libs.servicekit.settings import ServiceSettings
 from services.assessment.compliance_catalogue import DEFAULT_CATALOGUE_DIRECTORY
 
 

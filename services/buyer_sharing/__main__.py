@@ -7,7 +7,7 @@ import asyncio
 import sys
 import time
 
-from libs.servicekit import run
+from libs.servicekit.app import run
 from libs.servicekit.migrations import run_migrations
 from services.buyer_sharing.app import MIGRATIONS, build_registry, create_service_app
 from services.buyer_sharing.settings import BuyerSharingSettings

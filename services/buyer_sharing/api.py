@@ -20,23 +20,21 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from libs.events import event_context
-from libs.servicekit import (
+from libs.domain.envelope import event_context
+from libs.servicekit.auth import Principal, Role, require_roles
+from libs.servicekit.http import (
     CorrelationId,
     IdempotencyKey,
     IfMatch,
     Page,
     Pagination,
-    PathId,
-    Principal,
-    ProblemError,
-    Role,
     encode_cursor,
     next_page,
     parse_if_match,
-    require_roles,
     set_etag,
 )
+from libs.servicekit.problems import ProblemError
+from libs.servicekit.types import PathId
 from services.buyer_sharing import handlers, queries
 from services.buyer_sharing.commands import (
     ApproveAccessRequest,

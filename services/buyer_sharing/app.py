@@ -10,10 +10,11 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from libs.events import ConcurrencyConflict, EventRegistry
-from libs.events.aggregate import VersionMismatch
+from libs.domain.aggregate import VersionMismatch
+from libs.domain.envelope import EventRegistry
 from libs.events.runtime import EventRuntime
-from libs.servicekit import create_app, database_check
+from libs.events.store import ConcurrencyConflict
+from libs.servicekit.app import create_app, database_check
 from libs.servicekit.database import EngineLifecycle, create_engine
 from libs.servicekit.operations import dead_letter_router
 from libs.servicekit.problems import ProblemRegistry

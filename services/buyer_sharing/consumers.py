@@ -35,8 +35,8 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from libs.events import Subscription
-from libs.events.envelope import DomainEvent, Envelope, EventRegistry
+from libs.domain.envelope import DomainEvent, Envelope, EventRegistry
+from libs.events.consumer import Subscription
 from libs.events.nats import NatsConnection, stream_name
 from libs.events.store import driver_connection
 from libs.events.tables import define_event_store_tables

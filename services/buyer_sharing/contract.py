@@ -14,8 +14,8 @@ from typing import Any
 
 from pydantic import Field
 
-from libs.events.contract import PublicContract
-from libs.events.envelope import DomainEvent, EventRegistry
+from libs.domain.contract import PublicContract
+from libs.domain.envelope import DomainEvent, EventRegistry
 from services.buyer_sharing.domain import access_request, buyer, sharing
 
 SERVICE = "buyer_sharing"

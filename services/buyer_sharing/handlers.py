@@ -17,8 +17,8 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from libs.events.aggregate import Change, Loaded
-from libs.events.envelope import DomainEvent, Envelope
+from libs.domain.aggregate import Change, Loaded
+from libs.domain.envelope import DomainEvent, Envelope
 from libs.events.repository import Repository
 from libs.events.store import EventStore
 from services.buyer_sharing.commands import (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-# `:` never occurs in an identifier (libs.servicekit.types.ID_PATTERN), so a pair id is unambiguous.
+# `:` never occurs in an identifier (libs.domain.types.ID_PATTERN), so a pair id is unambiguous.
 PAIR_SEPARATOR = ":"
 
 

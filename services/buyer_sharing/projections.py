@@ -21,8 +21,8 @@ from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from libs.events.aggregate import Change
-from libs.events.envelope import DomainEvent, Envelope
+from libs.domain.aggregate import Change
+from libs.domain.envelope import DomainEvent, Envelope
 from libs.events.store import driver_connection
 from services.buyer_sharing import upstream
 from services.buyer_sharing.domain import access_request as requests

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from libs.servicekit import PlausibleDate, ResourceId, SafeLine, SafeText
+from libs.domain.types import PlausibleDate, ResourceId, SafeLine, SafeText
 
 Reason = Annotated[SafeText, Field(max_length=2000)]
 RequiredReason = Annotated[SafeText, Field(min_length=1, max_length=2000)]

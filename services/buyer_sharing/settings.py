@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from libs.servicekit import ServiceSettings
+from libs.servicekit.settings import ServiceSettings
 
 
 class BuyerSharingSettings(ServiceSettings):

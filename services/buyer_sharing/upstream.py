@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from libs.events.envelope import DomainEvent, EventRegistry
+from libs.domain.envelope import DomainEvent, EventRegistry
 
 Result = Literal["compliant", "non_compliant", "not_applicable"]
 

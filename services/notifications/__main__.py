@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from libs.servicekit import run
+from libs.servicekit.app import run
 from libs.servicekit.migrations import run_migrations
 from services.notifications.app import MIGRATIONS, create_service_app
 from services.notifications.settings import NotificationsSettings

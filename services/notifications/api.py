@@ -15,23 +15,22 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from libs.events import event_context
+from libs.domain.envelope import event_context
+from libs.domain.types import ResourceId
 from libs.events.store import EventStore
-from libs.servicekit import (
-    BadRequest,
+from libs.servicekit.auth import Principal, Role, require_roles
+from libs.servicekit.http import (
+    CorrelationId,
     IdempotencyKey,
     IfMatch,
     Page,
     Pagination,
-    PathId,
-    Principal,
-    Role,
+    next_page,
     parse_if_match,
-    require_roles,
     set_etag,
 )
-from libs.servicekit.http import CorrelationId, next_page
-from libs.servicekit.types import ResourceId
+from libs.servicekit.problems import BadRequest
+from libs.servicekit.types import PathId
 from services.notifications import handlers, queries
 from services.notifications.commands import (
     DeleteEndpoint,

@@ -3,8 +3,8 @@ fan-out (and, for buyer sharing, the grant history)."""
 
 from __future__ import annotations
 
-from libs.events import Subscription
-from libs.events.envelope import EventRegistry
+from libs.domain.envelope import EventRegistry
+from libs.events.consumer import Subscription
 from services.notifications.handlers import DEFAULT_HOLD_SECONDS, event_handlers
 
 DURABLES = {

@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from libs.events.aggregate import AggregateType
-from libs.events.envelope import DomainEvent
+from libs.domain.aggregate import AggregateType
+from libs.domain.envelope import DomainEvent
 from services.notifications.errors import EndpointDeleted, NotFound
 
 

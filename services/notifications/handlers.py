@@ -18,8 +18,8 @@ from typing import Any, Protocol
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from libs.events.aggregate import Change, Loaded
-from libs.events.envelope import DomainEvent, Envelope
+from libs.domain.aggregate import Change, Loaded
+from libs.domain.envelope import DomainEvent, Envelope
 from libs.events.repository import Repository, Store
 from services.notifications import endpoint as ep
 from services.notifications import signing

@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert
 
-from libs.events.aggregate import Change
-from libs.events.envelope import DomainEvent
+from libs.domain.aggregate import Change
+from libs.domain.envelope import DomainEvent
 from services.notifications import endpoint as ep
 from services.notifications.tables import endpoint
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-from libs.servicekit.types import ResourceId, SafeLine, Token
+from libs.domain.types import ResourceId, SafeLine, Token
 
 EventTypeName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9]*$", max_length=100)]
 Url = Annotated[Token, StringConstraints(max_length=2000)]

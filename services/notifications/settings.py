@@ -9,7 +9,7 @@ import ssl
 import httpx
 from pydantic import Field, model_validator
 
-from libs.servicekit import ServiceSettings
+from libs.servicekit.settings import ServiceSettings
 from services.notifications.delivery import STANDARD_SCHEDULE, Schedule, parse_schedule
 from services.notifications.endpoint import MAX_OVERLAP_SECONDS
 from services.notifications.secretbox import DEV_KEY

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from libs.events.envelope import DomainEvent, EventRegistry
+from libs.domain.envelope import DomainEvent, EventRegistry
 
 
 class FactoryEvent(DomainEvent):

@@ -12,25 +12,22 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from libs.events.aggregate import Change
-from libs.events.envelope import event_context
-from libs.servicekit import (
+from libs.domain.aggregate import Change
+from libs.domain.envelope import event_context
+from libs.servicekit.auth import CurrentPrincipal, Principal, Role
+from libs.servicekit.http import (
     CorrelationId,
-    CurrentPrincipal,
-    Forbidden,
     IdempotencyKey,
     IfMatch,
-    NotFound,
     Page,
     Pagination,
-    PathId,
-    Principal,
-    Role,
     encode_cursor,
     next_page,
     parse_if_match,
     set_etag,
 )
+from libs.servicekit.problems import Forbidden, NotFound
+from libs.servicekit.types import PathId
 from services.remediation import projections, queries
 from services.remediation.commands import (
     ChangeItemDetails,

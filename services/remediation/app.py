@@ -10,11 +10,12 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from libs.events import ConcurrencyConflict, EventRegistry, Subscription
-from libs.events.aggregate import Change, VersionMismatch
+from libs.domain.aggregate import Change, VersionMismatch
+from libs.domain.envelope import EventRegistry
+from libs.events.consumer import Subscription
 from libs.events.runtime import EventRuntime
-from libs.servicekit import create_app, database_check
-from libs.servicekit.app import Lifecycle
+from libs.events.store import ConcurrencyConflict
+from libs.servicekit.app import Lifecycle, create_app, database_check
 from libs.servicekit.database import EngineLifecycle, create_engine
 from libs.servicekit.operations import dead_letter_router
 from libs.servicekit.problems import ProblemRegistry

@@ -15,8 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from libs.events.contract import PublicContract
-from libs.events.envelope import DomainEvent, EventRegistry
+from libs.domain.contract import PublicContract
+from libs.domain.envelope import DomainEvent, EventRegistry
 from services.remediation.domain import committee as committee_events
 from services.remediation.domain import plan_events
 from services.remediation.domain.committee import Committee, Side

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from libs.events.aggregate import Change, Loaded
+from libs.domain.aggregate import Change, Loaded
+from libs.domain.envelope import DomainEvent, Envelope, EventContext
 from libs.events.consumer import BatchHandler, Handler
-from libs.events.envelope import DomainEvent, Envelope, EventContext
 from libs.events.repository import Repository
 from services.remediation import projections, queries
 from services.remediation.commands import (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from libs.events.identifiers import name_id
+from libs.domain.identifiers import name_id
 
 PLAN_STREAM_PREFIX = "improvement-plan-"
 COMMITTEE_STREAM_PREFIX = "committee-"

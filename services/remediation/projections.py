@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.dialects.postgresql import insert
 
-from libs.events.aggregate import Change
+from libs.domain.aggregate import Change
 from libs.events.store import UnitOfWork
 from services.remediation.domain.committee import Committee
 from services.remediation.domain.plan import ImprovementItem, Plan

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import delete, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from libs.events.envelope import EventRegistry
+from libs.domain.envelope import EventRegistry
 from libs.events.history import Progress, copy_rows, read_ahead, streams
 from services.remediation.domain.committee import COMMITTEE
 from services.remediation.domain.plan import PLAN

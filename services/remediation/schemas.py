@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from libs.servicekit.types import PlausibleDate, ResourceId, SafeLine, SafeText
+from libs.domain.types import PlausibleDate, ResourceId, SafeLine, SafeText
 from services.remediation.domain.committee import Side
 from services.remediation.domain.plan_events import ItemStatus
 from services.remediation.errors import (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from libs.servicekit import ServiceSettings
+from libs.servicekit.settings import ServiceSettings
 from services.remediation.domain.policy import DueDatePolicy
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from libs.events.envelope import DomainEvent, EventRegistry
+from libs.domain.envelope import DomainEvent, EventRegistry
 
 SOURCE_SERVICE = "assessment"
 

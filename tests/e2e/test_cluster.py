@@ -8,7 +8,7 @@ from __future__ import annotations
 import nats
 import pytest
 
-from libs.events import stream_name
+from libs.events.nats import stream_name
 from tests.e2e.conftest import JWT_SECRET, running_system, urls_of
 from tests.e2e.test_story import _print, assert_delivered_once_each
 from tools.demo.receiver import WebhookReceiver

@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from libs.servicekit import Role, mint_token
+from libs.servicekit.auth import Role, mint_token
 from tools.demo.receiver import Delivery, WebhookReceiver
 
 # What the buyer's endpoint subscribes to; the second buyer (the "witness") takes plan updates only.

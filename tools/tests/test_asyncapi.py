@@ -8,8 +8,8 @@ from typing import Any
 
 from pydantic import Field
 
-from libs.events import DomainEvent, EventRegistry
-from libs.events.contract import PublicContract
+from libs.domain.contract import PublicContract
+from libs.domain.envelope import DomainEvent, EventRegistry
 from tools.asyncapi import DOCUMENT, build_document, producer_contracts, render
 
 

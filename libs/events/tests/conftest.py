@@ -8,8 +8,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from libs.events import DomainEvent, EventRegistry, EventStore, NatsConnection
+from libs.domain.envelope import DomainEvent, EventRegistry
+from libs.events.nats import NatsConnection
 from libs.events.runtime import plain_dsn
+from libs.events.store import EventStore
 from libs.events.tables import create_event_store_tables
 
 SCHEMA = "library"

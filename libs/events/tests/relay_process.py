@@ -12,7 +12,8 @@ import sys
 
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from libs.events import NatsConnection, OutboxRelay
+from libs.events.nats import NatsConnection
+from libs.events.relay import OutboxRelay
 from libs.events.tests.conftest import SCHEMA, asyncpg_url
 
 

@@ -15,17 +15,11 @@ from prometheus_client import REGISTRY
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from libs.events import (
-    ConsumerRunner,
-    DomainEvent,
-    Envelope,
-    EventRegistry,
-    EventStore,
-    NatsConnection,
-    OutboxRelay,
-    Subscription,
-    stream_name,
-)
+from libs.domain.envelope import DomainEvent, Envelope, EventRegistry
+from libs.events.consumer import ConsumerRunner, Subscription
+from libs.events.nats import NatsConnection, stream_name
+from libs.events.relay import OutboxRelay
+from libs.events.store import EventStore
 from libs.events.tests.conftest import SCHEMA, ItemCounted
 from libs.events.tests.test_store import append, count
 

@@ -8,8 +8,14 @@ from typing import Any
 
 import pytest
 
-from libs.events import DomainEvent, Envelope, EventRegistry, UnknownEventType
-from libs.events.envelope import event_type, parse_type
+from libs.domain.envelope import (
+    DomainEvent,
+    Envelope,
+    EventRegistry,
+    UnknownEventType,
+    event_type,
+    parse_type,
+)
 
 
 class FindingRecorded(DomainEvent):

@@ -11,8 +11,8 @@ from sqlalchemy import JSON, Column, Integer, MetaData, String, Table, select, t
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from libs.events import EventStore
 from libs.events.history import copy_rows, read_ahead, streams
+from libs.events.store import EventStore
 from libs.events.tests.conftest import SCHEMA, ItemCounted, make_registry
 
 pytestmark = pytest.mark.integration

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from libs.events.identifiers import name_id, random_ids
+from libs.domain.identifiers import name_id, random_ids
 
 
 def test_name_ids_equal_uuid5() -> None:

@@ -15,15 +15,10 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 import libs.events.relay
-from libs.events import (
-    ConcurrencyConflict,
-    Envelope,
-    EventStore,
-    NatsConnection,
-    OutboxRelay,
-    stream_name,
-)
-from libs.events.store import driver_connection
+from libs.domain.envelope import Envelope
+from libs.events.nats import NatsConnection, stream_name
+from libs.events.relay import OutboxRelay
+from libs.events.store import ConcurrencyConflict, EventStore, driver_connection
 from libs.events.tests.conftest import SCHEMA, ItemCounted
 from libs.events.tests.test_store import append, count
 

@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from libs.events import DomainEvent, Envelope, EventRegistry, EventStore
-from libs.events.contract import PublicContract, public_event_id
+from libs.domain.contract import PublicContract, public_event_id
+from libs.domain.envelope import DomainEvent, Envelope, EventRegistry
+from libs.events.store import EventStore
 from libs.events.tests.conftest import SCHEMA, CounterReset, ItemCounted
 
 pytestmark = pytest.mark.integration

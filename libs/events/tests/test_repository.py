@@ -10,10 +10,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from libs.events import ConcurrencyConflict, DomainEvent, EventRegistry, EventStore, UnitOfWork
+from libs.domain.contract import PublicContract
+from libs.domain.envelope import DomainEvent, EventContext, EventRegistry
 from libs.events.ambient import RequestTransaction, StoredResponseReplay, joined_transaction
-from libs.events.contract import PublicContract
-from libs.events.envelope import EventContext
 from libs.events.memory import InMemoryEventStore, InMemoryUnit
 from libs.events.repository import (
     AggregateType,
@@ -24,6 +23,7 @@ from libs.events.repository import (
     Snapshots,
     VersionMismatch,
 )
+from libs.events.store import ConcurrencyConflict, EventStore, UnitOfWork
 from libs.events.tests.conftest import SCHEMA, CounterReset, ItemCounted, make_registry
 
 

@@ -18,7 +18,8 @@ from prometheus_client import REGISTRY
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from libs.events import DomainEvent, Envelope, Subscription
+from libs.domain.envelope import DomainEvent, Envelope
+from libs.events.consumer import Subscription
 from libs.events.runtime import EventRuntime, NotRunning, ProgressSettings, Stalled
 from libs.events.tables import create_event_store_tables
 from libs.events.tests.conftest import SCHEMA, ItemCounted, asyncpg_url, make_registry

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from libs.events import ConcurrencyConflict, EventStore
-from libs.events.envelope import event_context
+from libs.domain.envelope import event_context
+from libs.events.store import ConcurrencyConflict, EventStore
 from libs.events.tests.conftest import SCHEMA, CounterReset, ItemCounted
 
 pytestmark = pytest.mark.integration

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from libs.events import NatsConnection
+from libs.events.nats import NatsConnection
 from tools.embedded import EmbeddedNats, free_port
 
 pytestmark = pytest.mark.integration

@@ -9,7 +9,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from libs.events import EventRegistry, EventStore, NatsConnection, stream_name
+from libs.domain.envelope import EventRegistry
+from libs.events.nats import NatsConnection, stream_name
+from libs.events.store import EventStore
 from libs.events.tests.test_delivery import _counter_is, drain, eventually, relay_for, runner_for
 from libs.events.tests.test_store import append
 

@@ -18,8 +18,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from pydantic import BaseModel, Field
 
-from libs.servicekit import Conflict, ServiceSettings, create_app
-from libs.servicekit.app import ReadinessCheck
+from libs.servicekit.app import ReadinessCheck, create_app
+from libs.servicekit.problems import Conflict
+from libs.servicekit.settings import ServiceSettings
 
 
 class AccountLocked(Exception):

@@ -18,19 +18,17 @@ from asgi_lifespan import LifespanManager
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import APIRouter, Depends, FastAPI
 
-from libs.servicekit import (
+from libs.servicekit.app import create_app
+from libs.servicekit.auth import (
     CurrentPrincipal,
     Principal,
     Role,
-    ServiceSettings,
     TokenVerifier,
-    Unauthorized,
-    create_app,
     mint_token,
     require_roles,
 )
-from libs.servicekit.problems import ServiceUnavailable
-from libs.servicekit.settings import DEV_JWT_SECRET
+from libs.servicekit.problems import ServiceUnavailable, Unauthorized
+from libs.servicekit.settings import DEV_JWT_SECRET, ServiceSettings
 from libs.servicekit.tokens import main as token_cli
 from tools.embedded import free_port
 

@@ -7,8 +7,8 @@ import asyncio
 
 from sqlalchemy import text
 
-from libs.servicekit import ServiceSettings
 from libs.servicekit.database import create_engine
+from libs.servicekit.settings import ServiceSettings
 
 
 async def test_a_connection_whose_backend_was_terminated_is_replaced_at_checkout(

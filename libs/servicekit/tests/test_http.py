@@ -11,21 +11,21 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import APIRouter, Header, Response
 
-from libs.servicekit import (
+from libs.servicekit.app import create_app
+from libs.servicekit.http import (
+    CURSOR_PATTERN,
+    IF_MATCH_PATTERN,
     IfMatch,
     Page,
     Pagination,
-    PreconditionFailed,
-    ServiceSettings,
-    create_app,
     decode_cursor,
     encode_cursor,
     etag_for,
     parse_if_match,
     set_etag,
 )
-from libs.servicekit.http import CURSOR_PATTERN, IF_MATCH_PATTERN
-from libs.servicekit.problems import BadRequest
+from libs.servicekit.problems import BadRequest, PreconditionFailed
+from libs.servicekit.settings import ServiceSettings
 
 
 def test_etag_is_the_quoted_version() -> None:

@@ -15,17 +15,13 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from libs.servicekit import (
-    CurrentPrincipal,
-    ServiceSettings,
-    async_database_url,
-    create_app,
-    mint_token,
-    set_etag,
-)
+from libs.servicekit.app import create_app
+from libs.servicekit.auth import CurrentPrincipal, mint_token
+from libs.servicekit.http import set_etag
 from libs.servicekit.idempotency import before_write, purge_expired_keys, request_connection
 from libs.servicekit.migrations import run_migrations
 from libs.servicekit.problems import Conflict, NotFound
+from libs.servicekit.settings import ServiceSettings, async_database_url
 
 pytestmark = pytest.mark.integration
 

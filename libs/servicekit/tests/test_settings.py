@@ -9,8 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from libs.servicekit import ServiceSettings, async_database_url
-from libs.servicekit.settings import DEFAULT_DATABASE_URL, DEV_JWT_SECRET, MIN_JWT_SECRET_BYTES
+from libs.servicekit.settings import (
+    DEFAULT_DATABASE_URL,
+    DEV_JWT_SECRET,
+    MIN_JWT_SECRET_BYTES,
+    ServiceSettings,
+    async_database_url,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from libs.events.envelope import DomainEvent, EventRegistry
+from libs.domain.envelope import DomainEvent, EventRegistry
 from services.assessment.domain import assessment_events, factory
 
 SERVICE = "assessment"

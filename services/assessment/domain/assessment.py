@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-from libs.events.envelope import DomainEvent
+from libs.domain.envelope import DomainEvent
 from services.assessment.compliance_catalogue import Catalogue
 from services.assessment.domain.assessment_events import (
     AssessmentCompleted,

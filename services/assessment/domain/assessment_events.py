@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from libs.events.envelope import DomainEvent
+from libs.domain.envelope import DomainEvent
 
 Result = Literal["compliant", "non_compliant", "not_applicable"]
 

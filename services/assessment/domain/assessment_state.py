@@ -7,8 +7,8 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any, Literal
 
-from libs.events.aggregate import AggregateType, Snapshots
-from libs.events.envelope import DomainEvent
+from libs.domain.aggregate import AggregateType, Snapshots
+from libs.domain.envelope import DomainEvent
 from services.assessment.domain.assessment_events import (
     AssessmentCompleted,
     AssessmentScheduled,

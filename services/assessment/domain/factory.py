@@ -7,9 +7,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from libs.events.aggregate import AggregateType
-from libs.events.envelope import DomainEvent
-from libs.servicekit.types import SafeLine, SafeText
+from libs.domain.aggregate import AggregateType
+from libs.domain.envelope import DomainEvent
+from libs.domain.types import SafeLine, SafeText
 from services.assessment.errors import StateConflict
 from services.assessment.ids import (
     COUNTRY_CODES,

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from libs.events.envelope import EventRegistry
+from libs.domain.envelope import EventRegistry
 from services.buyer_sharing.domain.access_request import ACCESS_REQUEST_EVENTS
 from services.buyer_sharing.domain.buyer import BUYER_EVENTS
 from services.buyer_sharing.domain.sharing import SHARING_EVENTS

@@ -12,8 +12,8 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Literal
 
-from libs.events.aggregate import AggregateType
-from libs.events.envelope import DomainEvent
+from libs.domain.aggregate import AggregateType
+from libs.domain.envelope import DomainEvent
 from services.buyer_sharing.errors import AlreadyDecided, NotFound
 
 RequestStatus = Literal["pending", "approved", "declined"]

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
-from libs.events.aggregate import AggregateType
-from libs.events.envelope import DomainEvent
+from libs.domain.aggregate import AggregateType
+from libs.domain.envelope import DomainEvent
 from services.buyer_sharing.errors import InvalidPeriod, NotFound
 
 # A reliance declaration replaces at most about two audit cycles.

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from libs.events.envelope import EventRegistry
+from libs.domain.envelope import EventRegistry
 from services.remediation.domain.committee import COMMITTEE_EVENTS
 from services.remediation.domain.plan_events import PLAN_EVENTS
 

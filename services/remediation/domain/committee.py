@@ -8,8 +8,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
-from libs.events.aggregate import AggregateType
-from libs.events.envelope import DomainEvent
+from libs.domain.aggregate import AggregateType
+from libs.domain.envelope import DomainEvent
 from services.remediation.errors import (
     MAX_MEETINGS,
     CommitteeUnbalanced,

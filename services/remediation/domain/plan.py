@@ -12,8 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from libs.events.aggregate import AggregateType, Decided, Snapshots
-from libs.events.envelope import DomainEvent
+from libs.domain.aggregate import AggregateType, Decided, Snapshots
+from libs.domain.envelope import DomainEvent
 from services.remediation.domain.committee import CommitteeMeeting
 from services.remediation.domain.plan_events import (
     TRANSITIONS,

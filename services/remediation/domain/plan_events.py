@@ -7,7 +7,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from libs.events.envelope import DomainEvent
+from libs.domain.envelope import DomainEvent
 
 
 class ItemStatus(StrEnum):

@@ -18,7 +18,7 @@ import nats
 import pytest
 
 from libs.events.nats import stream_name, subject_for
-from libs.servicekit import Role, mint_token
+from libs.servicekit.auth import Role, mint_token
 from services.remediation.tests.integration.conftest import assessment_envelope, assessment_events
 from tools.embedded import free_port
 

@@ -12,7 +12,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
-from libs.servicekit import Role, mint_token
+from libs.servicekit.auth import Role, mint_token
 from libs.servicekit.migrations import run_migrations
 from services.assessment.app import create_service_app
 from services.assessment.settings import AssessmentSettings

@@ -12,8 +12,8 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from libs.events import Envelope
-from libs.servicekit import Role
+from libs.domain.envelope import Envelope
+from libs.servicekit.auth import Role
 from services.assessment.compliance_catalogue import load_library
 from services.assessment.tests.integration.conftest import Headers
 

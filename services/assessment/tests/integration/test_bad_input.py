@@ -8,7 +8,8 @@ from datetime import date, timedelta
 import httpx
 import pytest
 
-from libs.servicekit import Role, encode_cursor
+from libs.servicekit.auth import Role
+from libs.servicekit.http import encode_cursor
 from services.assessment.tests.integration.conftest import Headers
 from services.assessment.tests.integration.test_api import (
     CRITICAL,

@@ -9,7 +9,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from libs.servicekit import Role
+from libs.servicekit.auth import Role
 from services.assessment.tests.integration.conftest import Headers
 from services.assessment.tests.integration.test_api import (
     completed_assessment,

@@ -10,7 +10,7 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import JSON, Table, Text, cast, select
 
-from libs.servicekit import Role
+from libs.servicekit.auth import Role
 from services.assessment.domain import make_registry
 from services.assessment.rebuild import rebuild
 from services.assessment.tables import (

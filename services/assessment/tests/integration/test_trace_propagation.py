@@ -9,7 +9,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from libs.events import Envelope, stream_name
+from libs.domain.envelope import Envelope
+from libs.events.nats import stream_name
 from services.assessment.tests.integration.conftest import Headers
 
 pytestmark = pytest.mark.integration

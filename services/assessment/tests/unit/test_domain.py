@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 from pydantic import ValidationError
 
-from libs.events import DomainEvent
+from libs.domain.envelope import DomainEvent
 from services.assessment.compliance_catalogue import Catalogue, load_library
 from services.assessment.domain.assessment import (
     complete_assessment,

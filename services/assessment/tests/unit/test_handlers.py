@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from libs.events.aggregate import VersionMismatch
-from libs.events.envelope import DomainEvent
+from libs.domain.aggregate import VersionMismatch
+from libs.domain.envelope import DomainEvent
 from libs.events.memory import InMemoryEventStore
 from libs.events.repository import Repository
 from services.assessment import commands

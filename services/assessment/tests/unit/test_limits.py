@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from libs.events import DomainEvent
+from libs.domain.envelope import DomainEvent
 from services.assessment.compliance_catalogue import load_library
 from services.assessment.domain import assessment as rules
 from services.assessment.domain import assessment_events as internal

@@ -17,10 +17,9 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from libs.events import Envelope
-from libs.events.envelope import event_type
+from libs.domain.envelope import Envelope, event_type
 from libs.events.nats import subject_for
-from libs.servicekit import Role, mint_token
+from libs.servicekit.auth import Role, mint_token
 from libs.servicekit.migrations import run_migrations
 from services.buyer_sharing.app import MIGRATIONS, create_service_app
 from services.buyer_sharing.consumers import DURABLES

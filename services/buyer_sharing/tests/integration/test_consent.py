@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from libs.servicekit import Role
+from libs.servicekit.auth import Role
 from services.buyer_sharing.tests.integration.conftest import Service, Upstream
 
 

@@ -11,8 +11,8 @@ from sqlalchemy import Connection, MetaData
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from libs.events.tables import NAMING_CONVENTION, define_event_store_tables
-from libs.servicekit import async_database_url
 from libs.servicekit.idempotency import define_idempotency_table
+from libs.servicekit.settings import async_database_url
 from services.buyer_sharing import tables
 from services.buyer_sharing.tables import SCHEMA
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from libs.events import Envelope
+from libs.domain.envelope import Envelope
 from services.buyer_sharing import consumers
 from services.buyer_sharing.consumers import rebuild
 from services.buyer_sharing.domain import portfolio

@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from libs.events import Envelope
+from libs.domain.envelope import Envelope
 from services.buyer_sharing import consumers
 from services.buyer_sharing.consumers import RebuildIncomplete, RebuildReport, rebuild
 from services.buyer_sharing.settings import BuyerSharingSettings

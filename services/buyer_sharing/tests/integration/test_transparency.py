@@ -10,7 +10,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
-from libs.events import Envelope
+from libs.domain.envelope import Envelope
 from services.buyer_sharing.app import create_service_app
 from services.buyer_sharing.settings import BuyerSharingSettings
 from services.buyer_sharing.tests.integration.conftest import Service, Upstream

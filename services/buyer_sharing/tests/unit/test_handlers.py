@@ -10,8 +10,8 @@ from typing import Any, cast
 
 import pytest
 
-from libs.events.aggregate import VersionMismatch
-from libs.events.envelope import DomainEvent
+from libs.domain.aggregate import VersionMismatch
+from libs.domain.envelope import DomainEvent
 from libs.events.memory import InMemoryEventStore
 from libs.events.store import EventStore
 from services.buyer_sharing import commands

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from libs.events import Envelope
+from libs.domain.envelope import Envelope
 from services.notifications.settings import NotificationsSettings
 from services.notifications.tests.integration.conftest import Service, make_settings, running
 from services.notifications.tests.receiver import Receiver

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from libs.events.nats import NatsConnection, subject_for
-from libs.servicekit import Role, mint_token
+from libs.servicekit.auth import Role, mint_token
 from services.notifications.tests.integration.conftest import Upstream
 from services.notifications.tests.receiver import Answer, Receiver
 from tools.embedded import free_port

@@ -16,10 +16,9 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
-from libs.events import Envelope
-from libs.events.envelope import event_type
+from libs.domain.envelope import Envelope, event_type
 from libs.events.nats import stream_name, subject_for
-from libs.servicekit import Role, mint_token
+from libs.servicekit.auth import Role, mint_token
 from libs.servicekit.migrations import run_migrations
 from services.remediation.app import MIGRATIONS, create_service_app
 from services.remediation.projections import SCHEMA

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import text
 
-from libs.servicekit import Role, mint_token
+from libs.servicekit.auth import Role, mint_token
 from services.remediation.handlers import Remediation
 from services.remediation.scheduler import DeadlineScheduler
 from services.remediation.tests.integration.conftest import (

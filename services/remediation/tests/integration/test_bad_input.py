@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from libs.servicekit import Role, encode_cursor
+from libs.servicekit.auth import Role
+from libs.servicekit.http import encode_cursor
 from services.remediation import api
 from services.remediation.tests.integration.conftest import Service
 from services.remediation.tests.integration.test_api import FACTORY, given_plan

@@ -9,9 +9,9 @@ from typing import Any
 
 from sqlalchemy import select, text
 
-from libs.events import Envelope
+from libs.domain.envelope import Envelope
 from libs.events.nats import subject_for
-from libs.servicekit import Role
+from libs.servicekit.auth import Role
 from services.remediation.app import CONSUMER_DURABLE
 from services.remediation.tables import improvement_item, improvement_plan
 from services.remediation.tests.integration.conftest import (

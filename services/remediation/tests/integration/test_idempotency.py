@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from libs.servicekit import Role, mint_token
+from libs.servicekit.auth import Role, mint_token
 from services.remediation.tests.integration.conftest import Service
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, MetaData
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from libs.events.tables import NAMING_CONVENTION, define_event_store_tables
-from libs.servicekit import async_database_url
+from libs.servicekit.settings import async_database_url
 from services.remediation import tables
 from services.remediation.app import MIGRATIONS
 from services.remediation.tables import SCHEMA

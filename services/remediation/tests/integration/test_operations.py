@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from libs.events import stream_name
-from libs.servicekit import Role
+from libs.events.nats import stream_name
+from libs.servicekit.auth import Role
 from services.remediation.tests.integration.conftest import Service, assessment_envelope, poll
 
 pytestmark = pytest.mark.integration

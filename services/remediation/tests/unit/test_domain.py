@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from libs.events.envelope import DomainEvent
+from libs.domain.envelope import DomainEvent
 from services.remediation.domain import committee as committees
 from services.remediation.domain import plan as plans
 from services.remediation.domain.committee import (

@@ -9,8 +9,8 @@ from typing import Any, cast
 
 import pytest
 
-from libs.events.aggregate import VersionMismatch
-from libs.events.envelope import DomainEvent, Envelope
+from libs.domain.aggregate import VersionMismatch
+from libs.domain.envelope import DomainEvent, Envelope
 from libs.events.memory import InMemoryEventStore
 from services.remediation import handlers
 from services.remediation.app import build_registry

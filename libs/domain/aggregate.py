@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from libs.events.envelope import DomainEvent, Envelope
+from libs.domain.envelope import DomainEvent, Envelope
 
 S = TypeVar("S")
 

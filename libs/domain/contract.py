@@ -7,8 +7,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from libs.events.envelope import DomainEvent, Envelope, EventRegistry
-from libs.events.identifiers import name_id
+from libs.domain.envelope import DomainEvent, Envelope, EventRegistry
+from libs.domain.identifiers import name_id
 
 
 @dataclass(frozen=True)
