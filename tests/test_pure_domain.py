@@ -1,5 +1,6 @@
-"""The domain is pure: every domain module of every service imports with the NATS client, the
-PostgreSQL driver and SQLAlchemy made unimportable (docs/architecture.md, "A pure domain")."""
+"""The domain is pure: `libs.domain` and every domain module of every service import with the web
+framework, the HTTP clients, the NATS client, the PostgreSQL driver and SQLAlchemy made
+unimportable (docs/architecture.md, "A pure domain"), and every service has a `domain/`."""
 
 from __future__ import annotations
 
@@ -7,25 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
-# Modules of a service that do I/O or wire it: everything else is domain and must stay pure.
-ADAPTERS = frozenset(
-    {
-        "__init__",
-        "__main__",
-        "api",
-        "app",
-        "consumers",
-        "handlers",
-        "projections",
-        "queries",
-        "rebuild",
-        "scheduler",
-        "settings",
-        "tables",
-    }
-)
-FORBIDDEN = ("nats", "asyncpg", "sqlalchemy")
+# The domain of a service: its `domain/` package and these modules beside it (what callers ask,
+# what leaves the service, what it reads of others, its errors and identifiers). Everything else
+# (api, handlers, projections, queries, transports, the service definition) is an adapter.
+DOMAIN_MODULES = frozenset({"contract", "commands", "errors", "ids", "upstream"})
+FORBIDDEN = ("nats", "asyncpg", "sqlalchemy", "fastapi", "starlette", "httpx", "aiohttp")
 
 BLOCKER = """
 import importlib.abc, sys
@@ -41,22 +31,37 @@ print(len({modules!r}))
 """
 
 
+def services() -> list[Path]:
+    return [
+        path for path in sorted((ROOT / "services").iterdir()) if (path / "__init__.py").exists()
+    ]
+
+
 def domain_modules() -> list[str]:
-    modules = []
-    for service in sorted((ROOT / "services").iterdir()):
-        if not (service / "__init__.py").exists():
-            continue
-        for path in sorted(service.rglob("*.py")):
-            inside = path.relative_to(service).parts[:-1]
-            if path.stem in ADAPTERS or {"tests", "migrations"} & set(inside):
-                continue
-            modules.append(".".join(path.relative_to(ROOT).with_suffix("").parts))
+    modules = [
+        ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        for path in sorted((ROOT / "libs" / "domain").glob("*.py"))
+    ]
+    for service in services():
+        paths = sorted((service / "domain").rglob("*.py"))
+        paths += [service / f"{name}.py" for name in sorted(DOMAIN_MODULES)]
+        modules += [
+            ".".join(path.relative_to(ROOT).with_suffix("").parts)
+            for path in paths
+            if path.exists()
+        ]
     return modules
+
+
+def test_every_service_has_a_domain_package() -> None:
+    missing = [service.name for service in services() if not (service / "domain").is_dir()]
+    assert not missing, f"services without domain/: {missing}"
 
 
 def test_domain_modules_import_without_io_libraries() -> None:
     modules = domain_modules()
     assert "services.assessment.domain.assessment" in modules
+    assert "libs.domain.aggregate" in modules and "libs.domain.errors" in modules
     assert (
         "services.remediation.domain.plan" in modules and "services.remediation.contract" in modules
     )
@@ -68,10 +73,18 @@ def test_domain_modules_import_without_io_libraries() -> None:
     assert result.stdout.strip() == str(len(modules))
 
 
-def test_the_blocker_does_refuse_an_adapter() -> None:
-    """The check can fail: an adapter module that uses the database is refused."""
-    script = BLOCKER.format(forbidden=set(FORBIDDEN), modules=["services.assessment.projections"])
+@pytest.mark.parametrize(
+    ("adapter", "library"),
+    [
+        ("services.assessment.projections", "sqlalchemy"),
+        ("libs.servicekit.types", "fastapi"),
+        ("libs.events.nats", "nats"),
+    ],
+)
+def test_the_blocker_does_refuse_an_adapter(adapter: str, library: str) -> None:
+    """The check can fail: an adapter module that imports a banned library is refused."""
+    script = BLOCKER.format(forbidden=set(FORBIDDEN), modules=[adapter])
     result = subprocess.run(
         [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
-    assert result.returncode != 0 and "domain code imported sqlalchemy" in result.stderr
+    assert result.returncode != 0 and f"domain code imported {library}" in result.stderr
