@@ -24,8 +24,16 @@ CLOCK_LEEWAY_SECONDS = 30
 class Role(StrEnum):
     ADMIN = "admin"
     ASSESSOR = "assessor"
+    TRAINER = "trainer"
     FACTORY = "factory"
     BUYER = "buyer"
+
+
+STAFF_ROLES = frozenset({Role.ADMIN, Role.ASSESSOR, Role.TRAINER})
+# The `countries` claim of the programme's headquarters: every country programme.
+ALL_COUNTRIES = "*"
+# Upper bound on a token's country list (a claim is attacker-sized input until verified).
+MAX_COUNTRIES = 250
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,15 +46,71 @@ class Principal:
     buyer_id: str | None = None
     # The token's `iss` claim: which identity provider vouched for this caller.
     issuer: str | None = None
+    # The country programmes a staff member works for (ISO 3166-1 alpha-2, upper case); None is
+    # every country: the headquarters' admins, and staff tokens without the claim in development.
+    countries: frozenset[str] | None = None
 
     @property
     def is_staff(self) -> bool:
-        """Programme staff (admins and assessors) see every factory."""
-        return self.role in (Role.ADMIN, Role.ASSESSOR)
+        """Programme staff: admins, assessors and trainers (each within their countries)."""
+        return self.role in STAFF_ROLES
+
+    @property
+    def is_global(self) -> bool:
+        """Staff of the headquarters: every country programme."""
+        return self.is_staff and self.countries is None
+
+    def works_in(self, country: str | None) -> bool:
+        """Whether this staff member may act on a factory of `country` (a factory, a buyer or a
+        staff member of another country programme may not; a factory of unknown country only
+        for the headquarters)."""
+        if not self.is_staff:
+            return False
+        if self.countries is None:
+            return True
+        return country is not None and country.upper() in self.countries
 
 
-def principal_from_claims(claims: dict[str, Any]) -> Principal:
-    """Validate the business claims of an already signature-checked token."""
+def _countries_claim(
+    claims: dict[str, Any], role: Role, *, unscoped_staff: bool
+) -> frozenset[str] | None:
+    """The staff member's country programmes from the `countries` claim: a list of ISO codes,
+    or `"*"` (every country) for an admin of the headquarters. A staff token without the claim
+    is refused unless `unscoped_staff` (development, where it means every country)."""
+    if role not in STAFF_ROLES:
+        return None
+    value = claims.get("countries")
+    if value is None:
+        if unscoped_staff:
+            return None
+        raise Unauthorized(
+            "A staff token needs a countries claim (the country programmes it works for).",
+            invalid_token=True,
+        )
+    if value == ALL_COUNTRIES or value == [ALL_COUNTRIES]:
+        if role is not Role.ADMIN:
+            raise Unauthorized("Only an admin may work for every country.", invalid_token=True)
+        return None
+    if (
+        not isinstance(value, list)
+        or not value
+        or len(value) > MAX_COUNTRIES
+        or not all(
+            isinstance(code, str) and len(code) == 2 and code.isascii() and code.isalpha()
+            for code in value
+        )
+    ):
+        raise Unauthorized(
+            'The token\'s countries claim must be a list of ISO 3166-1 alpha-2 codes, or "*".',
+            invalid_token=True,
+        )
+    return frozenset(code.upper() for code in value)
+
+
+def principal_from_claims(claims: dict[str, Any], *, unscoped_staff: bool = False) -> Principal:
+    """Validate the business claims of an already signature-checked token. `unscoped_staff`
+    accepts a staff token without a `countries` claim as working for every country
+    (development only: tokens minted before the claim existed)."""
     subject = claims.get("sub")
     if not isinstance(subject, str) or not subject:
         raise Unauthorized("The token has no subject.", invalid_token=True)
@@ -75,6 +139,7 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
         factory_id=factory_id if role is Role.FACTORY else None,
         buyer_id=buyer_id if role is Role.BUYER else None,
         issuer=issuer,
+        countries=_countries_claim(claims, role, unscoped_staff=unscoped_staff),
     )
 
 
@@ -94,11 +159,13 @@ class TokenVerifier:
         allow_insecure_http: bool = False,
         jwks_refresh_seconds: float = REFRESH_SECONDS,
         jwks_min_refetch_seconds: float = MIN_REFETCH_SECONDS,
+        unscoped_staff: bool = False,
     ) -> None:
         if not secret and not jwks_url:
             raise ValueError("a JWT secret or a JWKS URL is needed")
         self.audience = audience
         self.issuer = issuer
+        self.unscoped_staff = unscoped_staff
         self._secret = secret
         self.jwks = (
             JwksKeySet(
@@ -120,6 +187,9 @@ class TokenVerifier:
             issuer=settings.jwt_issuer,
             # settings already refuse http outside development; this keeps it that way here
             allow_insecure_http=settings.is_development,
+            # staff tokens without a countries claim: every country in development, refused
+            # elsewhere (docs/operations.md, "Staff and their country programmes")
+            unscoped_staff=settings.is_development,
         )
 
     async def start(self) -> None:
@@ -158,7 +228,7 @@ class TokenVerifier:
             raise Unauthorized("The token has expired.", invalid_token=True) from None
         except jwt.InvalidTokenError as exc:
             raise Unauthorized(f"The token is not valid: {exc}", invalid_token=True) from None
-        return principal_from_claims(claims)
+        return principal_from_claims(claims, unscoped_staff=self.unscoped_staff)
 
 
 # auto_error=False: a missing header must become our 401 problem, not FastAPI's 403.
@@ -203,8 +273,10 @@ def mint_token(
     *,
     audience: str | None = None,
     issuer: str | None = None,
+    countries: list[str] | str | None = None,
 ) -> str:
-    """An HS256 token with our claims, for tests and local development."""
+    """An HS256 token with our claims, for tests and local development (`countries`: the staff
+    member's country programmes, or "*" for the headquarters)."""
     now = int(time.time())
     claims: dict[str, Any] = {
         "sub": subject,
@@ -220,4 +292,6 @@ def mint_token(
         claims["aud"] = audience
     if issuer is not None:
         claims["iss"] = issuer
+    if countries is not None:
+        claims["countries"] = countries
     return jwt.encode(claims, secret, algorithm="HS256")

@@ -1,5 +1,6 @@
 """Command line helper that mints development JWTs (HS256 with BW_JWT_SECRET or the documented
-development secret): `python -m libs.servicekit.tokens --role factory --factory-id F1`."""
+development secret): `python -m libs.servicekit.tokens --role factory --factory-id F1`, or
+`--role assessor --country KH` for staff of a country programme."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import secrets
 import sys
 from collections.abc import Sequence
 
-from libs.servicekit.auth import Role, mint_token
+from libs.servicekit.auth import STAFF_ROLES, Role, mint_token
 from libs.servicekit.settings import DEV_JWT_SECRET
 
 
@@ -26,6 +27,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--factory-id", default=None, help="required for --role factory")
     parser.add_argument("--buyer-id", default=None, help="required for --role buyer")
+    parser.add_argument(
+        "--country",
+        action="append",
+        default=None,
+        help="a country programme (ISO code) a staff member works for; repeat for several, or "
+        '"*" for the headquarters (admin only). Outside development a staff token needs it',
+    )
     parser.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default 3600)")
     parser.add_argument(
         "--secret",
@@ -47,6 +55,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--role buyer needs --buyer-id")
     if args.ttl <= 0:
         parser.error("--ttl must be positive")
+    countries: list[str] | str | None = args.country
+    if countries is not None:
+        if role not in STAFF_ROLES:
+            parser.error("--country is for staff roles (admin, assessor, trainer)")
+        if "*" in countries:
+            if role is not Role.ADMIN or len(countries) > 1:
+                parser.error('--country "*" is for an admin of the headquarters, alone')
+            countries = "*"
+        else:
+            countries = [country.upper() for country in countries]
     secret = args.secret or os.environ.get("BW_JWT_SECRET") or DEV_JWT_SECRET
     token = mint_token(
         secret,
@@ -57,6 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ttl_seconds=args.ttl,
         audience=args.audience,
         issuer=args.issuer,
+        countries=countries,
     )
     sys.stdout.write(token + "\n")
     return 0

@@ -23,7 +23,7 @@ def admin_token(explicit: str | None) -> str:
     short-lived development admin token minted with BW_JWT_SECRET."""
     if explicit:
         return explicit
-    return mint_token(jwt_secret(), "bw-ops", Role.ADMIN, ttl_seconds=300)
+    return mint_token(jwt_secret(), "bw-ops", Role.ADMIN, ttl_seconds=300, countries="*")
 
 
 def _problem(response: httpx.Response) -> OperationFailed:

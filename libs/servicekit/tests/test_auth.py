@@ -103,7 +103,9 @@ async def test_unsigned_token_is_refused() -> None:
 
 async def test_audience_and_issuer_are_checked() -> None:
     verifier = TokenVerifier(secret=SECRET, audience="betterwork", issuer="https://idp.test")
-    good = mint_token(SECRET, "a", "admin", audience="betterwork", issuer="https://idp.test")
+    good = mint_token(
+        SECRET, "a", "admin", audience="betterwork", issuer="https://idp.test", countries="*"
+    )
     principal = await verifier.verify(good)
     assert (principal.subject, principal.issuer) == ("a", "https://idp.test")
     wrong_audience = mint_token(SECRET, "a", "admin", audience="other", issuer="https://idp.test")
@@ -201,7 +203,13 @@ async def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> No
 
 
 def rs_token(key: rsa.RSAPrivateKey, kid: str | None = "key-1", **claims: Any) -> str:
-    payload = {"sub": "idp-user", "role": "assessor", "exp": int(time.time()) + 60, **claims}
+    payload = {
+        "sub": "idp-user",
+        "role": "assessor",
+        "countries": ["KH"],
+        "exp": int(time.time()) + 60,
+        **claims,
+    }
     return jwt.encode(payload, key, algorithm="RS256", headers={"kid": kid} if kid else None)
 
 
@@ -210,7 +218,10 @@ async def test_rs256_via_jwks(jwks_server: JwksServer, rsa_key: rsa.RSAPrivateKe
     try:
         principal = await verifier.verify(rs_token(rsa_key, iss="https://idp.test"))
         assert principal == Principal(
-            subject="idp-user", role=Role.ASSESSOR, issuer="https://idp.test"
+            subject="idp-user",
+            role=Role.ASSESSOR,
+            issuer="https://idp.test",
+            countries=frozenset({"KH"}),
         )
         await verifier.verify(rs_token(rsa_key, sub="second"))
         await verifier.verify(rs_token(rsa_key, kid=None))  # one RS256 key: no kid is unambiguous
