@@ -9,7 +9,7 @@ import binascii
 import json
 import re
 from collections.abc import Callable, Sequence
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Header, Query, Response
@@ -113,12 +113,26 @@ def _invalid_cursor() -> BadRequest:
     )
 
 
+class Int64:
+    """A cursor field kind: a non-negative 64-bit integer (a `bigint` or `bigserial` column)."""
+
+
+# What a position may hold, by kind: every value is checked to fit the column it is compared
+# with, so an edited cursor is a 400 here, never an overflow in SQL or in date arithmetic.
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
+EARLIEST_POSITION = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_POSITION = datetime(2100, 1, 1, tzinfo=UTC)
+
+
 def decode_cursor(cursor: str, fields: dict[str, type] | None = None) -> dict[str, Any]:
     """The position encoded by `encode_cursor`; a 400 problem when the cursor was tampered with.
 
-    With `fields` (name → `str`, `int` or `date`), the position must hold exactly those members
-    with values of those types (dates as ISO strings): a cursor for another list, or one edited by
-    hand, never reaches a query.
+    With `fields` (name → kind), the position must hold exactly those members, each of its kind
+    and in its range: `str` (at most 200 characters, no NUL), `int` (0 to 2^31 - 1: an `integer`
+    column or an offset), `Int64` (0 to 2^63 - 1), `date` (ISO, 2000-01-01 to 2099-12-31) and
+    `datetime` (ISO with an offset or UTC, between 2000 and 2100 once in UTC; returned aware, in
+    UTC). A cursor for another list, or one edited by hand, never reaches a query.
     """
     if not 0 < len(cursor) <= MAX_CURSOR_LENGTH or not re.fullmatch(CURSOR_PATTERN, cursor):
         raise _invalid_cursor()
@@ -138,18 +152,40 @@ def decode_cursor(cursor: str, fields: dict[str, type] | None = None) -> dict[st
 
 
 def _position_value(value: Any, kind: type) -> Any:
-    if kind is int:
-        if type(value) is not int or not 0 <= value < 2**63:
+    if kind is int or kind is Int64:
+        highest = INT32_MAX if kind is int else INT64_MAX
+        if type(value) is not int or not 0 <= value <= highest:
             raise _invalid_cursor()
         return value
     if not isinstance(value, str) or len(value) > MAX_POSITION_TEXT or "\x00" in value:
         raise _invalid_cursor()
     if kind is date:
         try:
-            return date.fromisoformat(value)
+            day = date.fromisoformat(value)
         except ValueError:
             raise _invalid_cursor() from None
+        if not EARLIEST_POSITION.date() <= day < LATEST_POSITION.date():
+            raise _invalid_cursor()
+        return day
+    if kind is datetime:
+        return _position_time(value)
+    if kind is not str:
+        raise TypeError(f"no cursor field kind {kind!r}")
     return value
+
+
+def _position_time(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        # year 1 at +01:00 is before year 1 in UTC: the conversion itself overflows
+        moment = moment.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise _invalid_cursor() from None
+    if not EARLIEST_POSITION <= moment < LATEST_POSITION:
+        raise _invalid_cursor()
+    return moment
 
 
 class Page(BaseModel, Generic[T]):
