@@ -20,10 +20,10 @@ DIRECTORY = ROOT / "docs" / "openapi"
 
 
 def services() -> list[str]:
-    """Every service with a composition root."""
+    """Every service: each declares itself in `services/<name>/service.py`."""
     return sorted(
         path.parent.name
-        for path in (ROOT / "services").glob("*/app.py")
+        for path in (ROOT / "services").glob("*/service.py")
         if (path.parent / "__init__.py").exists()
     )
 
@@ -31,8 +31,8 @@ def services() -> list[str]:
 def document(service: str) -> dict[str, Any]:
     # Only the documents are wanted: development settings are enough to build the app.
     os.environ.setdefault("BW_ENVIRONMENT", "development")
-    module = importlib.import_module(f"services.{service}.app")
-    app = module.create_service_app()
+    module = importlib.import_module(f"services.{service}.service")
+    app = module.SERVICE.app()
     openapi: dict[str, Any] = app.openapi()
     return openapi
 
