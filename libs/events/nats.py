@@ -4,6 +4,7 @@ type and version, streams provisioned idempotently at start-up."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 
@@ -88,11 +89,19 @@ class NatsConnection:
             raise ConnectionError("NATS not connected")
 
     async def ensure_stream(
-        self, prefix: str, service: str, *, duplicate_window: float = 600.0, replicas: int = 1
+        self,
+        prefix: str,
+        service: str,
+        *,
+        duplicate_window: float = 600.0,
+        replicas: int = 1,
+        allow_rollup: bool = False,
     ) -> str:
         """Create the service's stream if it is missing (file storage, de-duplication window).
 
-        An existing stream is left as it is: operators may have tuned it (replicas, limits).
+        An existing stream is left as it is: operators may have tuned it (replicas, limits); only
+        `allow_rollup` (for the relay's watermarks, which replace each other) is switched on in an
+        existing stream that lacks it.
         """
         js = self.jetstream()
         name = stream_name(prefix, service)
@@ -104,6 +113,7 @@ class NatsConnection:
             discard=DiscardPolicy.OLD,
             duplicate_window=duplicate_window,
             num_replicas=replicas,
+            allow_rollup_hdrs=allow_rollup,
         )
         # A cluster that has just formed (or lost its meta leader) answers the JetStream API with
         # timeouts or "unavailable" for a few seconds: try again for a while before giving up.
@@ -112,7 +122,11 @@ class NatsConnection:
         while True:
             try:
                 try:
-                    await js.stream_info(name)
+                    info = await js.stream_info(name)
+                    if allow_rollup and not info.config.allow_rollup_hdrs:
+                        await js.update_stream(
+                            dataclasses.replace(info.config, allow_rollup_hdrs=True)
+                        )
                 except NotFoundError:
                     try:
                         await js.add_stream(config)

@@ -14,6 +14,9 @@ import contextlib
 import logging
 import time
 import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 from nats.js.api import PubAck
@@ -33,6 +36,25 @@ BACKLOG = Gauge("bw_outbox_backlog", "Outbox entries not yet published", ["schem
 OLDEST_AGE = Gauge(
     "bw_outbox_oldest_entry_age_seconds", "Age of the oldest unpublished outbox entry", ["schema"]
 )
+
+WATERMARKS = Counter(
+    "bw_outbox_watermarks_total", "Watermarks published after a drained outbox", ["schema"]
+)
+
+
+@dataclass(frozen=True)
+class Watermark:
+    """A message the relay publishes on `subject` (without the subject prefix) at most every
+    `every` seconds, after it has drained the outbox: `message(as_of)` says "every event this
+    service committed before `as_of` is on the stream before this message". A consumer that has
+    applied a watermark knows the producer's state as of that time (notifications' consent check:
+    docs/notifications.md). Each watermark replaces the last on its subject (`Nats-Rollup`), so the
+    stream keeps one."""
+
+    subject: str
+    every: float
+    message: Callable[[datetime], bytes]
+
 
 # Backoff after a failed round: short at first and never long, so that events flow again within
 # seconds of the database or NATS coming back.
@@ -65,6 +87,8 @@ class OutboxRelay:
         poll_interval: float = 1.0,
         publish_timeout: float = 10.0,
         supervisor: Supervisor | None = None,
+        watermark: Watermark | None = None,
+        subject_prefix: str = "",
     ) -> None:
         self.engine = engine
         self.schema = checked_schema(schema)
@@ -77,6 +101,9 @@ class OutboxRelay:
         self.channel = f"{self.schema}_outbox"
         self._lock_key = zlib.crc32(f"outbox-relay:{self.schema}".encode())
         self.supervisor = supervisor or Supervisor()
+        self.watermark = watermark
+        self.watermark_subject = f"{subject_prefix}{watermark.subject}" if watermark else ""
+        self._last_watermark = float("-inf")
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._task: SupervisedTask | None = None
@@ -173,6 +200,8 @@ class OutboxRelay:
                         headers["traceparent"] = row[4]
                     acks.append(await js.publish_async(row[2], row[3], headers=headers))
                 if len(rows) < self.batch_size:
+                    # drained what was visible: a watermark may follow
+                    await self._publish_watermark(driver, acks)
                     break
             if not acks:
                 return 0
@@ -181,6 +210,41 @@ class OutboxRelay:
         RELAYED.labels(self.schema).inc(len(acks))
         RELAY_BATCH_SECONDS.labels(self.schema).observe(time.perf_counter() - started)
         return len(acks)
+
+    async def _publish_watermark(
+        self, driver: asyncpg.Connection, acks: list[asyncio.Future[PubAck]]
+    ) -> None:
+        """When one is due, and only while this instance holds the relay lock (another instance
+        may have taken entries it has not published yet): read the time, take what committed
+        before it, publish that, wait for JetStream to acknowledge everything of the round, and
+        only then publish the watermark as of that time."""
+        if self.watermark is None:
+            return
+        if time.monotonic() - self._last_watermark < self.watermark.every:
+            return
+        if not await driver.fetchval("SELECT pg_try_advisory_xact_lock($1)", self._lock_key):
+            return
+        js = self.nats.jetstream()
+        while True:
+            as_of: datetime = await driver.fetchval("SELECT statement_timestamp()")
+            taken = await driver.fetch(self._take_sql, self.batch_size, self._lock_key)
+            for row in sorted(taken, key=lambda row: int(row[0])):
+                headers = {"Nats-Msg-Id": row[1]}
+                if row[4]:
+                    headers["traceparent"] = row[4]
+                acks.append(await js.publish_async(row[2], row[3], headers=headers))
+            if not taken:
+                break  # everything committed before as_of is in this round or published before
+        if acks:
+            await asyncio.wait_for(asyncio.gather(*acks), timeout=self.publish_timeout)
+        await js.publish(
+            self.watermark_subject,
+            self.watermark.message(as_of),
+            timeout=self.publish_timeout,
+            headers={"Nats-Msg-Id": f"watermark-{as_of.isoformat()}", "Nats-Rollup": "sub"},
+        )
+        self._last_watermark = time.monotonic()
+        WATERMARKS.labels(self.schema).inc()
 
     async def _before_commit(self, published: int) -> None:
         """Called once a round is acknowledged by JetStream and before its deletes commit (a
@@ -207,7 +271,11 @@ class OutboxRelay:
                 continue
             if published >= self.batch_size:
                 continue  # more may be waiting
-            await self._sleep(self.poll_interval)
+            await self._sleep(
+                min(self.poll_interval, self.watermark.every)
+                if self.watermark
+                else self.poll_interval
+            )
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

@@ -18,7 +18,7 @@ from libs.domain.contract import PublicContract
 from libs.domain.envelope import EventRegistry
 from libs.events.consumer import ConsumerRunner, Subscription
 from libs.events.nats import NatsConnection
-from libs.events.relay import OutboxRelay
+from libs.events.relay import OutboxRelay, Watermark
 from libs.events.store import EventStore
 from libs.events.supervisor import SupervisedTask, Supervisor
 
@@ -77,6 +77,7 @@ class EventRuntime:
         progress: ProgressSettings | None = None,
         supervisor: Supervisor | None = None,
         public: PublicContract | None = None,
+        watermark: Watermark | None = None,
     ) -> None:
         self.progress = progress or ProgressSettings()
         # one supervisor for every long-running task of the service; the app may add its own
@@ -96,6 +97,8 @@ class EventRuntime:
             nats=self.nats,
             listen_dsn=plain_dsn(database_url),
             supervisor=self.supervisor,
+            watermark=watermark,
+            subject_prefix=subject_prefix,
         )
         self.relay_enabled = relay_enabled
         self.stream_replicas = stream_replicas
@@ -138,7 +141,10 @@ class EventRuntime:
     async def start(self) -> None:
         await self.nats.start()
         await self.nats.ensure_stream(
-            self.subject_prefix, self.store.service, replicas=self.stream_replicas
+            self.subject_prefix,
+            self.store.service,
+            replicas=self.stream_replicas,
+            allow_rollup=self.relay.watermark is not None,
         )
         if self.relay_enabled:
             await self.relay.start()
