@@ -25,6 +25,7 @@ from libs.domain.aggregate import Change
 from libs.domain.contract import PublicContract
 from libs.domain.envelope import EventRegistry
 from libs.events.consumer import Subscription
+from libs.events.relay import Watermark
 from libs.events.runtime import EventRuntime
 from libs.servicekit.app import Lifecycle, create_app, database_check, run, tune_garbage_collector
 from libs.servicekit.database import EngineLifecycle, create_engine
@@ -115,6 +116,9 @@ class ServiceDefinition(Generic[SettingsT, DepsT]):
     # long-running parts besides the runtime (a scheduler, a dispatcher), started after it
     components: Callable[[DepsT, Wiring[SettingsT]], Sequence[Lifecycle]] = _no_components
     rebuild: Rebuild | None = None
+    # a relay watermark: "everything committed before this time is on the stream before it"
+    # (buyer sharing's consent watermark, which notifications checks before every delivery)
+    watermark: Callable[[SettingsT], Watermark] | None = None
     openapi_tags: Sequence[Mapping[str, str]] = ()
     version: str = "1.0.0"
 
@@ -180,6 +184,7 @@ def build_app(
         subject_prefix=settings.subject_prefix,
         stream_replicas=settings.stream_replicas,
         relay_enabled=settings.relay_enabled,
+        watermark=definition.watermark(settings) if definition.watermark else None,
     )
     wiring = Wiring(settings, engine, registry, runtime, dict(overrides))
     deps = definition.dependencies(wiring)
