@@ -7,10 +7,10 @@ characters, so they are refused at the edge with a 422 rather than failing deep 
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated
 
-from pydantic import Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, Field, StringConstraints
 
 # C0 controls and DEL. `\t`, `\n` and `\r` are allowed in multi-line text only. Written as explicit
 # ranges (not `\s` / `\S`), which mean the same in Python, Rust and ECMA-262 regular expressions,
@@ -32,6 +32,9 @@ ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 # domain has one (a meeting is not in the future, an assessment is at most a year ahead).
 EARLIEST_DATE = date(2000, 1, 1)
 DATE_PATTERN = r"^20[0-9]{2}-[0-9]{2}-[0-9]{2}$"
+# An RFC 3339 time whose year is 1999 to 2100 (an offset may move it across a year's end); the
+# validator checks the exact range once in UTC.
+DATETIME_PATTERN = r"^(1999|20[0-9]{2}|2100)-[0-9]{2}-[0-9]{2}[Tt ]"
 
 SafeLine = Annotated[str, StringConstraints(pattern=LINE_PATTERN)]
 """One line of text (a name, a title): no control characters at all. Add a max_length where used."""
@@ -59,3 +62,29 @@ PlausibleDate = Annotated[
     ),
 ]
 """A calendar date between 2000-01-01 and 2099-12-31."""
+
+EARLIEST_MOMENT = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_MOMENT = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def _plausible_moment(value: datetime) -> datetime:
+    """In UTC, between 2000 and 2100: year 1 at an offset overflows when it is converted, and
+    nothing this programme records happened before 2000."""
+    try:
+        moment = value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise ValueError("the time is out of range (2000 to 2100)") from None
+    if not EARLIEST_MOMENT <= moment < LATEST_MOMENT:
+        raise ValueError("the time is out of range (2000 to 2100)")
+    return moment
+
+
+PlausibleDateTime = Annotated[
+    AwareDatetime,
+    AfterValidator(_plausible_moment),
+    Field(
+        description="A time with its offset, between 2000-01-01 and 2100-01-01 (UTC)",
+        json_schema_extra={"pattern": DATETIME_PATTERN},
+    ),
+]
+"""A moment with an offset, between 2000 and 2100 once in UTC; returned in UTC."""
