@@ -1,25 +1,22 @@
 """Command handlers of buyer sharing: each runs its aggregate through the repository (load,
-authorize, decide, append, project the own read models, commit), and the registry of the
-reactions to upstream events, which app.py subscribes.
+authorize, decide, append, project the own read models, read the caller's answer, commit), and
+at the end the registry COMMAND_HANDLERS that the service definition runs commands through.
 
 Authorization that needs the aggregate (is this access request addressed to the caller's factory?)
 runs in `authorize=`, before the idempotency replay point; the route has already checked the role
-and the caller's own tenant.
+and the caller's own tenant. The reactions to upstream events are the consumers' (consumers.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from libs.domain.aggregate import Change, Loaded
-from libs.domain.envelope import DomainEvent, Envelope
-from libs.events.repository import Repository
+from libs.domain.errors import NotFound
+from libs.events.repository import Answer, Project, Repository
 from libs.events.store import EventStore
 from services.buyer_sharing.commands import (
     ApproveAccessRequest,
@@ -32,23 +29,23 @@ from services.buyer_sharing.commands import (
     WithdrawAuditReliance,
 )
 from services.buyer_sharing.domain import access_request, buyer, sharing
-from services.buyer_sharing.errors import NotFound
 from services.buyer_sharing.ids import pair_id, split_pair_id
-from services.buyer_sharing.projections import project_own, project_upstream
-from services.buyer_sharing.tables import audit_reliance, factory
-from services.buyer_sharing.upstream import ASSESSMENT_EVENTS, REMEDIATION_EVENTS
+from services.buyer_sharing.pagecache import PublicSite
 
 # A consumer's or a second request's concurrent append to the same stream: decide again.
 CONFLICT_RETRIES = 3
 
+Row = dict[str, Any]
 
-def _utcnow() -> datetime:
+
+def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
 class Lookups(Protocol):
-    """What commands ask the read models, inside their own unit of work (`ReadModelLookups`; a
-    fake in handler unit tests, where the in-memory store has no read models)."""
+    """What commands ask the read models, inside their own unit of work
+    (queries.command_reads.ReadModelLookups; a fake in handler unit tests, where the in-memory
+    store has no read models)."""
 
     async def factory_by_os_id(self, unit: Any, os_id: str) -> str | None: ...
 
@@ -57,33 +54,17 @@ class Lookups(Protocol):
     async def reliance_factory(self, unit: Any, reliance_id: str, buyer_id: str) -> str | None: ...
 
 
-class ReadModelLookups:
-    """The lookups on this service's read models, on the unit of work's connection."""
+class Answers(Protocol):
+    """The rows a command's caller gets back, read in the command's own transaction after the
+    projection (queries.command_reads.ReadModelAnswers; none in handler unit tests)."""
 
-    async def factory_by_os_id(self, unit: Any, os_id: str) -> str | None:
-        connection: AsyncConnection = unit.connection
-        found: str | None = await connection.scalar(
-            select(factory.c.factory_id).where(factory.c.os_id == os_id).limit(1)
-        )
-        return found
+    async def buyer(self, unit: Any, buyer_id: str) -> Row | None: ...
 
-    async def factory_os_id(self, unit: Any, factory_id: str) -> str | None:
-        connection: AsyncConnection = unit.connection
-        found: str | None = await connection.scalar(
-            select(factory.c.os_id).where(factory.c.factory_id == factory_id)
-        )
-        return found
+    async def grant(self, unit: Any, factory_id: str, buyer_id: str) -> Row | None: ...
 
-    async def reliance_factory(self, unit: Any, reliance_id: str, buyer_id: str) -> str | None:
-        """The factory of one of this buyer's declarations (another buyer's is not found)."""
-        connection: AsyncConnection = unit.connection
-        found: str | None = await connection.scalar(
-            select(audit_reliance.c.factory_id).where(
-                audit_reliance.c.reliance_id == reliance_id,
-                audit_reliance.c.buyer_id == buyer_id,
-            )
-        )
-        return found
+    async def access_request(self, unit: Any, request_id: str) -> Row | None: ...
+
+    async def reliance(self, unit: Any, reliance_id: str) -> Row | None: ...
 
 
 def _request_subject(_request_id: str, state: access_request.AccessRequest) -> str:
@@ -95,30 +76,67 @@ def _request_subject(_request_id: str, state: access_request.AccessRequest) -> s
     return state.factory_id or state.os_id or "unresolved"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Dependencies:
-    """What the handlers need; the composition root builds it once."""
+    """What the handlers and the routes' reads need; built once (`make_dependencies`, by the
+    service definition's `dependencies`)."""
 
     store: EventStore
-    clock: Callable[[], datetime] = field(default=_utcnow)
-    lookups: Lookups = field(default_factory=ReadModelLookups)
+    buyers: Repository[buyer.Buyer, Any]
+    sharing: Repository[sharing.Sharing, Any]
+    requests: Repository[access_request.AccessRequest, Any]
+    lookups: Lookups
+    clock: Callable[[], datetime]
+    # what the public transparency pages keep in process (answers made, rate limits)
+    public: PublicSite
+    # None where there are no read models to answer from (handler unit tests)
+    answers: Answers | None = None
 
-    def __post_init__(self) -> None:
-        self.buyers = Repository(
-            self.store, buyer.BUYER, subject_of=lambda buyer_id, _s: buyer_id, project=project_own
-        )
-        self.sharing = Repository(
-            self.store,
+
+def make_dependencies(
+    store: EventStore,
+    *,
+    lookups: Lookups,
+    clock: Callable[[], datetime] | None = None,
+    project: Project[Any, Any] | None = None,
+    answers: Answers | None = None,
+    public: PublicSite | None = None,
+) -> Dependencies:
+    return Dependencies(
+        store=store,
+        buyers=Repository(
+            store, buyer.BUYER, subject_of=lambda buyer_id, _s: buyer_id, project=project
+        ),
+        sharing=Repository(
+            store,
             sharing.SHARING,
             subject_of=lambda pair, _s: split_pair_id(pair)[0],
-            project=project_own,
-        )
-        self.requests = Repository(
-            self.store,
-            access_request.ACCESS_REQUEST,
-            subject_of=_request_subject,
-            project=project_own,
-        )
+            project=project,
+        ),
+        requests=Repository(
+            store, access_request.ACCESS_REQUEST, subject_of=_request_subject, project=project
+        ),
+        lookups=lookups,
+        clock=clock or utcnow,
+        public=public or PublicSite(),
+        answers=answers,
+    )
+
+
+def _answering(
+    deps: Dependencies, read: Callable[[Answers, Any], Awaitable[Row | None]]
+) -> Answer[Any, Any] | None:
+    """The repository's `answer=`: `read` on the command's own unit of work, after the
+    projection (None without read models)."""
+    answers = deps.answers
+    if answers is None:
+        return None
+
+    async def answer(unit: Any, _change: Change[Any]) -> Row | None:
+        assert answers is not None
+        return await read(answers, unit)
+
+    return answer
 
 
 async def register_buyer(command: RegisterBuyer, deps: Dependencies) -> Change[buyer.Buyer]:
@@ -135,6 +153,7 @@ async def register_buyer(command: RegisterBuyer, deps: Dependencies) -> Change[b
             by=command.by,
             at=at,
         ),
+        answer=_answering(deps, lambda answers, unit: answers.buyer(unit, command.buyer_id)),
     )
 
 
@@ -160,6 +179,10 @@ async def grant_sharing(command: GrantSharing, deps: Dependencies) -> Change[sha
             ),
             expected_version=command.expected_version,
             unit=unit,
+            answer=_answering(
+                deps,
+                lambda answers, unit: answers.grant(unit, command.factory_id, command.buyer_id),
+            ),
         )
 
 
@@ -178,6 +201,9 @@ async def revoke_sharing(command: RevokeSharing, deps: Dependencies) -> Change[s
         expected_version=command.expected_version,
         # a caller that sent If-Match decided on the version it saw: no deciding again
         conflict_retries=CONFLICT_RETRIES if command.expected_version is None else 0,
+        answer=_answering(
+            deps, lambda answers, unit: answers.grant(unit, command.factory_id, command.buyer_id)
+        ),
     )
 
 
@@ -204,6 +230,9 @@ async def request_access(
                 at=at,
             ),
             unit=unit,
+            answer=_answering(
+                deps, lambda answers, unit: answers.access_request(unit, command.request_id)
+            ),
         )
 
 
@@ -252,6 +281,9 @@ async def approve_access_request(
                 access_request_id=command.request_id,
             ),
             unit=unit,
+            answer=_answering(
+                deps, lambda answers, unit: answers.grant(unit, command.factory_id, buyer_id)
+            ),
         )
 
 
@@ -273,6 +305,9 @@ async def decline_access_request(
             ),
             authorize=_addressed_to(command.factory_id, os_id, command.request_id),
             unit=unit,
+            answer=_answering(
+                deps, lambda answers, unit: answers.access_request(unit, command.request_id)
+            ),
         )
 
 
@@ -295,6 +330,7 @@ async def declare_audit_reliance(
             note=command.note,
         ),
         conflict_retries=CONFLICT_RETRIES,
+        answer=_answering(deps, lambda answers, unit: answers.reliance(unit, command.reliance_id)),
     )
 
 
@@ -320,26 +356,13 @@ async def withdraw_audit_reliance(
                 reason=command.reason,
             ),
             unit=unit,
+            answer=_answering(
+                deps, lambda answers, unit: answers.reliance(unit, command.reliance_id)
+            ),
         )
 
 
-# --- reactions to upstream events ----------------------------------------------------------------
-
-UpstreamHandler = Callable[[AsyncConnection, Envelope, DomainEvent], Awaitable[None]]
-
-
-def _names(events: tuple[type[DomainEvent], ...]) -> Mapping[str, UpstreamHandler]:
-    # Upstream facts only feed read models: the handler is the projection itself.
-    return {event.event_name: project_upstream for event in events}
-
-
-ASSESSMENT_HANDLERS: Mapping[str, UpstreamHandler] = _names(ASSESSMENT_EVENTS)
-REMEDIATION_HANDLERS: Mapping[str, UpstreamHandler] = _names(REMEDIATION_EVENTS)
-EVENT_HANDLERS: Mapping[str, Mapping[str, UpstreamHandler]] = {
-    "assessment": ASSESSMENT_HANDLERS,
-    "remediation": REMEDIATION_HANDLERS,
-}
-COMMAND_HANDLERS: Mapping[type, Callable[[Any, Dependencies], Awaitable[Any]]] = {
+COMMAND_HANDLERS: Mapping[type[Any], Callable[[Any, Dependencies], Awaitable[Change[Any]]]] = {
     RegisterBuyer: register_buyer,
     GrantSharing: grant_sharing,
     RevokeSharing: revoke_sharing,

@@ -10,7 +10,9 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from collections.abc import Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from services.buyer_sharing.ratelimit import TokenBuckets
 
 CAPACITY = 256  # answers kept (queries differ by page, country, year): the least recent go first
 
@@ -47,3 +49,21 @@ class PublicPages:
             while len(self._answers) > self.capacity:
                 self._answers.popitem(last=False)
         return answer
+
+
+# the settings' defaults (settings.py), for dependencies built without settings (unit tests)
+DEFAULT_MAX_AGE_SECONDS = 300
+DEFAULT_RATE_PER_SECOND = 5.0
+DEFAULT_BURST = 30
+
+
+@dataclass(frozen=True)
+class PublicSite:
+    """What serving the public transparency pages keeps in process: the answers made, the
+    per-client rate limit, and how long shared caches may keep an answer."""
+
+    pages: PublicPages = field(default_factory=PublicPages)
+    limiter: TokenBuckets = field(
+        default_factory=lambda: TokenBuckets(DEFAULT_RATE_PER_SECOND, DEFAULT_BURST)
+    )
+    max_age_seconds: int = DEFAULT_MAX_AGE_SECONDS

@@ -244,6 +244,9 @@ factory_summary = Table(
     Column("rate_ppm", Integer, nullable=False),
 )
 
+# the public pages' row of read_model_version (moved by every transaction that changes them)
+TRANSPARENCY = "transparency"
+
 read_model_version = Table(
     "read_model_version",
     metadata,

@@ -4,6 +4,7 @@ and the upcasters of older schema versions."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 from typing import Any, Literal
 
@@ -165,6 +166,13 @@ REMEDIATION_EVENTS: tuple[type[DomainEvent], ...] = (
     ImprovementPlanUpdated,
     ImprovementPlanPublished,
 )
+
+
+# what this service reads, per producer: the consumers' handlers and the rebuild's decoder
+UPSTREAM_EVENTS: Mapping[str, tuple[type[DomainEvent], ...]] = {
+    "assessment": ASSESSMENT_EVENTS,
+    "remediation": REMEDIATION_EVENTS,
+}
 
 
 def register_upstream(registry: EventRegistry) -> None:

@@ -14,7 +14,8 @@ from typing import Literal
 
 from libs.domain.aggregate import AggregateType
 from libs.domain.envelope import DomainEvent
-from services.buyer_sharing.errors import AlreadyDecided, NotFound
+from libs.domain.errors import NotFound
+from services.buyer_sharing.errors import AlreadyDecided
 
 RequestStatus = Literal["pending", "approved", "declined"]
 

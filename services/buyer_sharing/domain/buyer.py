@@ -8,7 +8,7 @@ from datetime import datetime
 
 from libs.domain.aggregate import AggregateType
 from libs.domain.envelope import DomainEvent
-from services.buyer_sharing.errors import AlreadyExists
+from libs.domain.errors import AlreadyExists
 
 
 class BuyerRegistered(DomainEvent):

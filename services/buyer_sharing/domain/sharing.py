@@ -15,7 +15,8 @@ from datetime import date, datetime
 
 from libs.domain.aggregate import AggregateType
 from libs.domain.envelope import DomainEvent
-from services.buyer_sharing.errors import InvalidPeriod, NotFound
+from libs.domain.errors import NotFound
+from services.buyer_sharing.errors import InvalidPeriod
 
 # A reliance declaration replaces at most about two audit cycles.
 MAX_RELIANCE_DAYS = 2 * 366

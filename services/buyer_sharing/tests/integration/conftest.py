@@ -21,8 +21,10 @@ from libs.domain.envelope import Envelope, event_type
 from libs.events.nats import subject_for
 from libs.servicekit.auth import Role, mint_token
 from libs.servicekit.migrations import run_migrations
-from services.buyer_sharing.app import MIGRATIONS, create_service_app
+from libs.servicekit.service import Service as AssembledService
 from services.buyer_sharing.consumers import DURABLES
+from services.buyer_sharing.handlers import Dependencies
+from services.buyer_sharing.service import SERVICE
 from services.buyer_sharing.settings import BuyerSharingSettings
 from services.buyer_sharing.tables import SCHEMA
 
@@ -41,6 +43,12 @@ class Service:
     client: httpx.AsyncClient
     settings: BuyerSharingSettings
     clock: MovableClock
+
+    @property
+    def assembled(self) -> AssembledService[BuyerSharingSettings, Dependencies]:
+        """The service the definition assembled: its runtime, store, engine, dependencies."""
+        assembled: AssembledService[BuyerSharingSettings, Dependencies] = self.app.state.service
+        return assembled
 
     def token(
         self,
@@ -88,7 +96,7 @@ class Service:
 
     async def feed(self, envelopes: list[Envelope]) -> None:
         """Hand envelopes to the consumers' handlers, each in its own transaction."""
-        runtime = self.app.state.runtime
+        runtime = self.assembled.runtime
         for envelope in envelopes:
             runner = runtime.consumer(DURABLES[envelope.service])
             event = runner.subscription.registry.decode(envelope)
@@ -97,7 +105,7 @@ class Service:
 
     async def publish(self, envelopes: list[Envelope]) -> None:
         """Publish on NATS as the producing services' relays would."""
-        runtime = self.app.state.runtime
+        runtime = self.assembled.runtime
         prefix = self.settings.subject_prefix
         js = runtime.nats.jetstream()
         for service in {envelope.service for envelope in envelopes}:
@@ -114,7 +122,7 @@ class Service:
         """Whether every consumer has applied and acknowledged all that was published to it so
         far (the assessment and remediation streams are consumed independently: one may be done
         while the other is still applying its events)."""
-        for runner in self.app.state.runtime.consumers:
+        for runner in self.assembled.runtime.consumers:
             try:
                 if await runner.poll_lag():
                     return False
@@ -123,13 +131,13 @@ class Service:
         return True
 
     async def count_events(self) -> int:
-        async with self.app.state.runtime.store.engine.connect() as connection:
+        async with self.assembled.engine.connect() as connection:
             return int(await connection.scalar(text(f'SELECT count(*) FROM "{SCHEMA}".event')))
 
 
 @pytest.fixture
 async def migrated_database(database_url: str) -> str:
-    await asyncio.to_thread(run_migrations, database_url, MIGRATIONS, SCHEMA)
+    await asyncio.to_thread(run_migrations, database_url, SERVICE.migrations, SCHEMA)
     return database_url
 
 
@@ -143,7 +151,7 @@ def settings(migrated_database: str, nats_url: str, subject_prefix: str) -> Buye
 @pytest.fixture
 async def service(settings: BuyerSharingSettings) -> AsyncIterator[Service]:
     clock = MovableClock(datetime(2025, 6, 2, 9, 0, tzinfo=UTC))
-    app = create_service_app(settings, clock=clock)
+    app = SERVICE.app(settings, clock=clock)
     async with LifespanManager(app, startup_timeout=30, shutdown_timeout=30):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(

@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import select
 
 from libs.domain.envelope import Envelope
-from services.buyer_sharing import consumers
-from services.buyer_sharing.consumers import rebuild
+from libs.servicekit.service import RebuildContext
+from services.buyer_sharing import rebuild
 from services.buyer_sharing.domain import portfolio
 from services.buyer_sharing.tables import READ_MODELS
 from services.buyer_sharing.tests.integration.conftest import Service, Upstream, poll
@@ -169,7 +169,7 @@ async def test_filters_risk_order_pages_and_csv(service: Service, upstream: Upst
 async def snapshot(service: Service, rename: tuple[str, str] | None = None) -> dict[str, list[Any]]:
     """Every read-model row, sorted; with `rename`, one factory's id replaced by another's."""
     tables: dict[str, list[Any]] = {}
-    async with service.app.state.runtime.store.engine.connect() as connection:
+    async with service.assembled.engine.connect() as connection:
         for table in READ_MODELS:
             rows = []
             for row in await connection.execute(select(table)):
@@ -209,7 +209,7 @@ async def test_redelivered_and_reordered_events_give_the_same_read_models(
 async def test_rebuild_gives_the_live_read_models_row_by_row(
     service: Service, upstream: Upstream, batch: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(consumers, "FETCH_BATCH", batch)
+    monkeypatch.setattr(rebuild, "FETCH_BATCH", batch)
     await service.register_buyer("brand-a")
     await service.register_buyer("brand-b")
     await service.grant("f1", "brand-a", ends_on="2026-01-31")
@@ -229,7 +229,6 @@ async def test_rebuild_gives_the_live_read_models_row_by_row(
     )
     envelopes = two_cycles(upstream, "f1") + two_cycles(upstream, "f2")
     await service.publish(envelopes)
-    runtime = service.app.state.runtime
 
     async def consumed() -> bool:
         live = await snapshot(service)
@@ -238,12 +237,14 @@ async def test_rebuild_gives_the_live_read_models_row_by_row(
     await poll(consumed)
     live = await snapshot(service)
     phases: list[str] = []
-    report = await rebuild(
-        engine=runtime.store.engine,
-        bus=runtime.nats,
-        registry=service.app.state.registry,
-        subject_prefix=service.settings.subject_prefix,
-        progress=lambda phase, _done, _total: phases.append(phase),
+    assembled = service.assembled
+    report = await rebuild.rebuild(
+        RebuildContext(
+            service.settings,
+            assembled.engine,
+            assembled.registry,
+            lambda phase, _done, _total: phases.append(phase),
+        )
     )
     rebuilt = await snapshot(service)
     assert rebuilt == live

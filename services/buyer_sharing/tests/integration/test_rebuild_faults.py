@@ -10,8 +10,9 @@ from collections import Counter
 import pytest
 
 from libs.domain.envelope import Envelope
-from services.buyer_sharing import consumers
-from services.buyer_sharing.consumers import RebuildIncomplete, RebuildReport, rebuild
+from libs.servicekit.service import Progress, RebuildContext
+from services.buyer_sharing import rebuild
+from services.buyer_sharing.rebuild import RebuildIncomplete, RebuildReport
 from services.buyer_sharing.settings import BuyerSharingSettings
 from services.buyer_sharing.tests.integration.conftest import Service, Upstream, poll
 from services.buyer_sharing.tests.integration.test_portfolio import snapshot, two_cycles
@@ -36,7 +37,7 @@ async def published_and_applied(service: Service, upstream: Upstream) -> list[En
     return envelopes
 
 
-def fault_once(action: object, after: int) -> consumers.Progress:
+def fault_once(action: object, after: int) -> Progress:
     """A progress callback that runs `action` (blocking the loop while the server goes down, as
     a crash would land between two fetches) once the upstream reading has passed `after`."""
     done = False
@@ -50,14 +51,11 @@ def fault_once(action: object, after: int) -> consumers.Progress:
     return progress
 
 
-async def rebuild_with(service: Service, progress: consumers.Progress) -> RebuildReport:
-    runtime = service.app.state.runtime
-    return await rebuild(
-        engine=runtime.store.engine,
-        bus=runtime.nats,
-        registry=service.app.state.registry,
-        subject_prefix=service.settings.subject_prefix,
-        progress=progress,
+async def rebuild_with(service: Service, progress: Progress) -> RebuildReport:
+    """The service definition's rebuild, on a NATS connection of its own (as the command line's)."""
+    assembled = service.assembled
+    return await rebuild.rebuild(
+        RebuildContext(service.settings, assembled.engine, assembled.registry, progress)
     )
 
 
@@ -67,7 +65,7 @@ async def test_nats_restarted_mid_read_the_rebuild_goes_on_and_equals_live(
     restartable_nats: EmbeddedNats,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(consumers, "FETCH_BATCH", SMALL_BATCH)
+    monkeypatch.setattr(rebuild, "FETCH_BATCH", SMALL_BATCH)
     envelopes = await published_and_applied(service, upstream)
     live = await snapshot(service)
 
@@ -91,9 +89,9 @@ async def test_a_stream_that_cannot_be_read_to_the_end_fails_the_rebuild_and_cha
     restartable_nats: EmbeddedNats,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(consumers, "FETCH_BATCH", SMALL_BATCH)
-    monkeypatch.setattr(consumers, "READ_ATTEMPTS", 3)
-    monkeypatch.setattr(consumers, "FETCH_TIMEOUT_SECONDS", 1.0)
+    monkeypatch.setattr(rebuild, "FETCH_BATCH", SMALL_BATCH)
+    monkeypatch.setattr(rebuild, "READ_ATTEMPTS", 3)
+    monkeypatch.setattr(rebuild, "FETCH_TIMEOUT_SECONDS", 1.0)
     await published_and_applied(service, upstream)
     live = await snapshot(service)
 

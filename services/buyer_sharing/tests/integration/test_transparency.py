@@ -11,7 +11,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from libs.domain.envelope import Envelope
-from services.buyer_sharing.app import create_service_app
+from services.buyer_sharing.service import SERVICE
 from services.buyer_sharing.settings import BuyerSharingSettings
 from services.buyer_sharing.tests.integration.conftest import Service, Upstream
 
@@ -122,7 +122,7 @@ async def limited(settings: BuyerSharingSettings) -> AsyncIterator[httpx.AsyncCl
     strict = settings.model_copy(
         update={"transparency_burst": 3, "transparency_rate_per_second": 0.01}
     )
-    app = create_service_app(strict)
+    app = SERVICE.app(strict)
     async with LifespanManager(app, startup_timeout=30, shutdown_timeout=30):
         transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 4000))
         async with httpx.AsyncClient(transport=transport, base_url="http://bs") as client:

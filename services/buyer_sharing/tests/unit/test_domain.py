@@ -7,9 +7,10 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from libs.domain.errors import NotFound
 from services.buyer_sharing import contract
 from services.buyer_sharing.domain import access_request, portfolio, sharing, transparency
-from services.buyer_sharing.errors import AlreadyDecided, InvalidPeriod, NotFound
+from services.buyer_sharing.errors import AlreadyDecided, InvalidPeriod
 
 AT = datetime(2025, 6, 2, 9, tzinfo=UTC)
 

@@ -1,0 +1,58 @@
+"""What every router of buyer sharing shares: the role aliases, the service's dependencies
+(`Deps`), running a command as the caller (`run_as`), and the tenancy rule for buyers.
+
+Tenancy: a buyer user acts only for the buyer of its `buyer_id` claim, a factory user only for
+the factory of its `factory_id` claim; anything of another tenant, or a factory not shared with
+the buyer, is a 404 (never a 403), so nobody learns that it exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, Query
+
+from libs.domain.aggregate import Change
+from libs.domain.envelope import event_context
+from libs.domain.errors import NotFound
+from libs.servicekit.auth import Principal, Role, require_roles
+from libs.servicekit.service import dependencies
+from services.buyer_sharing.handlers import Dependencies
+from services.buyer_sharing.schemas import CountryCode
+
+Deps = Annotated[Dependencies, Depends(dependencies)]
+
+Admin = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
+AdminOrBuyer = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.BUYER))]
+BuyerUser = Annotated[Principal, Depends(require_roles(Role.BUYER))]
+FactoryUser = Annotated[Principal, Depends(require_roles(Role.FACTORY))]
+AdminOrFactory = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.FACTORY))]
+Party = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.BUYER, Role.FACTORY))]
+CountryFilter = Annotated[CountryCode | None, Query()]
+Year = Annotated[int, Query(ge=2000, le=2099)]
+
+
+async def run_as(
+    run: Callable[[object], Awaitable[Change[Any]]],
+    principal: Principal,
+    correlation_id: str | None,
+    command: object,
+) -> Change[Any]:
+    """Run `command` through the service's registry, its events attributed to the caller and
+    correlated with the request."""
+    with event_context(correlation_id=correlation_id, actor=principal.subject):
+        return await run(command)
+
+
+def answer_of(change: Change[Any]) -> dict[str, Any]:
+    """The row the command's own transaction read back for the caller (`Change.answer`)."""
+    row: dict[str, Any] | None = change.answer
+    assert row is not None  # projected in the command's transaction
+    return row
+
+
+def own_buyer(principal: Principal, buyer_id: str) -> None:
+    """Admins see every buyer; a buyer user only its own (another's is a 404)."""
+    if principal.role is Role.BUYER and principal.buyer_id != buyer_id:
+        raise NotFound(f"buyer {buyer_id} not found")

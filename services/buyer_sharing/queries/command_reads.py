@@ -1,0 +1,60 @@
+"""The reads a command makes in its own unit of work, on this service's read models: the lookups
+its decision needs (`ReadModelLookups`) and the answer its caller gets, read after the projection
+in the same transaction (`ReadModelAnswers`, the change's `answer`). Handler unit tests use fakes,
+the in-memory store having no read models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.buyer_sharing.queries import consent
+from services.buyer_sharing.tables import audit_reliance, factory
+
+Row = dict[str, Any]
+
+
+def _connection(unit: Any) -> AsyncConnection:
+    connection: AsyncConnection = unit.connection
+    return connection
+
+
+class ReadModelLookups:
+    """What commands ask the read models before they decide (handlers.Lookups)."""
+
+    async def factory_by_os_id(self, unit: Any, os_id: str) -> str | None:
+        found: str | None = await _connection(unit).scalar(
+            select(factory.c.factory_id).where(factory.c.os_id == os_id).limit(1)
+        )
+        return found
+
+    async def factory_os_id(self, unit: Any, factory_id: str) -> str | None:
+        return await consent.factory_os_id(_connection(unit), factory_id)
+
+    async def reliance_factory(self, unit: Any, reliance_id: str, buyer_id: str) -> str | None:
+        """The factory of one of this buyer's declarations (another buyer's is not found)."""
+        found: str | None = await _connection(unit).scalar(
+            select(audit_reliance.c.factory_id).where(
+                audit_reliance.c.reliance_id == reliance_id,
+                audit_reliance.c.buyer_id == buyer_id,
+            )
+        )
+        return found
+
+
+class ReadModelAnswers:
+    """The rows a command's caller gets back, as its own transaction left them (handlers.Answers)."""
+
+    async def buyer(self, unit: Any, buyer_id: str) -> Row | None:
+        return await consent.buyer_row(_connection(unit), buyer_id)
+
+    async def grant(self, unit: Any, factory_id: str, buyer_id: str) -> Row | None:
+        return await consent.grant(_connection(unit), factory_id, buyer_id)
+
+    async def access_request(self, unit: Any, request_id: str) -> Row | None:
+        return await consent.access_request_row(_connection(unit), request_id)
+
+    async def reliance(self, unit: Any, reliance_id: str) -> Row | None:
+        return await consent.reliance(_connection(unit), reliance_id)

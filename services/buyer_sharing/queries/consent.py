@@ -1,0 +1,169 @@
+"""Read-side queries of consent: buyers, sharing grants and their history, access requests and
+audit-reliance declarations, on the connection `store.reading()` gives (or a command's own).
+
+Every buyer-facing read checks consent on this service's own grant rows, projected in the
+command's transaction: the first request after a revocation committed sees no grant, whatever
+the consumers are doing.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import and_, or_, select, true
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.buyer_sharing.tables import (
+    access_request,
+    audit_reliance,
+    buyer,
+    factory,
+    sharing_grant,
+    sharing_history,
+)
+
+Row = dict[str, Any]
+
+
+def _in_force(today: date) -> Any:
+    return and_(
+        sharing_grant.c.active,
+        or_(sharing_grant.c.ends_on.is_(None), sharing_grant.c.ends_on >= today),
+    )
+
+
+async def buyer_row(connection: AsyncConnection, buyer_id: str) -> Row | None:
+    row = (await connection.execute(select(buyer).where(buyer.c.buyer_id == buyer_id))).first()
+    return row._asdict() if row is not None else None
+
+
+async def buyers(connection: AsyncConnection, after: str | None, limit: int) -> list[Row]:
+    query = select(buyer).order_by(buyer.c.buyer_id).limit(limit + 1)
+    if after is not None:
+        query = query.where(buyer.c.buyer_id > after)
+    return [row._asdict() for row in await connection.execute(query)]
+
+
+async def grant_in_force(
+    connection: AsyncConnection, factory_id: str, buyer_id: str, today: date
+) -> bool:
+    found = await connection.scalar(
+        select(true()).where(
+            sharing_grant.c.factory_id == factory_id,
+            sharing_grant.c.buyer_id == buyer_id,
+            _in_force(today),
+        )
+    )
+    return bool(found)
+
+
+async def grant(connection: AsyncConnection, factory_id: str, buyer_id: str) -> Row | None:
+    row = (
+        await connection.execute(
+            select(sharing_grant).where(
+                sharing_grant.c.factory_id == factory_id, sharing_grant.c.buyer_id == buyer_id
+            )
+        )
+    ).first()
+    return row._asdict() if row is not None else None
+
+
+async def grants(
+    connection: AsyncConnection,
+    *,
+    factory_id: str | None,
+    buyer_id: str | None,
+    active: bool | None,
+    after: tuple[str, str] | None,
+    limit: int,
+) -> list[Row]:
+    query = (
+        select(sharing_grant)
+        .order_by(sharing_grant.c.factory_id, sharing_grant.c.buyer_id)
+        .limit(limit + 1)
+    )
+    if factory_id is not None:
+        query = query.where(sharing_grant.c.factory_id == factory_id)
+    if buyer_id is not None:
+        query = query.where(sharing_grant.c.buyer_id == buyer_id)
+    if active is not None:
+        query = query.where(sharing_grant.c.active == active)
+    if after is not None:
+        query = query.where(
+            (sharing_grant.c.factory_id, sharing_grant.c.buyer_id) > after  # type: ignore[operator]
+        )
+    return [row._asdict() for row in await connection.execute(query)]
+
+
+async def grant_history(connection: AsyncConnection, factory_id: str, buyer_id: str) -> list[Row]:
+    query = (
+        select(sharing_history)
+        .where(sharing_history.c.factory_id == factory_id, sharing_history.c.buyer_id == buyer_id)
+        .order_by(sharing_history.c.version)
+    )
+    return [row._asdict() for row in await connection.execute(query)]
+
+
+async def factory_os_id(connection: AsyncConnection, factory_id: str) -> str | None:
+    found: str | None = await connection.scalar(
+        select(factory.c.os_id).where(factory.c.factory_id == factory_id)
+    )
+    return found
+
+
+def _addressed_to(factory_id: str, os_id: str | None) -> Any:
+    by_id = access_request.c.factory_id == factory_id
+    if os_id is None:
+        return by_id
+    return or_(by_id, and_(access_request.c.factory_id.is_(None), access_request.c.os_id == os_id))
+
+
+async def access_request_row(connection: AsyncConnection, request_id: str) -> Row | None:
+    row = (
+        await connection.execute(
+            select(access_request).where(access_request.c.request_id == request_id)
+        )
+    ).first()
+    return row._asdict() if row is not None else None
+
+
+async def access_requests(
+    connection: AsyncConnection,
+    *,
+    buyer_id: str | None = None,
+    factory_id: str | None = None,
+    status: str | None = None,
+    after: str | None = None,
+    limit: int = 50,
+) -> list[Row]:
+    query = select(access_request).order_by(access_request.c.request_id).limit(limit + 1)
+    if buyer_id is not None:
+        query = query.where(access_request.c.buyer_id == buyer_id)
+    if factory_id is not None:
+        query = query.where(_addressed_to(factory_id, await factory_os_id(connection, factory_id)))
+    if status is not None:
+        query = query.where(access_request.c.status == status)
+    if after is not None:
+        query = query.where(access_request.c.request_id > after)
+    return [row._asdict() for row in await connection.execute(query)]
+
+
+async def reliances(
+    connection: AsyncConnection, *, buyer_id: str | None, after: str | None, limit: int
+) -> list[Row]:
+    query = select(audit_reliance).order_by(audit_reliance.c.reliance_id).limit(limit + 1)
+    if buyer_id is not None:
+        query = query.where(audit_reliance.c.buyer_id == buyer_id)
+    if after is not None:
+        query = query.where(audit_reliance.c.reliance_id > after)
+    return [row._asdict() for row in await connection.execute(query)]
+
+
+async def reliance(connection: AsyncConnection, reliance_id: str) -> Row | None:
+    row = (
+        await connection.execute(
+            select(audit_reliance).where(audit_reliance.c.reliance_id == reliance_id)
+        )
+    ).first()
+    return row._asdict() if row is not None else None
