@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from services.remediation.domain.committee import Side
+from services.remediation.domain.finding import Finding
 from services.remediation.domain.plan_events import Actor, ItemStatus
 
 
@@ -22,17 +23,7 @@ class RecordAssessmentReport:
 @dataclass(frozen=True)
 class AddImprovementItem:
     factory_id: str
-    assessment_id: str
-    cycle: int
-    report_date: date
-    cluster_id: str
-    cluster_name: str
-    compliance_point_id: str
-    compliance_point_name: str
-    question_id: str
-    question_text: str
-    critical: bool
-    zero_tolerance: bool
+    finding: Finding
     evidence: str
 
 

@@ -20,7 +20,8 @@ from libs.domain.envelope import DomainEvent, EventRegistry
 from services.remediation.domain import committee as committee_events
 from services.remediation.domain import plan_events
 from services.remediation.domain.committee import Committee, Side
-from services.remediation.domain.plan import ImprovementItem, Plan
+from services.remediation.domain.finding import Finding
+from services.remediation.domain.plan_state import ImprovementItem, Plan
 from services.remediation.domain.policy import DueDatePolicy
 
 SERVICE = "remediation"
@@ -36,21 +37,16 @@ class PublicModel(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
 
-class PlanItem(PublicModel):
+class _PlanItemKey(PublicModel):
+    item_id: str
+
+
+class PlanItem(Finding, _PlanItemKey):
     """One item of a factory's improvement plan, as it stands after the change."""
 
-    item_id: str
+    # the item's id first, then the finding's fields, two of them documented or bounded here
     assessment_id: str = Field(description="The assessment whose non-compliance it remedies.")
     cycle: int = Field(ge=1)
-    report_date: date
-    cluster_id: str
-    cluster_name: str
-    compliance_point_id: str
-    compliance_point_name: str
-    question_id: str
-    question_text: str
-    critical: bool
-    zero_tolerance: bool
     persistent: bool = Field(description="Found again in a later cycle.")
     status: ItemStatus
     due_date: date
@@ -162,17 +158,7 @@ def make_public_registry() -> EventRegistry:
 def _item(item: ImprovementItem) -> PlanItem:
     return PlanItem(
         item_id=item.item_id,
-        assessment_id=item.assessment_id,
-        cycle=item.cycle,
-        report_date=item.report_date,
-        cluster_id=item.cluster_id,
-        cluster_name=item.cluster_name,
-        compliance_point_id=item.compliance_point_id,
-        compliance_point_name=item.compliance_point_name,
-        question_id=item.question_id,
-        question_text=item.question_text,
-        critical=item.critical,
-        zero_tolerance=item.zero_tolerance,
+        **item.finding_fields(),
         persistent=item.persistent,
         status=item.status.value,
         due_date=item.due_date,

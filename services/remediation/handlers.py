@@ -1,23 +1,23 @@
-"""Command handlers, reactions to the assessment service's events, and the deadline pass; the
-registries at the end are read by app.py.
+"""Command handlers of the remediation service, `async def verb(command, deps) -> Change`, and the
+registry `COMMAND_HANDLERS` the service definition runs them through.
 
 Handlers own the unit of work: each runs its aggregate's repository (`Repository.execute`), which
 loads, authorizes, checks the expected version, decides, appends and projects in one transaction.
+A command of the API answers with the row it left (`Change.answer`, worked out in that same
+transaction from the state the projection wrote); the reactions and the scheduler need no answer.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from libs.domain.aggregate import Change, Loaded
-from libs.domain.envelope import DomainEvent, Envelope, EventContext
-from libs.events.consumer import BatchHandler, Handler
+from libs.domain.envelope import DomainEvent
 from libs.events.repository import Repository
-from services.remediation import projections, queries
+from services.remediation import projections
 from services.remediation.commands import (
     AddImprovementItem,
     ChangeItemDetails,
@@ -31,13 +31,11 @@ from services.remediation.commands import (
 from services.remediation.domain import committee as committees
 from services.remediation.domain import plan as plans
 from services.remediation.domain.committee import COMMITTEE, Committee, CommitteeMember
-from services.remediation.domain.plan import PLAN, Plan
+from services.remediation.domain.plan_state import PLAN, Plan
 from services.remediation.domain.policy import DueDatePolicy
+from services.remediation.domain.views import committee_summary, item_row, plan_summary
 from services.remediation.errors import NoSuchPlan
 from services.remediation.ids import new_id
-from services.remediation.upstream import AssessmentCompleted, NonComplianceFound
-
-log = logging.getLogger(__name__)
 
 # Replicas appending to one plan at once: reload and decide again this many times before the
 # consumer runner's own retry (with backoff) takes over.
@@ -47,6 +45,7 @@ CONFLICT_RETRIES = 8
 PLANS_CACHED = 256
 
 Clock = Callable[[], datetime]
+Answer = Callable[[Any, Change[Any]], Awaitable[dict[str, Any]]]
 
 
 def system_clock() -> datetime:
@@ -98,6 +97,27 @@ def require_plan(loaded: Loaded[Plan]) -> None:
         raise NoSuchPlan(loaded.aggregate_id)
 
 
+# answers: the rows the command's projection wrote, from the same state ---------------------------
+
+
+def item_answer(item_id: str) -> Answer:
+    async def answer(_unit: Any, change: Change[Plan]) -> dict[str, Any]:
+        return item_row(change.state.items[item_id])
+
+    return answer
+
+
+def plan_answer(policy: DueDatePolicy) -> Answer:
+    async def answer(_unit: Any, change: Change[Plan]) -> dict[str, Any]:
+        return plan_summary(change.aggregate_id, change.state, policy)
+
+    return answer
+
+
+async def committee_answer(_unit: Any, change: Change[Committee]) -> dict[str, Any]:
+    return committee_summary(change.aggregate_id, change.state)
+
+
 # commands of the API -----------------------------------------------------------------------------
 
 
@@ -115,6 +135,7 @@ async def change_item_details(command: ChangeItemDetails, deps: Remediation) -> 
         ),
         expected_version=command.expected_version,
         authorize=require_plan,
+        answer=item_answer(command.item_id),
     )
 
 
@@ -133,6 +154,7 @@ async def change_item_status(command: ChangeItemStatus, deps: Remediation) -> Ch
         ),
         expected_version=command.expected_version,
         authorize=require_plan,
+        answer=item_answer(command.item_id),
     )
 
 
@@ -148,6 +170,7 @@ async def publish_plan(command: PublishPlan, deps: Remediation) -> Change[Plan]:
             expected_version=command.expected_version,
             authorize=require_plan,
             unit=unit,
+            answer=plan_answer(deps.policy),
         )
 
 
@@ -172,6 +195,7 @@ async def set_committee_members(
             changed_by=command.changed_by,
         ),
         expected_version=command.expected_version,
+        answer=committee_answer,
     )
 
 
@@ -194,13 +218,14 @@ async def log_committee_meeting(
             today=today,
         ),
         expected_version=command.expected_version,
+        answer=committee_answer,
     )
 
 
 # commands of the reactions and the scheduler: no expected version, so they retry on conflicts ----
 
 
-def _report_decision(command: RecordAssessmentReport) -> Callable[[Plan], list[DomainEvent]]:
+def report_decision(command: RecordAssessmentReport) -> Callable[[Plan], list[DomainEvent]]:
     return lambda plan: plans.record_assessment_report(
         plan,
         factory_id=command.factory_id,
@@ -211,34 +236,25 @@ def _report_decision(command: RecordAssessmentReport) -> Callable[[Plan], list[D
     )
 
 
-def _item_decision(
-    command: AddImprovementItem, deps: Remediation
+def item_decision(
+    command: AddImprovementItem, policy: DueDatePolicy
 ) -> Callable[[Plan], list[DomainEvent]]:
     return lambda plan: plans.add_item(
         plan,
         factory_id=command.factory_id,
-        assessment_id=command.assessment_id,
-        cycle=command.cycle,
-        report_date=command.report_date,
-        cluster_id=command.cluster_id,
-        cluster_name=command.cluster_name,
-        compliance_point_id=command.compliance_point_id,
-        compliance_point_name=command.compliance_point_name,
-        question_id=command.question_id,
-        question_text=command.question_text,
-        critical=command.critical,
-        zero_tolerance=command.zero_tolerance,
+        finding=command.finding,
         evidence=command.evidence,
-        policy=deps.policy,
+        policy=policy,
     )
 
 
 async def record_assessment_report(
     command: RecordAssessmentReport, deps: Remediation, *, connection: Any = None
 ) -> Change[Plan]:
+    """On the consumer's `connection` (its transaction) when a reaction runs it."""
     return await deps.plans.execute(
         command.factory_id,
-        _report_decision(command),
+        report_decision(command),
         conflict_retries=CONFLICT_RETRIES,
         connection=connection,
     )
@@ -247,9 +263,10 @@ async def record_assessment_report(
 async def add_improvement_item(
     command: AddImprovementItem, deps: Remediation, *, connection: Any = None
 ) -> Change[Plan]:
+    """On the consumer's `connection` (its transaction) when a reaction runs it."""
     return await deps.plans.execute(
         command.factory_id,
-        _item_decision(command, deps),
+        item_decision(command, deps.policy),
         conflict_retries=CONFLICT_RETRIES,
         connection=connection,
     )
@@ -266,118 +283,6 @@ async def flag_deadlines(command: FlagDeadlines, deps: Remediation) -> Change[Pl
     )
 
 
-async def flag_due_deadlines(deps: Remediation) -> int:
-    """The scheduler's pass: flag every plan with a deadline past; returns the events appended."""
-    today = deps.clock().date()
-    async with deps.store.reading() as connection:
-        factory_ids = await queries.factories_with_due_deadlines(connection, today)
-    appended = 0
-    for factory_id in factory_ids:
-        change = await flag_deadlines(FlagDeadlines(factory_id), deps)
-        appended += len(change.events)
-    return appended
-
-
-# reactions to the assessment service: translate the message, run the local command -------------
-
-
-def _report_command(event: AssessmentCompleted) -> RecordAssessmentReport:
-    return RecordAssessmentReport(
-        factory_id=event.factory_id,
-        assessment_id=event.assessment_id,
-        cycle=event.cycle,
-        report_date=event.report_date,
-        non_compliance_count=event.non_compliance_count,
-    )
-
-
-def _item_command(event: NonComplianceFound) -> AddImprovementItem:
-    return AddImprovementItem(
-        factory_id=event.factory_id,
-        assessment_id=event.assessment_id,
-        cycle=event.cycle,
-        report_date=event.report_date,
-        cluster_id=event.cluster_id,
-        cluster_name=event.cluster_name,
-        compliance_point_id=event.compliance_point_id,
-        compliance_point_name=event.compliance_point_name,
-        question_id=event.question_id,
-        question_text=event.question_text,
-        critical=event.critical,
-        zero_tolerance=event.zero_tolerance,
-        evidence=event.evidence,
-    )
-
-
-async def on_assessment_completed(
-    event: AssessmentCompleted, deps: Remediation, connection: Any
-) -> None:
-    await record_assessment_report(_report_command(event), deps, connection=connection)
-
-
-async def on_non_compliance_found(
-    event: NonComplianceFound, deps: Remediation, connection: Any
-) -> None:
-    await add_improvement_item(_item_command(event), deps, connection=connection)
-
-
-def _decision_for(event: DomainEvent, deps: Remediation) -> Callable[[Plan], list[DomainEvent]]:
-    if isinstance(event, AssessmentCompleted):
-        return _report_decision(_report_command(event))
-    if isinstance(event, NonComplianceFound):
-        return _item_decision(_item_command(event), deps)
-    raise TypeError(f"no reaction to {type(event).__name__}")
-
-
-async def on_assessment_events(
-    deps: Remediation, connection: Any, batch: Sequence[tuple[Envelope, DomainEvent]]
-) -> None:
-    """A fetched batch of assessment events at once (the consumer's `batch_handler`): per
-    factory, the plan is loaded once, every event of the batch decided on it in delivery order,
-    the new events appended in one statement (each with its own event's correlation and
-    causation) and the read models upserted once, all in the consumer's transaction. The same
-    events and rows as the reactions one by one; on a failure the runner falls back to them."""
-    by_factory: dict[str, list[tuple[EventContext, Callable[[Plan], list[DomainEvent]]]]] = {}
-    for envelope, event in batch:
-        context = EventContext(envelope.correlationid or new_id(), envelope.id)
-        decision = _decision_for(event, deps)
-        assert isinstance(event, AssessmentCompleted | NonComplianceFound)
-        by_factory.setdefault(event.factory_id, []).append((context, decision))
-    for factory_id, decisions in by_factory.items():
-        await deps.plans.execute_each(
-            factory_id, decisions, conflict_retries=CONFLICT_RETRIES, connection=connection
-        )
-
-
-Reaction = Callable[[Any, Remediation, Any], Awaitable[None]]
-
-
-def consumer_handlers(
-    reactions: dict[str, tuple[type[DomainEvent], Reaction]], deps: Remediation
-) -> dict[str, Handler]:
-    """The reactions as the consumer runner calls them: on its connection, inside its transaction
-    (the inbox row and the plan's events commit together)."""
-
-    def bind(event_type: type[DomainEvent], reaction: Reaction) -> Handler:
-        async def handle(connection: Any, envelope: Envelope, event: DomainEvent) -> None:
-            if not isinstance(event, event_type):
-                raise TypeError(f"{envelope.type} decoded as {type(event).__name__}")
-            await reaction(event, deps, connection)
-
-        return handle
-
-    return {name: bind(event_type, reaction) for name, (event_type, reaction) in reactions.items()}
-
-
-def consumer_batch_handler(deps: Remediation) -> BatchHandler:
-    """`on_assessment_events` as the consumer runner calls it, on its connection."""
-
-    async def handle(connection: Any, batch: Sequence[tuple[Envelope, DomainEvent]]) -> None:
-        await on_assessment_events(deps, connection, batch)
-
-    return handle
-
-
 COMMAND_HANDLERS: dict[type[Any], Callable[..., Awaitable[Change[Any]]]] = {
     ChangeItemDetails: change_item_details,
     ChangeItemStatus: change_item_status,
@@ -387,10 +292,4 @@ COMMAND_HANDLERS: dict[type[Any], Callable[..., Awaitable[Change[Any]]]] = {
     RecordAssessmentReport: record_assessment_report,
     AddImprovementItem: add_improvement_item,
     FlagDeadlines: flag_deadlines,
-}
-
-# by the producer's event name: the event class (our copy) and the reaction to it
-EVENT_HANDLERS: dict[str, tuple[type[DomainEvent], Reaction]] = {
-    "AssessmentCompleted": (AssessmentCompleted, on_assessment_completed),
-    "NonComplianceFound": (NonComplianceFound, on_non_compliance_found),
 }

@@ -12,17 +12,13 @@ from sqlalchemy.dialects.postgresql import insert
 from libs.domain.aggregate import Change
 from libs.events.store import UnitOfWork
 from services.remediation.domain.committee import Committee
-from services.remediation.domain.plan import ImprovementItem, Plan
+from services.remediation.domain.plan_state import Plan
 from services.remediation.domain.policy import DueDatePolicy
+from services.remediation.domain.views import committee_summary, item_row, plan_summary
 from services.remediation.tables import SCHEMA, committee, improvement_item, improvement_plan
 
-__all__ = [
-    "SCHEMA",
-    "committee_summary",
-    "plan_projection",
-    "plan_summary",
-    "project_committee",
-]
+# SCHEMA: the other services' and the top-level tests' way to this schema's name
+__all__ = ["SCHEMA", "plan_projection", "project_committee", "upsert_plan"]
 
 ITEM_COLUMNS = [column.name for column in improvement_item.columns]
 
@@ -42,45 +38,6 @@ def plan_projection(
         await upsert_plan(unit, change.aggregate_id, change.state, item_ids, policy)
 
     return project_plan
-
-
-def plan_summary(factory_id: str, plan: Plan, policy: DueDatePolicy) -> dict[str, Any]:
-    """The plan's summary row (also the answer of a command that changed it)."""
-    progress = plan.progress()
-    first_publication = plan.publications[0] if plan.publications else None
-    last_publication = plan.publications[-1] if plan.publications else None
-    return {
-        "factory_id": factory_id,
-        "version": plan.version,
-        "total": progress.total,
-        "open": progress.open,
-        "in_progress": progress.in_progress,
-        "done": progress.done,
-        "verified": progress.verified,
-        "overdue": progress.overdue,
-        "share_verified": progress.share_verified,
-        "first_report_date": plan.first_report_date,
-        "publication_due_date": plan.publication_due_date(policy),
-        "first_published_at": first_publication.published_at if first_publication else None,
-        "last_published_at": last_publication.published_at if last_publication else None,
-        "published_version": last_publication.plan_version if last_publication else None,
-        "publication_late": plan.publication_late,
-    }
-
-
-def committee_summary(factory_id: str, current: Committee) -> dict[str, Any]:
-    """The committee's row (also the answer of a command that changed it)."""
-    return {
-        "factory_id": factory_id,
-        "version": current.version,
-        "members": [member.model_dump(mode="json") for member in current.members],
-        "meetings": [meeting.model_dump(mode="json") for meeting in current.meetings],
-    }
-
-
-def item_row(item: ImprovementItem) -> dict[str, Any]:
-    """An item's row (the live projection's and the rebuild's)."""
-    return {**item.model_dump(), "status": item.status.value}
 
 
 def _array_type(column: Any) -> str:

@@ -1,4 +1,4 @@
-"""`python -m services.remediation rebuild`: the read models (plans, items, committees) rebuilt from
+"""The service definition's `rebuild` (`python -m services.remediation rebuild`): the read models (plans, items, committees) rebuilt from
 the service's own event store. Each stream is folded once, with the aggregate's own `evolve`, and
 its rows come from the same functions the live projection uses; rows are written in batches by
 binary COPY while the history is read ahead on a second connection, in one transaction that
@@ -11,14 +11,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from libs.domain.envelope import EventRegistry
-from libs.events.history import Progress, copy_rows, read_ahead, streams
+from libs.events.history import copy_rows, read_ahead, streams
+from libs.servicekit.service import RebuildContext
 from services.remediation.domain.committee import COMMITTEE
-from services.remediation.domain.plan import PLAN
-from services.remediation.domain.policy import DueDatePolicy
-from services.remediation.projections import committee_summary, item_row, plan_summary
+from services.remediation.domain.plan_state import PLAN
+from services.remediation.domain.views import committee_summary, item_row, plan_summary
+from services.remediation.settings import RemediationSettings
 from services.remediation.tables import SCHEMA, committee, improvement_item, improvement_plan
 
 # rows kept before a COPY: bounds memory, keeps round trips few
@@ -32,16 +31,15 @@ class RebuildReport:
     items: int
     committees: int
 
+    def summary(self) -> str:
+        return f"{self.plans} plans, {self.items} items, {self.committees} committees"
 
-async def rebuild(
-    engine: AsyncEngine,
-    registry: EventRegistry,
-    policy: DueDatePolicy,
-    *,
-    progress: Progress | None = None,
-) -> RebuildReport:
+
+async def rebuild(context: RebuildContext[RemediationSettings]) -> RebuildReport:
     """Replace the read models with what the whole history gives. Commands that write them wait
     for the rebuild to commit (the tables are locked against writers, not readers)."""
+    engine, registry = context.engine, context.registry
+    policy = context.settings.due_date_policy()
     pending: dict[Any, list[dict[str, Any]]] = {
         improvement_plan: [],
         improvement_item: [],
@@ -80,7 +78,12 @@ async def rebuild(
         builders[COMMITTEE.stream_prefix] = committee_rows
         # the history is read on its own connection, ahead, while this one writes; its one
         # statement starts after the lock, so it sees every event committed before the rebuild
-        history = streams(reader, SCHEMA, registry, progress=progress)
+        history = streams(
+            reader,
+            SCHEMA,
+            registry,
+            progress=lambda done, total: context.progress("events", done, total),
+        )
         async for stream in read_ahead(history):
             events += len(stream.events)
             for prefix, build in builders.items():

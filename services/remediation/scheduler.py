@@ -12,14 +12,30 @@ import contextlib
 import logging
 
 from libs.events.supervisor import SupervisedTask, Supervisor, backoff_delay
-from services.remediation.handlers import Remediation, flag_due_deadlines
+from services.remediation import queries
+from services.remediation.commands import FlagDeadlines
+from services.remediation.handlers import Remediation, flag_deadlines
 
 log = logging.getLogger(__name__)
 
 RETRY_INITIAL_SECONDS = 1.0
 
 
+async def flag_due_deadlines(deps: Remediation) -> int:
+    """One pass: flag every plan with a deadline past; returns the events appended."""
+    today = deps.clock().date()
+    async with deps.store.reading() as connection:
+        factory_ids = await queries.factories_with_due_deadlines(connection, today)
+    appended = 0
+    for factory_id in factory_ids:
+        change = await flag_deadlines(FlagDeadlines(factory_id), deps)
+        appended += len(change.events)
+    return appended
+
+
 class DeadlineScheduler:
+    """A service component (`components` in service.py), started after the event runtime."""
+
     def __init__(
         self,
         remediation: Remediation,

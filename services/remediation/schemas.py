@@ -9,35 +9,29 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from libs.domain.types import PlausibleDate, ResourceId, SafeLine, SafeText
-from services.remediation.domain.committee import Side
-from services.remediation.domain.plan_events import ItemStatus
-from services.remediation.errors import (
+from services.remediation.domain.committee import (
     MAX_ATTENDEES,
     MAX_DECISION_LENGTH,
     MAX_DECISIONS,
     MAX_MEMBERS,
+    Side,
 )
+from services.remediation.domain.finding import Finding
+from services.remediation.domain.plan_events import ItemStatus
 
 # meetings shown with the committee; the rest are under /v1/committees/{factory_id}/meetings
 MEETINGS_ON_COMMITTEE = 50
 
 
-class ItemPublic(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
+class _ItemKey(BaseModel):
     item_id: str
     factory_id: str
-    assessment_id: str
-    cycle: int
-    report_date: date
-    cluster_id: str
-    cluster_name: str
-    compliance_point_id: str
-    compliance_point_name: str
-    question_id: str
-    question_text: str
-    critical: bool
-    zero_tolerance: bool
+
+
+class ItemPublic(Finding, _ItemKey):
+    # no docstring: the OpenAPI description has none (the fields: the keys, then the finding's)
+    model_config = ConfigDict(from_attributes=True)
+
     persistent: bool
     evidence: str
     status: ItemStatus

@@ -8,6 +8,7 @@ from datetime import date
 from typing import Any
 
 from libs.domain.envelope import DomainEvent, EventRegistry
+from services.remediation.domain.finding import ReportedFinding
 
 SOURCE_SERVICE = "assessment"
 
@@ -24,19 +25,10 @@ class AssessmentCompleted(DomainEvent):
     non_compliance_count: int = 0
 
 
-class NonComplianceFound(DomainEvent):
-    assessment_id: str
+class NonComplianceFound(ReportedFinding, DomainEvent):
+    """The finding's fields, of the factory, with what the assessor saw."""
+
     factory_id: str
-    cycle: int
-    report_date: date
-    cluster_id: str
-    cluster_name: str = ""
-    compliance_point_id: str
-    compliance_point_name: str = ""
-    question_id: str
-    question_text: str = ""
-    critical: bool = False
-    zero_tolerance: bool = False
     evidence: str = ""
 
 

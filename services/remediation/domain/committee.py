@@ -1,5 +1,6 @@
-"""The bipartite committee (PICC) aggregate: its events, its state folded from them (`evolve`) and
-the pure `decide` functions of its commands. No I/O and no clock (callers pass `today`)."""
+"""The bipartite committee (PICC) aggregate: its bounds, its events, its state folded from them
+(`evolve`) and the pure `decide` functions of its commands. No I/O and no clock (callers pass
+`today`)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,20 @@ from pydantic import BaseModel, ConfigDict
 from libs.domain.aggregate import AggregateType
 from libs.domain.envelope import DomainEvent
 from services.remediation.errors import (
-    MAX_MEETINGS,
     CommitteeUnbalanced,
     MeetingInFuture,
     MeetingLimitReached,
     UnknownAttendee,
 )
 from services.remediation.ids import COMMITTEE_STREAM_PREFIX
+
+# Bounds on what grows with use (docs/remediation.md). A committee meets about monthly: 600
+# meetings are fifty years of them, and the stream of a committee stays small enough to fold.
+MAX_MEMBERS = 100
+MAX_MEETINGS = 600
+MAX_ATTENDEES = MAX_MEMBERS
+MAX_DECISIONS = 50
+MAX_DECISION_LENGTH = 2_000
 
 
 class Side(StrEnum):
@@ -165,7 +173,7 @@ def log_meeting(
     if held_on > today:
         raise MeetingInFuture()
     if len(committee.meetings) >= MAX_MEETINGS:
-        raise MeetingLimitReached()
+        raise MeetingLimitReached(MAX_MEETINGS)
     sides = {member.member_id: member.side for member in committee.members}
     unknown = [member_id for member_id in attendees if member_id not in sides]
     if unknown or not attendees:

@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from libs.domain.envelope import DomainEvent
+from services.remediation.domain.finding import ReportedFinding
 
 
 class ItemStatus(StrEnum):
@@ -45,20 +46,11 @@ class AssessmentReportReceived(DomainEvent):
     non_compliance_count: int | None = None
 
 
-class ImprovementItemAdded(DomainEvent):
+class ImprovementItemAdded(ReportedFinding, DomainEvent):
+    """The item for a finding: the finding's fields, and what the plan made of it."""
+
     factory_id: str
     item_id: str
-    assessment_id: str
-    cycle: int
-    report_date: date
-    cluster_id: str
-    cluster_name: str = ""
-    compliance_point_id: str
-    compliance_point_name: str = ""
-    question_id: str
-    question_text: str = ""
-    critical: bool
-    zero_tolerance: bool
     persistent: bool
     due_date: date
     evidence: str = ""

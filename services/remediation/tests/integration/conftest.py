@@ -1,5 +1,6 @@
 """Fixtures of the remediation integration tests: a migrated database, the app with an injectable
-clock, an HTTP client, tokens, and assessment events as the assessment service would publish them."""
+clock (`SERVICE.app(settings, clock=…)`), an HTTP client, tokens, and assessment events as the
+assessment service would publish them."""
 
 from __future__ import annotations
 
@@ -18,11 +19,14 @@ from fastapi import FastAPI
 
 from libs.domain.envelope import Envelope, event_type
 from libs.events.nats import stream_name, subject_for
+from libs.events.runtime import EventRuntime
 from libs.servicekit.auth import Role, mint_token
 from libs.servicekit.migrations import run_migrations
-from services.remediation.app import MIGRATIONS, create_service_app
-from services.remediation.projections import SCHEMA
+from libs.servicekit.service import Service as AssembledService
+from services.remediation.handlers import Remediation
+from services.remediation.service import SERVICE
 from services.remediation.settings import RemediationSettings
+from services.remediation.tables import SCHEMA
 
 
 class MovableClock:
@@ -37,10 +41,25 @@ class MovableClock:
 
 @dataclass
 class Service:
+    """The running service as a test meets it: its app, an HTTP client, settings and clock."""
+
     app: FastAPI
     client: httpx.AsyncClient
     settings: RemediationSettings
     clock: MovableClock
+
+    @property
+    def assembled(self) -> AssembledService[RemediationSettings, Remediation]:
+        assembled: AssembledService[RemediationSettings, Remediation] = self.app.state.service
+        return assembled
+
+    @property
+    def deps(self) -> Remediation:
+        return self.assembled.deps
+
+    @property
+    def runtime(self) -> EventRuntime:
+        return self.assembled.runtime
 
     def token(
         self, role: Role, factory_id: str | None = None, subject: str = "user"
@@ -51,7 +70,7 @@ class Service:
 
 @pytest.fixture
 async def migrated_database(database_url: str) -> str:
-    await asyncio.to_thread(run_migrations, database_url, MIGRATIONS, SCHEMA)
+    await asyncio.to_thread(run_migrations, database_url, SERVICE.migrations, SCHEMA)
     return database_url
 
 
@@ -68,7 +87,7 @@ def settings(migrated_database: str, nats_url: str, subject_prefix: str) -> Reme
 @pytest.fixture
 async def service(settings: RemediationSettings) -> AsyncIterator[Service]:
     clock = MovableClock(datetime(2024, 3, 5, 9, 0, tzinfo=UTC))
-    app = create_service_app(settings, clock=clock)
+    app = SERVICE.app(settings, clock=clock)
     async with LifespanManager(app, startup_timeout=30, shutdown_timeout=30):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://remediation") as client:
@@ -158,7 +177,7 @@ async def published(service: Service, event_name: str, count: int) -> list[dict[
     prefix = service.settings.subject_prefix
     stream = stream_name(prefix, "remediation")
     subject = subject_for(prefix, "remediation", event_name)
-    js = service.app.state.runtime.nats.jetstream()
+    js = service.runtime.nats.jetstream()
 
     async def fetch() -> list[dict[str, Any]] | None:
         state = (await js.stream_info(stream)).state

@@ -100,6 +100,9 @@ async def test_item_lifecycle_through_the_api(service: Service) -> None:
         headers={**factory, "If-Match": '"1"'},
     )
     assert stale.status_code == 412
+    # the same problem type as every service's failed If-Match (it was version-mismatch here)
+    assert stale.json()["type"].endswith("/precondition-failed")
+    assert stale.json()["current_version"] == int(version.strip('"'))
     moved = await service.client.post(
         f"{item_path}/status",
         json={"status": "in_progress"},
@@ -206,7 +209,7 @@ async def test_committee_endorsement_and_publication(service: Service) -> None:
 async def test_overdue_is_flagged_once_by_two_schedulers(service: Service) -> None:
     await given_plan(service)
     late = MovableClock(datetime(2024, 4, 15, tzinfo=UTC))  # critical item due 2024-03-31
-    first = service.app.state.remediation
+    first = service.deps
     schedulers = [
         DeadlineScheduler(Remediation.create(first.store, first.policy, late), interval_seconds=60)
         for _ in range(2)

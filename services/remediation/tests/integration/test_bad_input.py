@@ -7,7 +7,7 @@ import pytest
 
 from libs.servicekit.auth import Role
 from libs.servicekit.http import encode_cursor
-from services.remediation import api
+from services.remediation.api import committees
 from services.remediation.tests.integration.conftest import Service
 from services.remediation.tests.integration.test_api import FACTORY, given_plan
 
@@ -77,7 +77,7 @@ async def test_out_of_bounds_meeting_is_refused_and_changes_nothing(
 
 
 async def test_meetings_are_paginated(service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(api, "MEETINGS_ON_COMMITTEE", 2)
+    monkeypatch.setattr(committees, "MEETINGS_ON_COMMITTEE", 2)
     await given_plan(service)
     ids = await given_committee(service)
     factory = service.token(Role.FACTORY, FACTORY)

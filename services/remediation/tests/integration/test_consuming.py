@@ -12,7 +12,7 @@ from sqlalchemy import select, text
 from libs.domain.envelope import Envelope
 from libs.events.nats import subject_for
 from libs.servicekit.auth import Role
-from services.remediation.app import CONSUMER_DURABLE
+from services.remediation.consumers import CONSUMER_DURABLE
 from services.remediation.tables import improvement_item, improvement_plan
 from services.remediation.tests.integration.conftest import (
     REPORT_DATE,
@@ -24,16 +24,16 @@ from services.remediation.tests.integration.conftest import (
 
 async def feed(service: Service, envelopes: list[Envelope]) -> None:
     """Hand envelopes to the consumer's handlers, each in its own transaction, as the runner does."""
-    runner = service.app.state.runtime.consumer(CONSUMER_DURABLE)
+    runner = service.runtime.consumer(CONSUMER_DURABLE)
     for envelope in envelopes:
         event = runner.subscription.registry.decode(envelope)
-        async with service.app.state.remediation.store.engine.begin() as connection:
+        async with service.deps.store.engine.begin() as connection:
             await runner.subscription.handlers[envelope.event_name](connection, envelope, event)
 
 
 async def read_models(service: Service, factory_id: str) -> dict[str, Any]:
     """The plan row and its items, with the factory's own ids replaced so factories compare."""
-    async with service.app.state.remediation.store.engine.connect() as connection:
+    async with service.deps.store.engine.connect() as connection:
         plan = (
             (
                 await connection.execute(
@@ -74,7 +74,7 @@ def two_cycles(factory_id: str) -> list[Envelope]:
 
 
 async def test_events_published_on_nats_become_a_plan(service: Service) -> None:
-    runtime = service.app.state.runtime
+    runtime = service.runtime
     prefix = service.settings.subject_prefix
     await runtime.nats.ensure_stream(prefix, "assessment")  # as the assessment service would
     js = runtime.nats.jetstream()
@@ -116,7 +116,7 @@ async def test_redelivered_and_reordered_events_leave_the_same_plan(service: Ser
     persistent = [(i["cycle"], i["question_id"]) for i in in_order["items"] if i["persistent"]]
     assert persistent == [(2, "q1")]
     assert in_order["plan"]["total"] == 4
-    async with service.app.state.remediation.store.engine.connect() as connection:
+    async with service.deps.store.engine.connect() as connection:
         added = await connection.scalar(
             text(
                 "SELECT count(*) FROM remediation.event "

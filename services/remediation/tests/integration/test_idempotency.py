@@ -19,7 +19,7 @@ MEMBERS = {
 
 
 async def committee_events(service: Service, factory_id: str) -> int:
-    async with service.app.state.remediation.store.engine.connect() as connection:
+    async with service.deps.store.engine.connect() as connection:
         count = await connection.scalar(
             text("SELECT count(*) FROM remediation.event WHERE stream_id LIKE :stream"),
             {"stream": f"%{factory_id}%"},

@@ -14,12 +14,12 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from libs.events.tables import NAMING_CONVENTION, define_event_store_tables
 from libs.servicekit.settings import async_database_url
 from services.remediation import tables
-from services.remediation.app import MIGRATIONS
+from services.remediation.service import SERVICE
 from services.remediation.tables import SCHEMA
 
 
 def test_revisions_import_no_live_definitions() -> None:
-    for revision in sorted((MIGRATIONS / "versions").glob("*.py")):
+    for revision in sorted((SERVICE.migrations / "versions").glob("*.py")):
         tree = ast.parse(revision.read_text())
         imported = [
             node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 async def test_a_malformed_event_is_parked_listed_for_admins_and_stays_parked_when_replay_fails(
     service: Service, subject_prefix: str
 ) -> None:
-    runtime = service.app.state.runtime
+    runtime = service.runtime
     # an envelope whose data misses the fields this consumer needs
     broken = assessment_envelope(
         "NonComplianceFound", "factory-1", {"assessment_id": "a-1", "factory_id": "factory-1"}

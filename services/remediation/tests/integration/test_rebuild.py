@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.remediation import handlers
-from services.remediation.app import build_registry
+from libs.servicekit.service import RebuildContext
+from services.remediation import consumers, handlers
 from services.remediation.commands import (
     ChangeItemDetails,
     ChangeItemStatus,
@@ -22,6 +22,7 @@ from services.remediation.domain.committee import Side
 from services.remediation.domain.plan_events import ItemStatus
 from services.remediation.ids import item_id_for
 from services.remediation.rebuild import rebuild
+from services.remediation.service import SERVICE
 from services.remediation.tables import committee, improvement_item, improvement_plan
 from services.remediation.tests.integration.conftest import Service
 from services.remediation.upstream import AssessmentCompleted, NonComplianceFound
@@ -63,12 +64,12 @@ async def rows(engine: AsyncEngine) -> dict[str, list[dict[str, Any]]]:
 
 
 async def test_rebuilt_read_models_equal_the_live_ones(service: Service) -> None:
-    deps = service.app.state.remediation
+    deps = service.deps
     engine = deps.store.engine
     for factory_id in ("factory-1", "factory-2"):
         for cycle in (1, 2):
             assessment_id = f"{factory_id}-a{cycle}"
-            await handlers.on_assessment_completed(
+            await consumers.on_assessment_completed(
                 AssessmentCompleted(
                     assessment_id=assessment_id,
                     factory_id=factory_id,
@@ -80,7 +81,7 @@ async def test_rebuilt_read_models_equal_the_live_ones(service: Service) -> None
                 None,
             )
             for question_id in ("Q1", "Q2", "Q3"):
-                await handlers.on_non_compliance_found(
+                await consumers.on_non_compliance_found(
                     found(factory_id, assessment_id, question_id, cycle), deps, None
                 )
         item_id = item_id_for(f"{factory_id}-a1", "Q2")
@@ -107,7 +108,18 @@ async def test_rebuilt_read_models_equal_the_live_ones(service: Service) -> None
     live = await rows(engine)
     assert len(live["item"]) == 12 and any(row["overdue"] for row in live["item"])
 
-    report = await rebuild(engine, build_registry(), service.settings.due_date_policy())
+    phases: list[tuple[str, int, int]] = []
+    context = RebuildContext(
+        service.settings,
+        engine,
+        SERVICE.events(),
+        lambda phase, done, total: phases.append((phase, done, total)),
+    )
+    report = await rebuild(context)  # the service definition's rebuild
 
     assert await rows(engine) == live
     assert (report.plans, report.items, report.committees) == (2, 12, 2)
+    assert report.summary() == "2 plans, 12 items, 2 committees"
+    assert phases and {phase for phase, _, _ in phases} == {"events"}
+    assert phases[-1][1] == report.events
+    assert SERVICE.rebuild is rebuild

@@ -9,8 +9,8 @@ import pytest
 
 from services.remediation.contract import CONTRACT, PUBLIC_EVENTS, translate
 from services.remediation.domain.committee import COMMITTEE, CommitteeUpdated
-from services.remediation.domain.plan import PLAN
 from services.remediation.domain.plan_events import AssessmentReportReceived, ImprovementPlanUpdated
+from services.remediation.domain.plan_state import PLAN
 
 
 def test_older_summaries_and_the_report_publish_nothing() -> None:
