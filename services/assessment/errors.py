@@ -1,33 +1,17 @@
-"""Domain errors of the assessment service: plain exceptions with a `detail` and, where the client
-needs more, `extensions` members; app.py maps them to problem+json in one place."""
+"""The assessment service's own domain errors, on the bases of `libs.domain.errors` (DomainError
+422, NotFound 404, Conflict 409, AlreadyExists 409); service.py maps those that need their own
+problem type. A rule that fits no named error raises a base directly."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-
-class DomainError(Exception):
-    """A command broke a rule; nothing was changed."""
-
-    def __init__(self, detail: str, **extensions: object) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.extensions = extensions
+from libs.domain.errors import AlreadyExists, Conflict, DomainError
 
 
-class InvalidCommand(DomainError):
-    """The command cannot be carried out as asked (HTTP 422)."""
+class UnknownQuestion(DomainError):
+    """The question is not in the catalogue the assessment pins (own problem type)."""
 
-
-class StateConflict(DomainError):
-    """The command conflicts with the aggregate's current state (HTTP 409)."""
-
-
-class NotFoundError(DomainError):
-    """No such aggregate, or one the caller may not know exists (HTTP 404)."""
-
-
-class UnknownQuestion(InvalidCommand):
     def __init__(self, question_id: str, catalogue_version: str, country: str) -> None:
         super().__init__(
             f"question {question_id!r} is not in catalogue {catalogue_version} for {country}",
@@ -35,22 +19,24 @@ class UnknownQuestion(InvalidCommand):
         )
 
 
-class EvidenceRequired(InvalidCommand):
-    pass
+class EvidenceRequired(DomainError):
+    """A non-compliant finding without evidence text."""
 
 
-class NoFindingForQuestion(InvalidCommand):
+class NoFindingForQuestion(DomainError):
     def __init__(self, question_id: str) -> None:
         super().__init__(
             f"no finding was recorded for question {question_id!r}", question_id=question_id
         )
 
 
-class NothingToCorrect(InvalidCommand):
-    pass
+class NothingToCorrect(DomainError):
+    """A correction identical to the finding it corrects."""
 
 
-class CriticalQuestionsUnanswered(InvalidCommand):
+class CriticalQuestionsUnanswered(DomainError):
+    """Completion refused: the client learns which critical questions still lack a finding."""
+
     def __init__(self, question_ids: Sequence[str]) -> None:
         super().__init__(
             f"{len(question_ids)} critical question(s) have no finding yet",
@@ -59,11 +45,11 @@ class CriticalQuestionsUnanswered(InvalidCommand):
         self.question_ids = list(question_ids)
 
 
-class InvalidFactory(InvalidCommand):
-    pass
+class InvalidFactory(DomainError):
+    """A factory's details, once an update is applied to them, break the registration rules."""
 
 
-class LimitReached(InvalidCommand):
+class LimitReached(DomainError):
     """A bounded collection is full (e.g. the responses to one finding)."""
 
     def __init__(self, what: str, limit: int, question_id: str) -> None:
@@ -72,7 +58,7 @@ class LimitReached(InvalidCommand):
         )
 
 
-class AssessmentAlreadyCompleted(StateConflict):
+class AssessmentAlreadyCompleted(Conflict):
     def __init__(self, assessment_id: str) -> None:
         super().__init__(
             f"assessment {assessment_id} is completed; findings can only be corrected",
@@ -80,13 +66,15 @@ class AssessmentAlreadyCompleted(StateConflict):
         )
 
 
-class AssessmentNotCompleted(StateConflict):
+class AssessmentNotCompleted(Conflict):
     def __init__(self, assessment_id: str) -> None:
         super().__init__(
             f"assessment {assessment_id} is not completed yet", assessment_id=assessment_id
         )
 
 
-class OsIdTaken(StateConflict):
+class OsIdTaken(AlreadyExists):
+    """The Open Supply Hub ID is another factory's (own problem type, `os-id-taken`)."""
+
     def __init__(self, os_id: str) -> None:
         super().__init__(f"OS ID {os_id} belongs to another factory", os_id=os_id)

@@ -20,7 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from libs.domain.envelope import EventRegistry
 from libs.events.history import Progress, copy_rows, read_ahead, streams
 from libs.events.store import RecordedEvent
-from services.assessment.compliance_catalogue import CatalogueLibrary
+from libs.servicekit.service import RebuildContext
+from services.assessment.compliance_catalogue import CatalogueLibrary, load_library
 from services.assessment.domain.assessment_events import (
     AssessmentCompleted,
     AssessmentScheduled,
@@ -32,6 +33,7 @@ from services.assessment.domain.assessment_events import (
 from services.assessment.domain.assessment_state import ASSESSMENT
 from services.assessment.domain.factory import FACTORY, FactoryRegistered, FactoryUpdated
 from services.assessment.projections import BUMP_ALL, factory_columns
+from services.assessment.settings import AssessmentSettings
 from services.assessment.tables import (
     SCHEMA,
     assessment,
@@ -52,6 +54,25 @@ class RebuildReport:
     assessments: int
     findings: int
     responses: int
+
+    def summary(self) -> str:
+        return (
+            f"{self.factories} factories, {self.assessments} assessments, "
+            f"{self.findings} findings, {self.responses} responses"
+        )
+
+
+async def rebuild(context: RebuildContext[AssessmentSettings]) -> RebuildReport:
+    """`python -m services.assessment rebuild` (the service definition's `rebuild`): with the
+    catalogues the service runs with, which say each finding's cluster and point."""
+    catalogues = load_library(context.settings.catalogue_directory)
+
+    def progress(done: int, total: int) -> None:
+        context.progress("events", done, total)
+
+    return await rebuild_read_models(
+        context.engine, context.registry, catalogues, progress=progress
+    )
 
 
 def factory_row(history: list[RecordedEvent]) -> dict[str, Any] | None:
@@ -191,7 +212,7 @@ def _facts(
     }
 
 
-async def rebuild(
+async def rebuild_read_models(
     engine: AsyncEngine,
     registry: EventRegistry,
     catalogues: CatalogueLibrary,

@@ -1,4 +1,4 @@
-"""The assessment service's settings, read from the environment once by the composition root."""
+"""The assessment service's settings, read from the environment once when its app is built."""
 
 from __future__ import annotations
 
@@ -16,4 +16,3 @@ class AssessmentSettings(ServiceSettings):
     catalogue_directory: Path = Field(
         DEFAULT_CATALOGUE_DIRECTORY, validation_alias="ASSESSMENT_CATALOGUE_DIRECTORY"
     )
-    relay_enabled: bool = Field(True, validation_alias="ASSESSMENT_RELAY_ENABLED")

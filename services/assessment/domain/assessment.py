@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import date
 
 from libs.domain.envelope import DomainEvent
+from libs.domain.errors import Conflict, DomainError
 from services.assessment.compliance_catalogue import Catalogue
 from services.assessment.domain.assessment_events import (
     AssessmentCompleted,
@@ -28,11 +29,9 @@ from services.assessment.errors import (
     AssessmentNotCompleted,
     CriticalQuestionsUnanswered,
     EvidenceRequired,
-    InvalidCommand,
     LimitReached,
     NoFindingForQuestion,
     NothingToCorrect,
-    StateConflict,
     UnknownQuestion,
 )
 
@@ -60,10 +59,10 @@ def schedule_assessment(
     catalogue: Catalogue,
 ) -> list[DomainEvent]:
     if assessment is not None:
-        raise StateConflict(f"assessment {assessment_id} already exists")
+        raise Conflict(f"assessment {assessment_id} already exists")
     names = [assessor.strip() for assessor in assessors]
     if not names or any(not name for name in names) or len(set(names)) != len(names):
-        raise InvalidCommand("an assessment needs one or more distinct, non-empty assessors")
+        raise DomainError("an assessment needs one or more distinct, non-empty assessors")
     return [
         AssessmentScheduled(
             assessment_id=assessment_id,
@@ -159,7 +158,7 @@ def record_findings(
     state: Assessment | None = assessment
     for question_id, facts in findings:
         if question_id in seen:
-            raise InvalidCommand(
+            raise DomainError(
                 f"question {question_id} appears twice in the findings", question_id=question_id
             )
         seen.add(question_id)
@@ -284,7 +283,7 @@ def correct_finding(
         raise AssessmentNotCompleted(assessment.assessment_id)
     _checked_facts(assessment, catalogue, question_id, facts)
     if not reason.strip():
-        raise InvalidCommand("a correction needs a reason")
+        raise DomainError("a correction needs a reason")
     previous = assessment.findings.get(question_id)
     if previous is None:
         raise NoFindingForQuestion(question_id)
@@ -325,11 +324,11 @@ def respond_to_finding(
     if question_id not in assessment.findings:
         raise NoFindingForQuestion(question_id)
     if not text.strip():
-        raise InvalidCommand("a response needs text")
+        raise DomainError("a response needs text")
     _check_limit(assessment.responses, question_id, MAX_RESPONSES_PER_FINDING, "responding")
     if dispute_reason is not None:
         if not dispute_reason.strip():
-            raise InvalidCommand("a dispute needs a reason")
+            raise DomainError("a dispute needs a reason")
         return [
             FindingDisputed(
                 assessment_id=assessment.assessment_id,

@@ -9,8 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from libs.domain.aggregate import AggregateType
 from libs.domain.envelope import DomainEvent
+from libs.domain.errors import Conflict
 from libs.domain.types import SafeLine, SafeText
-from services.assessment.errors import StateConflict
 from services.assessment.ids import (
     COUNTRY_CODES,
     ISIC_PATTERN,
@@ -165,7 +165,7 @@ def register_factory(
 ) -> list[DomainEvent]:
     """Register a new factory; its stream must not exist yet."""
     if factory is not None:
-        raise StateConflict(f"factory {factory_id} is already registered", factory_id=factory_id)
+        raise Conflict(f"factory {factory_id} is already registered", factory_id=factory_id)
     return [FactoryRegistered(factory_id=factory_id, **details.model_dump())]
 
 

@@ -1,11 +1,11 @@
-"""Fixtures for the assessment service's API tests: a migrated database, the app with its event
-runtime against real PostgreSQL and NATS, an HTTP client and tokens for each role."""
+"""Fixtures for the assessment service's API tests: a migrated database, the app built from the
+service definition with its event runtime against real PostgreSQL and NATS, the assembled service,
+an HTTP client and tokens for each role."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 
 import httpx
 import pytest
@@ -14,11 +14,12 @@ from fastapi import FastAPI
 
 from libs.servicekit.auth import Role, mint_token
 from libs.servicekit.migrations import run_migrations
-from services.assessment.app import create_service_app
+from libs.servicekit.service import Service
+from services.assessment.handlers.dependencies import Dependencies
+from services.assessment.service import SERVICE
 from services.assessment.settings import AssessmentSettings
 from services.assessment.tables import SCHEMA
 
-MIGRATIONS = Path(__file__).parents[2] / "migrations"
 SECRET = "assessment-tests-secret-of-at-least-32-bytes"
 
 Headers = Callable[..., dict[str, str]]
@@ -26,7 +27,7 @@ Headers = Callable[..., dict[str, str]]
 
 @pytest.fixture
 async def settings(database_url: str, nats_url: str, subject_prefix: str) -> AssessmentSettings:
-    await asyncio.to_thread(run_migrations, database_url, MIGRATIONS, SCHEMA)
+    await asyncio.to_thread(run_migrations, database_url, SERVICE.migrations, SCHEMA)
     return AssessmentSettings(
         DATABASE_URL=database_url,
         NATS_URL=nats_url,
@@ -37,9 +38,19 @@ async def settings(database_url: str, nats_url: str, subject_prefix: str) -> Ass
 
 @pytest.fixture
 async def app(settings: AssessmentSettings) -> AsyncIterator[FastAPI]:
-    application = create_service_app(settings)
+    application = SERVICE.app(settings)
     async with LifespanManager(application, startup_timeout=30, shutdown_timeout=30):
         yield application
+
+
+AssessmentService = Service[AssessmentSettings, Dependencies]
+
+
+@pytest.fixture
+def service(app: FastAPI) -> AssessmentService:
+    """The assembled service: its dependencies, runtime, store and engine."""
+    assessment: AssessmentService = app.state.service
+    return assessment
 
 
 @pytest.fixture

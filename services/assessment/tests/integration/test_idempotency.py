@@ -6,12 +6,11 @@ import asyncio
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import text
 
 from libs.servicekit.auth import Role
-from services.assessment.tests.integration.conftest import Headers
-from services.assessment.tests.integration.test_api import (
+from services.assessment.tests.integration.conftest import AssessmentService, Headers
+from services.assessment.tests.integration.steps import (
     completed_assessment,
     event_count,
     factory_body,
@@ -21,15 +20,15 @@ from services.assessment.tests.integration.test_api import (
 pytestmark = pytest.mark.integration
 
 
-async def stored_keys(app: FastAPI) -> int:
-    async with app.state.store.engine.connect() as connection:
+async def stored_keys(service: AssessmentService) -> int:
+    async with service.engine.connect() as connection:
         return int(
             await connection.scalar(text("SELECT count(*) FROM assessment.idempotency_key")) or 0
         )
 
 
 async def test_concurrent_requests_with_one_key_register_one_factory(
-    client: httpx.AsyncClient, auth: Headers, app: FastAPI
+    client: httpx.AsyncClient, auth: Headers, service: AssessmentService
 ) -> None:
     headers = {**auth(), "Idempotency-Key": "register-together"}
     answers = await asyncio.gather(
@@ -43,12 +42,12 @@ async def test_concurrent_requests_with_one_key_register_one_factory(
         else:
             assert answer.status_code == 409
             assert answer.json()["type"].endswith("/idempotency-key-in-progress")
-    assert await event_count(app) == 1
-    assert await stored_keys(app) == 1
+    assert await event_count(service) == 1
+    assert await stored_keys(service) == 1
 
 
 async def test_a_refused_command_stores_nothing_and_runs_again(
-    client: httpx.AsyncClient, auth: Headers, app: FastAPI
+    client: httpx.AsyncClient, auth: Headers, service: AssessmentService
 ) -> None:
     factory_id = await register(client, auth)
     headers = {**auth(), "Idempotency-Key": "rename-1", "If-Match": '"7"'}
@@ -56,7 +55,7 @@ async def test_a_refused_command_stores_nothing_and_runs_again(
         f"/v1/factories/{factory_id}", json={"name": "New name"}, headers=headers
     )
     assert stale.status_code == 412
-    assert await stored_keys(app) == 0
+    assert await stored_keys(service) == 0
     headers["If-Match"] = '"1"'
     applied = await client.patch(
         f"/v1/factories/{factory_id}", json={"name": "New name"}, headers=headers
@@ -77,9 +76,21 @@ async def test_a_factory_user_refused_before_replay(
     other = auth(Role.FACTORY, subject="same-user", factory_id=other_id)
     key = {"Idempotency-Key": "respond-1"}
     first = await client.post(path, json={"text": "fixed"}, headers={**own, **key})
-    assert first.status_code in (200, 201), first.text
+    assert first.status_code == 201, first.text
     refused = await client.post(path, json={"text": "fixed"}, headers={**other, **key})
     assert refused.status_code == 404 and "idempotent-replayed" not in refused.headers
     again = await client.post(path, json={"text": "fixed"}, headers={**own, **key})
     assert again.status_code == first.status_code
     assert again.headers["idempotent-replayed"] == "true"
+
+
+async def test_idempotency_key_replays_the_first_answer(
+    client: httpx.AsyncClient, auth: Headers, service: AssessmentService
+) -> None:
+    headers = {**auth(), "Idempotency-Key": "register-1"}
+    first = await client.post("/v1/factories", json=factory_body(), headers=headers)
+    again = await client.post("/v1/factories", json=factory_body(), headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert first.json()["factory_id"] == again.json()["factory_id"]
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert await event_count(service) == 1

@@ -7,12 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from fastapi import FastAPI
 from sqlalchemy import JSON, Table, Text, cast, select
 
 from libs.servicekit.auth import Role
-from services.assessment.domain import make_registry
-from services.assessment.rebuild import rebuild
+from libs.servicekit.service import RebuildContext
+from services.assessment.service import SERVICE
 from services.assessment.tables import (
     assessment,
     assessment_point,
@@ -20,8 +19,8 @@ from services.assessment.tables import (
     finding,
     finding_response,
 )
-from services.assessment.tests.integration.conftest import Headers
-from services.assessment.tests.integration.test_api import (
+from services.assessment.tests.integration.conftest import AssessmentService, Headers
+from services.assessment.tests.integration.steps import (
     completed_assessment,
     record,
     register,
@@ -37,7 +36,7 @@ def as_stored(table: Table) -> list[Any]:
     ]
 
 
-async def rows(app: FastAPI) -> dict[str, list[dict[str, Any]]]:
+async def rows(service: AssessmentService) -> dict[str, list[dict[str, Any]]]:
     orders = {
         "factory": (factory, [factory.c.factory_id]),
         "assessment": (assessment, [assessment.c.assessment_id]),
@@ -48,7 +47,7 @@ async def rows(app: FastAPI) -> dict[str, list[dict[str, Any]]]:
             [assessment_point.c.assessment_id, assessment_point.c.compliance_point_id],
         ),
     }
-    async with app.state.store.engine.connect() as connection:
+    async with service.engine.connect() as connection:
         found = {
             name: [
                 dict(row)
@@ -64,7 +63,7 @@ async def rows(app: FastAPI) -> dict[str, list[dict[str, Any]]]:
 
 
 async def test_rebuilt_read_models_equal_the_live_ones(
-    client: httpx.AsyncClient, auth: Headers, app: FastAPI
+    client: httpx.AsyncClient, auth: Headers, service: AssessmentService
 ) -> None:
     factory_id = await register(client, auth)
     updated = await client.patch(
@@ -93,13 +92,23 @@ async def test_rebuilt_read_models_equal_the_live_ones(
     second = await schedule(client, auth, factory_id)
     await record(client, auth, second, "OSH-EMP-01", "non_compliant")
     await record(client, auth, second, "OSH-EMP-01")  # recorded again: the latest counts
-    live = await rows(app)
+    live = await rows(service)
     assert len(live["factory"]) == 2 and len(live["response"]) == 2
     assert any(row["corrected"] for row in live["finding"])
     assert {row["assessment_id"] for row in live["point"]} == {first}  # completed ones only
     assert sum(row["non_compliant"] for row in live["point"]) == 2  # as corrected
 
-    report = await rebuild(app.state.store.engine, make_registry(), app.state.catalogues)
+    progress: list[tuple[str, int, int]] = []
+    assert SERVICE.rebuild is not None  # what `python -m services.assessment rebuild` runs
+    context = RebuildContext(
+        service.settings,
+        service.engine,
+        service.registry,
+        lambda phase, done, total: progress.append((phase, done, total)),
+    )
+    report = await SERVICE.rebuild(context)
 
-    assert await rows(app) == live
-    assert (report.factories, report.assessments, report.responses) == (2, 2, 2)
+    assert await rows(service) == live
+    findings = len(live["finding"])
+    assert report.summary() == f"2 factories, 2 assessments, {findings} findings, 2 responses"
+    assert progress[-1] == ("events", report.events, report.events) and report.events > findings

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from services.assessment.tests.integration.conftest import Headers
-from services.assessment.tests.integration.test_api import register
+from services.assessment.tests.integration.steps import register
 
 pytestmark = pytest.mark.integration
 

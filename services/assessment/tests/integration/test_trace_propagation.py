@@ -7,11 +7,10 @@ import asyncio
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from libs.domain.envelope import Envelope
 from libs.events.nats import stream_name
-from services.assessment.tests.integration.conftest import Headers
+from services.assessment.tests.integration.conftest import AssessmentService, Headers
 
 pytestmark = pytest.mark.integration
 
@@ -19,7 +18,7 @@ TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 
 
 async def test_the_request_trace_travels_with_the_event(
-    app: FastAPI, client: httpx.AsyncClient, auth: Headers, subject_prefix: str
+    service: AssessmentService, client: httpx.AsyncClient, auth: Headers, subject_prefix: str
 ) -> None:
     response = await client.post(
         "/v1/factories",
@@ -33,7 +32,7 @@ async def test_the_request_trace_travels_with_the_event(
         headers={**auth(), "traceparent": f"00-{TRACE_ID}-00f067aa0ba902b7-01"},
     )
     assert response.status_code == 201, response.text
-    js = app.state.runtime.nats.jetstream()
+    js = service.runtime.nats.jetstream()
     stream = stream_name(subject_prefix, "assessment")
     async with asyncio.timeout(10):
         while (await js.stream_info(stream)).state.messages < 1:

@@ -1,0 +1,40 @@
+"""What the assessment routers share: the role and parameter aliases, the service's dependencies
+and read side as `Annotated` aliases, and running a command on behalf of the caller."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Query
+
+from libs.domain.aggregate import Change
+from libs.domain.envelope import event_context
+from libs.servicekit.auth import Principal, Role, require_roles
+from libs.servicekit.service import RunCommand, dependencies
+from services.assessment.handlers.dependencies import Dependencies, Reads
+
+Staff = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.ASSESSOR))]
+Reader = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.ASSESSOR, Role.FACTORY))]
+FactoryUser = Annotated[Principal, Depends(require_roles(Role.FACTORY))]
+Country = Annotated[
+    str | None, Query(min_length=2, max_length=2, pattern=r"^[A-Za-z]{2}$", examples=["KH"])
+]
+
+Deps = Annotated[Dependencies, Depends(dependencies)]
+
+
+def read_side(deps: Deps) -> Reads:
+    if deps.reads is None:  # only handler unit tests build dependencies without read models
+        raise RuntimeError("the assessment service runs without its read models")
+    return deps.reads
+
+
+ReadModels = Annotated[Reads, Depends(read_side)]
+
+
+async def run_as(
+    run: RunCommand, principal: Principal, correlation_id: str | None, command: object
+) -> Change[Any]:
+    """Run a command through its handler; its events name the caller and the correlation id."""
+    with event_context(correlation_id=correlation_id, actor=principal.subject):
+        return await run(command)
