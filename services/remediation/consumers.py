@@ -85,7 +85,7 @@ async def on_assessment_events(
 Reaction = Callable[[Any, Remediation, Any], Awaitable[None]]
 
 # by the producer's event name: the event class (our copy) and the reaction to it
-REACTIONS: dict[str, tuple[type[DomainEvent], Reaction]] = {
+EVENT_HANDLERS: dict[str, tuple[type[DomainEvent], Reaction]] = {
     "AssessmentCompleted": (AssessmentCompleted, on_assessment_completed),
     "NonComplianceFound": (NonComplianceFound, on_non_compliance_found),
 }
@@ -102,7 +102,9 @@ def consumer_handlers(deps: Remediation) -> dict[str, Handler]:
 
         return handle
 
-    return {name: bind(event_type, reaction) for name, (event_type, reaction) in REACTIONS.items()}
+    return {
+        name: bind(event_type, reaction) for name, (event_type, reaction) in EVENT_HANDLERS.items()
+    }
 
 
 def consumer_batch_handler(deps: Remediation) -> BatchHandler:

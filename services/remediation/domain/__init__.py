@@ -1,6 +1,7 @@
-"""The remediation service's aggregates, pure and synchronous: the improvement plan (its events in
-`plan_events`, its state and rules in `plan`), the committee (`committee`) and the due-date policy
-(`policy`). No I/O, no clock: every decision takes the state and the facts it needs."""
+"""The remediation service's domain, pure and synchronous: the improvement plan (its events in
+`plan_events`, its state in `plan_state`, its rules in `plan`), the finding an item remedies
+(`finding`), the committee (`committee`), the due-date policy (`policy`) and the read side's rows
+(`views`). No I/O, no clock: every decision takes the state and the facts it needs."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ SERVICE = "remediation"
 
 
 def make_registry() -> EventRegistry:
-    """The internal events, as the event store decodes them (app.py adds the upstream copies)."""
+    """The internal events, as the event store decodes them (service.py adds the upstream copies)."""
     registry = EventRegistry(SERVICE)
     registry.register_all(*PLAN_EVENTS, *COMMITTEE_EVENTS)
     return registry

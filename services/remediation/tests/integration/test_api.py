@@ -1,19 +1,11 @@
 """The REST API against real PostgreSQL and NATS: tenants and roles, item transitions, verification,
-the committee, publication, the record and overdue flags emitted once by two schedulers."""
+the committee, publication and the record."""
 
 from __future__ import annotations
 
-import asyncio
-from datetime import UTC, datetime
-
-from sqlalchemy import text
-
 from libs.servicekit.auth import Role, mint_token
-from services.remediation.handlers import Remediation
-from services.remediation.scheduler import DeadlineScheduler
 from services.remediation.tests.integration.conftest import (
     REPORT_DATE,
-    MovableClock,
     Service,
     assessment_events,
     published,
@@ -204,42 +196,3 @@ async def test_committee_endorsement_and_publication(service: Service) -> None:
     assert published.status_code == 201, published.text
     assert published.json()["publication_late"] is False
     assert published.json()["first_published_at"] is not None
-
-
-async def test_overdue_is_flagged_once_by_two_schedulers(service: Service) -> None:
-    await given_plan(service)
-    late = MovableClock(datetime(2024, 4, 15, tzinfo=UTC))  # critical item due 2024-03-31
-    first = service.deps
-    schedulers = [
-        DeadlineScheduler(Remediation.create(first.store, first.policy, late), interval_seconds=60)
-        for _ in range(2)
-    ]
-    appended = await asyncio.gather(*(scheduler.run_once() for scheduler in schedulers))
-    assert sum(appended) > 0
-    assert [await scheduler.run_once() for scheduler in schedulers] == [0, 0]
-    async with first.store.engine.connect() as connection:
-        overdue = await connection.scalar(
-            text(
-                "SELECT count(*) FROM remediation.event WHERE event_type LIKE '%ImprovementItemOverdue%'"
-            )
-        )
-        publication_late = await connection.scalar(
-            text(
-                "SELECT count(*) FROM remediation.event "
-                "WHERE event_type LIKE '%ImprovementPlanPublicationOverdue%'"
-            )
-        )
-    assert (overdue, publication_late) == (1, 1)
-    overdue_items = await service.client.get(
-        f"/v1/improvement-plans/{FACTORY}/items",
-        params={"overdue": "true"},
-        headers=service.token(Role.ASSESSOR),
-    )
-    assert [item["question_id"] for item in overdue_items.json()["items"]] == ["q1"]
-    plan = (
-        await service.client.get(
-            f"/v1/improvement-plans/{FACTORY}", headers=service.token(Role.ADMIN)
-        )
-    ).json()
-    assert plan["progress"]["overdue"] == 1
-    assert plan["publication_late"] is True
