@@ -10,14 +10,10 @@ and the caller's own tenant. The reactions to upstream events are the consumers'
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from libs.domain.aggregate import Change, Loaded
 from libs.domain.errors import NotFound
-from libs.events.repository import Answer, Project, Repository
-from libs.events.store import EventStore
 from services.buyer_sharing.commands import (
     ApproveAccessRequest,
     DeclareAuditReliance,
@@ -28,115 +24,12 @@ from services.buyer_sharing.commands import (
     RevokeSharing,
     WithdrawAuditReliance,
 )
+from services.buyer_sharing.dependencies import Dependencies, answering
 from services.buyer_sharing.domain import access_request, buyer, sharing
-from services.buyer_sharing.ids import pair_id, split_pair_id
-from services.buyer_sharing.pagecache import PublicSite
+from services.buyer_sharing.ids import pair_id
 
 # A consumer's or a second request's concurrent append to the same stream: decide again.
 CONFLICT_RETRIES = 3
-
-Row = dict[str, Any]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class Lookups(Protocol):
-    """What commands ask the read models, inside their own unit of work
-    (queries.command_reads.ReadModelLookups; a fake in handler unit tests, where the in-memory
-    store has no read models)."""
-
-    async def factory_by_os_id(self, unit: Any, os_id: str) -> str | None: ...
-
-    async def factory_os_id(self, unit: Any, factory_id: str) -> str | None: ...
-
-    async def reliance_factory(self, unit: Any, reliance_id: str, buyer_id: str) -> str | None: ...
-
-
-class Answers(Protocol):
-    """The rows a command's caller gets back, read in the command's own transaction after the
-    projection (queries.command_reads.ReadModelAnswers; none in handler unit tests)."""
-
-    async def buyer(self, unit: Any, buyer_id: str) -> Row | None: ...
-
-    async def grant(self, unit: Any, factory_id: str, buyer_id: str) -> Row | None: ...
-
-    async def access_request(self, unit: Any, request_id: str) -> Row | None: ...
-
-    async def reliance(self, unit: Any, reliance_id: str) -> Row | None: ...
-
-
-def _request_subject(_request_id: str, state: access_request.AccessRequest) -> str:
-    """The factory a request is about; for one named by OS ID, that OS ID until the factory
-    consents: the buyer's webhook receives its own request and its decline, and the factory the OS
-    ID resolved to would tell the buyer which factory that is, and that it exists."""
-    if state.status != "approved" and state.os_id is not None:
-        return state.os_id
-    return state.factory_id or state.os_id or "unresolved"
-
-
-@dataclass(frozen=True)
-class Dependencies:
-    """What the handlers and the routes' reads need; built once (`make_dependencies`, by the
-    service definition's `dependencies`)."""
-
-    store: EventStore
-    buyers: Repository[buyer.Buyer, Any]
-    sharing: Repository[sharing.Sharing, Any]
-    requests: Repository[access_request.AccessRequest, Any]
-    lookups: Lookups
-    clock: Callable[[], datetime]
-    # what the public transparency pages keep in process (answers made, rate limits)
-    public: PublicSite
-    # None where there are no read models to answer from (handler unit tests)
-    answers: Answers | None = None
-
-
-def make_dependencies(
-    store: EventStore,
-    *,
-    lookups: Lookups,
-    clock: Callable[[], datetime] | None = None,
-    project: Project[Any, Any] | None = None,
-    answers: Answers | None = None,
-    public: PublicSite | None = None,
-) -> Dependencies:
-    return Dependencies(
-        store=store,
-        buyers=Repository(
-            store, buyer.BUYER, subject_of=lambda buyer_id, _s: buyer_id, project=project
-        ),
-        sharing=Repository(
-            store,
-            sharing.SHARING,
-            subject_of=lambda pair, _s: split_pair_id(pair)[0],
-            project=project,
-        ),
-        requests=Repository(
-            store, access_request.ACCESS_REQUEST, subject_of=_request_subject, project=project
-        ),
-        lookups=lookups,
-        clock=clock or utcnow,
-        public=public or PublicSite(),
-        answers=answers,
-    )
-
-
-def _answering(
-    deps: Dependencies, read: Callable[[Answers, Any], Awaitable[Row | None]]
-) -> Answer[Any, Any] | None:
-    """The repository's `answer=`: `read` on the command's own unit of work, after the
-    projection (None without read models)."""
-    answers = deps.answers
-    if answers is None:
-        return None
-
-    async def answer(unit: Any, _change: Change[Any]) -> Row | None:
-        assert answers is not None
-        return await read(answers, unit)
-
-    return answer
 
 
 async def register_buyer(command: RegisterBuyer, deps: Dependencies) -> Change[buyer.Buyer]:
@@ -153,7 +46,7 @@ async def register_buyer(command: RegisterBuyer, deps: Dependencies) -> Change[b
             by=command.by,
             at=at,
         ),
-        answer=_answering(deps, lambda answers, unit: answers.buyer(unit, command.buyer_id)),
+        answer=answering(deps, lambda answers, unit: answers.buyer(unit, command.buyer_id)),
     )
 
 
@@ -179,7 +72,7 @@ async def grant_sharing(command: GrantSharing, deps: Dependencies) -> Change[sha
             ),
             expected_version=command.expected_version,
             unit=unit,
-            answer=_answering(
+            answer=answering(
                 deps,
                 lambda answers, unit: answers.grant(unit, command.factory_id, command.buyer_id),
             ),
@@ -201,7 +94,7 @@ async def revoke_sharing(command: RevokeSharing, deps: Dependencies) -> Change[s
         expected_version=command.expected_version,
         # a caller that sent If-Match decided on the version it saw: no deciding again
         conflict_retries=CONFLICT_RETRIES if command.expected_version is None else 0,
-        answer=_answering(
+        answer=answering(
             deps, lambda answers, unit: answers.grant(unit, command.factory_id, command.buyer_id)
         ),
     )
@@ -230,7 +123,7 @@ async def request_access(
                 at=at,
             ),
             unit=unit,
-            answer=_answering(
+            answer=answering(
                 deps, lambda answers, unit: answers.access_request(unit, command.request_id)
             ),
         )
@@ -281,7 +174,7 @@ async def approve_access_request(
                 access_request_id=command.request_id,
             ),
             unit=unit,
-            answer=_answering(
+            answer=answering(
                 deps, lambda answers, unit: answers.grant(unit, command.factory_id, buyer_id)
             ),
         )
@@ -305,7 +198,7 @@ async def decline_access_request(
             ),
             authorize=_addressed_to(command.factory_id, os_id, command.request_id),
             unit=unit,
-            answer=_answering(
+            answer=answering(
                 deps, lambda answers, unit: answers.access_request(unit, command.request_id)
             ),
         )
@@ -330,7 +223,7 @@ async def declare_audit_reliance(
             note=command.note,
         ),
         conflict_retries=CONFLICT_RETRIES,
-        answer=_answering(deps, lambda answers, unit: answers.reliance(unit, command.reliance_id)),
+        answer=answering(deps, lambda answers, unit: answers.reliance(unit, command.reliance_id)),
     )
 
 
@@ -356,7 +249,7 @@ async def withdraw_audit_reliance(
                 reason=command.reason,
             ),
             unit=unit,
-            answer=_answering(
+            answer=answering(
                 deps, lambda answers, unit: answers.reliance(unit, command.reliance_id)
             ),
         )

@@ -21,8 +21,9 @@ from services.buyer_sharing.api import (
 )
 from services.buyer_sharing.consumers import subscriptions
 from services.buyer_sharing.contract import CONTRACT
+from services.buyer_sharing.dependencies import Dependencies, make_dependencies
 from services.buyer_sharing.domain import make_registry
-from services.buyer_sharing.handlers import COMMAND_HANDLERS, Dependencies, make_dependencies
+from services.buyer_sharing.handlers import COMMAND_HANDLERS
 from services.buyer_sharing.pagecache import PublicPages, PublicSite
 from services.buyer_sharing.projections.own import project_own
 from services.buyer_sharing.queries.command_reads import ReadModelAnswers, ReadModelLookups

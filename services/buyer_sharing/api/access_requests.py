@@ -32,7 +32,7 @@ from services.buyer_sharing.commands import (
     DeclineAccessRequest,
     RequestAccess,
 )
-from services.buyer_sharing.handlers import Dependencies
+from services.buyer_sharing.dependencies import Dependencies
 from services.buyer_sharing.ids import new_id
 from services.buyer_sharing.queries import consent
 from services.buyer_sharing.schemas import (

@@ -18,7 +18,7 @@ from libs.domain.envelope import event_context
 from libs.domain.errors import NotFound
 from libs.servicekit.auth import Principal, Role, require_roles
 from libs.servicekit.service import dependencies
-from services.buyer_sharing.handlers import Dependencies
+from services.buyer_sharing.dependencies import Dependencies
 from services.buyer_sharing.schemas import CountryCode
 
 Deps = Annotated[Dependencies, Depends(dependencies)]

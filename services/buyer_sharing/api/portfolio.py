@@ -15,8 +15,8 @@ from libs.servicekit.auth import Principal
 from libs.servicekit.http import Page, Pagination, encode_cursor
 from libs.servicekit.types import PathId
 from services.buyer_sharing.api.common import AdminOrBuyer, CountryFilter, Deps, own_buyer
+from services.buyer_sharing.dependencies import Dependencies
 from services.buyer_sharing.domain import portfolio
-from services.buyer_sharing.handlers import Dependencies
 from services.buyer_sharing.queries import consent, reports
 from services.buyer_sharing.queries.portfolio import portfolio_page
 from services.buyer_sharing.schemas import PortfolioFactory, ReportPublic

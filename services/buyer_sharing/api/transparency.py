@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from libs.servicekit.http import Page, Pagination, next_page
 from libs.servicekit.problems import ProblemError
 from services.buyer_sharing.api.common import CountryFilter, Deps, Year
+from services.buyer_sharing.dependencies import Dependencies
 from services.buyer_sharing.domain import transparency
-from services.buyer_sharing.handlers import Dependencies
 from services.buyer_sharing.queries import transparency as queries
 from services.buyer_sharing.ratelimit import TokenBuckets
 from services.buyer_sharing.schemas import LowComplianceFactory, TransparencyFactory, YearlyRates

@@ -1,7 +1,7 @@
 """The reads a command makes in its own unit of work, on this service's read models: the lookups
 its decision needs (`ReadModelLookups`) and the answer its caller gets, read after the projection
-in the same transaction (`ReadModelAnswers`, the change's `answer`). Handler unit tests use fakes,
-the in-memory store having no read models."""
+in the same transaction (`ReadModelAnswers`, the change's `answer`). Handler unit tests fake the
+lookups and go without answers, the in-memory store having no read models."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def _connection(unit: Any) -> AsyncConnection:
 
 
 class ReadModelLookups:
-    """What commands ask the read models before they decide (handlers.Lookups)."""
+    """What commands ask the read models before they decide (dependencies.Lookups)."""
 
     async def factory_by_os_id(self, unit: Any, os_id: str) -> str | None:
         found: str | None = await _connection(unit).scalar(
@@ -45,7 +45,7 @@ class ReadModelLookups:
 
 
 class ReadModelAnswers:
-    """The rows a command's caller gets back, as its own transaction left them (handlers.Answers)."""
+    """The rows a command's caller gets back, as its own transaction left them (dependencies.Answers)."""
 
     async def buyer(self, unit: Any, buyer_id: str) -> Row | None:
         return await consent.buyer_row(_connection(unit), buyer_id)

@@ -23,7 +23,7 @@ from libs.servicekit.auth import Role, mint_token
 from libs.servicekit.migrations import run_migrations
 from libs.servicekit.service import Service as AssembledService
 from services.buyer_sharing.consumers import DURABLES
-from services.buyer_sharing.handlers import Dependencies
+from services.buyer_sharing.dependencies import Dependencies
 from services.buyer_sharing.service import SERVICE
 from services.buyer_sharing.settings import BuyerSharingSettings
 from services.buyer_sharing.tables import SCHEMA

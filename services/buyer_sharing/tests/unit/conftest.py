@@ -10,8 +10,8 @@ import pytest
 from libs.events.memory import InMemoryEventStore
 from libs.events.store import EventStore
 from services.buyer_sharing.contract import CONTRACT
+from services.buyer_sharing.dependencies import Dependencies, make_dependencies
 from services.buyer_sharing.domain import make_registry
-from services.buyer_sharing.handlers import Dependencies, make_dependencies
 from services.buyer_sharing.tests.unit.givens import Clock, FakeLookups
 
 

@@ -21,6 +21,7 @@ from services.buyer_sharing.commands import (
     RevokeSharing,
     WithdrawAuditReliance,
 )
+from services.buyer_sharing.dependencies import Dependencies
 from services.buyer_sharing.domain.access_request import (
     ACCESS_REQUEST,
 )
@@ -28,7 +29,7 @@ from services.buyer_sharing.domain.sharing import (
     SHARING,
     AuditRelianceDeclared,
 )
-from services.buyer_sharing.handlers import COMMAND_HANDLERS, Dependencies
+from services.buyer_sharing.handlers import COMMAND_HANDLERS
 from services.buyer_sharing.ids import pair_id
 
 NOW = datetime(2025, 6, 2, 9, 30, tzinfo=UTC)

@@ -13,6 +13,7 @@ from libs.events.memory import InMemoryEventStore
 from services.buyer_sharing.commands import (
     RequestAccess,
 )
+from services.buyer_sharing.dependencies import Dependencies
 from services.buyer_sharing.domain.access_request import (
     AccessApproved,
     AccessDeclined,
@@ -22,7 +23,6 @@ from services.buyer_sharing.domain.sharing import (
     SharingGranted,
 )
 from services.buyer_sharing.errors import AlreadyDecided, InvalidPeriod
-from services.buyer_sharing.handlers import Dependencies
 from services.buyer_sharing.tests.unit.givens import (
     BUYER_ID,
     BUYER_USER,

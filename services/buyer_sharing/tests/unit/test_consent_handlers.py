@@ -14,6 +14,7 @@ from libs.events.memory import InMemoryEventStore
 from services.buyer_sharing.commands import (
     GrantSharing,
 )
+from services.buyer_sharing.dependencies import Dependencies
 from services.buyer_sharing.domain.buyer import BUYER, BuyerRegistered
 from services.buyer_sharing.domain.sharing import (
     AuditRelianceDeclared,
@@ -22,7 +23,6 @@ from services.buyer_sharing.domain.sharing import (
     SharingRevoked,
 )
 from services.buyer_sharing.errors import InvalidPeriod
-from services.buyer_sharing.handlers import Dependencies
 from services.buyer_sharing.tests.unit.givens import (
     BUYER_ID,
     FACTORY,

@@ -9,6 +9,7 @@ import pytest
 
 from libs.domain.errors import NotFound
 from libs.events.memory import InMemoryEventStore
+from services.buyer_sharing.dependencies import Dependencies
 from services.buyer_sharing.domain.sharing import (
     AuditRelianceDeclared,
     AuditRelianceWithdrawn,
@@ -16,7 +17,6 @@ from services.buyer_sharing.domain.sharing import (
     SharingRevoked,
 )
 from services.buyer_sharing.errors import InvalidPeriod
-from services.buyer_sharing.handlers import Dependencies
 from services.buyer_sharing.tests.unit.givens import (
     BUYER_USER,
     NOTE,

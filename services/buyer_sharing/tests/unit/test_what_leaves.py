@@ -7,7 +7,8 @@ from __future__ import annotations
 from libs.events.memory import InMemoryEventStore
 from services.buyer_sharing import commands
 from services.buyer_sharing.contract import CONTRACT, PUBLIC_EVENTS
-from services.buyer_sharing.handlers import COMMAND_HANDLERS, Dependencies
+from services.buyer_sharing.dependencies import Dependencies
+from services.buyer_sharing.handlers import COMMAND_HANDLERS
 from services.buyer_sharing.service import SERVICE
 from services.buyer_sharing.tests.unit.givens import (
     BUYER_USER,
