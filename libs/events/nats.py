@@ -64,9 +64,15 @@ class NatsConnection:
             if self.client is not None:
                 try:
                     await asyncio.wait_for(self.client.drain(), timeout=10)
-                except (TimeoutError, nats.errors.Error) as error:
+                except (TimeoutError, nats.errors.Error, OSError) as error:
                     log.warning("nats drain failed: %s", error)
-                    await self.client.close()
+                    try:
+                        await self.client.close()
+                    except (nats.errors.Error, OSError) as close_error:
+                        # a server already gone resets the socket under the close: the
+                        # connection is over either way, and a stop must not mask the caller's
+                        # own error (a rebuild's RebuildIncomplete)
+                        log.warning("nats close after a failed drain: %r", close_error)
                 self.client = None
                 self._jetstream = None
 
