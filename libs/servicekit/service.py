@@ -23,11 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.domain.aggregate import Change
 from libs.domain.contract import PublicContract
-from libs.domain.envelope import EventRegistry
+from libs.domain.envelope import EventRegistry, event_context
 from libs.events.consumer import Subscription
 from libs.events.relay import Watermark
 from libs.events.runtime import EventRuntime
 from libs.servicekit.app import Lifecycle, create_app, database_check, run, tune_garbage_collector
+from libs.servicekit.auth import Principal
 from libs.servicekit.database import EngineLifecycle, create_engine
 from libs.servicekit.migrations import run_migrations
 from libs.servicekit.operations import dead_letter_router
@@ -125,6 +126,13 @@ class ServiceDefinition(Generic[SettingsT, DepsT]):
     def app(self, settings: SettingsT | None = None, **overrides: Any) -> FastAPI:
         """The service's FastAPI app; nothing connects until its lifespan starts."""
         return build_app(self, settings, **overrides)
+
+    def service_of(self, app: FastAPI) -> Service[SettingsT, DepsT]:
+        """The assembled service of an app this definition built (tests and operator tools)."""
+        service: Service[SettingsT, DepsT] = app.state.service
+        if service.definition is not self:
+            raise LookupError(f"the app is not the {self.name} service")
+        return service
 
     def main(self, argv: Sequence[str] | None = None) -> int:
         """`python -m services.<name> [serve | migrate | rebuild]`."""
@@ -230,6 +238,18 @@ def command_runner(request: Request) -> Callable[[object], Awaitable[Change[Any]
 RunCommand = Annotated[Callable[[object], Awaitable[Change[Any]]], Depends(command_runner)]
 """A route's way to run a command: `change = await run(RecordFinding(...))`; the answer is
 `change.answer` (read in the command's own transaction) or built from `change.state`."""
+
+
+async def run_as(
+    run: Callable[[object], Awaitable[Change[Any]]],
+    principal: Principal,
+    correlation_id: str | None,
+    command: object,
+) -> Change[Any]:
+    """Run `command` through the service's registry, its events attributed to the caller and
+    correlated with the request (`event_context`)."""
+    with event_context(correlation_id=correlation_id, actor=principal.subject):
+        return await run(command)
 
 
 def dependencies(request: Request) -> Any:
