@@ -37,7 +37,7 @@ class UpdateEndpoint(Command):
 class RotateSecret(Command):
     endpoint_id: str
     caller_buyer_id: str | None
-    overlap_seconds: int
+    overlap_seconds: int | None = None  # None: the configured default
     by: str
 
 

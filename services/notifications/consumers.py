@@ -1,11 +1,28 @@
-"""The durable consumers of upstream public events: one per producing service, each feeding the
-fan-out (and, for buyer sharing, the grant history)."""
+"""The durable consumers of upstream public events, one per producing service, and their
+reactions: every deliverable event is fanned out to the endpoints that want it; buyer sharing's
+grants and revocations also feed the grant history, and a grant releases the events held for it.
+`subscriptions(deps, wiring)` is what the service definition subscribes."""
 
 from __future__ import annotations
 
-from libs.domain.envelope import EventRegistry
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from libs.domain.envelope import DomainEvent, Envelope
 from libs.events.consumer import Subscription
-from services.notifications.handlers import DEFAULT_HOLD_SECONDS, event_handlers
+from libs.servicekit.service import Wiring
+from services.notifications.adapters.fanout import (
+    fan_out,
+    lock_factory_grants,
+    record_grant,
+    release_held,
+)
+from services.notifications.handlers import Dependencies
+from services.notifications.settings import NotificationsSettings
+from services.notifications.upstream import UPSTREAM, SharingGranted, SharingRevoked
+
+Handler = Callable[[AsyncConnection, Envelope, DomainEvent], Awaitable[None]]
 
 DURABLES = {
     "assessment": "notifications_assessment",
@@ -14,16 +31,50 @@ DURABLES = {
 }
 
 
+def event_handlers(hold_seconds: float) -> dict[str, Mapping[str, Handler]]:
+    """Reactions per upstream service, by event name. `hold_seconds`: how long a factory event
+    waits for a grant still on its way."""
+
+    async def deliverable(
+        connection: AsyncConnection, envelope: Envelope, event: DomainEvent
+    ) -> None:
+        await fan_out(connection, envelope, event, hold_seconds=hold_seconds)
+
+    async def on_sharing_granted(
+        connection: AsyncConnection, envelope: Envelope, event: DomainEvent
+    ) -> None:
+        assert isinstance(event, SharingGranted)
+        await lock_factory_grants(connection, event.factory_id)
+        await record_grant(connection, envelope, "granted", event.granted_at, event.ends_on)
+        await fan_out(connection, envelope, event, hold_seconds=hold_seconds)
+        await release_held(connection, event.factory_id, event.buyer_id, event.granted_at)
+
+    async def on_sharing_revoked(
+        connection: AsyncConnection, envelope: Envelope, event: DomainEvent
+    ) -> None:
+        assert isinstance(event, SharingRevoked)
+        await record_grant(connection, envelope, "revoked", event.revoked_at, None)
+        await fan_out(connection, envelope, event, hold_seconds=hold_seconds)
+
+    handlers: dict[str, dict[str, Handler]] = {
+        service: {cls.event_name: deliverable for cls in classes}
+        for service, classes in UPSTREAM.items()
+    }
+    handlers["buyer_sharing"]["SharingGranted"] = on_sharing_granted
+    handlers["buyer_sharing"]["SharingRevoked"] = on_sharing_revoked
+    return dict(handlers)
+
+
 def subscriptions(
-    registry: EventRegistry, *, hold_seconds: float = DEFAULT_HOLD_SECONDS
-) -> list[Subscription]:
-    """`hold_seconds`: how long a factory event waits for a grant still on its way."""
+    _deps: Dependencies, wiring: Wiring[NotificationsSettings]
+) -> Sequence[Subscription]:
+    """One durable consumer per producing service."""
     return [
         Subscription(
             durable=DURABLES[service],
             source_service=service,
             handlers=handlers,
-            registry=registry,
+            registry=wiring.registry,
         )
-        for service, handlers in event_handlers(hold_seconds).items()
+        for service, handlers in event_handlers(wiring.settings.hold_seconds).items()
     ]

@@ -12,9 +12,7 @@ from pydantic import Field
 
 from libs.domain.contract import PublicContract
 from libs.domain.envelope import DomainEvent, EventRegistry
-from services.notifications import endpoint
-
-SERVICE = "notifications"
+from services.notifications.domain import SERVICE, endpoint
 
 
 class WebhookEndpointDisabled(DomainEvent):

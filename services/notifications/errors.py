@@ -1,23 +1,10 @@
-"""Domain errors of notifications: plain exceptions with a `detail`, mapped to problem+json once,
-in app.py. Another buyer's endpoint, message or delivery is always `NotFound` (404)."""
+"""Domain errors of notifications, on the one base of `libs.domain.errors`: only those that need a
+status, title or slug of their own are mapped (service.py). Another buyer's endpoint, message or
+delivery is always a `NotFound` (404)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-
-class DomainError(Exception):
-    """A command the domain refuses (422 unless a subclass says otherwise)."""
-
-    def __init__(self, detail: str, extensions: Mapping[str, Any] | None = None) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.extensions: Mapping[str, Any] = dict(extensions or {})
-
-
-class NotFound(DomainError):
-    """The resource does not exist, or belongs to another buyer (404)."""
+from libs.domain.errors import Conflict, DomainError, NotFound
 
 
 class UnknownEventTypes(DomainError):
@@ -28,11 +15,11 @@ class UnsafeUrl(DomainError):
     """The URL is not https, or its host resolves to an address webhooks may not reach (422)."""
 
 
-class EndpointDeleted(DomainError):
-    """The endpoint was deleted; nothing more can be done with it (404 at the edge)."""
+class EndpointDeleted(NotFound):
+    """The endpoint was deleted; nothing more can be done with it (404)."""
 
 
-class EndpointDisabled(DomainError):
+class EndpointDisabled(Conflict):
     """The endpoint is disabled: enable it before redelivering (409)."""
 
 

@@ -1,11 +1,13 @@
-"""The dispatcher: sends due messages to their endpoints, records every attempt, retries on the
-schedule, disables endpoints that are gone or keep failing, and purges old payloads. Every loop
-runs under the runtime's Supervisor (restarted if it ever crashes).
+"""The dispatcher, a background component of the service: sends due messages to their endpoints,
+records every attempt, retries on the schedule, disables endpoints that are gone or keep failing,
+and purges old payloads. Every loop runs under the runtime's Supervisor (restarted if it ever
+crashes). `components(deps, wiring)` gives it to the service definition when BW_WEBHOOK_DISPATCH
+is on.
 
-Delivery state lives in PostgreSQL. A message is claimed with `FOR UPDATE SKIP LOCKED` (several
-replicas share the work) and its `next_attempt_at` moved to the end of a lease; if the process
-dies mid-delivery the lease runs out and the message is due again: at least once, the same
-`webhook-id` every time.
+Delivery state lives in PostgreSQL (adapters/delivery_state.py). A message is claimed with
+`FOR UPDATE SKIP LOCKED` (several replicas share the work) and its `next_attempt_at` moved to the
+end of a lease; if the process dies mid-delivery the lease runs out and the message is due again:
+at least once, the same `webhook-id` every time.
 
 No head-of-line blocking: each claimed message is sent by a task of its own; an endpoint takes
 at most `endpoint_concurrency` attempts at a time and `endpoint_rate_per_second` on average, and
@@ -18,38 +20,41 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import time
 from collections import defaultdict
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
-import aiohttp
 import asyncpg
 from opentelemetry import propagate, trace
 from prometheus_client import Counter, Histogram
 
+from libs.domain.aggregate import Change
 from libs.events.runtime import plain_dsn
 from libs.events.supervisor import Supervisor
-from services.notifications import signing
+from libs.servicekit.app import Lifecycle
+from libs.servicekit.service import Wiring
+from services.notifications.adapters import delivery_state
+from services.notifications.adapters.secretbox import SecretBox
+from services.notifications.adapters.transport import WebhookClient, attempt
 from services.notifications.commands import DisableEndpoint
-from services.notifications.delivery import (
-    Outcome,
+from services.notifications.domain import signing
+from services.notifications.domain.delivery import (
+    Attempted,
+    Claimed,
     Schedule,
-    outcome_of,
-    retry_after_seconds,
+    TokenBucket,
+    endpoints_to_disable,
+    judge,
 )
-from services.notifications.handlers import DUE_CHANNEL, Dependencies, disable_endpoint
-from services.notifications.secretbox import SecretBox
-from services.notifications.ssrf import Refused
-from services.notifications.tables import SCHEMA
-from services.notifications.transport import WebhookClient
+from services.notifications.domain.messages import trace_carrier
+from services.notifications.handlers import Dependencies, command_runner
+from services.notifications.settings import NotificationsSettings
+from services.notifications.tables import DUE_CHANNEL
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
-S = SCHEMA
 
 ATTEMPTS = Counter("bw_webhook_attempts_total", "Webhook delivery attempts", ["result"])
 LATENCY = Histogram("bw_webhook_attempt_seconds", "Duration of webhook delivery attempts")
@@ -59,135 +64,10 @@ LATE_OUTCOMES = Counter(
 )
 DISABLED = Counter("bw_webhook_endpoints_disabled_total", "Endpoints disabled", ["reason"])
 
-# a claimed message is due again this long after its attempt's timeout if nothing was recorded
-# (the default of BW_WEBHOOK_LEASE_MARGIN_SECONDS)
-LEASE_MARGIN_SECONDS = 30.0
 RECORD_BATCH = 500
 RECORD_INTERVAL_SECONDS = 0.01
 
-CLAIM_SQL = f"""
-WITH due AS (
-    SELECT message_id FROM "{S}".message
-    WHERE status = 'pending' AND next_attempt_at <= now()
-      AND NOT (endpoint_id = ANY($1::text[]))
-    ORDER BY next_attempt_at
-    LIMIT $2
-    FOR UPDATE SKIP LOCKED
-)
-SELECT m.message_id, m.endpoint_id, m.buyer_id, m.attempts, m.round_attempts, m.created_at,
-       m.payload, e.url,
-       coalesce(e.enabled AND NOT e.deleted, false) AS open,
-       coalesce(e.deleted, true) AS deleted,
-       (NOT m.gated OR coalesce((
-            SELECT g.kind = 'granted'
-                   AND (g.ends_on IS NULL OR g.ends_on >= (now() AT TIME ZONE 'UTC')::date)
-            FROM "{S}".grant_event g
-            WHERE g.factory_id = m.factory_id AND g.buyer_id = m.buyer_id
-            ORDER BY g.version DESC LIMIT 1), false)) AS granted
-FROM "{S}".message m JOIN due USING (message_id)
-LEFT JOIN "{S}".endpoint e ON e.endpoint_id = m.endpoint_id
-ORDER BY m.next_attempt_at
-"""
-
-SETTLE_SQL = f"""
-UPDATE "{S}".message SET status = $2, last_error = $3, next_attempt_at = NULL
-WHERE message_id = ANY($1::text[])
-"""
-
-LEASE_SQL = f"""
-UPDATE "{S}".message SET next_attempt_at = now() + make_interval(secs => $2), lease = lease + 1
-WHERE message_id = ANY($1::text[])
-RETURNING message_id, lease
-"""
-
-SECRETS_SQL = f"""
-SELECT endpoint_id, secret_id, ciphertext FROM "{S}".webhook_secret
-WHERE endpoint_id = ANY($1::text[]) AND (expires_at IS NULL OR expires_at > now())
-ORDER BY created_at DESC
-"""
-
-NEXT_DUE_SQL = f"""SELECT min(next_attempt_at) FROM "{S}".message WHERE status = 'pending'"""
-
-INSERT_ATTEMPTS_SQL = f"""
-INSERT INTO "{S}".attempt (message_id, endpoint_id, attempted_at, status_code, latency_ms,
-                          response_body, error, succeeded, trigger)
-SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::int[], $5::int[],
-                     $6::text[], $7::text[], $8::bool[], $9::text[])
-"""
-
-# Only under the lease the attempt was sent with: if the message was claimed again meanwhile
-# (this process stalled past its lease, another replica took over), the newer claim owns it.
-UPDATE_MESSAGES_SQL = f"""
-UPDATE "{S}".message m SET status = u.status, attempts = m.attempts + 1,
-    round_attempts = m.round_attempts + 1, next_attempt_at = u.next_at,
-    last_attempt_at = u.at, last_error = u.error
-FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::text[], $6::int[])
-     AS u(message_id, status, next_at, at, error, lease)
-WHERE m.message_id = u.message_id AND m.lease = u.lease
-RETURNING m.message_id, m.lease
-"""
-
-COUNT_LATE_SQL = f"""
-UPDATE "{S}".message SET attempts = attempts + 1 WHERE message_id = ANY($1::text[])
-"""
-
-LATE = "late: the message was claimed again after this attempt's lease ran out; not applied"
-
-SUCCESS_SINCE_SQL = f"""
-SELECT EXISTS (SELECT 1 FROM "{S}".attempt
-               WHERE endpoint_id = $1 AND succeeded AND attempted_at >= $2)
-"""
-
-EXPIRE_HELD_SQL = f"""DELETE FROM "{S}".held_event WHERE held_until <= now()"""
-
-PURGE_SQL = f"""
-UPDATE "{S}".message SET payload = NULL
-WHERE status <> 'pending' AND payload IS NOT NULL AND created_at < now() - make_interval(secs => $1)
-"""
-
-
-@dataclass
-class Claimed:
-    message_id: str
-    endpoint_id: str
-    url: str
-    payload: bytes
-    attempts: int
-    round_attempts: int
-    created_at: datetime
-    keys: list[bytes]
-    lease: int = 0  # the claim this attempt belongs to
-
-
-@dataclass
-class Attempted:
-    claimed: Claimed
-    at: datetime
-    status_code: int | None
-    latency_ms: int
-    body: str | None
-    error: str | None
-    retry_after: float | None
-
-
-class TokenBucket:
-    def __init__(self, rate: float) -> None:
-        self.rate = rate
-        self.burst = max(1.0, rate)
-        self.tokens = self.burst
-        self.updated = time.monotonic()
-
-    def available(self) -> float:
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
-        return self.tokens
-
-    def take(self) -> bool:
-        if self.available() >= 1:
-            self.tokens -= 1
-            return True
-        return False
+RunCommand = Callable[[object], Awaitable[Change[Any]]]
 
 
 class Dispatcher:
@@ -195,7 +75,7 @@ class Dispatcher:
         self,
         *,
         database_url: str,
-        deps: Dependencies,
+        run: RunCommand,
         box: SecretBox,
         client: WebhookClient,
         schedule: Schedule,
@@ -207,10 +87,10 @@ class Dispatcher:
         poll_seconds: float = 1.0,
         retention_seconds: float = 30 * 86400.0,
         purge_interval_seconds: float = 3600.0,
-        lease_margin_seconds: float = LEASE_MARGIN_SECONDS,
+        lease_margin_seconds: float = 30.0,
     ) -> None:
         self.dsn = plain_dsn(database_url)
-        self.deps = deps
+        self.run = run  # the service's commands (an endpoint's disable)
         self.box = box
         self.client = client
         self.schedule = schedule
@@ -222,6 +102,8 @@ class Dispatcher:
         self.poll_seconds = poll_seconds
         self.retention_seconds = retention_seconds
         self.purge_interval = purge_interval_seconds
+        # a claimed message is due again this long after its attempt's timeout if nothing was
+        # recorded: what a crash mid-delivery costs
         self.lease_margin = lease_margin_seconds
         self.wake = asyncio.Event()
         self.stopping = asyncio.Event()
@@ -242,13 +124,13 @@ class Dispatcher:
     async def start(self) -> None:
         self.stopping.clear()
         await self.connect()
-        for name, run in (
+        for name, loop in (
             ("webhook-dispatcher", self._dispatch),
             ("webhook-recorder", self._record),
             ("webhook-wakeups", self._listen),
             ("webhook-purge", self._purge),
         ):
-            self._supervised.append(self.supervisor.start(name, run, self.stopping))
+            self._supervised.append(self.supervisor.start(name, loop, self.stopping))
 
     async def stop(self) -> None:
         self.stopping.set()
@@ -295,44 +177,28 @@ class Dispatcher:
         capacity = self.max_in_flight - len(self.tasks)
         if capacity <= 0:
             return []
-        lease = self.timeout + self.lease_margin
+        taken: dict[str, int] = defaultdict(int)
+
+        def accept(endpoint_id: str) -> bool:
+            """Within the endpoint's concurrency, counting what this claim took, and its rate."""
+            if (
+                self.in_flight.get(endpoint_id, 0) + taken[endpoint_id] < self.concurrency
+                and self._bucket(endpoint_id).take()
+            ):
+                taken[endpoint_id] += 1
+                return True
+            return False
+
         async with self.pool.acquire() as connection, connection.transaction():
-            rows = await connection.fetch(CLAIM_SQL, self._busy(), capacity)
-            chosen: list[Any] = []
-            taken: dict[str, int] = defaultdict(int)
-            cancelled: list[str] = []
-            closed: list[str] = []
-            deleted: list[str] = []
-            for row in rows:
-                endpoint_id = row["endpoint_id"]
-                if row["deleted"]:
-                    deleted.append(row["message_id"])
-                elif not row["open"]:
-                    closed.append(row["message_id"])
-                elif not row["granted"]:
-                    cancelled.append(row["message_id"])
-                elif (
-                    self.in_flight.get(endpoint_id, 0) + taken[endpoint_id] < self.concurrency
-                    and self._bucket(endpoint_id).take()
-                ):
-                    taken[endpoint_id] += 1
-                    chosen.append(row)
-            if cancelled:
-                await connection.execute(
-                    SETTLE_SQL, cancelled, "cancelled", "no active sharing grant when sent"
-                )
-            if closed:
-                await connection.execute(SETTLE_SQL, closed, "failed", "endpoint disabled")
-            if deleted:
-                await connection.execute(SETTLE_SQL, deleted, "cancelled", "endpoint deleted")
-            if not chosen:
-                return []
-            leases = dict(
-                await connection.fetch(LEASE_SQL, [row["message_id"] for row in chosen], lease)
+            claim = await delivery_state.claim(
+                connection,
+                busy=self._busy(),
+                capacity=capacity,
+                lease_seconds=self.timeout + self.lease_margin,
+                accept=accept,
             )
-            secrets = await connection.fetch(SECRETS_SQL, list(taken))
         keys: dict[str, list[bytes]] = defaultdict(list)
-        for secret in secrets:
+        for secret in claim.secrets:
             keys[secret["endpoint_id"]].append(self._key(secret["secret_id"], secret["ciphertext"]))
         return [
             Claimed(
@@ -344,9 +210,9 @@ class Dispatcher:
                 round_attempts=row["round_attempts"],
                 created_at=row["created_at"],
                 keys=keys[row["endpoint_id"]],
-                lease=leases[row["message_id"]],
+                lease=claim.leases[row["message_id"]],
             )
-            for row in chosen
+            for row in claim.rows
         ]
 
     def _key(self, secret_id: str, ciphertext: bytes) -> bytes:
@@ -374,9 +240,9 @@ class Dispatcher:
         wait = self.poll_seconds
         if not self._busy():
             async with self.pool.acquire() as connection:
-                next_due = await connection.fetchval(NEXT_DUE_SQL)
-            if next_due is not None:
-                wait = min(wait, max(0.0, (next_due - datetime.now(UTC)).total_seconds()))
+                due = await delivery_state.next_due(connection)
+            if due is not None:
+                wait = min(wait, max(0.0, (due - datetime.now(UTC)).total_seconds()))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.wake.wait(), timeout=max(wait, 0.005))
 
@@ -387,7 +253,7 @@ class Dispatcher:
         # its `traceparent`): HTTP command → outbox → NATS → fan-out → this delivery
         with tracer.start_as_current_span(
             "webhook deliver",
-            context=propagate.extract(_trace_carrier(message.payload)),
+            context=propagate.extract(trace_carrier(message.payload)),
             kind=trace.SpanKind.CLIENT,
             attributes={
                 "webhook.message_id": message.message_id,
@@ -399,45 +265,16 @@ class Dispatcher:
                 span.set_attribute("http.response.status_code", status_code)
 
     async def _attempt(self, message: Claimed) -> int | None:
-        at = datetime.now(UTC)
-        started = time.monotonic()
-        status_code: int | None = None
-        body: str | None = None
-        error: str | None = None
-        retry_after: float | None = None
         try:
-            headers = signing.headers(
-                message.keys, message.message_id, int(time.time()), message.payload
-            )
-            async with asyncio.timeout(self.timeout):
-                answer = await self.client.post(
-                    message.url, message.payload, headers, owner=message.endpoint_id
-                )
-            status_code = answer.status_code
-            body = answer.body
-            if 300 <= status_code < 400:
-                error = f"redirect ({status_code}) not followed"
-            retry_after = retry_after_seconds(status_code, answer.retry_after)
-        except Refused as refused:
-            error = f"refused: {refused.detail}"
-        except TimeoutError:
-            error = f"no answer within {self.timeout:g} s"
-        except aiohttp.ClientError as failure:
-            error = f"{type(failure).__name__}: {failure}"[:500]
-        except Exception as failure:  # never lose the outcome of an attempt
-            log.exception("webhook attempt %s failed unexpectedly", message.message_id)
-            error = f"{type(failure).__name__}: {failure}"[:500]
+            attempted = await attempt(self.client, message, self.timeout)
         finally:
             self.in_flight[message.endpoint_id] -= 1
             if self.in_flight[message.endpoint_id] <= 0:
                 del self.in_flight[message.endpoint_id]
             self.wake.set()
-        latency = time.monotonic() - started
-        LATENCY.observe(latency)
-        self.outcomes.put_nowait(
-            Attempted(message, at, status_code, int(latency * 1000), body, error, retry_after)
-        )
-        return status_code
+        LATENCY.observe(attempted.latency_ms / 1000)
+        self.outcomes.put_nowait(attempted)
+        return attempted.status_code
 
     # recording ---------------------------------------------------------------------------------
 
@@ -459,107 +296,35 @@ class Dispatcher:
             batch = []
 
     async def write_outcomes(self, batch: list[Attempted]) -> None:
-        """Log the attempts and apply each outcome that still holds its message's lease."""
-        statuses: list[str] = []
-        next_ats: list[datetime | None] = []
-        errors: list[str | None] = []
-        # per attempt: the endpoint should be disabled (reason, detail, since) if it applies
-        verdicts: list[tuple[str, str, datetime] | None] = []
-        for attempted in batch:
-            message = attempted.claimed
-            outcome = (
-                outcome_of(attempted.status_code)
-                if attempted.status_code is not None
-                else Outcome.RETRY
-            )
-            ATTEMPTS.labels(outcome.value).inc()
-            error = attempted.error or (
-                None if outcome is Outcome.SUCCEEDED else f"HTTP {attempted.status_code}"
-            )
-            verdict: tuple[str, str, datetime] | None = None
-            if outcome is Outcome.SUCCEEDED:
-                statuses.append("succeeded")
-                next_ats.append(None)
-            elif outcome is Outcome.GONE:
-                statuses.append("failed")
-                next_ats.append(None)
-                verdict = ("gone", "the receiver answered 410 Gone", message.created_at)
-            else:
-                delay = self.schedule.delay_after(message.round_attempts + 1, attempted.retry_after)
-                if delay is None:
-                    statuses.append("failed")
-                    next_ats.append(None)
-                    verdict = (
-                        "failing",
-                        f"message {message.message_id} failed every attempt",
-                        message.created_at,
-                    )
-                else:
-                    statuses.append("pending")
-                    next_ats.append(attempted.at + timedelta(seconds=delay))
-            errors.append(error)
-            verdicts.append(verdict)
-        ids = [attempted.claimed.message_id for attempted in batch]
+        """Log the attempts and apply each outcome that still holds its message's lease; then
+        disable the endpoints those outcomes condemn."""
+        verdicts = [judge(attempted, self.schedule) for attempted in batch]
+        for verdict in verdicts:
+            ATTEMPTS.labels(verdict.outcome.value).inc()
         async with self.pool.acquire() as connection, connection.transaction():
-            applied = {
-                (row["message_id"], row["lease"])
-                for row in await connection.fetch(
-                    UPDATE_MESSAGES_SQL,
-                    ids,
-                    statuses,
-                    next_ats,
-                    [attempted.at for attempted in batch],
-                    errors,
-                    [attempted.claimed.lease for attempted in batch],
-                )
-            }
-            current = [
-                (attempted.claimed.message_id, attempted.claimed.lease) in applied
-                for attempted in batch
-            ]
-            late = [message_id for message_id, ok in zip(ids, current, strict=True) if not ok]
-            if late:
-                # every attempt is logged and counted, but a late one decides nothing
-                await connection.execute(COUNT_LATE_SQL, late)
-                LATE_OUTCOMES.inc(len(late))
-                errors = [
-                    error if ok else (f"{error}; {LATE}" if error else LATE)
-                    for error, ok in zip(errors, current, strict=True)
-                ]
-            await connection.execute(
-                INSERT_ATTEMPTS_SQL,
-                ids,
-                [attempted.claimed.endpoint_id for attempted in batch],
-                [attempted.at for attempted in batch],
-                [attempted.status_code for attempted in batch],
-                [attempted.latency_ms for attempted in batch],
-                [attempted.body for attempted in batch],
-                errors,
-                [status == "succeeded" for status in statuses],
-                [
-                    "manual"
-                    if attempted.claimed.round_attempts == 0 and attempted.claimed.attempts
-                    else "scheduled"
-                    for attempted in batch
-                ],
-            )
-        disable: dict[str, tuple[str, str, datetime]] = {}
-        for attempted, verdict, ok in zip(batch, verdicts, current, strict=True):
-            if verdict is not None and ok:
-                endpoint_id = attempted.claimed.endpoint_id
-                if verdict[0] == "gone" or endpoint_id not in disable:
-                    disable[endpoint_id] = verdict
-        for endpoint_id, (reason, detail, since) in disable.items():
-            if reason == "failing":
+            applied = await delivery_state.record_outcomes(connection, batch, verdicts)
+        if not all(applied):
+            LATE_OUTCOMES.inc(applied.count(False))
+        condemned = endpoints_to_disable(
+            (attempted, verdict)
+            for attempted, verdict, ok in zip(batch, verdicts, applied, strict=True)
+            if ok
+        )
+        for endpoint_id, disabling in condemned.items():
+            if disabling.reason == "failing":
                 async with self.pool.acquire() as connection:
-                    if await connection.fetchval(SUCCESS_SINCE_SQL, endpoint_id, since):
+                    if await delivery_state.succeeded_since(
+                        connection, endpoint_id, disabling.since
+                    ):
                         continue  # it succeeded with other messages meanwhile: not dead
-            change = await disable_endpoint(
-                DisableEndpoint(endpoint_id=endpoint_id, reason=reason, detail=detail), self.deps
+            change = await self.run(
+                DisableEndpoint(
+                    endpoint_id=endpoint_id, reason=disabling.reason, detail=disabling.detail
+                )
             )
             if change.events:
-                DISABLED.labels(reason).inc()
-                log.warning("webhook endpoint %s disabled: %s", endpoint_id, detail)
+                DISABLED.labels(disabling.reason).inc()
+                log.warning("webhook endpoint %s disabled: %s", endpoint_id, disabling.detail)
         self.wake.set()
 
     # wake-ups and purge ------------------------------------------------------------------------
@@ -580,9 +345,7 @@ class Dispatcher:
     async def purge_once(self) -> int:
         """Drop the payloads past retention (how many) and the held events past their window."""
         async with self.pool.acquire() as connection:
-            result = await connection.execute(PURGE_SQL, self.retention_seconds)
-            await connection.execute(EXPIRE_HELD_SQL)
-        return int(result.split()[-1])
+            return await delivery_state.purge(connection, self.retention_seconds)
 
     async def _purge(self) -> None:
         while not self.stopping.is_set():
@@ -593,13 +356,34 @@ class Dispatcher:
                 await asyncio.wait_for(self.stopping.wait(), timeout=self.purge_interval)
 
 
-def _trace_carrier(payload: bytes) -> dict[str, str]:
-    """`{"traceparent": …}` of a CloudEvents body, or nothing (no trace, or not our document)."""
-    if b'"traceparent"' not in payload:
-        return {}
-    try:
-        document = json.loads(payload)
-    except ValueError:
-        return {}
-    traceparent = document.get("traceparent") if isinstance(document, dict) else None
-    return {"traceparent": traceparent} if isinstance(traceparent, str) else {}
+def dispatcher(deps: Dependencies, wiring: Wiring[NotificationsSettings]) -> Dispatcher:
+    """The dispatcher on the service's settings and supervisor; `client=` is a test seam (else
+    the SSRF-safe client, on the handlers' resolver)."""
+    settings = wiring.settings
+    client = wiring.overrides.get("client") or WebhookClient(
+        deps.policy,
+        resolver=deps.resolver,
+        per_endpoint_connections=settings.endpoint_concurrency,
+        verify=settings.tls_context(),
+    )
+    return Dispatcher(
+        database_url=settings.database_url,
+        run=command_runner(deps),
+        box=deps.box,
+        client=client,
+        schedule=settings.schedule(),
+        supervisor=wiring.runtime.supervisor,
+        timeout_seconds=settings.timeout_seconds,
+        lease_margin_seconds=settings.lease_margin_seconds,
+        endpoint_concurrency=settings.endpoint_concurrency,
+        endpoint_rate_per_second=settings.endpoint_rate_per_second,
+        max_in_flight=settings.max_in_flight,
+        poll_seconds=settings.poll_seconds,
+        retention_seconds=settings.payload_retention_days * 86400,
+        purge_interval_seconds=settings.purge_interval_seconds,
+    )
+
+
+def components(deps: Dependencies, wiring: Wiring[NotificationsSettings]) -> Sequence[Lifecycle]:
+    """The dispatcher, unless this process only serves the API (BW_WEBHOOK_DISPATCH=false)."""
+    return [dispatcher(deps, wiring)] if wiring.settings.dispatch else []

@@ -10,10 +10,10 @@ import httpx
 from pydantic import Field, model_validator
 
 from libs.servicekit.settings import ServiceSettings
-from services.notifications.delivery import STANDARD_SCHEDULE, Schedule, parse_schedule
-from services.notifications.endpoint import MAX_OVERLAP_SECONDS
-from services.notifications.secretbox import DEV_KEY
-from services.notifications.ssrf import AddressPolicy
+from services.notifications.adapters.secretbox import DEV_KEY
+from services.notifications.domain.delivery import STANDARD_SCHEDULE, Schedule, parse_schedule
+from services.notifications.domain.endpoint import MAX_OVERLAP_SECONDS
+from services.notifications.domain.ssrf import AddressPolicy
 
 
 class NotificationsSettings(ServiceSettings):

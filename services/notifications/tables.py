@@ -25,6 +25,8 @@ from libs.events.tables import NAMING_CONVENTION, define_event_store_tables
 from libs.servicekit.idempotency import define_idempotency_table
 
 SCHEMA = "notifications"
+# PostgreSQL NOTIFY channel: a message was queued or made due (fan-out, redelivery, recovery)
+DUE_CHANNEL = f"{SCHEMA}_due"
 metadata = MetaData(schema=SCHEMA, naming_convention=NAMING_CONVENTION)
 define_event_store_tables(metadata)
 define_idempotency_table(metadata)
@@ -133,4 +135,8 @@ attempt = Table(
     Index("attempt_endpoint", "endpoint_id", "attempt_id"),
 )
 
-READ_MODELS = (endpoint, grant_event)
+OWN_READ_MODELS = (endpoint,)
+"""Projections of the service's own events: what `rebuild` makes again from its event history.
+The rest is not: `webhook_secret` holds the secrets themselves (the events carry only their
+fingerprints), `grant_event` is read from buyer sharing's stream, and `message`, `attempt` and
+`held_event` are the delivery state and log, fed by upstream events and the dispatcher."""

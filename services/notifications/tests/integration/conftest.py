@@ -21,7 +21,9 @@ from libs.domain.envelope import Envelope, event_type
 from libs.events.nats import subject_for
 from libs.servicekit.auth import Role, mint_token
 from libs.servicekit.migrations import run_migrations
-from services.notifications.app import MIGRATIONS, create_service_app
+from libs.servicekit.service import Service
+from services.notifications.handlers import Dependencies
+from services.notifications.service import SERVICE
 from services.notifications.settings import NotificationsSettings
 from services.notifications.tables import SCHEMA
 
@@ -107,11 +109,20 @@ class Upstream:
 
 
 @dataclass
-class Service:
+class Running:
+    """The service's app running (its lifespan started), a client of its API, and upstream
+    events to publish."""
+
     app: FastAPI
     client: httpx.AsyncClient
     settings: NotificationsSettings
     upstream: Upstream = field(default_factory=Upstream)
+
+    @property
+    def assembled(self) -> Service[NotificationsSettings, Dependencies]:
+        """The assembled service: its runtime, store, engine, dependencies, components."""
+        service: Service[NotificationsSettings, Dependencies] = self.app.state.service
+        return service
 
     def buyer(self, buyer_id: str) -> dict[str, str]:
         token = mint_token(
@@ -138,7 +149,7 @@ class Service:
 
     async def publish(self, *envelopes: Envelope) -> None:
         """Publish on NATS as the producing services' relays would."""
-        runtime = self.app.state.runtime
+        runtime = self.assembled.runtime
         prefix = self.settings.subject_prefix
         js = runtime.nats.jetstream()
         for service in {envelope.service for envelope in envelopes}:
@@ -152,7 +163,7 @@ class Service:
             )
 
     async def scalar(self, sql: str, **params: Any) -> Any:
-        async with self.app.state.runtime.store.engine.connect() as connection:
+        async with self.assembled.engine.connect() as connection:
             return await connection.scalar(text(sql.replace("{S}", SCHEMA)), params)
 
     async def wait_until(
@@ -179,7 +190,7 @@ class Service:
 
 @pytest.fixture
 async def migrated_database(database_url: str) -> str:
-    await asyncio.to_thread(run_migrations, database_url, MIGRATIONS, SCHEMA)
+    await asyncio.to_thread(run_migrations, database_url, SERVICE.migrations, SCHEMA)
     return database_url
 
 
@@ -207,17 +218,18 @@ def settings(migrated_database: str, nats_url: str, subject_prefix: str) -> Noti
     return make_settings(migrated_database, nats_url, subject_prefix)
 
 
-async def running(settings: NotificationsSettings, **kwargs: Any) -> AsyncIterator[Service]:
-    app = create_service_app(settings, **kwargs)
+async def running(settings: NotificationsSettings, **overrides: Any) -> AsyncIterator[Running]:
+    """The app started with these settings and test seams (clock=, resolver=, client=)."""
+    app = SERVICE.app(settings, **overrides)
     async with LifespanManager(app, startup_timeout=30, shutdown_timeout=30):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(
             transport=transport, base_url="http://notifications"
         ) as client:
-            yield Service(app, client, settings)
+            yield Running(app, client, settings)
 
 
 @pytest.fixture
-async def service(settings: NotificationsSettings) -> AsyncIterator[Service]:
+async def service(settings: NotificationsSettings) -> AsyncIterator[Running]:
     async for running_service in running(settings):
         yield running_service

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from services.notifications.tests.integration.conftest import Service
+from services.notifications.tests.integration.conftest import Running
 from services.notifications.tests.receiver import Receiver
 
 pytestmark = pytest.mark.timeout(60)
 
 
-async def test_a_buyer_sees_and_manages_only_its_own_endpoints(service: Service) -> None:
+async def test_a_buyer_sees_and_manages_only_its_own_endpoints(service: Running) -> None:
     mine = await service.register("brand-a", "http://127.0.0.1:9/a")
     theirs = await service.register("brand-b", "http://127.0.0.1:9/b")
     a = service.buyer("brand-a")
@@ -39,7 +39,7 @@ async def test_a_buyer_sees_and_manages_only_its_own_endpoints(service: Service)
     assert still.json()["enabled"] is True
 
 
-async def test_unknown_event_types_are_refused_with_the_known_ones(service: Service) -> None:
+async def test_unknown_event_types_are_refused_with_the_known_ones(service: Running) -> None:
     response = await service.client.post(
         "/v1/webhook-endpoints",
         json={"url": "http://127.0.0.1:9/a", "event_types": ["AssessmentCompleted", "Nope"]},
@@ -72,7 +72,7 @@ async def test_unknown_event_types_are_refused_with_the_known_ones(service: Serv
         "https://no-such-host.invalid/hook",
     ],
 )
-async def test_registration_refuses_urls_webhooks_may_not_reach(service: Service, url: str) -> None:
+async def test_registration_refuses_urls_webhooks_may_not_reach(service: Running, url: str) -> None:
     response = await service.client.post(
         "/v1/webhook-endpoints",
         json={"url": url, "event_types": ["AssessmentCompleted"]},
@@ -82,7 +82,7 @@ async def test_registration_refuses_urls_webhooks_may_not_reach(service: Service
     assert response.headers["content-type"] == "application/problem+json"
 
 
-async def test_pages_and_redelivery(service: Service) -> None:
+async def test_pages_and_redelivery(service: Running) -> None:
     async with Receiver() as receiver:
         endpoint = await service.register("brand-a", receiver.url())
         a = service.buyer("brand-a")

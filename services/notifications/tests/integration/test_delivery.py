@@ -15,26 +15,33 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from libs.events.nats import stream_name, subject_for
-from services.notifications.tests.integration.conftest import Service, make_settings, running
+from services.notifications.tests.integration.conftest import Running, make_settings, running
 from services.notifications.tests.receiver import Answer, Receiver
 
 pytestmark = pytest.mark.timeout(60)
 T = TypeVar("T")
 
 
-async def _eventually(fetch: Callable[[], Awaitable[T]]) -> T:
+async def _eventually(fetch: Callable[[], Awaitable[T]], timeout: float = 10.0) -> T:
+    """What `fetch` gives once it stops failing; past the deadline, its last error is raised
+    (a missing message says what was missing, not only that time ran out)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
     while True:
         try:
-            return await fetch()
+            # one try may not outlast the deadline either (its timeout is then the last error)
+            return await asyncio.wait_for(fetch(), timeout=max(deadline - loop.time(), 0.1))
         except Exception:
-            await asyncio.sleep(0.1)
+            if loop.time() >= deadline:
+                raise
+        await asyncio.sleep(0.1)
 
 
 ONE_DELIVERY = "SELECT count(*) FROM {S}.message WHERE status = 'succeeded'"
 
 
 async def test_a_delivery_is_the_published_document_signed_as_standard_webhooks_say(
-    service: Service,
+    service: Running,
 ) -> None:
     async with Receiver() as receiver:
         endpoint = await service.register("brand-a", receiver.url())
@@ -62,7 +69,7 @@ async def test_a_delivery_is_the_published_document_signed_as_standard_webhooks_
         assert attempt["message_id"] == request.headers["webhook-id"]
 
 
-async def test_retries_until_the_receiver_recovers_with_one_webhook_id(service: Service) -> None:
+async def test_retries_until_the_receiver_recovers_with_one_webhook_id(service: Running) -> None:
     answers = iter([Answer(500), Answer(503), Answer(200)])
     async with Receiver(lambda _r: next(answers, Answer(200))) as receiver:
         endpoint = await service.register("brand-a", receiver.url())
@@ -83,7 +90,7 @@ async def test_retries_until_the_receiver_recovers_with_one_webhook_id(service: 
         assert endpoint["endpoint_id"] == got.json()["endpoint_id"]
 
 
-async def test_410_disables_the_endpoint_at_once_and_publishes_it(service: Service) -> None:
+async def test_410_disables_the_endpoint_at_once_and_publishes_it(service: Running) -> None:
     async with Receiver(lambda _r: Answer(410)) as receiver:
         endpoint = await service.register("brand-a", receiver.url())
         await service.granted("fac-1", "brand-a")
@@ -95,16 +102,14 @@ async def test_410_disables_the_endpoint_at_once_and_publishes_it(service: Servi
         )
         assert len(receiver.requests) == 1  # no retry after a 410
         prefix = service.settings.subject_prefix
-        js = service.app.state.runtime.nats.jetstream()
-        published = await asyncio.wait_for(
-            _eventually(
-                lambda: js.get_last_msg(
-                    stream_name(prefix, "notifications"),
-                    subject_for(prefix, "notifications", "WebhookEndpointDisabled"),
-                )
-            ),
-            timeout=10,
+        js = service.assembled.runtime.nats.jetstream()
+        published = await _eventually(
+            lambda: js.get_last_msg(
+                stream_name(prefix, "notifications"),
+                subject_for(prefix, "notifications", "WebhookEndpointDisabled"),
+            )
         )
+        assert published.data is not None
         document = json.loads(published.data)
         assert document["data"] == {
             "endpoint_id": endpoint["endpoint_id"],
@@ -117,7 +122,7 @@ async def test_410_disables_the_endpoint_at_once_and_publishes_it(service: Servi
         assert len(receiver.requests) == 1  # a disabled endpoint is not queued for
 
 
-async def test_retry_after_is_honoured_on_429(service: Service) -> None:
+async def test_retry_after_is_honoured_on_429(service: Running) -> None:
     answers = iter([Answer(429, {"Retry-After": "1"})])
     async with Receiver(lambda _r: next(answers, Answer(200))) as receiver:
         await service.register("brand-a", receiver.url())
@@ -128,7 +133,7 @@ async def test_retry_after_is_honoured_on_429(service: Service) -> None:
         assert gap >= 0.95, gap  # the schedule alone would have retried after 0.2 s
 
 
-async def test_redirects_are_failures_and_are_not_followed(service: Service) -> None:
+async def test_redirects_are_failures_and_are_not_followed(service: Running) -> None:
     def answer(request: object) -> Answer:
         return Answer(302, {"Location": receiver.url("/elsewhere")})
 
@@ -142,7 +147,7 @@ async def test_redirects_are_failures_and_are_not_followed(service: Service) -> 
         assert "redirect" in error
 
 
-async def test_an_endpoint_failing_for_the_whole_schedule_is_disabled(service: Service) -> None:
+async def test_an_endpoint_failing_for_the_whole_schedule_is_disabled(service: Running) -> None:
     async with Receiver(lambda _r: Answer(500)) as receiver:
         endpoint = await service.register("brand-a", receiver.url())
         await service.granted("fac-1", "brand-a")
@@ -175,7 +180,7 @@ async def test_an_endpoint_failing_for_the_whole_schedule_is_disabled(service: S
         await service.wait_until(ONE_DELIVERY, 1)
 
 
-async def test_without_a_grant_a_buyer_receives_nothing(service: Service) -> None:
+async def test_without_a_grant_a_buyer_receives_nothing(service: Running) -> None:
     async with Receiver() as receiver:
         await service.register("brand-a", receiver.url())
         await service.register("brand-b", receiver.url("/b"))
@@ -212,7 +217,7 @@ async def test_nothing_arrives_after_a_revocation_not_even_a_message_queued_befo
             assert await service.scalar("SELECT count(*) FROM {S}.message") == 1
 
 
-async def test_during_a_rotation_both_secrets_verify(service: Service) -> None:
+async def test_during_a_rotation_both_secrets_verify(service: Running) -> None:
     async with Receiver() as receiver:
         endpoint = await service.register("brand-a", receiver.url())
         rotated = await service.client.post(
@@ -249,7 +254,7 @@ async def test_during_a_rotation_both_secrets_verify(service: Service) -> None:
             Webhook(new_secret).verify(last.body, last.headers)
 
 
-async def test_a_hanging_endpoint_does_not_delay_a_healthy_one(service: Service) -> None:
+async def test_a_hanging_endpoint_does_not_delay_a_healthy_one(service: Running) -> None:
     async with Receiver(lambda r: Answer(hang=r.path == "/hang")) as receiver:
         await service.register("brand-slow", receiver.url("/hang"))
         await service.register("brand-fast", receiver.url("/fast"))

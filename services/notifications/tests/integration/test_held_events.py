@@ -11,8 +11,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from libs.domain.envelope import Envelope
+from services.notifications.scheduler import Dispatcher
 from services.notifications.settings import NotificationsSettings
-from services.notifications.tests.integration.conftest import Service, make_settings, running
+from services.notifications.tests.integration.conftest import Running, make_settings, running
 from services.notifications.tests.receiver import Receiver
 
 pytestmark = pytest.mark.timeout(60)
@@ -25,14 +26,14 @@ def _at(envelope: Envelope, when: datetime) -> Envelope:
     return envelope.model_copy(update={"time": when})
 
 
-def _granted_at(service: Service, factory_id: str, buyer_id: str, when: datetime) -> Envelope:
+def _granted_at(service: Running, factory_id: str, buyer_id: str, when: datetime) -> Envelope:
     envelope = service.upstream.granted(factory_id, buyer_id)
     return envelope.model_copy(
         update={"data": {**envelope.data, "granted_at": when.isoformat()}, "time": when}
     )
 
 
-async def test_grant_first_then_event_is_delivered_without_holding(service: Service) -> None:
+async def test_grant_first_then_event_is_delivered_without_holding(service: Running) -> None:
     async with Receiver() as receiver:
         await service.register("brand-a", receiver.url())
         await service.granted("fac-1", "brand-a")
@@ -43,7 +44,7 @@ async def test_grant_first_then_event_is_delivered_without_holding(service: Serv
         assert await service.scalar(HELD) == 0
 
 
-async def test_event_first_then_its_earlier_grant_releases_it(service: Service) -> None:
+async def test_event_first_then_its_earlier_grant_releases_it(service: Running) -> None:
     async with Receiver() as receiver:
         await service.register("brand-a", receiver.url())
         await service.register("brand-late", receiver.url("/late"))
@@ -76,7 +77,7 @@ async def test_event_first_then_its_earlier_grant_releases_it(service: Service) 
         )
 
 
-async def test_a_revocation_consumed_before_grant_and_event_still_wins(service: Service) -> None:
+async def test_a_revocation_consumed_before_grant_and_event_still_wins(service: Running) -> None:
     async with Receiver() as receiver:
         await service.register("brand-a", receiver.url())
         now = datetime.now(UTC)
@@ -97,13 +98,13 @@ async def test_a_revocation_consumed_before_grant_and_event_still_wins(service: 
 
 
 @pytest.fixture
-async def short_hold(settings: NotificationsSettings) -> AsyncIterator[Service]:
+async def short_hold(settings: NotificationsSettings) -> AsyncIterator[Running]:
     values = settings.model_dump(by_alias=False)
     async for service in running(make_settings(**{**values, "hold_seconds": 0.5})):
         yield service
 
 
-async def test_held_events_expire_after_the_window(short_hold: Service) -> None:
+async def test_held_events_expire_after_the_window(short_hold: Running) -> None:
     service = short_hold
     async with Receiver() as receiver:
         await service.register("brand-a", receiver.url())
@@ -122,5 +123,5 @@ async def test_held_events_expire_after_the_window(short_hold: Service) -> None:
             )
             == 0
         )
-        await service.app.state.dispatcher.purge_once()
+        await service.assembled.component(Dispatcher).purge_once()
         assert await service.scalar(HELD) == 0

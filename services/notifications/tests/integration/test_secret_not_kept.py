@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from services.notifications.tests.integration.conftest import Service
+from services.notifications.tests.integration.conftest import Running
 
 pytestmark = pytest.mark.integration
 
@@ -13,15 +13,15 @@ URL = "http://127.0.0.1:9/hook"
 BODY = {"url": URL, "event_types": ["AssessmentCompleted"]}
 
 
-async def stored_answers(service: Service) -> list[bytes]:
-    async with service.app.state.runtime.store.engine.connect() as connection:
+async def stored_answers(service: Running) -> list[bytes]:
+    async with service.assembled.engine.connect() as connection:
         rows = await connection.scalars(
             text("SELECT response_body FROM notifications.idempotency_key")
         )
         return [bytes(body) for body in rows]
 
 
-async def test_a_retried_create_is_not_answered_with_the_secret(service: Service) -> None:
+async def test_a_retried_create_is_not_answered_with_the_secret(service: Running) -> None:
     headers = {**service.buyer("brand-a"), "Idempotency-Key": "create-1"}
     created = await service.client.post("/v1/webhook-endpoints", json=BODY, headers=headers)
     assert created.status_code == 201 and created.json()["secret"].startswith("whsec_")
@@ -36,7 +36,7 @@ async def test_a_retried_create_is_not_answered_with_the_secret(service: Service
     assert len(listed.json()["items"]) == 1  # applied once
 
 
-async def test_a_retried_rotation_is_not_answered_with_the_secret(service: Service) -> None:
+async def test_a_retried_rotation_is_not_answered_with_the_secret(service: Running) -> None:
     endpoint = await service.register("brand-a", URL)
     headers = {**service.buyer("brand-a"), "Idempotency-Key": "rotate-1"}
     path = f"/v1/webhook-endpoints/{endpoint['endpoint_id']}/rotate-secret"

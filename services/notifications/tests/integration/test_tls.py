@@ -20,11 +20,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from standardwebhooks import Webhook
 
+from services.notifications.adapters.transport import WebhookClient
+from services.notifications.domain.ssrf import AddressPolicy
 from services.notifications.settings import NotificationsSettings
-from services.notifications.ssrf import AddressPolicy
-from services.notifications.tests.integration.conftest import Service, make_settings, running
+from services.notifications.tests.integration.conftest import Running, make_settings, running
 from services.notifications.tests.receiver import Receiver
-from services.notifications.transport import WebhookClient
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -128,14 +128,14 @@ def certificates(tmp_path: Path) -> Certificates:
 @pytest.fixture
 async def tls_service(
     settings: NotificationsSettings, certificates: Certificates
-) -> AsyncIterator[Service]:
+) -> AsyncIterator[Running]:
     values = {**settings.model_dump(by_alias=False), "ca_bundle": str(certificates.ca_bundle)}
     async for service in running(make_settings(**values), resolver=resolve_to_loopback):
         yield service
 
 
 async def test_delivery_over_tls_verifies_the_certificate_for_the_urls_host(
-    tls_service: Service, certificates: Certificates
+    tls_service: Running, certificates: Certificates
 ) -> None:
     service = tls_service
     async with Receiver(tls=certificates.server_context) as receiver:

@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from services.notifications.ssrf import AddressPolicy, Refused, forbidden_class
-from services.notifications.transport import WebhookClient, check_url
+from services.notifications.adapters.transport import WebhookClient, check_url
+from services.notifications.domain.ssrf import AddressPolicy, Refused, forbidden_class
 
 
 @pytest.mark.parametrize(

@@ -1,15 +1,24 @@
 """The WebhookEndpoint aggregate: a buyer's https URL, the public event types it wants, an
 optional subset of its shared factories, and its signing secret (only the secret's id and
-fingerprint are facts here; the secret itself lives encrypted in a table of its own)."""
+fingerprint are facts here; the secret itself lives encrypted in a table of its own). Its events,
+state, `evolve`, decisions, and the rules the handlers check before and around them."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from libs.domain.aggregate import AggregateType
+from libs.domain.aggregate import AggregateType, Loaded
 from libs.domain.envelope import DomainEvent
-from services.notifications.errors import EndpointDeleted, NotFound
+from libs.domain.errors import NotFound
+from services.notifications.errors import (
+    EndpointDeleted,
+    EndpointDisabled,
+    OverlapOutOfRange,
+    UnknownEventTypes,
+)
+from services.notifications.upstream import DELIVERABLE
 
 
 class WebhookEndpointRegistered(DomainEvent):
@@ -265,6 +274,42 @@ def delete(state: Endpoint, *, endpoint_id: str, by: str, at: datetime) -> list[
     return [WebhookEndpointDeleted(endpoint_id=endpoint_id, deleted_by=by, deleted_at=at)]
 
 
-def require_usable(state: Endpoint, endpoint_id: str) -> None:
-    """For commands that need a live endpoint (a test message)."""
-    _existing(state, endpoint_id)
+def checked_event_types(types: tuple[str, ...]) -> tuple[str, ...]:
+    """The types without repeats, in the order given; refused if one is not deliverable."""
+    unknown = sorted(set(types) - set(DELIVERABLE))
+    if unknown:
+        raise UnknownEventTypes(
+            f"unknown event types: {', '.join(unknown)}",
+            {"unknown": unknown, "known": sorted(DELIVERABLE)},
+        )
+    return tuple(dict.fromkeys(types))
+
+
+def rotation_overlap_ends(at: datetime, overlap_seconds: int) -> datetime:
+    """Until when the rotated-out secret keeps signing beside the new one."""
+    if not 0 <= overlap_seconds <= MAX_OVERLAP_SECONDS:
+        raise OverlapOutOfRange(
+            f"overlap_seconds must be between 0 and {MAX_OVERLAP_SECONDS} (7 days)",
+            {"maximum": MAX_OVERLAP_SECONDS},
+        )
+    return at + timedelta(seconds=overlap_seconds)
+
+
+def owned_by(caller_buyer_id: str | None, endpoint_id: str) -> Callable[[Loaded[Endpoint]], None]:
+    """The authorization of a command on an endpoint: it exists, is not deleted, and is the
+    caller's buyer's (None: an admin, any buyer's). Anything else is a 404, never a 403."""
+
+    def authorize(loaded: Loaded[Endpoint]) -> None:
+        state = loaded.state
+        if not state.registered or state.deleted:
+            raise NotFound(f"webhook endpoint {endpoint_id} not found")
+        if caller_buyer_id is not None and state.buyer_id != caller_buyer_id:
+            raise NotFound(f"webhook endpoint {endpoint_id} not found")
+
+    return authorize
+
+
+def require_enabled(state: Endpoint, endpoint_id: str, hint: str = "") -> None:
+    """For what sends to the endpoint (a test message, a redelivery, a recovery)."""
+    if not state.enabled:
+        raise EndpointDisabled(f"webhook endpoint {endpoint_id} is disabled{hint}")

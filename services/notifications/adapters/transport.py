@@ -1,4 +1,4 @@
-"""The SSRF-safe HTTP client of webhook deliveries (aiohttp).
+"""The SSRF-safe HTTP client of webhook deliveries (aiohttp), and one signed attempt with it.
 
 For every new connection the connector asks `GuardedResolver` for the host's addresses; it
 resolves the name, checks every address against the address policy (ssrf.py) and hands back only
@@ -20,17 +20,28 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import socket
 import ssl
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from services.notifications.delivery import RESPONSE_BODY_BYTES
-from services.notifications.ssrf import AddressPolicy, Refused
+from services.notifications.domain import signing
+from services.notifications.domain.delivery import (
+    RESPONSE_BODY_BYTES,
+    Attempted,
+    Claimed,
+    retry_after_seconds,
+)
+from services.notifications.domain.ssrf import AddressPolicy, Refused
+
+log = logging.getLogger(__name__)
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 MAX_POOLED_ENDPOINTS = 1024
@@ -170,3 +181,38 @@ class WebhookClient:
         self._sessions.clear()
         for session in sessions:
             await session.close()
+
+
+async def attempt(client: WebhookClient, message: Claimed, timeout: float) -> Attempted:
+    """One signed POST of the message within `timeout`, and what came of it: a status, or the
+    error (refused, timed out, no connection). Never raises: an attempt's outcome is not lost."""
+    at = datetime.now(UTC)
+    started = time.monotonic()
+    status_code: int | None = None
+    body: str | None = None
+    error: str | None = None
+    retry_after: float | None = None
+    try:
+        headers = signing.headers(
+            message.keys, message.message_id, int(time.time()), message.payload
+        )
+        async with asyncio.timeout(timeout):
+            answer = await client.post(
+                message.url, message.payload, headers, owner=message.endpoint_id
+            )
+        status_code = answer.status_code
+        body = answer.body
+        if 300 <= status_code < 400:
+            error = f"redirect ({status_code}) not followed"
+        retry_after = retry_after_seconds(status_code, answer.retry_after)
+    except Refused as refused:
+        error = f"refused: {refused.detail}"
+    except TimeoutError:
+        error = f"no answer within {timeout:g} s"
+    except aiohttp.ClientError as failure:
+        error = f"{type(failure).__name__}: {failure}"[:500]
+    except Exception as failure:  # never lose the outcome of an attempt
+        log.exception("webhook attempt %s failed unexpectedly", message.message_id)
+        error = f"{type(failure).__name__}: {failure}"[:500]
+    latency_ms = int((time.monotonic() - started) * 1000)
+    return Attempted(message, at, status_code, latency_ms, body, error, retry_after)

@@ -2,7 +2,7 @@
 operator allow-list says otherwise. IPv4 addresses hidden inside IPv6 forms (IPv4-mapped, NAT64
 64:ff9b::/96, 6to4, Teredo) are judged by the IPv4 address they carry.
 
-The transport (transport.py) applies this to every address a host name resolves to, at
+The transport (adapters/transport.py) applies this to every address a host name resolves to, at
 registration and again at connection time, and connects to the address it checked.
 """
 

@@ -1,0 +1,59 @@
+"""Routes of the messages queued for an endpoint: an endpoint's messages, newest first, and one
+message with the body it carries."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from libs.domain.errors import NotFound
+from libs.domain.types import ResourceId
+from libs.servicekit.http import Page, Pagination, next_page
+from libs.servicekit.problems import BadRequest
+from libs.servicekit.types import PathId
+from services.notifications import queries
+from services.notifications.api.common import AdminOrBuyer, Deps, endpoint_or_404, reading, tenant
+from services.notifications.schemas import MessageDetail, MessagePublic, MessageStatus
+
+router = APIRouter(prefix="/v1/messages", tags=["messages"])
+
+
+@router.get("", response_model=Page[MessagePublic])
+async def list_messages(
+    deps: Deps,
+    principal: AdminOrBuyer,
+    page: Pagination,
+    endpoint_id: Annotated[ResourceId, Query(description="The endpoint's messages.")],
+    status: Annotated[MessageStatus | None, Query()] = None,
+) -> dict[str, Any]:
+    """An endpoint's messages, newest first."""
+    await endpoint_or_404(deps, endpoint_id, tenant(principal))
+    position = page.position(at=str, id=str)
+    after = None
+    if position is not None:
+        try:
+            after = (datetime.fromisoformat(position["at"]), position["id"])
+        except ValueError:
+            raise BadRequest("The cursor is not one this API issued.") from None
+    async with reading(deps) as connection:
+        rows = await queries.messages(
+            connection, endpoint_id=endpoint_id, status=status, after=after, limit=page.limit
+        )
+    items, cursor = next_page(
+        rows, page.limit, lambda row: {"at": row["created_at"].isoformat(), "id": row["message_id"]}
+    )
+    return {"items": items, "next_cursor": cursor}
+
+
+@router.get("/{message_id}", response_model=MessageDetail)
+async def get_message(message_id: PathId, deps: Deps, principal: AdminOrBuyer) -> Any:
+    """One message with the body it carries (null past retention)."""
+    async with reading(deps) as connection:
+        row = await queries.message_row(connection, message_id, tenant(principal))
+    if row is None:
+        raise NotFound(f"message {message_id} not found")
+    payload = row["payload"]
+    return {**row, "payload": json.loads(bytes(payload)) if payload is not None else None}

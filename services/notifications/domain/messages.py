@@ -1,0 +1,60 @@
+"""What a webhook carries (pure): the upstream event's CloudEvents document as published (a small
+one that refers to the REST resource past 20 kB), the test message's document, and the trace
+context a body carries on."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from libs.domain.envelope import Envelope
+
+MAX_BODY_BYTES = 20_000
+TEST_EVENT_TYPE = "org.betterwork.notifications.WebhookTest.v1"
+
+
+def webhook_body(envelope: Envelope) -> bytes:
+    """The CloudEvents document as published; past 20 kB, a small document that refers to the
+    factory's REST resource instead of carrying the data."""
+    body = envelope.to_json()
+    if len(body) < MAX_BODY_BYTES:
+        return body
+    data = envelope.data
+    factory = data.get("factory_id")
+    if data.get("assessment_id"):
+        href = f"/v1/assessments/{data['assessment_id']}"
+    elif factory:
+        href = f"/v1/factories/{factory}"
+    else:
+        href = None
+    small = envelope.model_copy(
+        update={"data": {"factory_id": factory, "truncated": True, "href": href}}
+    )
+    return small.to_json()
+
+
+def webhook_test_body(message_id: str, endpoint_id: str, at: datetime) -> bytes:
+    """A CloudEvents document of type WebhookTest, for a buyer to try its receiver."""
+    document = {
+        "specversion": "1.0",
+        "id": message_id,
+        "source": "/betterwork/notifications",
+        "type": TEST_EVENT_TYPE,
+        "subject": endpoint_id,
+        "time": at.isoformat(),
+        "datacontenttype": "application/json",
+        "data": {"endpoint_id": endpoint_id, "message": "a test message"},
+    }
+    return json.dumps(document, separators=(",", ":")).encode()
+
+
+def trace_carrier(payload: bytes) -> dict[str, str]:
+    """`{"traceparent": …}` of a CloudEvents body, or nothing (no trace, or not our document)."""
+    if b'"traceparent"' not in payload:
+        return {}
+    try:
+        document = json.loads(payload)
+    except ValueError:
+        return {}
+    traceparent = document.get("traceparent") if isinstance(document, dict) else None
+    return {"traceparent": traceparent} if isinstance(traceparent, str) else {}
