@@ -24,20 +24,17 @@ from fastapi import FastAPI
 
 from libs.servicekit.auth import Role, mint_token
 from libs.servicekit.migrations import run_migrations
-from services.assessment.app import create_service_app as create_assessment_app
+from services.assessment.service import SERVICE as ASSESSMENT
 from services.assessment.settings import AssessmentSettings
 from services.assessment.tables import SCHEMA as ASSESSMENT_SCHEMA
-from services.buyer_sharing.app import MIGRATIONS as BUYER_SHARING_MIGRATIONS
-from services.buyer_sharing.app import create_service_app as create_buyer_sharing_app
+from services.buyer_sharing.service import SERVICE as BUYER_SHARING
 from services.buyer_sharing.settings import BuyerSharingSettings
 from services.buyer_sharing.tables import SCHEMA as BUYER_SHARING_SCHEMA
-from services.notifications.app import MIGRATIONS as NOTIFICATIONS_MIGRATIONS
-from services.notifications.app import create_service_app as create_notifications_app
+from services.notifications.service import SERVICE as NOTIFICATIONS
 from services.notifications.settings import NotificationsSettings
 from services.notifications.tables import SCHEMA as NOTIFICATIONS_SCHEMA
-from services.remediation.app import MIGRATIONS as REMEDIATION_MIGRATIONS
-from services.remediation.app import create_service_app as create_remediation_app
 from services.remediation.projections import SCHEMA as REMEDIATION_SCHEMA
+from services.remediation.service import SERVICE as REMEDIATION
 from services.remediation.settings import RemediationSettings
 from tools.embedded import free_port
 
@@ -191,7 +188,7 @@ async def remediation_settings(
     database_url: str, nats_url: str, subject_prefix: str
 ) -> AsyncIterator[RemediationSettings]:
     await asyncio.to_thread(
-        run_migrations, database_url, REMEDIATION_MIGRATIONS, REMEDIATION_SCHEMA
+        run_migrations, database_url, REMEDIATION.migrations, REMEDIATION_SCHEMA
     )
     yield RemediationSettings(
         DATABASE_URL=database_url,
@@ -213,14 +210,14 @@ def no_seed(client: httpx.Client) -> None:
 async def test_assessment_api_keeps_its_contract(
     assessment_settings: AssessmentSettings, tmp_path: Path
 ) -> None:
-    app = create_assessment_app(assessment_settings)
+    app = ASSESSMENT.app(assessment_settings)
     await check_service(app, admin_token(), no_seed, tmp_path)
 
 
 async def test_remediation_api_keeps_its_contract(
     remediation_settings: RemediationSettings, tmp_path: Path
 ) -> None:
-    app = create_remediation_app(remediation_settings)
+    app = REMEDIATION.app(remediation_settings)
     await check_service(app, admin_token(), no_seed, tmp_path)
 
 
@@ -229,7 +226,7 @@ async def buyer_sharing_settings(
     database_url: str, nats_url: str, subject_prefix: str
 ) -> BuyerSharingSettings:
     await asyncio.to_thread(
-        run_migrations, database_url, BUYER_SHARING_MIGRATIONS, BUYER_SHARING_SCHEMA
+        run_migrations, database_url, BUYER_SHARING.migrations, BUYER_SHARING_SCHEMA
     )
     # the public pages' rate limit would turn schemathesis' many calls into 429s
     return BuyerSharingSettings(
@@ -244,7 +241,7 @@ async def buyer_sharing_settings(
 async def test_buyer_sharing_api_keeps_its_contract(
     buyer_sharing_settings: BuyerSharingSettings, tmp_path: Path
 ) -> None:
-    app = create_buyer_sharing_app(buyer_sharing_settings)
+    app = BUYER_SHARING.app(buyer_sharing_settings)
     await check_service(app, admin_token(), no_seed, tmp_path)
 
 
@@ -253,7 +250,7 @@ async def notifications_settings(
     database_url: str, nats_url: str, subject_prefix: str
 ) -> NotificationsSettings:
     await asyncio.to_thread(
-        run_migrations, database_url, NOTIFICATIONS_MIGRATIONS, NOTIFICATIONS_SCHEMA
+        run_migrations, database_url, NOTIFICATIONS.migrations, NOTIFICATIONS_SCHEMA
     )
     # no deliveries: schemathesis checks the API, the dispatcher has its own tests
     return NotificationsSettings(
@@ -268,5 +265,5 @@ async def notifications_settings(
 async def test_notifications_api_keeps_its_contract(
     notifications_settings: NotificationsSettings, tmp_path: Path
 ) -> None:
-    app = create_notifications_app(notifications_settings)
+    app = NOTIFICATIONS.app(notifications_settings)
     await check_service(app, admin_token(), no_seed, tmp_path)

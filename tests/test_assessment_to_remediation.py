@@ -15,14 +15,12 @@ from asgi_lifespan import LifespanManager
 
 from libs.servicekit.auth import Role, mint_token
 from libs.servicekit.migrations import run_migrations
-from services.assessment.__main__ import MIGRATIONS as ASSESSMENT_MIGRATIONS
-from services.assessment.app import create_service_app as create_assessment_app
 from services.assessment.compliance_catalogue import load_library
+from services.assessment.service import SERVICE as ASSESSMENT
 from services.assessment.settings import AssessmentSettings
 from services.assessment.tables import SCHEMA as ASSESSMENT_SCHEMA
-from services.remediation.app import MIGRATIONS as REMEDIATION_MIGRATIONS
-from services.remediation.app import create_service_app as create_remediation_app
 from services.remediation.projections import SCHEMA as REMEDIATION_SCHEMA
+from services.remediation.service import SERVICE as REMEDIATION
 from services.remediation.settings import RemediationSettings
 
 SECRET = "cross-service-tests-secret-of-at-least-32-bytes"
@@ -35,9 +33,9 @@ CRITICAL_QUESTIONS = sorted(_CATALOGUE.critical_question_ids)
 async def clients(
     database_url: str, nats_url: str, subject_prefix: str
 ) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
-    await asyncio.to_thread(run_migrations, database_url, ASSESSMENT_MIGRATIONS, ASSESSMENT_SCHEMA)
+    await asyncio.to_thread(run_migrations, database_url, ASSESSMENT.migrations, ASSESSMENT_SCHEMA)
     await asyncio.to_thread(
-        run_migrations, database_url, REMEDIATION_MIGRATIONS, REMEDIATION_SCHEMA
+        run_migrations, database_url, REMEDIATION.migrations, REMEDIATION_SCHEMA
     )
     common = {
         "DATABASE_URL": database_url,
@@ -45,8 +43,8 @@ async def clients(
         "BW_SUBJECT_PREFIX": subject_prefix,
         "BW_JWT_SECRET": SECRET,
     }
-    assessment = create_assessment_app(AssessmentSettings(**common))  # type: ignore[arg-type]
-    remediation = create_remediation_app(
+    assessment = ASSESSMENT.app(AssessmentSettings(**common))  # type: ignore[arg-type]
+    remediation = REMEDIATION.app(
         RemediationSettings(**common, BW_REMEDIATION_SCHEDULER_ENABLED=False)  # type: ignore[arg-type]
     )
     async with AsyncExitStack() as stack:

@@ -16,18 +16,15 @@ from asgi_lifespan import LifespanManager
 
 from libs.servicekit.auth import Role, mint_token
 from libs.servicekit.migrations import run_migrations
-from services.assessment.__main__ import MIGRATIONS as ASSESSMENT_MIGRATIONS
-from services.assessment.app import create_service_app as create_assessment_app
 from services.assessment.compliance_catalogue import load_library
+from services.assessment.service import SERVICE as ASSESSMENT
 from services.assessment.settings import AssessmentSettings
 from services.assessment.tables import SCHEMA as ASSESSMENT_SCHEMA
-from services.buyer_sharing.app import MIGRATIONS as SHARING_MIGRATIONS
-from services.buyer_sharing.app import create_service_app as create_sharing_app
+from services.buyer_sharing.service import SERVICE as BUYER_SHARING
 from services.buyer_sharing.settings import BuyerSharingSettings
 from services.buyer_sharing.tables import SCHEMA as SHARING_SCHEMA
-from services.remediation.app import MIGRATIONS as REMEDIATION_MIGRATIONS
-from services.remediation.app import create_service_app as create_remediation_app
 from services.remediation.projections import SCHEMA as REMEDIATION_SCHEMA
+from services.remediation.service import SERVICE as REMEDIATION
 from services.remediation.settings import RemediationSettings
 
 SECRET = "cross-service-tests-secret-of-at-least-32-bytes"
@@ -41,9 +38,9 @@ Clients = tuple[httpx.AsyncClient, httpx.AsyncClient, httpx.AsyncClient]
 @pytest.fixture
 async def clients(database_url: str, nats_url: str, subject_prefix: str) -> AsyncIterator[Clients]:
     for migrations, schema in (
-        (ASSESSMENT_MIGRATIONS, ASSESSMENT_SCHEMA),
-        (REMEDIATION_MIGRATIONS, REMEDIATION_SCHEMA),
-        (SHARING_MIGRATIONS, SHARING_SCHEMA),
+        (ASSESSMENT.migrations, ASSESSMENT_SCHEMA),
+        (REMEDIATION.migrations, REMEDIATION_SCHEMA),
+        (BUYER_SHARING.migrations, SHARING_SCHEMA),
     ):
         await asyncio.to_thread(run_migrations, database_url, migrations, schema)
     common: dict[str, Any] = {
@@ -53,14 +50,12 @@ async def clients(database_url: str, nats_url: str, subject_prefix: str) -> Asyn
         "BW_JWT_SECRET": SECRET,
     }
     apps = (
-        (create_assessment_app(AssessmentSettings(**common)), "assessment"),
+        (ASSESSMENT.app(AssessmentSettings(**common)), "assessment"),
         (
-            create_remediation_app(
-                RemediationSettings(**common, BW_REMEDIATION_SCHEDULER_ENABLED=False)
-            ),
+            REMEDIATION.app(RemediationSettings(**common, BW_REMEDIATION_SCHEDULER_ENABLED=False)),
             "remediation",
         ),
-        (create_sharing_app(BuyerSharingSettings(**common)), "buyer-sharing"),
+        (BUYER_SHARING.app(BuyerSharingSettings(**common)), "buyer-sharing"),
     )
     async with AsyncExitStack() as stack:
         http: list[httpx.AsyncClient] = []

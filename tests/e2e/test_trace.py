@@ -21,17 +21,14 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from libs.servicekit.auth import Role, mint_token
 from libs.servicekit.migrations import run_migrations
-from services.assessment.__main__ import MIGRATIONS as ASSESSMENT_MIGRATIONS
-from services.assessment.app import create_service_app as create_assessment_app
 from services.assessment.compliance_catalogue import load_library
+from services.assessment.service import SERVICE as ASSESSMENT
 from services.assessment.settings import AssessmentSettings
 from services.assessment.tables import SCHEMA as ASSESSMENT_SCHEMA
-from services.buyer_sharing.app import MIGRATIONS as SHARING_MIGRATIONS
-from services.buyer_sharing.app import create_service_app as create_sharing_app
+from services.buyer_sharing.service import SERVICE as BUYER_SHARING
 from services.buyer_sharing.settings import BuyerSharingSettings
 from services.buyer_sharing.tables import SCHEMA as SHARING_SCHEMA
-from services.notifications.app import MIGRATIONS as NOTIFICATIONS_MIGRATIONS
-from services.notifications.app import create_service_app as create_notifications_app
+from services.notifications.service import SERVICE as NOTIFICATIONS
 from services.notifications.settings import NotificationsSettings
 from services.notifications.tables import SCHEMA as NOTIFICATIONS_SCHEMA
 from tools.demo.receiver import WebhookReceiver
@@ -60,9 +57,9 @@ def exporter() -> InMemorySpanExporter:
 @pytest.fixture
 async def clients(database_url: str, nats_url: str, subject_prefix: str) -> AsyncIterator[Clients]:
     for migrations, schema in (
-        (ASSESSMENT_MIGRATIONS, ASSESSMENT_SCHEMA),
-        (SHARING_MIGRATIONS, SHARING_SCHEMA),
-        (NOTIFICATIONS_MIGRATIONS, NOTIFICATIONS_SCHEMA),
+        (ASSESSMENT.migrations, ASSESSMENT_SCHEMA),
+        (BUYER_SHARING.migrations, SHARING_SCHEMA),
+        (NOTIFICATIONS.migrations, NOTIFICATIONS_SCHEMA),
     ):
         await asyncio.to_thread(run_migrations, database_url, migrations, schema)
     common: dict[str, Any] = {
@@ -72,9 +69,9 @@ async def clients(database_url: str, nats_url: str, subject_prefix: str) -> Asyn
         "BW_JWT_SECRET": SECRET,
     }
     apps = {
-        "assessment": create_assessment_app(AssessmentSettings(**common)),
-        "buyer_sharing": create_sharing_app(BuyerSharingSettings(**common)),
-        "notifications": create_notifications_app(
+        "assessment": ASSESSMENT.app(AssessmentSettings(**common)),
+        "buyer_sharing": BUYER_SHARING.app(BuyerSharingSettings(**common)),
+        "notifications": NOTIFICATIONS.app(
             NotificationsSettings(
                 **common,
                 BW_WEBHOOK_ALLOW="127.0.0.0/8",
