@@ -67,7 +67,8 @@ DISABLED = Counter("bw_webhook_endpoints_disabled_total", "Endpoints disabled", 
 RECORD_BATCH = 500
 RECORD_INTERVAL_SECONDS = 0.01
 
-RunCommand = Callable[[object], Awaitable[Change[Any]]]
+Runner = Callable[[object], Awaitable[Change[Any]]]
+"""Runs one of the service's commands through its registry (handlers.command_runner)."""
 
 
 class Dispatcher:
@@ -75,7 +76,7 @@ class Dispatcher:
         self,
         *,
         database_url: str,
-        run: RunCommand,
+        run: Runner,
         box: SecretBox,
         client: WebhookClient,
         schedule: Schedule,

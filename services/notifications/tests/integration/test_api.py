@@ -3,7 +3,10 @@ input as problem+json, URL refusals at registration, pages, and redelivery."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from sqlalchemy import text
 
 from services.notifications.tests.integration.conftest import Running
 from services.notifications.tests.receiver import Receiver
@@ -115,3 +118,52 @@ async def test_pages_and_redelivery(service: Running) -> None:
             headers=a,
         )
         assert bad.status_code == 400
+
+
+async def test_each_refusal_keeps_its_problem_type_and_status(service: Running) -> None:
+    """The service's own errors keep their slugs; the library's bases give the rest, and a
+    stale If-Match is `precondition-failed` with the current version."""
+    a = service.buyer("brand-a")
+
+    async def problem(
+        method: str, url: str, body: Any = None, **headers: str
+    ) -> tuple[int, str, dict[str, Any]]:
+        response = await service.client.request(method, url, json=body, headers={**a, **headers})
+        assert response.headers["content-type"] == "application/problem+json", response.text
+        document: dict[str, Any] = response.json()
+        return response.status_code, document["type"].rsplit("/", 1)[-1], document
+
+    async with Receiver() as receiver:
+        endpoint = await service.register("brand-a", receiver.url())
+        path = f"/v1/webhook-endpoints/{endpoint['endpoint_id']}"
+        sent = await service.client.post(f"{path}/test", headers=a)
+        message_id = sent.json()["message_id"]
+        await service.wait_until(
+            "SELECT status FROM {S}.message WHERE message_id = :m", "succeeded", m=message_id
+        )
+    stale = await problem("PATCH", path, {"description": "x"}, **{"If-Match": '"7"'})
+    assert (stale[0], stale[1], stale[2]["current_version"]) == (412, "precondition-failed", 1)
+    unsafe = {"url": "ftp://127.0.0.1/", "event_types": ["AssessmentCompleted"]}
+    assert (await problem("POST", "/v1/webhook-endpoints", unsafe))[:2] == (422, "unsafe-url")
+    unknown = {"url": receiver.url(), "event_types": ["Nope"]}
+    assert (await problem("POST", "/v1/webhook-endpoints", unknown))[:2] == (
+        422,
+        "unknown-event-types",
+    )
+    async with service.assembled.engine.begin() as connection:  # as the purge leaves it
+        await connection.execute(text("UPDATE notifications.message SET payload = NULL"))
+    redeliver = ("POST", "/v1/deliveries/redeliver", {"message_id": message_id})
+    assert (await problem(*redeliver))[:2] == (410, "payload-expired")
+    disabled = await service.client.patch(path, json={"enabled": False}, headers=a)
+    assert disabled.status_code == 200, disabled.text
+    assert (await problem("POST", f"{path}/test"))[:2] == (409, "endpoint-disabled")
+    assert (await problem(*redeliver))[:2] == (409, "endpoint-disabled")
+    deleted = await service.client.delete(path, headers=a)
+    assert deleted.status_code == 204, deleted.text
+    assert (await problem("DELETE", path))[:2] == (404, "not-found")
+    assert (await problem(*redeliver))[:2] == (404, "not-found")
+    for_nobody = {"url": receiver.url(), "event_types": ["AssessmentCompleted"]}
+    admin = await service.client.post(
+        "/v1/webhook-endpoints", json=for_nobody, headers=service.admin
+    )
+    assert admin.status_code == 422 and admin.json()["type"].endswith("/unprocessable-entity")
