@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -81,10 +82,24 @@ def test_a_service_has_every_part(name: str) -> None:
 def test_every_command_has_a_handler(name: str) -> None:
     """Each command class `commands` defines runs through the registry (`RunCommand`)."""
     commands = importlib.import_module(f"services.{name}.commands")
-    declared = {
+    classes = [
         value
         for value in vars(commands).values()
         if inspect.isclass(value) and value.__module__ == commands.__name__
+    ]
+    # a base of other commands, or a value carried inside one (a committee member), is no command
+    annotations = " ".join(
+        str(annotation)
+        for cls in classes
+        for klass in cls.__mro__
+        if klass.__module__ == commands.__name__
+        for annotation in vars(klass).get("__annotations__", {}).values()
+    )
+    declared = {
+        cls
+        for cls in classes
+        if not any(other is not cls and issubclass(other, cls) for other in classes)
+        and not re.search(rf"\b{cls.__name__}\b", annotations)
     }
     registered = set(definition(name).commands)
     assert registered, "no command handlers"
