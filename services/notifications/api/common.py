@@ -1,5 +1,4 @@
-"""What the routers share: who may call, the handlers' dependencies, reads on the store, and
-running a command as the caller (its correlation id and subject on the events)."""
+"""What the routers share: who may call, the handlers' dependencies, and reads on the store."""
 
 from __future__ import annotations
 
@@ -10,12 +9,10 @@ from typing import Annotated, Any
 from fastapi import Depends
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from libs.domain.aggregate import Change
-from libs.domain.envelope import event_context
 from libs.domain.errors import NotFound
 from libs.events.store import EventStore
 from libs.servicekit.auth import Principal, Role, require_roles
-from libs.servicekit.service import RunCommand, dependencies
+from libs.servicekit.service import dependencies
 from services.notifications import queries
 from services.notifications.handlers import Dependencies
 
@@ -30,14 +27,6 @@ def tenant(principal: Principal) -> str | None:
             raise NotFound("no buyer")  # a buyer token without its buyer sees nothing
         return principal.buyer_id
     return None
-
-
-async def run_as(
-    run: RunCommand, principal: Principal, correlation_id: str | None, command: object
-) -> Change[Any]:
-    """Run the command with the caller's correlation id and subject on its events."""
-    with event_context(correlation_id=correlation_id, actor=principal.subject):
-        return await run(command)
 
 
 @asynccontextmanager

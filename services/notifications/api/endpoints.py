@@ -20,7 +20,7 @@ from libs.servicekit.http import (
     parse_if_match,
     set_etag,
 )
-from libs.servicekit.service import RunCommand
+from libs.servicekit.service import RunCommand, run_as
 from libs.servicekit.types import PathId
 from services.notifications import queries
 from services.notifications.api.common import (
@@ -28,7 +28,6 @@ from services.notifications.api.common import (
     Deps,
     endpoint_or_404,
     reading,
-    run_as,
     tenant,
 )
 from services.notifications.commands import (

@@ -121,8 +121,7 @@ class Running:
     @property
     def assembled(self) -> Service[NotificationsSettings, Dependencies]:
         """The assembled service: its runtime, store, engine, dependencies, components."""
-        service: Service[NotificationsSettings, Dependencies] = self.app.state.service
-        return service
+        return SERVICE.service_of(self.app)
 
     def buyer(self, buyer_id: str) -> dict[str, str]:
         token = mint_token(
