@@ -5,12 +5,12 @@ grants and revocations also feed the grant history, and a grant releases the eve
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.domain.envelope import DomainEvent, Envelope
-from libs.events.consumer import Subscription
+from libs.events.consumer import Handler, Subscription
 from libs.servicekit.service import Wiring
 from services.notifications.adapters.fanout import (
     fan_out,
@@ -21,8 +21,6 @@ from services.notifications.adapters.fanout import (
 from services.notifications.handlers import Dependencies
 from services.notifications.settings import NotificationsSettings
 from services.notifications.upstream import UPSTREAM, SharingGranted, SharingRevoked
-
-Handler = Callable[[AsyncConnection, Envelope, DomainEvent], Awaitable[None]]
 
 DURABLES = {
     "assessment": "notifications_assessment",
