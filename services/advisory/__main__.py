@@ -1,0 +1,6 @@
+"""`python -m services.advisory [serve | migrate | rebuild]`: run the service on PORT, upgrade its
+schema, or rebuild every read model from the event history with a progress bar."""
+
+from services.advisory.service import SERVICE
+
+raise SystemExit(SERVICE.main())

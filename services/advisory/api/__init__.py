@@ -1,0 +1,1 @@
+"""The advisory service's routers, one per resource."""

@@ -1,0 +1,1 @@
+"""Read-side queries of the advisory service (SQL adapters: no SQL in handlers or routes)."""
