@@ -4,18 +4,25 @@ the internal events in one place (`translate`).
 
 Contact details of buyers, free-text messages of access requests and who in an organisation acted
 stay inside the service; an approval is published as the `SharingGranted` that names its request.
+
+Besides the events translated from its history, the relay publishes the `ConsentWatermark`
+(`watermark_document`) after it drained the outbox: for the programme's own services, never
+deliverable to buyers.
 """
 
 from __future__ import annotations
 
+import json
+import uuid
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from pydantic import Field
 
 from libs.domain.contract import PublicContract
-from libs.domain.envelope import DomainEvent, EventRegistry
+from libs.domain.envelope import DomainEvent, EventRegistry, event_type
+from libs.domain.identifiers import name_id
 from services.buyer_sharing.domain import access_request, buyer, sharing
 
 SERVICE = "buyer_sharing"
@@ -105,6 +112,21 @@ class AuditRelianceWithdrawn(DomainEvent):
     reason: str
 
 
+class ConsentWatermark(DomainEvent):
+    """Every grant and revocation buyer sharing committed before `as_of` stands before this
+    message on the stream: a consumer that has applied it knows the consent state as of `as_of`.
+
+    For the programme's own services (notifications checks, before each delivery to a buyer, that
+    it applied one no older than a bound, and holds deliveries otherwise), never deliverable to
+    buyers. Published by the outbox relay, after it drained the outbox under its lock and JetStream
+    acknowledged everything it took, at most every `BW_CONSENT_WATERMARK_SECONDS` (5 s) while the
+    relay and NATS run; the stream keeps only the latest (`Nats-Rollup`). Its envelope names no
+    factory: `subject` is `consent`, `time` is `as_of`, `streamid` is `consent-watermark` at
+    version 1 (order watermarks by `as_of`, never by stream version)."""
+
+    as_of: datetime = Field(description="RFC 3339, UTC: the database's time before the last take.")
+
+
 PUBLIC_EVENTS: tuple[type[DomainEvent], ...] = (
     BuyerRegistered,
     SharingGranted,
@@ -114,6 +136,41 @@ PUBLIC_EVENTS: tuple[type[DomainEvent], ...] = (
     AuditRelianceDeclared,
     AuditRelianceWithdrawn,
 )
+"""The public events translated from the service's history (`translate`)."""
+
+RELAY_EVENTS: tuple[type[DomainEvent], ...] = (ConsentWatermark,)
+"""The public events the relay publishes on its own (`watermark_document`)."""
+
+WATERMARK_STREAM = "consent-watermark"
+# the namespace of the watermarks' ids: one name-based UUID per `as_of`
+_WATERMARK_IDS = str(uuid.uuid5(uuid.NAMESPACE_URL, "https://betterwork.org/buyer_sharing/consent"))
+
+
+def watermark_subject() -> str:
+    """The watermark's NATS subject, without the deployment's prefix (the relay adds it)."""
+    return f"{SERVICE}.{ConsentWatermark.event_name}.v{ConsentWatermark.schema_version}"
+
+
+def watermark_document(as_of: datetime) -> bytes:
+    """The watermark as of `as_of`: a CloudEvents 1.0 JSON document like the service's other
+    public events (its members the library's `Envelope` requires included, so a consumer of this
+    stream that does not read it passes over it), about no factory."""
+    at = as_of.astimezone(UTC).isoformat()
+    watermark_id = name_id(_WATERMARK_IDS, at)
+    document = {
+        "specversion": "1.0",
+        "id": watermark_id,
+        "source": f"/betterwork/{SERVICE}",
+        "type": event_type(SERVICE, ConsentWatermark.event_name, ConsentWatermark.schema_version),
+        "subject": "consent",
+        "time": at,
+        "datacontenttype": "application/json",
+        "data": ConsentWatermark(as_of=as_of.astimezone(UTC)).model_dump(mode="json"),
+        "correlationid": watermark_id,
+        "streamid": WATERMARK_STREAM,
+        "streamversion": 1,
+    }
+    return json.dumps(document, separators=(",", ":")).encode()
 
 
 def translate(event: DomainEvent, state: Any = None) -> Sequence[DomainEvent]:
@@ -198,7 +255,7 @@ def translate(event: DomainEvent, state: Any = None) -> Sequence[DomainEvent]:
 
 def make_public_registry() -> EventRegistry:
     registry = EventRegistry(SERVICE)
-    registry.register_all(*PUBLIC_EVENTS)
+    registry.register_all(*PUBLIC_EVENTS, *RELAY_EVENTS)
     return registry
 
 

@@ -1,5 +1,6 @@
 """Buyer sharing, declared: its settings, events, public contract, dependencies, command
-handlers, upstream subscriptions, routers, own problems, migrations and rebuild, which
+handlers, upstream subscriptions, routers, own problems, migrations, rebuild and consent
+watermark, which
 `libs.servicekit.service` turns into the app, the event runtime and the command line."""
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from pathlib import Path
 
 from libs.domain.contract import PublicContract
 from libs.domain.envelope import EventRegistry
+from libs.events.relay import Watermark
 from libs.servicekit.problems import ProblemRegistry
 from libs.servicekit.service import ServiceDefinition, Wiring
 from services.buyer_sharing import errors
@@ -20,7 +22,7 @@ from services.buyer_sharing.api import (
     transparency,
 )
 from services.buyer_sharing.consumers import subscriptions
-from services.buyer_sharing.contract import CONTRACT
+from services.buyer_sharing.contract import CONTRACT, watermark_document, watermark_subject
 from services.buyer_sharing.dependencies import Dependencies, make_dependencies
 from services.buyer_sharing.domain import make_registry
 from services.buyer_sharing.handlers import COMMAND_HANDLERS
@@ -50,6 +52,16 @@ def events() -> EventRegistry:
 
 def contract(_settings: BuyerSharingSettings) -> PublicContract:
     return CONTRACT
+
+
+def consent_watermark(settings: BuyerSharingSettings) -> Watermark:
+    """The relay's consent watermark (contract.ConsentWatermark), every
+    `BW_CONSENT_WATERMARK_SECONDS` after the outbox is drained."""
+    return Watermark(
+        subject=watermark_subject(),
+        every=settings.consent_watermark_seconds,
+        message=watermark_document,
+    )
 
 
 def dependencies(wiring: Wiring[BuyerSharingSettings]) -> Dependencies:
@@ -95,6 +107,7 @@ SERVICE: ServiceDefinition[BuyerSharingSettings, Dependencies] = ServiceDefiniti
     problems=PROBLEMS,
     subscriptions=subscriptions,
     rebuild=rebuild,
+    watermark=consent_watermark,
     openapi_tags=[
         {"name": "buyers", "description": "Buyers, their portfolios and shared reports."},
         {"name": "sharing-grants", "description": "A factory's consent to a buyer."},

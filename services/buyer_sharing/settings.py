@@ -1,5 +1,6 @@
-"""Settings of the buyer sharing service: the shared ones plus the public pages' cache lifetime
-and per-client rate limit."""
+"""Settings of the buyer sharing service: the shared ones plus the consent watermark's interval,
+the public pages' cache lifetime, per-client rate limit and trusted proxies, and the limit of open
+access requests per buyer."""
 
 from __future__ import annotations
 
@@ -11,6 +12,10 @@ from libs.servicekit.settings import ServiceSettings
 class BuyerSharingSettings(ServiceSettings):
     service_name: str = "buyer_sharing"
     port: int = Field(8003, validation_alias="PORT")
+    # how often the relay publishes the consent watermark after draining the outbox (contract.py)
+    consent_watermark_seconds: float = Field(
+        5.0, gt=0, le=3600, validation_alias="BW_CONSENT_WATERMARK_SECONDS"
+    )
     # public transparency pages: how long shared caches may keep an answer
     transparency_max_age_seconds: int = Field(
         300, ge=0, validation_alias="BW_TRANSPARENCY_MAX_AGE_SECONDS"
