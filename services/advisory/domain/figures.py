@@ -3,10 +3,12 @@ year and group (country, and the course, role and gender when asked), the runnin
 the first year of data, and the suppression of small cells.
 
 A yearly cell is withheld when it counts fewer participants than the minimum, or fewer factories
-than the minimum (so that no factory's own training can be read off a public figure). A running
-total is withheld on the same rules, and also when publishing it would let a withheld cell be
-worked out: cumulative(Y) - yearly(Y) = cumulative(Y-1), so of those two, either both are shown
-or both are withheld (then the total only reveals their sum, which passed the minimums)."""
+than the minimum (so that no factory's own training can be read off a public figure). Running
+totals must not give a withheld year away: two totals differ by the years between them, so the
+years withheld since the last total shown are held together until their sum is itself a cell fit
+to show; the next year that would be shown is withheld too (secondary suppression) to make that
+sum, and the total is shown again from there. A running total is withheld below the minimums too.
+"""
 
 from __future__ import annotations
 
@@ -70,26 +72,35 @@ def publish(
 def _group_figures(cells: Sequence[Cell], minimums: Minimums) -> list[Figure]:
     figures = []
     participants = completions = most_factories = 0
-    previous_withheld = False  # the running total before this year: withheld and not zero
+    # the years withheld since the last total shown: their participants and factories
+    pending = False
+    pending_participants = pending_factories = 0
     for cell in cells:
         participants += cell.participants
         completions += cell.completions
         most_factories = max(most_factories, cell.factories)
-        yearly_withheld = not minimums.met(cell.participants, cell.factories)
-        cumulative_withheld = not minimums.met(participants, most_factories) or (
-            yearly_withheld != previous_withheld
+        # a year fit to show is withheld while earlier withheld years wait for company
+        yearly_withheld = pending or not minimums.met(cell.participants, cell.factories)
+        if yearly_withheld:
+            pending = True
+            pending_participants += cell.participants
+            pending_factories = max(pending_factories, cell.factories)
+        cumulative_shown = minimums.met(participants, most_factories) and (
+            not pending or minimums.met(pending_participants, pending_factories)
         )
+        if cumulative_shown:
+            pending = False
+            pending_participants = pending_factories = 0
         figures.append(
             Figure(
                 group=cell.group,
                 year=cell.year,
                 participants=None if yearly_withheld else cell.participants,
                 completions=None if yearly_withheld else cell.completions,
-                cumulative_participants=None if cumulative_withheld else participants,
-                cumulative_completions=None if cumulative_withheld else completions,
+                cumulative_participants=participants if cumulative_shown else None,
+                cumulative_completions=completions if cumulative_shown else None,
                 suppressed=yearly_withheld,
-                cumulative_suppressed=cumulative_withheld,
+                cumulative_suppressed=not cumulative_shown,
             )
         )
-        previous_withheld = cumulative_withheld
     return figures
