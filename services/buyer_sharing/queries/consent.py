@@ -11,10 +11,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, or_, select, true
+from sqlalchemy import and_, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.buyer_sharing.tables import (
+    SCHEMA,
     access_request,
     audit_reliance,
     buyer,
@@ -26,11 +27,19 @@ from services.buyer_sharing.tables import (
 Row = dict[str, Any]
 
 
-def _in_force(today: date) -> Any:
-    return and_(
-        sharing_grant.c.active,
-        or_(sharing_grant.c.ends_on.is_(None), sharing_grant.c.ends_on >= today),
-    )
+def buyer_may_read(grant: str) -> str:
+    """The one rule for what a buyer may read, as SQL on the `sharing_grant` row aliased `grant`
+    (`:today` bound to the service's date): the factory granted it access, has not revoked it, and
+    the grant's end date, if any, is not past. Every buyer-facing read applies it in the statement
+    or on the connection that reads the factory's data (the portfolio and its CSV, one factory,
+    its reports)."""
+    return f"({grant}.active AND ({grant}.ends_on IS NULL OR {grant}.ends_on >= :today))"
+
+
+_GRANT_IN_FORCE = text(
+    f"""SELECT true FROM "{SCHEMA}".sharing_grant g
+    WHERE g.factory_id = :factory_id AND g.buyer_id = :buyer_id AND {buyer_may_read("g")}"""
+)
 
 
 async def buyer_row(connection: AsyncConnection, buyer_id: str) -> Row | None:
@@ -49,11 +58,7 @@ async def grant_in_force(
     connection: AsyncConnection, factory_id: str, buyer_id: str, today: date
 ) -> bool:
     found = await connection.scalar(
-        select(true()).where(
-            sharing_grant.c.factory_id == factory_id,
-            sharing_grant.c.buyer_id == buyer_id,
-            _in_force(today),
-        )
+        _GRANT_IN_FORCE, {"factory_id": factory_id, "buyer_id": buyer_id, "today": today}
     )
     return bool(found)
 

@@ -1,6 +1,7 @@
 """The buyer's portfolio: one page of the factories shared with it, in risk order, with each
 factory's latest report, change since the previous one, open issues and plan progress, in one
-statement that checks consent (docs/buyer_sharing.md)."""
+statement that checks consent with the one rule for what a buyer may read
+(`consent.buyer_may_read`; docs/buyer_sharing.md)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.buyer_sharing.domain import portfolio
+from services.buyer_sharing.queries.consent import buyer_may_read
 from services.buyer_sharing.tables import SCHEMA
 
 _PAGE_SQL = f"""
@@ -26,8 +28,7 @@ _PAGE_SQL = f"""
             coalesce(s.rate_ppm, 0) AS rate_ppm
         FROM "{SCHEMA}".sharing_grant g
         LEFT JOIN "{SCHEMA}".factory_summary s ON s.factory_id = g.factory_id
-        WHERE g.buyer_id = :buyer_id AND g.active
-          AND (g.ends_on IS NULL OR g.ends_on >= :today)
+        WHERE g.buyer_id = :buyer_id AND {buyer_may_read("g")}
           AND (CAST(:factory_id AS text) IS NULL OR g.factory_id = :factory_id)
           AND (CAST(:country AS text) IS NULL OR s.country = :country)
           AND (CAST(:open_critical AS boolean) IS NULL
