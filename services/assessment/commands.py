@@ -1,19 +1,23 @@
 """What callers ask the assessment service to do (imperative names); built by the API layer from
-request bodies that have already been checked against the request rules (schemas.py)."""
+request bodies that have already been checked against the request rules (schemas.py). Every staff
+command carries the caller's `scope` (keyword-only and required, so none is built without one):
+the country programmes it may act in."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from services.assessment.domain.assessment_events import FindingFacts
 from services.assessment.domain.factory import FactoryDetails
+from services.assessment.domain.scope import CountryScope
 
 
 @dataclass(frozen=True)
 class RegisterFactory:
     factory_id: str
     details: FactoryDetails
+    scope: CountryScope = field(kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -21,6 +25,7 @@ class UpdateFactory:
     factory_id: str
     changes: dict[str, object]
     expected_version: int | None = None
+    scope: CountryScope = field(kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,7 @@ class ScheduleAssessment:
     scheduled_for: date
     assessors: tuple[str, ...]
     catalogue_version: str | None = None
+    scope: CountryScope = field(kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,7 @@ class RecordFindings:
     findings: tuple[tuple[str, FindingFacts], ...]
     recorded_by: str
     expected_version: int | None = None
+    scope: CountryScope = field(kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,7 @@ class RecordFinding:
     facts: FindingFacts
     recorded_by: str
     expected_version: int | None = None
+    scope: CountryScope = field(kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -56,6 +64,7 @@ class CompleteAssessment:
     assessment_id: str
     completed_by: str
     expected_version: int | None = None
+    scope: CountryScope = field(kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -66,6 +75,7 @@ class CorrectFinding:
     reason: str
     corrected_by: str
     expected_version: int | None = None
+    scope: CountryScope = field(kw_only=True)
 
 
 @dataclass(frozen=True)

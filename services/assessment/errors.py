@@ -78,3 +78,14 @@ class OsIdTaken(AlreadyExists):
 
     def __init__(self, os_id: str) -> None:
         super().__init__(f"OS ID {os_id} belongs to another factory", os_id=os_id)
+
+
+class OutsideCountryProgramme(DomainError):
+    """A staff member asked for a factory in a country they do not work in (own problem type,
+    403 `outside-country-programme`): registering one there, or moving one of theirs there. What
+    exists in another country is 'not found' instead, as another tenant's."""
+
+    def __init__(self, country: str) -> None:
+        super().__init__(
+            f"you do not work for the {country} country programme", country=country.upper()
+        )

@@ -47,6 +47,12 @@ PROBLEMS = (
     .add(errors.AssessmentAlreadyCompleted, 409, "Assessment completed", "assessment-completed")
     .add(errors.AssessmentNotCompleted, 409, "Assessment not completed", "assessment-not-completed")
     .add(errors.OsIdTaken, 409, "OS ID taken", "os-id-taken")
+    .add(
+        errors.OutsideCountryProgramme,
+        403,
+        "Outside your country programmes",
+        "outside-country-programme",
+    )
 )
 
 

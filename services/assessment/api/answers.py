@@ -1,6 +1,7 @@
 """How the assessment routes answer: an assessment as the caller may see it (a factory user sees
-only its own completed reports; anything else is a 404), with its findings, and a command's answer
-(the assessment as the command's own transaction left it)."""
+only its own completed reports, staff those of their country programmes; anything else is a 404),
+with its findings, and a command's answer (the assessment as the command's own transaction left
+it)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from libs.domain.aggregate import Change
 from libs.servicekit.auth import Principal, Role
 from libs.servicekit.http import set_etag
 from libs.servicekit.problems import NotFound
+from services.assessment.api.common import may_read_country
 from services.assessment.handlers.dependencies import Reads
 from services.assessment.queries import assessments as queries
 from services.assessment.schemas import AssessmentDetail
@@ -22,8 +24,13 @@ from services.assessment.schemas import AssessmentDetail
 async def assessment_or_404(reads: Reads, principal: Principal, assessment_id: str) -> RowMapping:
     async with reads.store.reading() as connection:
         row = await queries.get_assessment(connection, assessment_id)
-    hidden = principal.role is Role.FACTORY and (
-        row is None or row["factory_id"] != principal.factory_id or row["status"] != "completed"
+    hidden = (
+        row is None
+        or not may_read_country(principal, row["country"])
+        or (
+            principal.role is Role.FACTORY
+            and (row["factory_id"] != principal.factory_id or row["status"] != "completed")
+        )
     )
     if row is None or hidden:
         raise NotFound(f"assessment {assessment_id} does not exist")

@@ -1,5 +1,6 @@
 """/v1/assessments: schedule a factory's next assessment, list them, read one with its findings,
-and a country's yearly synthesis."""
+and a country's yearly synthesis. Staff schedule, list and read only assessments of their country
+programmes; the synthesis (aggregates, no factory) answers any staff member for any country."""
 
 from __future__ import annotations
 
@@ -16,7 +17,15 @@ from libs.servicekit.problems import UnprocessableEntity
 from libs.servicekit.service import RunCommand
 from libs.servicekit.types import PathId
 from services.assessment.api.answers import assessment_detail, changed_assessment
-from services.assessment.api.common import Deps, Reader, ReadModels, Staff, run_as
+from services.assessment.api.common import (
+    Deps,
+    Reader,
+    ReadModels,
+    Staff,
+    listed_countries,
+    run_as,
+    scope_of,
+)
 from services.assessment.commands import ScheduleAssessment
 from services.assessment.queries import assessments as queries
 from services.assessment.queries import synthesis
@@ -41,11 +50,13 @@ async def schedule_assessment(
         scheduled_for=body.scheduled_for,
         assessors=tuple(body.assessors),
         catalogue_version=body.catalogue_version,
+        scope=scope_of(principal),
     )
     try:
         change = await run_as(run, principal, correlation_id, command)
     except NotFound as error:
-        # the factory named in the body: the request is wrong, not the URL
+        # the factory named in the body (unknown, or of another country programme): the
+        # request is wrong, not the URL
         raise UnprocessableEntity(
             error.detail, extensions={"factory_id": body.factory_id}
         ) from error
@@ -61,7 +72,8 @@ async def list_assessments(
     factory_id: Annotated[ResourceId | None, Query()] = None,
     status: Literal["scheduled", "completed"] | None = None,
 ) -> dict[str, Any]:
-    """List assessments; a factory user sees only its own completed ones."""
+    """List assessments; a factory user sees only its own completed ones, staff those of their
+    country programmes."""
     if principal.role is Role.FACTORY:
         if factory_id not in (None, principal.factory_id):
             return {"items": [], "next_cursor": None}
@@ -72,6 +84,7 @@ async def list_assessments(
             connection,
             factory_id=factory_id,
             status=status,
+            countries=listed_countries(principal),
             after=position["after"] if position else None,
             limit=pagination.limit + 1,
         )

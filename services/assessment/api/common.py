@@ -1,5 +1,6 @@
 """What the assessment routers share: the role and parameter aliases, the service's dependencies
-and read side as `Annotated` aliases, and running a command on behalf of the caller."""
+and read side as `Annotated` aliases, the caller's country programmes, and running a command on
+behalf of the caller."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from libs.domain.aggregate import Change
 from libs.domain.envelope import event_context
 from libs.servicekit.auth import Principal, Role, require_roles
 from libs.servicekit.service import RunCommand, dependencies
+from services.assessment.domain.scope import NO_COUNTRY, CountryScope
 from services.assessment.handlers.dependencies import Dependencies, Reads
 
 Staff = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.ASSESSOR))]
@@ -30,6 +32,24 @@ def read_side(deps: Deps) -> Reads:
 
 
 ReadModels = Annotated[Reads, Depends(read_side)]
+
+
+def scope_of(principal: Principal) -> CountryScope:
+    """The country programmes a staff member's commands may act in (the token's `countries`;
+    every country for the headquarters); nothing for anyone else."""
+    return CountryScope(principal.countries) if principal.is_staff else NO_COUNTRY
+
+
+def may_read_country(principal: Principal, country: str) -> bool:
+    """Whether a reader of a factory's own data passes the country check: staff of that country
+    programme (or the headquarters); a factory user is checked on its own factory instead."""
+    return principal.role is Role.FACTORY or principal.works_in(country)
+
+
+def listed_countries(principal: Principal) -> frozenset[str] | None:
+    """The countries a list shows the caller: a staff member's programmes (None: every one);
+    a factory user's list is narrowed to its own factory instead."""
+    return principal.countries if principal.is_staff else None
 
 
 async def run_as(

@@ -12,7 +12,7 @@ from libs.servicekit.problems import UnprocessableEntity
 from libs.servicekit.service import RunCommand
 from libs.servicekit.types import PathId
 from services.assessment.api.answers import changed_assessment
-from services.assessment.api.common import FactoryUser, Staff, run_as
+from services.assessment.api.common import FactoryUser, Staff, run_as, scope_of
 from services.assessment.commands import CorrectFinding, RespondToFinding
 from services.assessment.schemas import AssessmentDetail, FindingCorrection, FindingResponseInput
 
@@ -43,6 +43,7 @@ async def correct_finding(
         reason=body.reason,
         corrected_by=principal.subject,
         expected_version=parse_if_match(if_match),
+        scope=scope_of(principal),
     )
     change = await run_as(run, principal, correlation_id, command)
     return changed_assessment(change, response, status_code=201)

@@ -1,4 +1,5 @@
-"""/v1/factories: register, read, list and update factories, and a factory's compliance trend."""
+"""/v1/factories: register, read, list and update factories, and a factory's compliance trend.
+Staff see and change only factories of their country programmes; another country's is a 404."""
 
 from __future__ import annotations
 
@@ -22,7 +23,16 @@ from libs.servicekit.http import (
 from libs.servicekit.problems import NotFound
 from libs.servicekit.service import RunCommand
 from libs.servicekit.types import PathId
-from services.assessment.api.common import Country, Reader, ReadModels, Staff, run_as
+from services.assessment.api.common import (
+    Country,
+    Reader,
+    ReadModels,
+    Staff,
+    listed_countries,
+    may_read_country,
+    run_as,
+    scope_of,
+)
 from services.assessment.commands import RegisterFactory, UpdateFactory
 from services.assessment.domain.factory import FactoryDetails
 from services.assessment.handlers.dependencies import Reads
@@ -38,7 +48,7 @@ async def _factory_or_404(reads: Reads, principal: Principal, factory_id: str) -
         raise NotFound(f"factory {factory_id} does not exist")
     async with reads.store.reading() as connection:
         row = await queries.get_factory(connection, factory_id)
-    if row is None:
+    if row is None or not may_read_country(principal, row["country"]):
         raise NotFound(f"factory {factory_id} does not exist")
     return row
 
@@ -61,9 +71,10 @@ async def register_factory(
     correlation_id: CorrelationId = None,
     idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
-    """Register a factory."""
+    """Register a factory (in a country of the caller's programmes: another is a 403)."""
     factory_id = str(uuid.uuid4())
-    change = await run_as(run, principal, correlation_id, RegisterFactory(factory_id, body))
+    command = RegisterFactory(factory_id, body, scope=scope_of(principal))
+    change = await run_as(run, principal, correlation_id, command)
     response.headers["Location"] = f"/v1/factories/{factory_id}"
     return _changed_factory(change, response)
 
@@ -75,12 +86,14 @@ async def list_factories(
     pagination: Pagination,
     country: Country = None,
 ) -> dict[str, Any]:
-    """List factories (a factory user sees only its own), optionally by country."""
+    """List factories (a factory user sees only its own; staff those of their country
+    programmes), optionally by country."""
     position = pagination.position(after=str)
     async with reads.store.reading() as connection:
         rows = await queries.list_factories(
             connection,
             country=country.upper() if country else None,
+            countries=listed_countries(principal),
             only_factory=principal.factory_id if principal.role is Role.FACTORY else None,
             after=position["after"] if position else None,
             limit=pagination.limit + 1,
@@ -110,9 +123,12 @@ async def update_factory(
     correlation_id: CorrelationId = None,
     idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
-    """Change a factory's details (send If-Match to avoid overwriting a concurrent change)."""
+    """Change a factory's details (send If-Match to avoid overwriting a concurrent change);
+    moving it to a country outside the caller's programmes is a 403."""
     changes = body.model_dump(exclude_unset=True)
-    command = UpdateFactory(factory_id, changes, parse_if_match(if_match))
+    command = UpdateFactory(
+        factory_id, changes, parse_if_match(if_match), scope=scope_of(principal)
+    )
     change = await run_as(run, principal, correlation_id, command)
     return _changed_factory(change, response)
 

@@ -1,5 +1,6 @@
 """The work on site: record an assessment's findings, one question at a time or many at once,
-then complete the assessment, which makes them its report."""
+then complete the assessment, which makes them its report (staff of the assessment's country
+programme; any other assessment is a 404)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from libs.servicekit.http import CorrelationId, IdempotencyKey, IfMatch, parse_i
 from libs.servicekit.service import RunCommand
 from libs.servicekit.types import PathId
 from services.assessment.api.answers import changed_assessment
-from services.assessment.api.common import Staff, run_as
+from services.assessment.api.common import Staff, run_as, scope_of
 from services.assessment.commands import CompleteAssessment, RecordFinding, RecordFindings
 from services.assessment.schemas import AssessmentDetail, FindingInput, FindingsInput
 
@@ -35,6 +36,7 @@ async def record_finding(
         facts=body.facts(),
         recorded_by=principal.subject,
         expected_version=parse_if_match(if_match),
+        scope=scope_of(principal),
     )
     change = await run_as(run, principal, correlation_id, command)
     return changed_assessment(change, response)
@@ -58,6 +60,7 @@ async def record_findings(
         findings=tuple((finding.question_id, finding.facts()) for finding in body.findings),
         recorded_by=principal.subject,
         expected_version=parse_if_match(if_match),
+        scope=scope_of(principal),
     )
     change = await run_as(run, principal, correlation_id, command)
     return changed_assessment(change, response)
@@ -74,6 +77,8 @@ async def complete_assessment(
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Complete the assessment: refused while a critical question is unanswered."""
-    command = CompleteAssessment(assessment_id, principal.subject, parse_if_match(if_match))
+    command = CompleteAssessment(
+        assessment_id, principal.subject, parse_if_match(if_match), scope=scope_of(principal)
+    )
     change = await run_as(run, principal, correlation_id, command)
     return changed_assessment(change, response)

@@ -1,6 +1,8 @@
 """Command handlers of the Assessment aggregate: `async def verb(command, deps)`, each handing a pure
 decision (domain/assessment.py) with the catalogue the assessment pins to the aggregate repository,
-which loads, authorizes, checks If-Match, decides, appends and projects in one unit of work."""
+which loads, authorizes, checks If-Match, decides, appends and projects in one unit of work. Staff
+act only on assessments of their country programmes (the country an assessment pinned when it was
+scheduled); any other is 'not found', as another tenant's."""
 
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from services.assessment.compliance_catalogue import Catalogue
 from services.assessment.domain import assessment as rules
 from services.assessment.domain.assessment_state import Assessment
 from services.assessment.handlers.dependencies import Dependencies
-from services.assessment.handlers.guards import must_exist, unique_violation
+from services.assessment.handlers.guards import must_exist_in, unique_violation
 
 CYCLE_INDEX = "uq_assessment_factory_id_cycle"
 
@@ -35,7 +37,8 @@ async def schedule_assessment(
     try:
         async with deps.assessments.store.unit_of_work(authorize_first=True) as unit:
             factory = (await deps.factories.load(unit, command.factory_id)).state
-            if factory is None:
+            # another programme's factory is as unknown as one that does not exist
+            if factory is None or not command.scope.covers(factory.country):
                 raise NotFound(f"factory {command.factory_id} does not exist")
             catalogue = deps.catalogues.resolve(version, factory.country)
             if catalogue is None:
@@ -80,12 +83,12 @@ async def _decide_on(
     decision: Decision,
     *,
     expected_version: int | None,
-    authorize: Callable[[Loaded[Assessment | None]], None] | None = None,
+    authorize: Callable[[Loaded[Assessment | None]], None],
     answered: bool = True,
 ) -> Change[Assessment | None]:
-    """Run a decision on an existing assessment with the catalogue it pins; the change's
-    `answer` is the assessment as the command left it, read in the same transaction (unless the
-    command's caller is `answered` from the change alone)."""
+    """Run a decision on an existing assessment with the catalogue it pins, once `authorize`
+    let the caller at it; the change's `answer` is the assessment as the command left it, read in
+    the same transaction (unless the command's caller is `answered` from the change alone)."""
 
     def decide(assessment: Assessment | None) -> Sequence[DomainEvent]:
         assert assessment is not None  # authorized: it exists
@@ -95,7 +98,7 @@ async def _decide_on(
         assessment_id,
         decide,
         expected_version=expected_version,
-        authorize=authorize or must_exist("assessment", assessment_id),
+        authorize=authorize,
         answer=deps.assessment_answer(assessment_id) if answered else None,
     )
 
@@ -112,6 +115,7 @@ async def record_finding(command: RecordFinding, deps: Dependencies) -> Change[A
             recorded_by=command.recorded_by,
         ),
         expected_version=command.expected_version,
+        authorize=must_exist_in(command.scope, "assessment", command.assessment_id),
     )
 
 
@@ -123,6 +127,7 @@ async def record_findings(command: RecordFindings, deps: Dependencies) -> Change
             assessment, catalogue, findings=command.findings, recorded_by=command.recorded_by
         ),
         expected_version=command.expected_version,
+        authorize=must_exist_in(command.scope, "assessment", command.assessment_id),
     )
 
 
@@ -137,6 +142,7 @@ async def complete_assessment(
             assessment, catalogue, completed_by=command.completed_by, report_date=report_date
         ),
         expected_version=command.expected_version,
+        authorize=must_exist_in(command.scope, "assessment", command.assessment_id),
     )
 
 
@@ -153,6 +159,7 @@ async def correct_finding(command: CorrectFinding, deps: Dependencies) -> Change
             reason=command.reason,
         ),
         expected_version=command.expected_version,
+        authorize=must_exist_in(command.scope, "assessment", command.assessment_id),
     )
 
 

@@ -16,7 +16,7 @@ from services.assessment.domain import factory as factories
 from services.assessment.domain.factory import Factory, FactoryDetails
 from services.assessment.errors import InvalidFactory, OsIdTaken
 from services.assessment.handlers.dependencies import Dependencies
-from services.assessment.handlers.guards import must_exist, unique_violation
+from services.assessment.handlers.guards import must_exist_in, unique_violation
 
 OS_ID_INDEX = "uq_factory_os_id"
 
@@ -42,6 +42,9 @@ async def register_factory(command: RegisterFactory, deps: Dependencies) -> Chan
             return await deps.factories.execute(
                 command.factory_id,
                 decide,
+                # before anything is asked or replayed: a factory of a country the caller does
+                # not work in is refused (403, as there is nothing to hide yet)
+                authorize=lambda _loaded: command.scope.require(command.details.country),
                 unit=unit,
                 answer=deps.factory_answer(command.factory_id),
             )
@@ -65,6 +68,8 @@ async def update_factory(command: UpdateFactory, deps: Dependencies) -> Change[F
                     )
                 except ValidationError as error:
                     raise InvalidFactory(_validation_message(error)) from error
+                # moving a factory to a programme the caller does not work in
+                command.scope.require(details.country)
                 os_id = details.os_id
                 await _refuse_taken_os_id(deps, unit, os_id, command.factory_id)
                 return factories.update_factory(factory, details)
@@ -73,7 +78,7 @@ async def update_factory(command: UpdateFactory, deps: Dependencies) -> Change[F
                 command.factory_id,
                 decide,
                 expected_version=command.expected_version,
-                authorize=must_exist("factory", command.factory_id),
+                authorize=must_exist_in(command.scope, "factory", command.factory_id),
                 unit=unit,
                 answer=deps.factory_answer(command.factory_id),
             )

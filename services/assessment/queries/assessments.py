@@ -102,6 +102,7 @@ async def list_assessments(
     *,
     factory_id: str | None,
     status: str | None,
+    countries: frozenset[str] | None,
     after: str | None,
     limit: int,
 ) -> list[RowMapping]:
@@ -110,6 +111,8 @@ async def list_assessments(
         query = query.where(assessment.c.factory_id == factory_id)
     if status is not None:
         query = query.where(assessment.c.status == status)
+    if countries is not None:  # a staff member's country programmes
+        query = query.where(assessment.c.country.in_(sorted(countries)))
     if after is not None:
         query = query.where(assessment.c.assessment_id > after)
     return list((await connection.execute(query)).mappings().all())

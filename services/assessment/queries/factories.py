@@ -35,6 +35,7 @@ async def list_factories(
     connection: AsyncConnection,
     *,
     country: str | None,
+    countries: frozenset[str] | None,
     only_factory: str | None,
     after: str | None,
     limit: int,
@@ -42,6 +43,8 @@ async def list_factories(
     query = select(factory).order_by(factory.c.factory_id).limit(limit)
     if country is not None:
         query = query.where(factory.c.country == country)
+    if countries is not None:  # a staff member's country programmes
+        query = query.where(factory.c.country.in_(sorted(countries)))
     if only_factory is not None:
         query = query.where(factory.c.factory_id == only_factory)
     if after is not None:

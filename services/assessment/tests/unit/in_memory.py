@@ -17,6 +17,7 @@ from services.assessment.commands import (
 )
 from services.assessment.compliance_catalogue import load_library
 from services.assessment.domain.assessment_events import FindingFacts
+from services.assessment.domain.scope import EVERY_COUNTRY
 from services.assessment.handlers import COMMAND_HANDLERS
 from services.assessment.handlers.dependencies import Dependencies
 from services.assessment.tests.unit.given import details
@@ -59,17 +60,24 @@ def stored(store: InMemoryEventStore, stream_id: str) -> list[type[DomainEvent]]
 
 
 async def given_factory(deps: Dependencies, factory_id: str = "f-1") -> None:
-    await run(deps, RegisterFactory(factory_id, details()))
+    await run(deps, RegisterFactory(factory_id, details(), scope=EVERY_COUNTRY))
 
 
 async def given_assessment(deps: Dependencies, *, critical_answered: bool = False) -> None:
     await given_factory(deps)
-    await run(deps, ScheduleAssessment("a-1", "f-1", date(2025, 3, 3), (ASSESSOR, "assessor-2")))
+    await run(
+        deps,
+        ScheduleAssessment(
+            "a-1", "f-1", date(2025, 3, 3), (ASSESSOR, "assessor-2"), scope=EVERY_COUNTRY
+        ),
+    )
     if critical_answered:
         for question_id in CATALOGUE.critical_question_ids:
-            await run(deps, RecordFinding("a-1", question_id, COMPLIANT, ASSESSOR))
+            await run(
+                deps, RecordFinding("a-1", question_id, COMPLIANT, ASSESSOR, scope=EVERY_COUNTRY)
+            )
 
 
 async def given_completed(deps: Dependencies) -> None:
     await given_assessment(deps, critical_answered=True)
-    await run(deps, CompleteAssessment("a-1", ASSESSOR))
+    await run(deps, CompleteAssessment("a-1", ASSESSOR, scope=EVERY_COUNTRY))

@@ -29,6 +29,7 @@ from services.assessment.domain.assessment_events import (
     NonComplianceFound,
     ZeroToleranceIssueFound,
 )
+from services.assessment.domain.scope import EVERY_COUNTRY
 from services.assessment.handlers import COMMAND_HANDLERS
 from services.assessment.handlers.dependencies import Dependencies
 from services.assessment.tests.unit.in_memory import (
@@ -53,7 +54,10 @@ class TestScheduleAssessment:
     ) -> None:
         await given_factory(deps)
         lookups.last_cycles["f-1"] = 2
-        await run(deps, ScheduleAssessment("a-1", "f-1", date(2025, 3, 3), ("x", "y")))
+        await run(
+            deps,
+            ScheduleAssessment("a-1", "f-1", date(2025, 3, 3), ("x", "y"), scope=EVERY_COUNTRY),
+        )
         [event] = store.events("assessment-a-1")
         assert isinstance(event, AssessmentScheduled) and event.cycle == 3
         public = store.published[-1]
@@ -62,14 +66,22 @@ class TestScheduleAssessment:
 
     async def test_an_unknown_factory_is_not_found(self, deps: Dependencies) -> None:
         with pytest.raises(NotFound):
-            await run(deps, ScheduleAssessment("a-1", "f-9", date(2025, 3, 3), ("x",)))
+            await run(
+                deps,
+                ScheduleAssessment("a-1", "f-9", date(2025, 3, 3), ("x",), scope=EVERY_COUNTRY),
+            )
 
     async def test_refuses_an_unknown_catalogue_version(
         self, deps: Dependencies, store: InMemoryEventStore
     ) -> None:
         await given_factory(deps)
         with pytest.raises(DomainError):
-            await run(deps, ScheduleAssessment("a-1", "f-1", date(2025, 3, 3), ("x",), "1999.9"))
+            await run(
+                deps,
+                ScheduleAssessment(
+                    "a-1", "f-1", date(2025, 3, 3), ("x",), "1999.9", scope=EVERY_COUNTRY
+                ),
+            )
         assert store.events("assessment-a-1") == []
 
 
@@ -80,19 +92,31 @@ class TestRecordFinding:
         await given_assessment(deps)
         before = len(store.published)
         # a zero-tolerance non-compliance escalates inside the service at once
-        await run(deps, RecordFinding("a-1", "CHL-CHI-01", NON_COMPLIANT, ASSESSOR))
+        await run(
+            deps, RecordFinding("a-1", "CHL-CHI-01", NON_COMPLIANT, ASSESSOR, scope=EVERY_COUNTRY)
+        )
         assert stored(store, "assessment-a-1")[-2:] == [FindingRecorded, ZeroToleranceIssueFound]
         assert len(store.published) == before
 
     async def test_an_unknown_assessment_is_not_found(self, deps: Dependencies) -> None:
         with pytest.raises(NotFound):
-            await run(deps, RecordFinding("a-9", "OSH-EMP-01", COMPLIANT, ASSESSOR))
+            await run(
+                deps, RecordFinding("a-9", "OSH-EMP-01", COMPLIANT, ASSESSOR, scope=EVERY_COUNTRY)
+            )
 
     async def test_refuses_a_stale_if_match(self, deps: Dependencies) -> None:
         await given_assessment(deps)
         with pytest.raises(VersionMismatch):
             await run(
-                deps, RecordFinding("a-1", "OSH-EMP-01", COMPLIANT, ASSESSOR, expected_version=7)
+                deps,
+                RecordFinding(
+                    "a-1",
+                    "OSH-EMP-01",
+                    COMPLIANT,
+                    ASSESSOR,
+                    expected_version=7,
+                    scope=EVERY_COUNTRY,
+                ),
             )
 
 
@@ -101,8 +125,10 @@ class TestCompleteAssessment:
         self, deps: Dependencies, store: InMemoryEventStore
     ) -> None:
         await given_assessment(deps, critical_answered=True)
-        await run(deps, RecordFinding("a-1", "OSH-WEN-01", NON_COMPLIANT, ASSESSOR))
-        await run(deps, CompleteAssessment("a-1", ASSESSOR))
+        await run(
+            deps, RecordFinding("a-1", "OSH-WEN-01", NON_COMPLIANT, ASSESSOR, scope=EVERY_COUNTRY)
+        )
+        await run(deps, CompleteAssessment("a-1", ASSESSOR, scope=EVERY_COUNTRY))
         events = store.events("assessment-a-1")
         completed = events[-2]
         assert isinstance(completed, AssessmentCompleted) and completed.report_date == NOW.date()
@@ -117,7 +143,15 @@ class TestCorrectFinding:
         await given_completed(deps)
         question_id = CATALOGUE.critical_question_ids[0]
         await run(
-            deps, CorrectFinding("a-1", question_id, NON_COMPLIANT, "photo reviewed", "assessor-2")
+            deps,
+            CorrectFinding(
+                "a-1",
+                question_id,
+                NON_COMPLIANT,
+                "photo reviewed",
+                "assessor-2",
+                scope=EVERY_COUNTRY,
+            ),
         )
         assert FindingCorrected in stored(store, "assessment-a-1")
         assert "FindingCorrected" in published(store)

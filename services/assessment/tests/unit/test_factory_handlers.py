@@ -13,6 +13,7 @@ from libs.domain.errors import NotFound
 from libs.events.memory import InMemoryEventStore
 from services.assessment.commands import RegisterFactory, UpdateFactory
 from services.assessment.domain.factory import FactoryRegistered, FactoryUpdated, Headcount
+from services.assessment.domain.scope import EVERY_COUNTRY
 from services.assessment.errors import InvalidFactory, OsIdTaken
 from services.assessment.handlers.dependencies import Dependencies
 from services.assessment.tests.unit.given import details
@@ -29,7 +30,7 @@ class TestRegisterFactory:
     async def test_stores_and_publishes_the_registration(
         self, deps: Dependencies, store: InMemoryEventStore
     ) -> None:
-        change = await run(deps, RegisterFactory("f-1", details()))
+        change = await run(deps, RegisterFactory("f-1", details(), scope=EVERY_COUNTRY))
         assert change.version == 1
         [event] = store.events("factory-f-1")
         assert isinstance(event, FactoryRegistered)
@@ -42,7 +43,9 @@ class TestRegisterFactory:
     ) -> None:
         lookups.os_id_owners["KH2019257Q2JMGW"] = "f-0"
         with pytest.raises(OsIdTaken):
-            await run(deps, RegisterFactory("f-1", details(os_id="KH2019257Q2JMGW")))
+            await run(
+                deps, RegisterFactory("f-1", details(os_id="KH2019257Q2JMGW"), scope=EVERY_COUNTRY)
+            )
         assert store.events("factory-f-1") == [] and store.published == []
 
 
@@ -51,7 +54,9 @@ class TestUpdateFactory:
         self, deps: Dependencies, store: InMemoryEventStore
     ) -> None:
         await given_factory(deps)
-        change = await run(deps, UpdateFactory("f-1", {"name": "Mekong Apparel"}, 1))
+        change = await run(
+            deps, UpdateFactory("f-1", {"name": "Mekong Apparel"}, 1, scope=EVERY_COUNTRY)
+        )
         assert change.version == 2
         assert stored(store, "factory-f-1") == [FactoryRegistered, FactoryUpdated]
         assert published(store) == ["FactoryRegistered", "FactoryUpdated"]
@@ -60,23 +65,27 @@ class TestUpdateFactory:
         self, deps: Dependencies, store: InMemoryEventStore
     ) -> None:
         await given_factory(deps)
-        change = await run(deps, UpdateFactory("f-1", {"name": "Mekong Garments"}))
+        change = await run(
+            deps, UpdateFactory("f-1", {"name": "Mekong Garments"}, scope=EVERY_COUNTRY)
+        )
         assert change.version == 1 and change.events == ()
         assert stored(store, "factory-f-1") == [FactoryRegistered]
 
     async def test_refuses_a_stale_if_match(self, deps: Dependencies) -> None:
         await given_factory(deps)
         with pytest.raises(VersionMismatch):
-            await run(deps, UpdateFactory("f-1", {"name": "X"}, expected_version=3))
+            await run(
+                deps, UpdateFactory("f-1", {"name": "X"}, expected_version=3, scope=EVERY_COUNTRY)
+            )
 
     async def test_refuses_details_that_break_the_rules(self, deps: Dependencies) -> None:
         await given_factory(deps)
         with pytest.raises(InvalidFactory):
-            await run(deps, UpdateFactory("f-1", {"sector_isic": "0400"}))
+            await run(deps, UpdateFactory("f-1", {"sector_isic": "0400"}, scope=EVERY_COUNTRY))
 
     async def test_an_unknown_factory_is_not_found(self, deps: Dependencies) -> None:
         with pytest.raises(NotFound):
-            await run(deps, UpdateFactory("f-9", {"name": "X"}))
+            await run(deps, UpdateFactory("f-9", {"name": "X"}, scope=EVERY_COUNTRY))
 
 
 class RecordedAnswers:
@@ -100,9 +109,9 @@ class TestAnswers:
     ) -> None:
         answers = RecordedAnswers()
         deps.answers = answers
-        change = await run(deps, RegisterFactory("f-1", details()))
+        change = await run(deps, RegisterFactory("f-1", details(), scope=EVERY_COUNTRY))
         assert change.answer == {"factory_id": "f-1"} and answers.asked == ["f-1"]
 
     async def test_without_read_models_there_is_no_answer(self, deps: Dependencies) -> None:
-        change = await run(deps, RegisterFactory("f-1", details()))
+        change = await run(deps, RegisterFactory("f-1", details(), scope=EVERY_COUNTRY))
         assert change.answer is None

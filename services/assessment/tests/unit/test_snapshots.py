@@ -12,6 +12,7 @@ from libs.events.repository import Repository
 from services.assessment.commands import CorrectFinding, RespondToFinding
 from services.assessment.domain.assessment_events import AssessmentScheduled, FindingRecorded
 from services.assessment.domain.assessment_state import ASSESSMENT, dump, restore
+from services.assessment.domain.scope import EVERY_COUNTRY
 from services.assessment.handlers.dependencies import Dependencies
 from services.assessment.tests.unit.in_memory import (
     ASSESSOR,
@@ -34,7 +35,12 @@ class TestSnapshots:
         await run(
             deps,
             CorrectFinding(
-                "a-1", CATALOGUE.critical_question_ids[1], NON_COMPLIANT, "seen", ASSESSOR
+                "a-1",
+                CATALOGUE.critical_question_ids[1],
+                NON_COMPLIANT,
+                "seen",
+                ASSESSOR,
+                scope=EVERY_COUNTRY,
             ),
         )
         await run(
