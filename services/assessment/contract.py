@@ -2,10 +2,15 @@
 webhooks, typed, versioned and documented (docs/asyncapi.yaml), translated from the internal events
 in one place (`translate`).
 
-Findings of an assessment that is not completed never leave the service: recorded findings are
-private; what is found is published when the report exists (`AssessmentCompleted`, one
-`NonComplianceFound` per non-compliance and a `ZeroToleranceIssueFound` for each zero-tolerance one).
-Assessments are unannounced, so `AssessmentScheduled` does not say when or by whom.
+Publication rules (docs/assessment.md, "Publication rules"):
+- Findings of an assessment that is not completed never leave the service: recorded findings (and
+  the immediate zero-tolerance escalation) are private; what is found is published when the report
+  exists (`AssessmentCompleted`, one `NonComplianceFound` per non-compliance and a
+  `ZeroToleranceIssueFound` for each zero-tolerance one), and corrections and the factory's
+  responses after it.
+- Assessments are unannounced: the only public event of an assessment before its report is
+  `AssessmentScheduled`, which says neither when nor by whom, and which is for the programme's own
+  services, never delivered to buyers (notifications does not offer it to webhook endpoints).
 """
 
 from __future__ import annotations
@@ -62,9 +67,13 @@ class FactoryUpdated(DomainEvent):
 
 
 class AssessmentScheduled(DomainEvent):
-    """An assessment of a factory was scheduled for a cycle.
+    """An assessment of a factory was scheduled for a cycle: for the programme's own services
+    only, never delivered to buyers.
 
-    Assessments are unannounced: the date and the assessors are not published."""
+    Assessments are unannounced: the date and the assessors are not published, and nothing
+    recorded before the report leaves the service. Buyers cannot subscribe to this event
+    (notifications does not offer it to webhook endpoints); a buyer learns of an assessment from
+    its `AssessmentCompleted`."""
 
     assessment_id: str
     factory_id: str
