@@ -75,8 +75,9 @@ class AccessDeclined(DomainEvent):
     """The factory declined a buyer's access request.
 
     Version 2: a request the buyer made by OS ID is declined without naming the factory (the buyer
-    learns nothing of a factory that did not consent); `factory_id` is null then and `os_id` says
-    what the buyer asked for. A reader of version 1 data upcasts it with `os_id` null."""
+    learns nothing of a factory that did not consent); `factory_id` is null then, `os_id` says
+    what the buyer asked for, and `reason` is empty (the factory's words can name it). A reader of
+    version 1 data upcasts it with `os_id` null."""
 
     schema_version = 2
 
@@ -87,7 +88,10 @@ class AccessDeclined(DomainEvent):
     os_id: str | None = Field(description="The OS ID the buyer named, if it named one.")
     buyer_id: str
     declined_at: datetime
-    reason: str
+    reason: str = Field(
+        description="The factory's reason; empty for a request made by OS ID (it can name the "
+        "factory)."
+    )
 
 
 class AuditRelianceDeclared(DomainEvent):
@@ -246,7 +250,7 @@ def translate(event: DomainEvent, state: Any = None) -> Sequence[DomainEvent]:
                 os_id=os_id,
                 buyer_id=event.buyer_id,
                 declined_at=event.declined_at,
-                reason=event.reason,
+                reason=event.reason if os_id is None else "",
             )
         ]
     # AccessApproved is published as the SharingGranted appended with it.

@@ -80,6 +80,16 @@ async def request_access(
     return _receipt(answer_of(change), body.factory_id)
 
 
+def as_the_buyer_sees(row: dict[str, Any]) -> dict[str, Any]:
+    """A request as the buyer that made it reads it, on every read: never who at the factory
+    decided; and for one it made by OS ID, neither the factory the OS ID resolved to nor the
+    decision's reason (it can name the factory): what the buyer named, and the outcome."""
+    hidden: dict[str, Any] = {"decided_by": None}
+    if row["os_id"]:
+        hidden.update(factory_id=None, decision_reason=None)
+    return {**row, **hidden}
+
+
 RequestStatus = Annotated[Literal["pending", "approved", "declined"] | None, Query()]
 
 
@@ -101,8 +111,7 @@ async def list_access_requests(
         )
     items, cursor = next_page(rows, page.limit, lambda row: {"request_id": row["request_id"]})
     if principal.role is Role.BUYER:
-        # what the buyer named, never what it was resolved to
-        items = [{**row, "factory_id": None} if row["os_id"] else row for row in items]
+        items = [as_the_buyer_sees(row) for row in items]
     return {"items": items, "next_cursor": cursor}
 
 
@@ -129,9 +138,7 @@ async def _visible_request(
     )
     if not visible or row is None:
         raise NotFound(f"access request {request_id} not found")
-    if principal.role is Role.BUYER and row["os_id"]:
-        row = {**row, "factory_id": None}
-    return row
+    return as_the_buyer_sees(row) if principal.role is Role.BUYER else row
 
 
 @router.get("/{request_id}", response_model=AccessRequestPublic)
