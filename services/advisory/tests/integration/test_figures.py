@@ -1,0 +1,52 @@
+"""The public programme figures with the deployment's minimums: cells below them are withheld,
+and the figures need no token."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.advisory.settings import AdvisorySettings
+from services.advisory.tests.integration.conftest import Service, attendee, schedule, sign
+
+
+@pytest.fixture
+def settings(migrated_database: str, nats_url: str, subject_prefix: str) -> AdvisorySettings:
+    return AdvisorySettings(
+        database_url=migrated_database,
+        nats_url=nats_url,
+        subject_prefix=subject_prefix,
+        figures_min_participants=3,
+        figures_min_factories=2,
+    )
+
+
+async def deliver(service: Service, factory_id: str, *participants: str, role: str) -> None:
+    session_id = (await schedule(service, factory_id, capacity=10)).json()["session_id"]
+    lines = [attendee(p, role=role) for p in participants]
+    assert (await sign(service, session_id, *lines)).status_code == 200
+    delivered = await service.client.post(
+        f"/v1/training-sessions/{session_id}/delivery", headers=service.trainer()
+    )
+    assert delivered.status_code == 200, delivered.text
+
+
+async def test_cells_below_the_minimums_are_withheld(service: Service) -> None:
+    await service.known(("f-1", "KH"), ("f-2", "KH"))
+    await deliver(service, "f-1", "p-1", "p-2", role="supervisor")
+    await deliver(service, "f-2", "p-1", "p-2", role="supervisor")
+    await deliver(service, "f-1", "p-3", "p-4", "p-5", "p-6", role="worker")
+    by_role = await service.client.get("/v1/training-sessions/figures", params={"by": "role"})
+    assert by_role.status_code == 200
+    body = by_role.json()
+    assert (body["min_participants"], body["min_factories"]) == (3, 2)
+    assert [
+        (f["role"], f["participants"], f["suppressed"], f["cumulative_participants"])
+        for f in body["figures"]
+    ] == [
+        ("supervisor", 4, False, 4),  # two factories
+        ("worker", None, True, None),  # four workers, but of one factory
+    ]
+    total = (await service.client.get("/v1/training-sessions/figures")).json()["figures"]
+    assert [(f["country"], f["year"], f["participants"], f["completions"]) for f in total] == [
+        ("KH", 2025, 8, 8)
+    ]
