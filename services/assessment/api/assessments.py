@@ -22,6 +22,7 @@ from services.assessment.api.common import (
     Reader,
     ReadModels,
     Staff,
+    after_id,
     listed_countries,
     run_as,
     scope_of,
@@ -78,14 +79,13 @@ async def list_assessments(
         if factory_id not in (None, principal.factory_id):
             return {"items": [], "next_cursor": None}
         factory_id, status = principal.factory_id, "completed"
-    position = pagination.position(after=str)
     async with reads.store.reading() as connection:
         rows = await queries.list_assessments(
             connection,
             factory_id=factory_id,
             status=status,
             countries=listed_countries(principal),
-            after=position["after"] if position else None,
+            after=after_id(pagination),
             limit=pagination.limit + 1,
         )
     page, next_cursor = next_page(

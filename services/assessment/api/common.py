@@ -4,13 +4,17 @@ behalf of the caller."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from fastapi import Depends, Query
 
 from libs.domain.aggregate import Change
 from libs.domain.envelope import event_context
+from libs.domain.types import ID_MAX_LENGTH, ID_PATTERN
 from libs.servicekit.auth import Principal, Role, require_roles
+from libs.servicekit.http import PageParams
+from libs.servicekit.problems import BadRequest
 from libs.servicekit.service import RunCommand, dependencies
 from services.assessment.domain.scope import NO_COUNTRY, CountryScope
 from services.assessment.handlers.dependencies import Dependencies, Reads
@@ -50,6 +54,27 @@ def listed_countries(principal: Principal) -> frozenset[str] | None:
     """The countries a list shows the caller: a staff member's programmes (None: every one);
     a factory user's list is narrowed to its own factory instead."""
     return principal.countries if principal.is_staff else None
+
+
+_IDENTIFIER = re.compile(ID_PATTERN)
+
+
+def after_id(pagination: PageParams) -> str | None:
+    """The identifier a list's cursor says its page starts after (None: the first page). Ids are
+    what `ResourceId` allows, so anything else (a lone surrogate, which the cursor's `str` kind
+    lets through and PostgreSQL cannot take: a 500 before this) is a cursor this API never
+    issued: the same 400 `invalid-cursor`."""
+    position = pagination.position(after=str)
+    if position is None:
+        return None
+    after: str = position["after"]
+    if len(after) > ID_MAX_LENGTH or not _IDENTIFIER.fullmatch(after):
+        raise BadRequest(
+            "The cursor is not one this API issued; start again without a cursor.",
+            title="Invalid cursor",
+            type_slug="invalid-cursor",
+        )
+    return after
 
 
 async def run_as(

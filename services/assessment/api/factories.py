@@ -28,6 +28,7 @@ from services.assessment.api.common import (
     Reader,
     ReadModels,
     Staff,
+    after_id,
     listed_countries,
     may_read_country,
     run_as,
@@ -88,14 +89,13 @@ async def list_factories(
 ) -> dict[str, Any]:
     """List factories (a factory user sees only its own; staff those of their country
     programmes), optionally by country."""
-    position = pagination.position(after=str)
     async with reads.store.reading() as connection:
         rows = await queries.list_factories(
             connection,
             country=country.upper() if country else None,
             countries=listed_countries(principal),
             only_factory=principal.factory_id if principal.role is Role.FACTORY else None,
-            after=position["after"] if position else None,
+            after=after_id(pagination),
             limit=pagination.limit + 1,
         )
     page, next_cursor = next_page(rows, pagination.limit, lambda row: {"after": row["factory_id"]})
