@@ -44,7 +44,8 @@ async def schedule_assessment(
     correlation_id: CorrelationId = None,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    """Schedule a factory's next assessment; its cycle follows from the factory's history."""
+    """Schedule a factory's next assessment; its cycle follows from the factory's history. A
+    factory of another country programme than the caller's is answered as an unknown one (422)."""
     command = ScheduleAssessment(
         assessment_id=str(uuid.uuid4()),
         factory_id=body.factory_id,
@@ -123,5 +124,6 @@ async def yearly_synthesis(
 async def get_assessment(
     assessment_id: PathId, reads: ReadModels, response: Response, principal: Reader
 ) -> dict[str, Any]:
-    """An assessment with its findings; its version is the ETag."""
+    """An assessment with its findings; its version is the ETag (another country programme's is
+    a 404 for staff, as another factory's is for a factory user)."""
     return await assessment_detail(reads, response, principal, assessment_id)

@@ -106,7 +106,7 @@ async def list_factories(
 async def get_factory(
     factory_id: PathId, reads: ReadModels, response: Response, principal: Reader
 ) -> dict[str, Any]:
-    """A factory; its version is the ETag."""
+    """A factory; its version is the ETag (another country programme's is a 404)."""
     row = await _factory_or_404(reads, principal, factory_id)
     set_etag(response, row["version"])
     return queries.factory_view(row)
