@@ -26,7 +26,13 @@ from libs.events.nats import subject_for
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENT = ROOT / "docs" / "asyncapi.yaml"
 # The services that publish events, each with a `contract.py` declaring `CONTRACT`.
-PRODUCERS: tuple[str, ...] = ("assessment", "remediation", "buyer_sharing", "notifications")
+PRODUCERS: tuple[str, ...] = (
+    "assessment",
+    "remediation",
+    "buyer_sharing",
+    "notifications",
+    "advisory",
+)
 TITLE = "Better Work compliance backend: public events"
 VERSION = "1.0.0"
 DESCRIPTION = """\
