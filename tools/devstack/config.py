@@ -16,6 +16,7 @@ SERVICE_REGISTRY: list[tuple[str, int]] = [
     ("remediation", 8002),
     ("buyer_sharing", 8003),
     ("notifications", 8004),
+    ("advisory", 8005),
 ]
 SERVICE_DATABASE = "betterwork"
 DEFAULT_PG_PORT = 55432
