@@ -129,7 +129,7 @@ def decode_cursor(cursor: str, fields: dict[str, type] | None = None) -> dict[st
     """The position encoded by `encode_cursor`; a 400 problem when the cursor was tampered with.
 
     With `fields` (name → kind), the position must hold exactly those members, each of its kind
-    and in its range: `str` (at most 200 characters, no NUL), `int` (0 to 2^31 - 1: an `integer`
+    and in its range: `str` (at most 200 characters, no NUL or lone surrogate), `int` (0 to 2^31 - 1: an `integer`
     column or an offset), `Int64` (0 to 2^63 - 1), `date` (ISO, 2000-01-01 to 2099-12-31) and
     `datetime` (ISO with an offset or UTC, between 2000 and 2100 once in UTC; returned aware, in
     UTC). A cursor for another list, or one edited by hand, never reaches a query.
@@ -159,6 +159,11 @@ def _position_value(value: Any, kind: type) -> Any:
         return value
     if not isinstance(value, str) or len(value) > MAX_POSITION_TEXT or "\x00" in value:
         raise _invalid_cursor()
+    try:
+        # JSON may spell a lone surrogate (\ud800), which no database text can hold
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _invalid_cursor() from None
     if kind is date:
         try:
             day = date.fromisoformat(value)

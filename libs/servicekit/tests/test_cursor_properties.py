@@ -97,6 +97,7 @@ def test_an_edited_position_is_in_range_or_a_400(position: dict[str, Any]) -> No
     assert decoded["at"].tzinfo is not None
     assert datetime(2000, 1, 1, tzinfo=UTC) <= decoded["at"] < datetime(2100, 1, 1, tzinfo=UTC)
     assert isinstance(decoded["id"], str) and "\x00" not in decoded["id"]
+    decoded["id"].encode("utf-8")  # storable text
 
 
 @pytest.mark.parametrize(
@@ -109,6 +110,7 @@ def test_an_edited_position_is_in_range_or_a_400(position: dict[str, Any]) -> No
         (Int64, 2**63),
         (date, "0001-01-01"),
         (str, "a\x00b"),
+        (str, "\ud800"),
     ],
 )
 def test_the_reviewed_extremes_are_400(kind: type, value: Any) -> None:
