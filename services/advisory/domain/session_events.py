@@ -4,6 +4,7 @@ built) and its internal events (stored facts, decoded without request rules)."""
 from __future__ import annotations
 
 from datetime import date
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -67,8 +68,12 @@ class ResponseLine(_Request):
     factory_id: ResourceId | None = None
     phase: Phase
     survey_version: int = Field(ge=1, le=10_000)
-    answers: dict[ItemId, int] = Field(
-        min_length=1, max_length=50, description="Item id to the answer on the instrument's scale."
+    answers: dict[ItemId, Annotated[int, Field(ge=1, le=10)]] = Field(
+        min_length=1,
+        max_length=50,
+        description="Item id to the answer on the instrument's scale.",
+        # the keys' pattern is the only way in: no other property is valid
+        json_schema_extra={"additionalProperties": False},
     )
 
 
