@@ -105,7 +105,7 @@ def encode_cursor(position: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
-def _invalid_cursor() -> BadRequest:
+def invalid_cursor() -> BadRequest:
     return BadRequest(
         "The cursor is not one this API issued; start again without a cursor.",
         title="Invalid cursor",
@@ -135,19 +135,19 @@ def decode_cursor(cursor: str, fields: dict[str, type] | None = None) -> dict[st
     UTC). A cursor for another list, or one edited by hand, never reaches a query.
     """
     if not 0 < len(cursor) <= MAX_CURSOR_LENGTH or not re.fullmatch(CURSOR_PATTERN, cursor):
-        raise _invalid_cursor()
+        raise invalid_cursor()
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         position = json.loads(raw)
     except (binascii.Error, ValueError, RecursionError):
         # ValueError covers bad UTF-8 and bad JSON; RecursionError a deeply nested document
-        raise _invalid_cursor() from None
+        raise invalid_cursor() from None
     if not isinstance(position, dict):
-        raise _invalid_cursor()
+        raise invalid_cursor()
     if fields is None:
         return position
     if set(position) != set(fields):
-        raise _invalid_cursor()
+        raise invalid_cursor()
     return {name: _position_value(position[name], kind) for name, kind in fields.items()}
 
 
@@ -155,22 +155,22 @@ def _position_value(value: Any, kind: type) -> Any:
     if kind is int or kind is Int64:
         highest = INT32_MAX if kind is int else INT64_MAX
         if type(value) is not int or not 0 <= value <= highest:
-            raise _invalid_cursor()
+            raise invalid_cursor()
         return value
     if not isinstance(value, str) or len(value) > MAX_POSITION_TEXT or "\x00" in value:
-        raise _invalid_cursor()
+        raise invalid_cursor()
     try:
         # JSON may spell a lone surrogate (\ud800), which no database text can hold
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise _invalid_cursor() from None
+        raise invalid_cursor() from None
     if kind is date:
         try:
             day = date.fromisoformat(value)
         except ValueError:
-            raise _invalid_cursor() from None
+            raise invalid_cursor() from None
         if not EARLIEST_POSITION.date() <= day < LATEST_POSITION.date():
-            raise _invalid_cursor()
+            raise invalid_cursor()
         return day
     if kind is datetime:
         return _position_time(value)
@@ -187,9 +187,9 @@ def _position_time(value: str) -> datetime:
         # year 1 at +01:00 is before year 1 in UTC: the conversion itself overflows
         moment = moment.astimezone(UTC)
     except (ValueError, OverflowError):
-        raise _invalid_cursor() from None
+        raise invalid_cursor() from None
     if not EARLIEST_POSITION <= moment < LATEST_POSITION:
-        raise _invalid_cursor()
+        raise invalid_cursor()
     return moment
 
 

@@ -14,7 +14,7 @@ from libs.domain.types import ResourceId
 from libs.servicekit.auth import Role
 from libs.servicekit.http import CorrelationId, IdempotencyKey, Pagination, next_page
 from libs.servicekit.problems import UnprocessableEntity
-from libs.servicekit.service import RunCommand
+from libs.servicekit.service import RunCommand, run_as
 from libs.servicekit.types import PathId
 from services.assessment.api.answers import assessment_detail, changed_assessment
 from services.assessment.api.common import (
@@ -24,7 +24,6 @@ from services.assessment.api.common import (
     Staff,
     after_id,
     listed_countries,
-    run_as,
     scope_of,
 )
 from services.assessment.commands import ScheduleAssessment

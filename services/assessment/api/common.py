@@ -5,17 +5,14 @@ behalf of the caller."""
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Query
 
-from libs.domain.aggregate import Change
-from libs.domain.envelope import event_context
 from libs.domain.types import ID_MAX_LENGTH, ID_PATTERN
 from libs.servicekit.auth import Principal, Role, require_roles
-from libs.servicekit.http import PageParams
-from libs.servicekit.problems import BadRequest
-from libs.servicekit.service import RunCommand, dependencies
+from libs.servicekit.http import PageParams, invalid_cursor
+from libs.servicekit.service import dependencies
 from services.assessment.domain.scope import NO_COUNTRY, CountryScope
 from services.assessment.handlers.dependencies import Dependencies, Reads
 
@@ -69,17 +66,5 @@ def after_id(pagination: PageParams) -> str | None:
         return None
     after: str = position["after"]
     if len(after) > ID_MAX_LENGTH or not _IDENTIFIER.fullmatch(after):
-        raise BadRequest(
-            "The cursor is not one this API issued; start again without a cursor.",
-            title="Invalid cursor",
-            type_slug="invalid-cursor",
-        )
+        raise invalid_cursor()
     return after
-
-
-async def run_as(
-    run: RunCommand, principal: Principal, correlation_id: str | None, command: object
-) -> Change[Any]:
-    """Run a command through its handler; its events name the caller and the correlation id."""
-    with event_context(correlation_id=correlation_id, actor=principal.subject):
-        return await run(command)

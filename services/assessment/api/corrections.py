@@ -9,10 +9,10 @@ from fastapi import APIRouter, Response
 
 from libs.servicekit.http import CorrelationId, IdempotencyKey, IfMatch, parse_if_match, set_etag
 from libs.servicekit.problems import UnprocessableEntity
-from libs.servicekit.service import RunCommand
+from libs.servicekit.service import RunCommand, run_as
 from libs.servicekit.types import PathId
 from services.assessment.api.answers import changed_assessment
-from services.assessment.api.common import FactoryUser, Staff, run_as, scope_of
+from services.assessment.api.common import FactoryUser, Staff, scope_of
 from services.assessment.commands import CorrectFinding, RespondToFinding
 from services.assessment.schemas import AssessmentDetail, FindingCorrection, FindingResponseInput
 

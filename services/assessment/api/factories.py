@@ -21,7 +21,7 @@ from libs.servicekit.http import (
     set_etag,
 )
 from libs.servicekit.problems import NotFound
-from libs.servicekit.service import RunCommand
+from libs.servicekit.service import RunCommand, run_as
 from libs.servicekit.types import PathId
 from services.assessment.api.common import (
     Country,
@@ -31,7 +31,6 @@ from services.assessment.api.common import (
     after_id,
     listed_countries,
     may_read_country,
-    run_as,
     scope_of,
 )
 from services.assessment.commands import RegisterFactory, UpdateFactory

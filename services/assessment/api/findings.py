@@ -7,10 +7,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from libs.servicekit.http import CorrelationId, IdempotencyKey, IfMatch, parse_if_match
-from libs.servicekit.service import RunCommand
+from libs.servicekit.service import RunCommand, run_as
 from libs.servicekit.types import PathId
 from services.assessment.api.answers import changed_assessment
-from services.assessment.api.common import Staff, run_as, scope_of
+from services.assessment.api.common import Staff, scope_of
 from services.assessment.commands import CompleteAssessment, RecordFinding, RecordFindings
 from services.assessment.schemas import AssessmentDetail, FindingInput, FindingsInput
 
