@@ -18,6 +18,7 @@ class RecordAssessmentReport:
     cycle: int
     report_date: date
     non_compliance_count: int | None = None
+    country: str | None = None
 
 
 @dataclass(frozen=True)

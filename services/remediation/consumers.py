@@ -34,6 +34,7 @@ def report_command(event: AssessmentCompleted) -> RecordAssessmentReport:
         cycle=event.cycle,
         report_date=event.report_date,
         non_compliance_count=event.non_compliance_count,
+        country=event.country.upper() if event.country else None,
     )
 
 

@@ -2,9 +2,16 @@
 notifications) and with buyers' webhooks, typed, versioned and documented (docs/asyncapi.yaml).
 
 Translated from the internal events in one place (`translate`), with the plan's or committee's
-state after each event. Committee members are workers' and managers' representatives: their names never leave the service,
-only the committee's make-up and meetings. The person responsible for an item is not published
-either.
+state after each event. Committee members are workers' and managers' representatives: their names
+never leave the service, only the committee's make-up and meetings. The person responsible for an
+item is not published either (only whether the item has one).
+
+The publication gate (docs/remediation.md, "Publication"): an item's content (root cause, planned
+action, whether it has an owner, the factory's own due date) leaves the service only with the
+publication that first carries it, `ImprovementPlanPublished`, which holds the published plan;
+from then on that item's changes follow in `ImprovementPlanUpdated`. Before it, the item's public
+summary carries its finding, status and the programme's deadline only, and an edit of its details
+publishes nothing.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from services.remediation.domain.committee import Committee, Side
 from services.remediation.domain.finding import Finding
 from services.remediation.domain.plan_state import ImprovementItem, Plan
 from services.remediation.domain.policy import DueDatePolicy
+from services.remediation.domain.publication import carried_items
 
 SERVICE = "remediation"
 
@@ -42,17 +50,28 @@ class _PlanItemKey(PublicModel):
 
 
 class PlanItem(Finding, _PlanItemKey):
-    """One item of a factory's improvement plan, as it stands after the change."""
+    """One item of a factory's improvement plan, as it stands after the change. Its content (root
+    cause, planned action, owner, the factory's own due date) is null or the programme's until a
+    publication of the plan carried the item (`published`)."""
 
     # the item's id first, then the finding's fields, two of them documented or bounded here
     assessment_id: str = Field(description="The assessment whose non-compliance it remedies.")
     cycle: int = Field(ge=1)
     persistent: bool = Field(description="Found again in a later cycle.")
     status: ItemStatus
-    due_date: date
+    due_date: date = Field(
+        description="The date the item is held to: the factory's own once published, until then "
+        "the programme's deadline (report date plus the days for its severity)."
+    )
     overdue: bool = Field(description="Past its due date and not verified.")
-    root_cause: str | None
-    planned_action: str | None
+    published: bool = Field(
+        description="A publication of the plan carried the item: its content is public from then."
+    )
+    root_cause: str | None = Field(description="Null until published (or not filled in).")
+    planned_action: str | None = Field(description="Null until published (or not filled in).")
+    owner_assigned: bool | None = Field(
+        description="Whether someone is responsible for the item (never who); null until published."
+    )
     verified_at: datetime | None
 
 
@@ -76,7 +95,13 @@ class PlanProgress(PublicModel):
 
 
 class ImprovementPlanUpdated(DomainEvent):
-    """A factory's improvement plan changed: the changed item and the plan's progress."""
+    """A factory's improvement plan changed: the changed item and the plan's progress.
+
+    Before a publication carried the item, it names the item's finding, status and the
+    programme's deadline only (`item.published` false: no root cause, action or owner), and an
+    edit of the item's details publishes nothing; once published, every change of the item
+    follows with its content. Buyers receive it only for a published plan
+    (`progress.published`)."""
 
     factory_id: str
     plan_version: int = Field(ge=1, description="The plan's version after the change.")
@@ -107,12 +132,24 @@ class ImprovementItemOverdue(DomainEvent):
 
 
 class ImprovementPlanPublished(DomainEvent):
-    """The factory published its plan to its buyers, endorsed by its committee."""
+    """The factory published its plan to its buyers, endorsed by its committee: the one event that
+    carries the published plan's content.
+
+    `items` holds every item still to verify and every item whose content this publication makes
+    public first, with root cause, planned action, owner and the factory's due dates; verified
+    items an earlier publication carried are left out (their content was published then). Added
+    to version 1 (additive: events published before it have neither `items` nor `progress`)."""
 
     factory_id: str
     plan_version: int = Field(ge=1)
     published_at: datetime
     late: bool = Field(description="The first publication came after its due date.")
+    items: tuple[PlanItem, ...] = Field(
+        default=(), description="The published items, by due date (see the description)."
+    )
+    progress: PlanProgress | None = Field(
+        default=None, description="The plan's progress as published."
+    )
 
 
 class ImprovementPlanPublicationOverdue(DomainEvent):
@@ -156,15 +193,19 @@ def make_public_registry() -> EventRegistry:
 
 
 def _item(item: ImprovementItem) -> PlanItem:
+    """The item's public summary: its content only once a publication carried it."""
+    published = item.published
     return PlanItem(
         item_id=item.item_id,
         **item.finding_fields(),
         persistent=item.persistent,
         status=item.status.value,
-        due_date=item.due_date,
+        due_date=item.binding_due_date,
         overdue=item.overdue_now,
-        root_cause=item.root_cause,
-        planned_action=item.planned_action,
+        published=published,
+        root_cause=item.root_cause if published else None,
+        planned_action=item.planned_action if published else None,
+        owner_assigned=bool(item.responsible_person) if published else None,
         verified_at=item.verified_at,
     )
 
@@ -241,6 +282,8 @@ def _translate_plan(event: DomainEvent, plan: Plan, policy: DueDatePolicy) -> li
                 plan_version=event.plan_version,
                 published_at=event.published_at,
                 late=event.late,
+                items=tuple(_item(item) for item in carried_items(plan, event.plan_version)),
+                progress=_progress(plan, policy),
             )
         )
     elif isinstance(event, plan_events.ImprovementPlanPublicationOverdue):
@@ -251,6 +294,8 @@ def _translate_plan(event: DomainEvent, plan: Plan, policy: DueDatePolicy) -> li
         )
     change = ITEM_CHANGES.get(type(event))
     if change is not None and item is not None:
+        if isinstance(event, plan_events.ImprovementItemDetailsChanged) and not item.published:
+            return published  # a draft's details: nothing public changed
         published.append(_plan_updated(plan, change, item.item_id, policy))
     return published
 

@@ -62,6 +62,16 @@ class EndorsementRequired(Conflict):
         )
 
 
+class PublicationTooLarge(Conflict):
+    def __init__(self, size: int, budget: int) -> None:
+        super().__init__(
+            f"the plan's published content would be about {size // 1024} KiB, more than the "
+            f"{budget // 1024} KiB one publication carries; shorten root causes and actions",
+            size_bytes=size,
+            budget_bytes=budget,
+        )
+
+
 class ReasonRequired(DomainError):
     def __init__(self) -> None:
         super().__init__("reopening an item needs a reason")

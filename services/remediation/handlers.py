@@ -233,6 +233,7 @@ def report_decision(command: RecordAssessmentReport) -> Callable[[Plan], list[Do
         cycle=command.cycle,
         report_date=command.report_date,
         non_compliance_count=command.non_compliance_count,
+        country=command.country,
     )
 
 

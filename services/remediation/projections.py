@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 from libs.domain.aggregate import Change
 from libs.events.store import UnitOfWork
 from services.remediation.domain.committee import Committee
+from services.remediation.domain.plan_events import ImprovementPlanPublished
 from services.remediation.domain.plan_state import Plan
 from services.remediation.domain.policy import DueDatePolicy
 from services.remediation.domain.views import committee_summary, item_row, plan_summary
@@ -35,6 +36,8 @@ def plan_projection(
             for event in change.events
             if isinstance(item_id := getattr(event, "item_id", None), str)
         }
+        if any(isinstance(event, ImprovementPlanPublished) for event in change.events):
+            item_ids |= set(change.state.items)  # a publication changes every draft item
         await upsert_plan(unit, change.aggregate_id, change.state, item_ids, policy)
 
     return project_plan

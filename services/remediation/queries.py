@@ -22,6 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.remediation.domain.plan_events import ItemStatus
 from services.remediation.tables import committee, improvement_item, improvement_plan
 
+# PostgreSQL's jsonpath array subscripts are 32-bit integers
+JSONPATH_SUBSCRIPT_MAX = 2**31 - 1
+
 
 @dataclass(frozen=True)
 class ItemFilter:
@@ -40,14 +43,30 @@ async def plan_row(connection: AsyncConnection, factory_id: str) -> dict[str, An
     return dict(row._mapping) if row else None
 
 
+async def plan_country(connection: AsyncConnection, factory_id: str) -> str | None:
+    """The country of the factory's plan (None: no plan, or no report stated it yet)."""
+    country = await connection.scalar(
+        select(improvement_plan.c.country).where(improvement_plan.c.factory_id == factory_id)
+    )
+    return None if country is None else str(country)
+
+
 async def plan_rows(
-    connection: AsyncConnection, *, after: str | None, limit: int, factory_id: str | None
+    connection: AsyncConnection,
+    *,
+    after: str | None,
+    limit: int,
+    factory_id: str | None,
+    countries: frozenset[str] | None = None,
 ) -> list[dict[str, Any]]:
+    """Plans by factory id; `countries`: only those of these country programmes."""
     query = select(improvement_plan).order_by(improvement_plan.c.factory_id).limit(limit)
     if after is not None:
         query = query.where(improvement_plan.c.factory_id > after)
     if factory_id is not None:
         query = query.where(improvement_plan.c.factory_id == factory_id)
+    if countries is not None:
+        query = query.where(improvement_plan.c.country.in_(sorted(countries)))
     return [dict(row._mapping) for row in await connection.execute(query)]
 
 
@@ -129,11 +148,17 @@ async def remediation_record(connection: AsyncConnection, factory_id: str) -> li
 
 
 async def factories_with_due_deadlines(connection: AsyncConnection, today: date) -> list[str]:
-    """Factories whose plan has an item or a first publication past due and not yet flagged."""
+    """Factories whose plan has an item or a first publication past due and not yet flagged (an
+    item's binding due date: its own once published, the programme's deadline before)."""
     item = improvement_item.c
     plan = improvement_plan.c
+    binding_due_date = case(
+        (item.published_in.is_not(None), item.due_date), else_=item.latest_due_date
+    )
     items_due = select(item.factory_id).where(
-        item.overdue.is_(False), item.status != ItemStatus.VERIFIED.value, item.due_date < today
+        item.overdue.is_(False),
+        item.status != ItemStatus.VERIFIED.value,
+        binding_due_date < today,
     )
     publication_due = select(plan.factory_id).where(
         plan.first_published_at.is_(None),
@@ -178,12 +203,15 @@ async def committee_meetings(
     connection: AsyncConnection, factory_id: str, *, offset: int, limit: int
 ) -> tuple[list[dict[str, Any]], int] | None:
     """Meetings `offset` to `offset + limit - 1` in the order they were logged (meetings are only
-    ever appended, so a position in that order never moves), and how many there are."""
+    ever appended, so a position in that order never moves), and how many there are. A jsonpath
+    subscript is a 32-bit integer: the last one is clipped to it (a cursor's offset is at most
+    2^31 - 1; no committee holds that many meetings)."""
+    last = min(offset + limit - 1, JSONPATH_SUBSCRIPT_MAX)
     query = select(
         func.jsonb_path_query_array(
             committee.c.meetings,
             _jsonpath("$[$first to $last]"),
-            func.jsonb_build_object("first", offset, "last", offset + limit - 1),
+            func.jsonb_build_object("first", offset, "last", last),
         ),
         func.jsonb_array_length(committee.c.meetings),
     ).where(committee.c.factory_id == factory_id)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from libs.domain.types import PlausibleDate, ResourceId, SafeLine, SafeText
 from services.remediation.domain.committee import (
@@ -44,6 +44,18 @@ class ItemPublic(Finding, _ItemKey):
     verified_by: str | None
     verified_at: datetime | None
     reopen_reason: str | None
+    published_in: int | None = Field(
+        None,
+        description="The plan version whose publication first carried the item to buyers; null: "
+        "a draft (its root cause, action, owner and due date have not left the factory).",
+    )
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def published(self) -> bool:
+        """Buyers have the item's content (a publication carried it); until then the programme's
+        deadline (`latest_due_date`) is the one it is held to."""
+        return self.published_in is not None
 
 
 class Progress(BaseModel):
@@ -63,6 +75,9 @@ class PlanPublic(BaseModel):
     last_published_at: datetime | None
     published_version: int | None
     publication_late: bool
+    country: str | None = Field(
+        None, description="The factory's country programme, as its latest report states it."
+    )
 
 
 class ItemDetailsUpdate(BaseModel):

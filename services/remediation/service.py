@@ -36,6 +36,7 @@ PROBLEMS = (
     .add(errors.ItemIncomplete, 409, "Item incomplete")
     .add(errors.NothingToPublish, 409, "Nothing to publish")
     .add(errors.EndorsementRequired, 409, "Committee endorsement required")
+    .add(errors.PublicationTooLarge, 409, "Publication too large")
     .add(errors.ReasonRequired, 422, "Reason required")
     .add(errors.DueDateOutsideWindow, 422, "Due date outside the allowed window")
     .add(errors.CommitteeUnbalanced, 422, "Committee unbalanced")

@@ -42,6 +42,8 @@ improvement_plan = Table(
     Column("last_published_at", DateTime(timezone=True), nullable=True),
     Column("published_version", Integer, nullable=True),
     Column("publication_late", Boolean, nullable=False),
+    # the factory's country programme (ISO 3166-1 alpha-2) as its latest report states it
+    Column("country", String(2), nullable=True),
 )
 
 improvement_item = Table(
@@ -72,6 +74,8 @@ improvement_item = Table(
     Column("verified_by", Text, nullable=True),
     Column("verified_at", DateTime(timezone=True), nullable=True),
     Column("reopen_reason", Text, nullable=True),
+    # the plan version whose publication first carried the item; null: a draft
+    Column("published_in", Integer, nullable=True),
 )
 
 committee = Table(

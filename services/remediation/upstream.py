@@ -14,7 +14,9 @@ SOURCE_SERVICE = "assessment"
 
 
 class AssessmentCompleted(DomainEvent):
-    """Version 2 added the report's `results`, which remediation does not read."""
+    """Version 2 added the report's `results`, which remediation does not read. `country` (the
+    factory's, in both versions) scopes the plan to its country programme; a message without it
+    leaves the plan's country unknown (the headquarters' staff only)."""
 
     schema_version = 2
 
@@ -23,6 +25,7 @@ class AssessmentCompleted(DomainEvent):
     cycle: int
     report_date: date
     non_compliance_count: int = 0
+    country: str | None = None
 
 
 class NonComplianceFound(ReportedFinding, DomainEvent):

@@ -48,7 +48,7 @@ async def get_committee(
     factory_id: PathId, deps: Deps, principal: CurrentPrincipal, response: Response
 ) -> CommitteePublic:
     """The factory's committee: members by side and the meetings logged."""
-    check_access(principal, factory_id)
+    await check_access(deps, principal, factory_id)
     async with deps.store.reading() as connection:
         row = await queries.committee_row(connection, factory_id, meetings=MEETINGS_ON_COMMITTEE)
     if row is None:
@@ -65,7 +65,7 @@ async def list_meetings(
     pagination: Pagination,
 ) -> Page[dict[str, Any]]:
     """The committee's meetings in the order they were logged, a page at a time."""
-    check_access(principal, factory_id)
+    await check_access(deps, principal, factory_id)
     position = pagination.position(offset=int)
     offset = position["offset"] if position else 0
     async with deps.store.reading() as connection:
@@ -84,6 +84,7 @@ async def list_meetings(
 async def put_members(
     factory_id: PathId,
     body: MembersUpdate,
+    deps: Deps,
     run: RunCommand,
     principal: CurrentPrincipal,
     response: Response,
@@ -92,7 +93,7 @@ async def put_members(
     idempotency_key: IdempotencyKey = None,
 ) -> CommitteePublic:
     """Set the committee's members: equal numbers of management and worker representatives."""
-    require_committee_editor(principal, factory_id)
+    await require_committee_editor(deps, principal, factory_id)
     command = SetCommitteeMembers(
         factory_id=factory_id,
         members=[NewMember(m.member_id, m.name, m.side, m.position) for m in body.members],
@@ -110,6 +111,7 @@ async def put_members(
 async def post_meeting(
     factory_id: PathId,
     body: MeetingCreate,
+    deps: Deps,
     run: RunCommand,
     principal: CurrentPrincipal,
     response: Response,
@@ -118,7 +120,7 @@ async def post_meeting(
     idempotency_key: IdempotencyKey = None,
 ) -> CommitteePublic:
     """Log a meeting: date, attendees (member ids), decisions, and whether it endorsed the plan."""
-    require_committee_editor(principal, factory_id)
+    await require_committee_editor(deps, principal, factory_id)
     command = LogCommitteeMeeting(
         factory_id=factory_id,
         held_on=body.held_on,

@@ -24,7 +24,12 @@ from libs.servicekit.problems import Forbidden, NotFound
 from libs.servicekit.service import RunCommand
 from libs.servicekit.types import PathId
 from services.remediation import queries
-from services.remediation.api.common import Deps, check_access, require_factory_user, run_as
+from services.remediation.api.common import (
+    Deps,
+    check_access,
+    require_factory_user,
+    run_as,
+)
 from services.remediation.commands import ChangeItemDetails, ChangeItemStatus, PublishPlan
 from services.remediation.domain.plan_events import Actor, ItemStatus
 from services.remediation.schemas import (
@@ -44,9 +49,9 @@ plans_router = APIRouter(prefix="/v1/improvement-plans", tags=["improvement-plan
 async def list_plans(
     deps: Deps, principal: CurrentPrincipal, pagination: Pagination
 ) -> Page[PlanPublic]:
-    """Improvement plans (a factory user sees only its own)."""
-    if principal.role is Role.BUYER:
-        raise Forbidden("Buyers have no access to improvement plans here.")
+    """Improvement plans (a factory user sees only its own, staff those of their countries)."""
+    if principal.role in (Role.BUYER, Role.TRAINER):
+        raise Forbidden("Buyers and trainers have no access to improvement plans here.")
     position = pagination.position(factory_id=str)
     async with deps.store.reading() as connection:
         rows = await queries.plan_rows(
@@ -54,6 +59,7 @@ async def list_plans(
             after=position["factory_id"] if position else None,
             limit=pagination.limit + 1,
             factory_id=principal.factory_id if principal.role is Role.FACTORY else None,
+            countries=principal.countries if principal.is_staff else None,
         )
     rows, cursor = next_page(rows, pagination.limit, lambda row: {"factory_id": row["factory_id"]})
     return Page[PlanPublic](items=[plan_public(row) for row in rows], next_cursor=cursor)
@@ -64,7 +70,7 @@ async def get_plan(
     factory_id: PathId, deps: Deps, principal: CurrentPrincipal, response: Response
 ) -> PlanPublic:
     """A factory's plan: progress and publication; the ETag is the plan's version."""
-    check_access(principal, factory_id)
+    await check_access(deps, principal, factory_id)
     async with deps.store.reading() as connection:
         row = await queries.plan_row(connection, factory_id)
     if row is None:
@@ -85,7 +91,7 @@ async def list_items(
     persistent: bool | None = None,
 ) -> Page[ItemPublic]:
     """The plan's items by due date, filterable by status, critical, overdue and persistent."""
-    check_access(principal, factory_id)
+    await check_access(deps, principal, factory_id)
     position = pagination.position(due_date=date, item_id=str)
     after = (position["due_date"], position["item_id"]) if position else None
     async with deps.store.reading() as connection:
@@ -111,7 +117,7 @@ async def get_item(
     factory_id: PathId, item_id: PathId, deps: Deps, principal: CurrentPrincipal
 ) -> ItemPublic:
     """One item of the plan."""
-    check_access(principal, factory_id)
+    await check_access(deps, principal, factory_id)
     async with deps.store.reading() as connection:
         row = await queries.item_row(connection, factory_id, item_id)
     if row is None:
@@ -124,6 +130,7 @@ async def update_item(
     factory_id: PathId,
     item_id: PathId,
     body: ItemDetailsUpdate,
+    deps: Deps,
     run: RunCommand,
     principal: CurrentPrincipal,
     response: Response,
@@ -132,7 +139,7 @@ async def update_item(
     idempotency_key: IdempotencyKey = None,
 ) -> ItemPublic:
     """Fill in root cause, planned action, responsible person, due date (factory users)."""
-    require_factory_user(principal, factory_id, "fill in their plan")
+    await require_factory_user(deps, principal, factory_id, "fill in their plan")
     command = ChangeItemDetails(
         factory_id=factory_id,
         item_id=item_id,
@@ -153,6 +160,7 @@ async def change_status(
     factory_id: PathId,
     item_id: PathId,
     body: StatusChange,
+    deps: Deps,
     run: RunCommand,
     principal: CurrentPrincipal,
     response: Response,
@@ -161,7 +169,7 @@ async def change_status(
     idempotency_key: IdempotencyKey = None,
 ) -> ItemPublic:
     """Move an item: open → in_progress → done (factory); verify or reopen a done item (assessor)."""
-    check_access(principal, factory_id)
+    await check_access(deps, principal, factory_id)
     actor: Actor = "factory" if principal.role is Role.FACTORY else "assessor"
     command = ChangeItemStatus(
         factory_id=factory_id,
@@ -182,6 +190,7 @@ async def change_status(
 )
 async def publish(
     factory_id: PathId,
+    deps: Deps,
     run: RunCommand,
     principal: CurrentPrincipal,
     response: Response,
@@ -190,7 +199,7 @@ async def publish(
     idempotency_key: IdempotencyKey = None,
 ) -> PlanPublic:
     """Publish the plan to the factory's buyers, after a two-sided committee endorsement."""
-    require_factory_user(principal, factory_id, "publish their plan")
+    await require_factory_user(deps, principal, factory_id, "publish their plan")
     command = PublishPlan(
         factory_id=factory_id,
         published_by=principal.subject,
@@ -206,7 +215,7 @@ async def get_record(
     factory_id: PathId, deps: Deps, principal: CurrentPrincipal
 ) -> RemediationRecord:
     """The factory's remediation record over its assessments: opened, verified, days to verify."""
-    check_access(principal, factory_id)
+    await check_access(deps, principal, factory_id)
     async with deps.store.reading() as connection:
         if await queries.plan_row(connection, factory_id) is None:
             raise NotFound(f"No improvement plan for factory {factory_id}.")

@@ -30,6 +30,7 @@ from services.remediation.domain.plan_events import (
 )
 from services.remediation.domain.plan_state import Plan, evolve
 from services.remediation.domain.policy import DueDatePolicy
+from services.remediation.domain.publication import check_publication_fits
 from services.remediation.errors import (
     DueDateOutsideWindow,
     EndorsementRequired,
@@ -66,8 +67,12 @@ def record_assessment_report(
     cycle: int,
     report_date: date,
     non_compliance_count: int | None,
+    country: str | None = None,
 ) -> list[DomainEvent]:
-    if assessment_id in plan.assessments:
+    """Record the report once; a report first known from one of its findings is recorded again
+    when its completion brings the factory's country."""
+    known = plan.assessments.get(assessment_id)
+    if known is not None and (country is None or known.country == country):
         return []  # already known: a redelivery
     return [
         AssessmentReportReceived(
@@ -76,6 +81,7 @@ def record_assessment_report(
             cycle=cycle,
             report_date=report_date,
             non_compliance_count=non_compliance_count,
+            country=country,
         )
     ]
 
@@ -208,16 +214,19 @@ def change_status(
 
 
 def flag_overdue(plan: Plan, *, today: date, now: datetime) -> list[DomainEvent]:
-    """Flag, once each, the items whose due date has passed without verification."""
+    """Flag, once each, the items whose binding due date (the factory's own once published, the
+    programme's deadline before) has passed without verification."""
     return [
         ImprovementItemOverdue(
             factory_id=plan.factory_id,
             item_id=item.item_id,
-            due_date=item.due_date,
+            due_date=item.binding_due_date,
             detected_at=now,
         )
-        for item in sorted(plan.items.values(), key=lambda item: (item.due_date, item.item_id))
-        if not item.overdue and item.status != ItemStatus.VERIFIED and item.due_date < today
+        for item in sorted(
+            plan.items.values(), key=lambda item: (item.binding_due_date, item.item_id)
+        )
+        if not item.overdue and item.status != ItemStatus.VERIFIED and item.binding_due_date < today
     ]
 
 
@@ -245,7 +254,9 @@ def flag_deadlines(
 def publish(
     plan: Plan, endorsement: CommitteeMeeting | None, *, now: datetime, policy: DueDatePolicy
 ) -> list[DomainEvent]:
-    """Publish to the factory's buyers, once a new meeting of both sides has endorsed the plan."""
+    """Publish to the factory's buyers, once a new meeting of both sides has endorsed the plan:
+    the publication carries the content of its items (see `publication.carried_items`), which
+    must fit one message."""
     due = plan.publication_due_date(policy)
     if due is None:
         raise NothingToPublish()
@@ -257,6 +268,7 @@ def publish(
         or not endorsement.both_sides_present
     ):
         raise EndorsementRequired()
+    check_publication_fits(plan, plan.version + 1)
     return [
         ImprovementPlanPublished(
             factory_id=plan.factory_id,

@@ -39,11 +39,16 @@ def allowed_transitions(current: ItemStatus, actor: Actor | None = None) -> list
 
 
 class AssessmentReportReceived(DomainEvent):
+    """The report of a completed assessment (or of a finding that came before its completion,
+    then recorded again with the country once the completion arrives). `country`: the factory's,
+    as the report states it (None in histories from before it was kept)."""
+
     factory_id: str
     assessment_id: str
     cycle: int
     report_date: date
     non_compliance_count: int | None = None
+    country: str | None = None
 
 
 class ImprovementItemAdded(ReportedFinding, DomainEvent):

@@ -52,17 +52,39 @@ class ImprovementItem(Finding):
     verified_by: str | None = None
     verified_at: datetime | None = None
     reopen_reason: str | None = None
+    # the plan version of the publication that first carried the item's content to buyers; None:
+    # a draft (its root cause, action, owner and the factory's own due date stay here)
+    published_in: int | None = None
 
     @property
     def overdue_now(self) -> bool:
         """Flagged overdue and not verified since."""
         return self.overdue and self.status != ItemStatus.VERIFIED
 
+    @property
+    def published(self) -> bool:
+        return self.published_in is not None
+
+    @property
+    def binding_due_date(self) -> date:
+        """The due date the item is held to: the factory's own once a publication carried it,
+        until then the programme's deadline (a draft commits no one)."""
+        return self.due_date if self.published else self.latest_due_date
+
+
+def carried_by_publication(item: ImprovementItem, plan_version: int) -> bool:
+    """Whether the publication at `plan_version` carries the item: every item still to verify,
+    and every item whose content it makes public first. A verified item that an earlier
+    publication carried is left out: buyers have its content, and a plan of many cycles would
+    otherwise outgrow one message."""
+    return item.status != ItemStatus.VERIFIED or item.published_in in (None, plan_version)
+
 
 class AssessmentReport(Frozen):
     assessment_id: str
     cycle: int
     report_date: date
+    country: str | None = None
 
 
 class Publication(Frozen):
@@ -163,6 +185,16 @@ class Plan(Frozen):
     def first_report_date(self) -> date | None:
         return self.tally.first_report_date
 
+    @property
+    def country(self) -> str | None:
+        """The factory's country as its latest report that states one says (None: no report
+        stated it yet; only the headquarters' staff then reach the plan)."""
+        stated = [report for report in self.assessments.values() if report.country]
+        if not stated:
+            return None
+        latest = max(stated, key=lambda report: (report.report_date, report.cycle))
+        return latest.country
+
     def publication_due_date(self, policy: DueDatePolicy) -> date | None:
         first = self.first_report_date
         return first + timedelta(days=policy.publication_days) if first else None
@@ -213,8 +245,12 @@ def evolve(plan: Plan, event: DomainEvent) -> Plan:
         changes["factory_id"] = factory_id
     match event:
         case AssessmentReportReceived():
+            known = plan.assessments.get(event.assessment_id)
             report = AssessmentReport(
-                assessment_id=event.assessment_id, cycle=event.cycle, report_date=event.report_date
+                assessment_id=event.assessment_id,
+                cycle=event.cycle,
+                report_date=event.report_date,
+                country=event.country or (known.country if known else None),
             )
             changes["assessments"] = {**plan.assessments, event.assessment_id: report}
             changes["tally"] = plan.tally.reporting(event.report_date)
@@ -269,6 +305,13 @@ def evolve(plan: Plan, event: DomainEvent) -> Plan:
                 late=event.late,
             )
             changes["publications"] = (*plan.publications, publication)
+            # the publication carries every draft item's content: from now on its changes follow
+            changes["items"] = {
+                item_id: item
+                if item.published
+                else item.model_copy(update={"published_in": event.plan_version})
+                for item_id, item in plan.items.items()
+            }
         case ImprovementPlanPublicationOverdue():
             changes["publication_overdue_flagged"] = True
         case _:
@@ -288,6 +331,6 @@ PLAN = AggregateType(
         every=25,
         dump=lambda plan: plan.model_dump(mode="json"),
         restore=Plan.model_validate,
-        version=2,  # 2: with the tally
+        version=3,  # 2: with the tally; 3: with the items' publication and the reports' country
     ),
 )

@@ -32,6 +32,7 @@ def plan_summary(factory_id: str, plan: Plan, policy: DueDatePolicy) -> dict[str
         "last_published_at": last_publication.published_at if last_publication else None,
         "published_version": last_publication.plan_version if last_publication else None,
         "publication_late": plan.publication_late,
+        "country": plan.country,
     }
 
 

@@ -16,6 +16,8 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from nats.js.errors import NotFoundError
+from sqlalchemy import text
 
 from libs.domain.envelope import Envelope, event_type
 from libs.events.nats import stream_name, subject_for
@@ -62,9 +64,18 @@ class Service:
         return self.assembled.runtime
 
     def token(
-        self, role: Role, factory_id: str | None = None, subject: str = "user"
+        self,
+        role: Role,
+        factory_id: str | None = None,
+        subject: str = "user",
+        *,
+        countries: list[str] | str | None = None,
     ) -> dict[str, str]:
-        value = mint_token(self.settings.jwt_secret, subject, role, factory_id=factory_id)
+        """A bearer header; `countries`: a staff member's country programmes ("*": the
+        headquarters; None: no claim, which development reads as every country)."""
+        value = mint_token(
+            self.settings.jwt_secret, subject, role, factory_id=factory_id, countries=countries
+        )
         return {"Authorization": f"Bearer {value}"}
 
 
@@ -117,8 +128,11 @@ def assessment_events(
     cycle: int,
     report_date: date,
     findings: list[tuple[str, bool, bool]],
+    *,
+    country: str = "KH",
 ) -> list[Envelope]:
-    """AssessmentCompleted and one NonComplianceFound per (question, critical, zero tolerance)."""
+    """AssessmentCompleted (of a factory in `country`) and one NonComplianceFound per (question,
+    critical, zero tolerance)."""
     completed = assessment_envelope(
         "AssessmentCompleted",
         factory_id,
@@ -127,7 +141,7 @@ def assessment_events(
             "factory_id": factory_id,
             "cycle": cycle,
             "catalogue_version": "2024.1",
-            "country": "KH",
+            "country": country,
             "report_date": report_date.isoformat(),
             "completed_by": "advisor-1",
             "non_compliance_count": len(findings),
@@ -189,4 +203,29 @@ async def published(service: Service, event_name: str, count: int) -> list[dict[
         return found if len(found) >= count else None
 
     found: list[dict[str, Any]] = await poll(fetch)
+    return found
+
+
+async def public_events(service: Service) -> list[dict[str, Any]]:
+    """Every envelope the service published to its REMEDIATION stream, in order, once its outbox
+    is empty (the relay published everything committed so far)."""
+
+    async def drained() -> bool:
+        async with service.deps.store.engine.connect() as connection:
+            waiting = await connection.scalar(text(f"SELECT count(*) FROM {SCHEMA}.outbox"))
+        return bool(waiting == 0)
+
+    await poll(drained)
+    prefix = service.settings.subject_prefix
+    js = service.runtime.nats.jetstream()
+    stream = stream_name(prefix, "remediation")
+    try:
+        state = (await js.stream_info(stream)).state
+    except NotFoundError:
+        return []
+    found = []
+    for sequence in range(state.first_seq, state.last_seq + 1):
+        message = await js.get_msg(stream, sequence)
+        if message.data is not None:
+            found.append(json.loads(message.data))
     return found

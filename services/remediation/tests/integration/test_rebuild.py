@@ -15,7 +15,9 @@ from services.remediation.commands import (
     ChangeItemDetails,
     ChangeItemStatus,
     FlagDeadlines,
+    LogCommitteeMeeting,
     NewMember,
+    PublishPlan,
     SetCommitteeMembers,
 )
 from services.remediation.domain.committee import Side
@@ -63,6 +65,14 @@ async def rows(engine: AsyncEngine) -> dict[str, list[dict[str, Any]]]:
         }
 
 
+async def committee_members(engine: AsyncEngine, factory_id: str) -> list[str]:
+    async with engine.connect() as connection:
+        members = await connection.scalar(
+            select(committee.c.members).where(committee.c.factory_id == factory_id)
+        )
+    return [member["member_id"] for member in members or []]
+
+
 async def test_rebuilt_read_models_equal_the_live_ones(service: Service) -> None:
     deps = service.deps
     engine = deps.store.engine
@@ -76,6 +86,7 @@ async def test_rebuilt_read_models_equal_the_live_ones(service: Service) -> None
                     cycle=cycle,
                     report_date=REPORT,
                     non_compliance_count=3,
+                    country="BD" if factory_id == "factory-1" else "KH",
                 ),
                 deps,
                 None,
@@ -103,10 +114,21 @@ async def test_rebuilt_read_models_equal_the_live_ones(service: Service) -> None
             ),
             deps,
         )
+    # factory-1 publishes its plan (its items' publication is a column of their rows)
+    members = (await committee_members(engine, "factory-1"))[:2]
+    await handlers.log_committee_meeting(
+        LogCommitteeMeeting("factory-1", REPORT, members, [], True, "f"), deps
+    )
+    await handlers.publish_plan(PublishPlan("factory-1", "f"), deps)
     service.clock.now += timedelta(days=400)
     await handlers.flag_deadlines(FlagDeadlines("factory-1"), deps)
     live = await rows(engine)
     assert len(live["item"]) == 12 and any(row["overdue"] for row in live["item"])
+    assert {row["factory_id"]: row["country"] for row in live["plan"]} == {
+        "factory-1": "BD",
+        "factory-2": "KH",
+    }
+    assert {row["published_in"] is not None for row in live["item"]} == {True, False}
 
     phases: list[tuple[str, int, int]] = []
     context = RebuildContext(
