@@ -20,7 +20,7 @@ from services.notifications.adapters.fanout import (
 )
 from services.notifications.handlers import Dependencies
 from services.notifications.settings import NotificationsSettings
-from services.notifications.upstream import UPSTREAM, SharingGranted, SharingRevoked
+from services.notifications.upstream import DELIVERABLE_EVENTS, SharingGranted, SharingRevoked
 
 DURABLES = {
     "assessment": "notifications_assessment",
@@ -56,7 +56,7 @@ def event_handlers(hold_seconds: float) -> dict[str, Mapping[str, Handler]]:
 
     handlers: dict[str, dict[str, Handler]] = {
         service: {cls.event_name: deliverable for cls in classes}
-        for service, classes in UPSTREAM.items()
+        for service, classes in DELIVERABLE_EVENTS.items()
     }
     handlers["buyer_sharing"]["SharingGranted"] = on_sharing_granted
     handlers["buyer_sharing"]["SharingRevoked"] = on_sharing_revoked

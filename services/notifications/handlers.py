@@ -294,12 +294,16 @@ async def send_test_message(command: SendTestMessage, deps: Dependencies) -> Cha
 
 async def redeliver(command: Redeliver, deps: Dependencies) -> Change[ep.Endpoint]:
     """Send one message again, on a fresh retry schedule; the answer is the message as the
-    command left it."""
+    command left it. A buyer may only have sent again what it may read (`buyer_may_read`):
+    another buyer's message, or one about a factory whose grant is no longer in force, is a
+    404."""
     not_found = NotFound(f"message {command.message_id} not found")
     async with deps.store.unit_of_work(authorize_first=True) as unit:
         found = await deps.tables.find_message(unit.connection, command.message_id)
         caller = command.caller_buyer_id
-        if found is None or (caller is not None and found.buyer_id != caller):
+        if found is None or (
+            caller is not None and (found.buyer_id != caller or not found.readable)
+        ):
             raise not_found
         loaded = await deps.endpoints.load(unit, found.endpoint_id)
         if not loaded.state.registered or loaded.state.deleted:
@@ -314,8 +318,8 @@ async def redeliver(command: Redeliver, deps: Dependencies) -> Change[ep.Endpoin
 
 
 async def recover(command: Recover, deps: Dependencies) -> Change[ep.Endpoint]:
-    """Send again every failed message of the endpoint created since `since`; the answer is how
-    many."""
+    """Send again every failed message of the endpoint created since `since` that its buyer may
+    read; the answer is how many."""
     async with deps.store.unit_of_work(authorize_first=True) as unit:
         loaded = await deps.endpoints.load(unit, command.endpoint_id)
         ep.owned_by(command.caller_buyer_id, command.endpoint_id)(loaded)

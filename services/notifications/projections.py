@@ -13,6 +13,13 @@ from libs.domain.aggregate import Change
 from libs.domain.envelope import DomainEvent
 from services.notifications.domain import endpoint as ep
 from services.notifications.tables import endpoint
+from services.notifications.upstream import DELIVERABLE
+
+
+def deliverable_types(event_types: tuple[str, ...]) -> list[str]:
+    """The types an endpoint is shown and served: those still deliverable (an endpoint
+    registered when `AssessmentScheduled` could be asked for keeps it in its history only)."""
+    return [name for name in event_types if name in DELIVERABLE]
 
 
 def endpoint_changes(event: DomainEvent) -> dict[str, Any] | None:
@@ -23,7 +30,7 @@ def endpoint_changes(event: DomainEvent) -> dict[str, Any] | None:
             "endpoint_id": event.endpoint_id,
             "buyer_id": event.buyer_id,
             "url": event.url,
-            "event_types": list(event.event_types),
+            "event_types": deliverable_types(event.event_types),
             "factory_ids": list(event.factory_ids) if event.factory_ids is not None else None,
             "description": event.description,
             "enabled": True,
@@ -36,7 +43,7 @@ def endpoint_changes(event: DomainEvent) -> dict[str, Any] | None:
     if isinstance(event, ep.WebhookEndpointUpdated):
         return {
             "url": event.url,
-            "event_types": list(event.event_types),
+            "event_types": deliverable_types(event.event_types),
             "factory_ids": list(event.factory_ids) if event.factory_ids is not None else None,
             "description": event.description,
             "updated_at": event.updated_at,

@@ -1,6 +1,11 @@
 """Tables of notifications (SQLAlchemy Core, schema `notifications`): the endpoint read model,
-the encrypted secrets, the grant history read from buyer sharing's events, the events held until
-their grant arrives, and the delivery state (messages and their attempts)."""
+the encrypted secrets, the grant history read from buyer sharing's events and the watermark that
+says as of when it is complete, the events held until their grant arrives, and the delivery state
+(messages and their attempts).
+
+Beside the tables, the schema holds one SQL function (migration 0003): `buyer_may_read(gated,
+factory_id, buyer_id)`, the one rule of what a buyer may read or have sent of the message log
+(`queries.readable_by`, and the dispatcher's and the commands' SQL, call it)."""
 
 from __future__ import annotations
 
@@ -71,6 +76,16 @@ grant_event = Table(
     Column("ends_on", Date, nullable=True),
 )
 
+consent_watermark = Table(
+    "consent_watermark",
+    metadata,
+    # one row per source of consent (buyer sharing): every grant and revocation it committed
+    # before `as_of` has been applied here
+    Column("source", String(64), primary_key=True),
+    Column("as_of", DateTime(timezone=True), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+)
+
 message = Table(
     "message",
     metadata,
@@ -128,7 +143,9 @@ attempt = Table(
     Column("attempted_at", DateTime(timezone=True), nullable=False),
     Column("status_code", Integer, nullable=True),
     Column("latency_ms", Integer, nullable=False),
+    # the first bytes of the answer, kept only when the receiver is at a public address
     Column("response_body", Text, nullable=True),
+    Column("response_size", Integer, nullable=True),  # bytes of the answer read
     Column("error", Text, nullable=True),
     Column("succeeded", Boolean, nullable=False),
     Column("trigger", String(12), nullable=False),  # scheduled, manual
@@ -138,5 +155,6 @@ attempt = Table(
 OWN_READ_MODELS = (endpoint,)
 """Projections of the service's own events: what `rebuild` makes again from its event history.
 The rest is not: `webhook_secret` holds the secrets themselves (the events carry only their
-fingerprints), `grant_event` is read from buyer sharing's stream, and `message`, `attempt` and
-`held_event` are the delivery state and log, fed by upstream events and the dispatcher."""
+fingerprints), `grant_event` and `consent_watermark` are read from buyer sharing's stream, and
+`message`, `attempt` and `held_event` are the delivery state and log, fed by upstream events and
+the dispatcher."""

@@ -30,12 +30,7 @@ SELECT m.message_id, m.endpoint_id, m.buyer_id, m.attempts, m.round_attempts, m.
        m.payload, e.url,
        coalesce(e.enabled AND NOT e.deleted, false) AS open,
        coalesce(e.deleted, true) AS deleted,
-       (NOT m.gated OR coalesce((
-            SELECT g.kind = 'granted'
-                   AND (g.ends_on IS NULL OR g.ends_on >= (now() AT TIME ZONE 'UTC')::date)
-            FROM "{S}".grant_event g
-            WHERE g.factory_id = m.factory_id AND g.buyer_id = m.buyer_id
-            ORDER BY g.version DESC LIMIT 1), false)) AS granted
+       "{S}".buyer_may_read(m.gated, m.factory_id, m.buyer_id) AS granted
 FROM "{S}".message m JOIN due USING (message_id)
 LEFT JOIN "{S}".endpoint e ON e.endpoint_id = m.endpoint_id
 ORDER BY m.next_attempt_at

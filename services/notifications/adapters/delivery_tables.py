@@ -20,12 +20,14 @@ S = SCHEMA
 
 @dataclass(frozen=True)
 class MessageFound:
-    """What redelivery needs to know about a message (locked for the unit of work)."""
+    """What redelivery needs to know about a message (locked for the unit of work); `readable`:
+    whether its buyer may read it now (`buyer_may_read`)."""
 
     message_id: str
     endpoint_id: str
     buyer_id: str
     purged: bool
+    readable: bool = True
 
 
 class DeliveryTables(Protocol):
@@ -70,7 +72,8 @@ class DeliveryTables(Protocol):
 class SqlDeliveryTables:
     """DeliveryTables on PostgreSQL, in the caller's transaction. Redelivery and recovery start
     a new lease: the outcome of an attempt still in flight from before is late and cannot undo
-    them (it would otherwise mark the message succeeded and the redelivery would never go)."""
+    them (it would otherwise mark the message succeeded and the redelivery would never go).
+    Recovery takes only the messages their buyer may read (`buyer_may_read`)."""
 
     async def keep_secret(
         self,
@@ -132,7 +135,8 @@ class SqlDeliveryTables:
         row = (
             await connection.execute(
                 text(
-                    "SELECT message_id, endpoint_id, buyer_id, payload IS NULL AS purged "
+                    "SELECT message_id, endpoint_id, buyer_id, payload IS NULL AS purged, "
+                    f'"{S}".buyer_may_read(gated, factory_id, buyer_id) AS readable '
                     f'FROM "{S}".message WHERE message_id = :id FOR UPDATE'
                 ),
                 {"id": message},
@@ -140,7 +144,7 @@ class SqlDeliveryTables:
         ).one_or_none()
         if row is None:
             return None
-        return MessageFound(row.message_id, row.endpoint_id, row.buyer_id, row.purged)
+        return MessageFound(row.message_id, row.endpoint_id, row.buyer_id, row.purged, row.readable)
 
     async def redeliver(self, connection: AsyncConnection, message: str, now: datetime) -> None:
         await connection.execute(
@@ -161,7 +165,8 @@ class SqlDeliveryTables:
                 f"UPDATE \"{S}\".message SET status = 'pending', round_attempts = 0, "
                 "next_attempt_at = :now, last_error = NULL, lease = lease + 1 "
                 "WHERE endpoint_id = :endpoint_id AND status = 'failed' "
-                "AND created_at >= :since AND payload IS NOT NULL"
+                "AND created_at >= :since AND payload IS NOT NULL "
+                f'AND "{S}".buyer_may_read(gated, factory_id, buyer_id)'
             ),
             {"endpoint_id": endpoint_id, "since": since, "now": now},
         )

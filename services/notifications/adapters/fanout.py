@@ -14,7 +14,7 @@ from services.notifications.adapters.delivery_tables import queue_messages
 from services.notifications.domain.messages import webhook_body
 from services.notifications.ids import message_id
 from services.notifications.tables import SCHEMA
-from services.notifications.upstream import BUYER_ADDRESSED
+from services.notifications.upstream import BUYER_ADDRESSED, reaches_buyers
 
 S = SCHEMA
 
@@ -94,11 +94,14 @@ async def fan_out(
     buyer's own events for buyer-addressed ones; otherwise an active grant for the factory when
     the event happened (the grant is checked again before each attempt). When an interested
     endpoint's buyer has no grant covering it (yet: the grant may still be on its way on buyer
-    sharing's stream), the event is held for `hold_seconds` for a SharingGranted to release."""
+    sharing's stream), the event is held for `hold_seconds` for a SharingGranted to release.
+    An event the publication gate keeps from buyers (a plan's draft) is queued for no one."""
     name = envelope.event_name
     addressed = name in BUYER_ADDRESSED
     factory = getattr(event, "factory_id", None)
     if not addressed and factory is None:
+        return
+    if not reaches_buyers(event):
         return
     if not addressed and factory is not None:
         await connection.execute(_FACTORY_LOCK_SHARED, {"key": _factory_lock_key(factory)})

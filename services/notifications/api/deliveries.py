@@ -33,7 +33,8 @@ async def list_attempts(
     endpoint_id: Annotated[ResourceId | None, Query()] = None,
     message_id: Annotated[ResourceId | None, Query()] = None,
 ) -> dict[str, Any]:
-    """Every attempt of one endpoint or one message, newest first."""
+    """Every attempt of one endpoint or one message, newest first (a buyer: of the messages it
+    may read)."""
     buyer = tenant(principal)
     if endpoint_id is None and message_id is None:
         raise DomainError("name an endpoint_id or a message_id")
@@ -49,6 +50,7 @@ async def list_attempts(
             connection,
             endpoint_id=endpoint_id,
             message_id=message_id,
+            buyer_id=buyer,
             before=position["before"] if position else None,
             limit=page.limit,
         )

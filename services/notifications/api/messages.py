@@ -29,8 +29,9 @@ async def list_messages(
     endpoint_id: Annotated[ResourceId, Query(description="The endpoint's messages.")],
     status: Annotated[MessageStatus | None, Query()] = None,
 ) -> dict[str, Any]:
-    """An endpoint's messages, newest first."""
-    await endpoint_or_404(deps, endpoint_id, tenant(principal))
+    """An endpoint's messages, newest first (a buyer: those it may read, see `/v1/messages/{id}`)."""
+    buyer = tenant(principal)
+    await endpoint_or_404(deps, endpoint_id, buyer)
     position = page.position(at=str, id=str)
     after = None
     if position is not None:
@@ -40,7 +41,12 @@ async def list_messages(
             raise BadRequest("The cursor is not one this API issued.") from None
     async with reading(deps) as connection:
         rows = await queries.messages(
-            connection, endpoint_id=endpoint_id, status=status, after=after, limit=page.limit
+            connection,
+            endpoint_id=endpoint_id,
+            buyer_id=buyer,
+            status=status,
+            after=after,
+            limit=page.limit,
         )
     items, cursor = next_page(
         rows, page.limit, lambda row: {"at": row["created_at"].isoformat(), "id": row["message_id"]}
@@ -50,7 +56,9 @@ async def list_messages(
 
 @router.get("/{message_id}", response_model=MessageDetail)
 async def get_message(message_id: PathId, deps: Deps, principal: AdminOrBuyer) -> Any:
-    """One message with the body it carries (null past retention)."""
+    """One message with the body it carries (null past retention). A buyer reads a message about
+    a factory's data only while the factory's grant to it is in force: after a revocation it is
+    a 404, whether it was delivered or not."""
     async with reading(deps) as connection:
         row = await queries.message_row(connection, message_id, tenant(principal))
     if row is None:

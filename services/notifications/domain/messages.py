@@ -1,6 +1,6 @@
-"""What a webhook carries (pure): the upstream event's CloudEvents document as published (a small
-one that refers to the REST resource past 20 kB), the test message's document, and the trace
-context a body carries on."""
+"""What a webhook carries (pure): the upstream event's CloudEvents document as published, less
+the producer's internal stream positions (a small one that refers to the REST resource past
+20 kB), the test message's document, and the trace context a body carries on."""
 
 from __future__ import annotations
 
@@ -11,12 +11,20 @@ from libs.domain.envelope import Envelope
 
 MAX_BODY_BYTES = 20_000
 TEST_EVENT_TYPE = "org.betterwork.notifications.WebhookTest.v1"
+# CloudEvents extension attributes that stay inside the programme: the aggregate stream and its
+# version tell how many internal events (drafts, a scheduled assessment) came before this one
+INTERNAL_ATTRIBUTES = frozenset({"streamid", "streamversion"})
+
+
+def _public_json(envelope: Envelope) -> bytes:
+    return envelope.model_dump_json(exclude_none=True, exclude=set(INTERNAL_ATTRIBUTES)).encode()
 
 
 def webhook_body(envelope: Envelope) -> bytes:
-    """The CloudEvents document as published; past 20 kB, a small document that refers to the
-    factory's REST resource instead of carrying the data."""
-    body = envelope.to_json()
+    """The CloudEvents document as published, without the internal stream positions; past
+    20 kB, a small document that refers to the factory's REST resource instead of carrying the
+    data."""
+    body = _public_json(envelope)
     if len(body) < MAX_BODY_BYTES:
         return body
     data = envelope.data
@@ -30,7 +38,7 @@ def webhook_body(envelope: Envelope) -> bytes:
     small = envelope.model_copy(
         update={"data": {"factory_id": factory, "truncated": True, "href": href}}
     )
-    return small.to_json()
+    return _public_json(small)
 
 
 def webhook_test_body(message_id: str, endpoint_id: str, at: datetime) -> bytes:

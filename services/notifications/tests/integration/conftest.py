@@ -1,14 +1,16 @@
 """Fixtures of the notifications integration tests: a migrated database, the app with compressed
 retries and an allow-list for loopback, tokens, and upstream public events published on NATS as
-the producing services' relays would."""
+the producing services' relays would, buyer sharing's consent watermark among them (published
+every few tenths of a second while a test's service runs, unless it asks for none)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -83,6 +85,75 @@ class Upstream:
                 "buyer_id": buyer_id,
                 "revoked_at": datetime.now(UTC).isoformat(),
                 "reason": "supplier relationship ended",
+            },
+        )
+
+    def watermark(self, as_of: datetime | None = None) -> Envelope:
+        """Buyer sharing's consent watermark: every grant and revocation it committed before
+        `as_of` stands before this message on its stream."""
+        as_of = as_of or datetime.now(UTC)
+        return Envelope(
+            id=f"consent-watermark-{as_of.isoformat()}",
+            source="/betterwork/buyer_sharing",
+            type=event_type("buyer_sharing", "ConsentWatermark", 1),
+            subject="consent",
+            time=as_of,
+            data={"as_of": as_of.isoformat()},
+            correlationid=str(uuid.uuid4()),
+            streamid="consent-watermark",
+            streamversion=1,
+        )
+
+    def scheduled(self, factory_id: str, assessment_id: str | None = None) -> Envelope:
+        assessment_id = assessment_id or f"a-{uuid.uuid4().hex[:8]}"
+        return self.envelope(
+            "assessment",
+            "AssessmentScheduled",
+            f"assessment-{assessment_id}",
+            factory_id,
+            {
+                "assessment_id": assessment_id,
+                "factory_id": factory_id,
+                "scheduled_for": (date.today() + timedelta(days=3)).isoformat(),
+                "cycle": 1,
+            },
+        )
+
+    def plan_updated(
+        self, factory_id: str, *, published: bool | None, root_cause: str = "a root cause"
+    ) -> Envelope:
+        """ImprovementPlanUpdated after an item's details changed; `published` None: a document
+        without the plan's progress."""
+        data: dict[str, Any] = {
+            "factory_id": factory_id,
+            "plan_version": self.versions.get(f"plan-{factory_id}", 0) + 1,
+            "change": "item_updated",
+            "item": {
+                "item_id": "item-1",
+                "question_id": "osh-1",
+                "status": "open",
+                "root_cause": root_cause,
+                "planned_action": f"act on {root_cause}",
+            },
+        }
+        if published is not None:
+            data["progress"] = {"total": 1, "open": 1, "published": published}
+        return self.envelope(
+            "remediation", "ImprovementPlanUpdated", f"plan-{factory_id}", factory_id, data
+        )
+
+    def plan_published(self, factory_id: str, root_cause: str = "a root cause") -> Envelope:
+        return self.envelope(
+            "remediation",
+            "ImprovementPlanPublished",
+            f"plan-{factory_id}",
+            factory_id,
+            {
+                "factory_id": factory_id,
+                "plan_version": self.versions.get(f"plan-{factory_id}", 0) + 1,
+                "published_at": datetime.now(UTC).isoformat(),
+                "late": False,
+                "items": [{"item_id": "item-1", "root_cause": root_cause}],
             },
         )
 
@@ -177,6 +248,10 @@ class Running:
                 raise AssertionError(f"{sql}: {value!r}, expected {expected!r}")
             await asyncio.sleep(0.05)
 
+    async def consent_current(self) -> None:
+        """Publish buyer sharing's consent watermark as of now."""
+        await self.publish(self.upstream.watermark())
+
     async def granted(self, factory_id: str, buyer_id: str) -> None:
         await self.publish(self.upstream.granted(factory_id, buyer_id))
         await self.wait_until(
@@ -217,15 +292,41 @@ def settings(migrated_database: str, nats_url: str, subject_prefix: str) -> Noti
     return make_settings(migrated_database, nats_url, subject_prefix)
 
 
-async def running(settings: NotificationsSettings, **overrides: Any) -> AsyncIterator[Running]:
-    """The app started with these settings and test seams (clock=, resolver=, client=)."""
+WATERMARK_EVERY_SECONDS = 0.3
+
+
+async def keep_consent_current(service: Running, stopping: asyncio.Event) -> None:
+    """What buyer sharing's relay does while it runs: a consent watermark every few tenths of a
+    second (each publication finishes: a publish cut off by a cancellation would leave the
+    NATS client waiting for its answer)."""
+    while not stopping.is_set():
+        await service.consent_current()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), timeout=WATERMARK_EVERY_SECONDS)
+
+
+async def running(
+    settings: NotificationsSettings, *, watermarks: bool = True, **overrides: Any
+) -> AsyncIterator[Running]:
+    """The app started with these settings and test seams (clock=, resolver=, client=), and
+    buyer sharing's consent watermarks published meanwhile (`watermarks=False`: none)."""
     app = SERVICE.app(settings, **overrides)
     async with LifespanManager(app, startup_timeout=30, shutdown_timeout=30):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(
             transport=transport, base_url="http://notifications"
         ) as client:
-            yield Running(app, client, settings)
+            service = Running(app, client, settings)
+            stopping = asyncio.Event()
+            publisher = (
+                asyncio.create_task(keep_consent_current(service, stopping)) if watermarks else None
+            )
+            try:
+                yield service
+            finally:
+                stopping.set()
+                if publisher is not None:
+                    await asyncio.wait_for(publisher, timeout=10)
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from cryptography.x509.oid import NameOID
 from standardwebhooks import Webhook
 
 from services.notifications.adapters.transport import WebhookClient
+from services.notifications.domain.messages import webhook_body
 from services.notifications.domain.ssrf import AddressPolicy
 from services.notifications.settings import NotificationsSettings
 from services.notifications.tests.integration.conftest import Running, make_settings, running
@@ -148,7 +149,7 @@ async def test_delivery_over_tls_verifies_the_certificate_for_the_urls_host(
         await receiver.wait_for(lambda: len(receiver.requests) == 1)
         [request] = receiver.requests
         assert request.headers["host"] == f"{HOST}:{receiver.port}"
-        assert request.body == event.to_json()
+        assert request.body == webhook_body(event)
         Webhook(good["secret"]).verify(request.body, request.headers)
         assert HOST in certificates.sni  # the name went out as SNI, not the address
         # the same address under a name the certificate does not carry: refused by TLS
