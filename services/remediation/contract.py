@@ -65,12 +65,15 @@ class PlanItem(Finding, _PlanItemKey):
     )
     overdue: bool = Field(description="Past its due date and not verified.")
     published: bool = Field(
-        description="A publication of the plan carried the item: its content is public from then."
+        False,
+        description="A publication of the plan carried the item: its content is public from then "
+        "(absent in events published before the publication gate).",
     )
     root_cause: str | None = Field(description="Null until published (or not filled in).")
     planned_action: str | None = Field(description="Null until published (or not filled in).")
     owner_assigned: bool | None = Field(
-        description="Whether someone is responsible for the item (never who); null until published."
+        None,
+        description="Whether someone is responsible for the item (never who); null until published.",
     )
     verified_at: datetime | None
 
