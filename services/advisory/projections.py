@@ -187,6 +187,8 @@ ON CONFLICT (country, course_code, role, gender, year) DO UPDATE SET
     factories = figure.factories + excluded.factories
 """
 
+FIGURES_MOVED = f"UPDATE {SCHEMA}.figures_version SET version = version + 1 WHERE id = 1"
+
 FIGURE_COLUMNS = (
     "country",
     "course_code",
@@ -206,3 +208,4 @@ async def add_figures(unit: UnitOfWork, rows: Sequence[dict[str, Any]]) -> None:
         return
     driver = await unit.driver()
     await driver.execute(_FIGURES, *([row[name] for row in rows] for name in FIGURE_COLUMNS))
+    await driver.execute(FIGURES_MOVED)

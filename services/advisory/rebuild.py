@@ -35,6 +35,7 @@ from services.advisory.domain.views import (
     visit_row,
 )
 from services.advisory.domain.visit import VISIT
+from services.advisory.projections import FIGURES_MOVED
 from services.advisory.tables import (
     READ_MODELS,
     SCHEMA,
@@ -181,4 +182,6 @@ async def rebuild_read_models(
             result = await connection.execute(text(statement))
             derived = statement.split("INSERT INTO ", 1)[1].split()[0].split(".")[1]
             counts[derived] = int(result.rowcount or 0)
+        # the public figures kept in process were made from the rows replaced
+        await connection.execute(text(FIGURES_MOVED))
     return RebuildReport(events, counts)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     Date,
     DateTime,
@@ -218,6 +219,16 @@ training_figure_factory = Table(
     Column("participants", Integer, nullable=False),
     Column("completions", Integer, nullable=False),
     PrimaryKeyConstraint("country", "course_code", "role", "gender", "year", "factory_id"),
+)
+
+# moved by every transaction that changes the figures: the public answers kept in process are
+# reused while it stands still (figurecache.py). Not a read model: a rebuild moves it too.
+figures_version = Table(
+    "figures_version",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version", BigInteger, nullable=False),
+    CheckConstraint("id = 1", name="one_row"),
 )
 
 READ_MODELS = (

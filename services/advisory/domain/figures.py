@@ -18,7 +18,7 @@ from dataclasses import dataclass
 GROUP_DIMENSIONS = ("course_code", "role", "gender")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Minimums:
     participants: int
     factories: int
@@ -27,7 +27,7 @@ class Minimums:
         return participants >= self.participants and factories >= self.factories
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Cell:
     """A group's figures in one year. `factories` is a lower bound of the distinct factories
     behind them (exact for a fine cell; the largest fine cell's count for a coarser group)."""
@@ -39,7 +39,7 @@ class Cell:
     factories: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Figure:
     group: tuple[str | None, ...]
     year: int

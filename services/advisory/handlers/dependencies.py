@@ -17,6 +17,7 @@ from services.advisory.domain.figures import Minimums
 from services.advisory.domain.session import SESSION, Session
 from services.advisory.domain.survey import SURVEY, Survey
 from services.advisory.domain.visit import VISIT, Visit, subject_of
+from services.advisory.figurecache import FigureAnswers
 
 
 def utcnow() -> datetime:
@@ -54,6 +55,8 @@ class Dependencies:
     clock: Callable[[], datetime] = utcnow
     answers: Answers | None = None
     publication: Publication = field(default_factory=Publication)
+    # the public figures' answers this process made (figurecache.py)
+    figure_answers: FigureAnswers = field(default_factory=FigureAnswers)
 
     def answer(self, kind: str, resource_id: str) -> ReadAnswer | None:
         """The resource's row as the command left it (None without read models)."""

@@ -12,7 +12,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.advisory.domain.actor import Actor
 from services.advisory.domain.figures import GROUP_DIMENSIONS, Cell, Figure, Minimums, publish
 from services.advisory.queries.sessions import result_view
-from services.advisory.tables import survey_result, training_figure
+from services.advisory.tables import figures_version, survey_result, training_figure
+
+
+async def figures_version_now(connection: AsyncConnection) -> int:
+    """The figures' version (moved by every change of them)."""
+    value = await connection.scalar(
+        select(figures_version.c.version).where(figures_version.c.id == 1)
+    )
+    return int(value or 0)
 
 
 async def programme_figures(
@@ -29,14 +37,18 @@ async def programme_figures(
     group's first year: every earlier year is read, whatever `from_year` says."""
     figure = training_figure
     dimensions = [figure.c[name] for name in GROUP_DIMENSIONS if name in by]
-    query = select(
-        figure.c.country,
-        *dimensions,
-        figure.c.year,
-        func.sum(figure.c.participants),
-        func.sum(figure.c.completions),
-        func.max(figure.c.factories),
-    ).group_by(figure.c.country, *dimensions, figure.c.year)
+    query = (
+        select(
+            figure.c.country,
+            *dimensions,
+            figure.c.year,
+            func.sum(figure.c.participants),
+            func.sum(figure.c.completions),
+            func.max(figure.c.factories),
+        )
+        .group_by(figure.c.country, *dimensions, figure.c.year)
+        .order_by(figure.c.country, *dimensions, figure.c.year)
+    )
     if country is not None:
         query = query.where(figure.c.country == country)
     if course_code is not None:

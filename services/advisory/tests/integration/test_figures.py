@@ -50,3 +50,21 @@ async def test_cells_below_the_minimums_are_withheld(service: Service) -> None:
     assert [(f["country"], f["year"], f["participants"], f["completions"]) for f in total] == [
         ("KH", 2025, 8, 8)
     ]
+
+
+async def test_an_answer_is_kept_until_a_delivery_changes_the_figures(service: Service) -> None:
+    await service.known(("f-1", "KH"), ("f-2", "KH"))
+    await deliver(service, "f-1", "p-1", "p-2", role="supervisor")
+    first = await service.client.get("/v1/training-sessions/figures")
+    etag = first.headers["ETag"]
+    unchanged = await service.client.get(
+        "/v1/training-sessions/figures", headers={"If-None-Match": etag}
+    )
+    assert unchanged.status_code == 304 and unchanged.headers["ETag"] == etag
+    await deliver(service, "f-2", "p-1", "p-2", role="supervisor")
+    after = await service.client.get(
+        "/v1/training-sessions/figures", headers={"If-None-Match": etag}
+    )
+    assert after.status_code == 200 and after.headers["ETag"] != etag
+    assert [f["participants"] for f in after.json()["figures"]] == [4]
+    assert first.json()["figures"][0]["suppressed"]

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import delete, update
 
 from libs.servicekit.service import RebuildContext
+from services.advisory.queries.figures import figures_version_now
 from services.advisory.service import SERVICE
 from services.advisory.tables import training_figure, training_session
 from services.advisory.tests.integration.conftest import (
@@ -135,8 +136,12 @@ async def test_rebuilt_read_models_equal_the_live_ones(service: Service) -> None
         "scheduled",
         "cancelled",
     }
+    async with service.assembled.engine.connect() as connection:
+        version = await figures_version_now(connection)
     report = await rebuild(service)
     assert await service.rows() == live
+    async with service.assembled.engine.connect() as connection:
+        assert await figures_version_now(connection) == version + 1  # kept answers are stale
     assert report.events == (await service.history())[0]
     assert "training_figure" in report.summary()
 
