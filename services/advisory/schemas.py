@@ -9,7 +9,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from libs.domain.types import PlausibleDate, ResourceId, SafeLine, SafeText
+from libs.domain.types import PlausibleDate, ResourceId, SafeText
 from libs.servicekit.http import Page
 from services.advisory.domain.course import CourseDetails
 from services.advisory.domain.session_events import (
@@ -286,6 +286,3 @@ class CycleDays(BaseModel):
 class AdvisoryDays(BaseModel):
     factory_id: str
     cycles: list[CycleDays]
-
-
-__all__ = ["SafeLine"]
