@@ -69,7 +69,8 @@ class DeclareAuditReliance(Command):
     reliance_id: str
     factory_id: str
     buyer_id: str
-    assessment_id: str | None = None
+    assessment_id: str
+    """A completed assessment of the factory (known from the assessment service's events)."""
     period_start: date
     period_end: date
     note: str = ""

@@ -100,7 +100,10 @@ class AuditRelianceDeclared(DomainEvent):
     reliance_id: str
     factory_id: str
     buyer_id: str
-    assessment_id: str | None = Field(description="The shared assessment relied on, if named.")
+    assessment_id: str | None = Field(
+        description="The factory's completed assessment relied on (always named since issue 22; "
+        "null only in declarations made before)."
+    )
     period_start: date
     period_end: date
     declared_at: datetime

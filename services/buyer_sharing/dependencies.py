@@ -35,6 +35,10 @@ class Lookups(Protocol):
 
     async def reliance_factory(self, unit: Any, reliance_id: str, buyer_id: str) -> str | None: ...
 
+    async def completed_assessment(self, unit: Any, factory_id: str, assessment_id: str) -> bool:
+        """Whether the assessment service completed `assessment_id` at `factory_id`."""
+        ...
+
 
 class Answers(Protocol):
     """The rows a command's caller gets back, read in the command's own transaction after the

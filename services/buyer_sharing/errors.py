@@ -14,3 +14,7 @@ class AlreadyDecided(Conflict):
 
 class InvalidPeriod(DomainError):
     """A date or period that cannot be (422 `invalid-period`)."""
+
+
+class UnknownAssessment(DomainError):
+    """A reliance names no completed assessment of its factory (422 `unknown-assessment`)."""

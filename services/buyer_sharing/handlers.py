@@ -10,10 +10,12 @@ and the caller's own tenant. The reactions to upstream events are the consumers'
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 from libs.domain.aggregate import Change, Loaded
 from libs.domain.errors import NotFound
+from libs.events.store import ConcurrencyConflict
 from services.buyer_sharing.commands import (
     ApproveAccessRequest,
     DeclareAuditReliance,
@@ -207,24 +209,48 @@ async def decline_access_request(
 async def declare_audit_reliance(
     command: DeclareAuditReliance, deps: Dependencies
 ) -> Change[sharing.Sharing]:
+    """Declared on the pair's stream, naming a completed assessment of the factory; decided
+    again on a concurrent append to the pair (a revocation, another declaration)."""
     at = deps.clock()
-    return await deps.sharing.execute(
-        pair_id(command.factory_id, command.buyer_id),
-        lambda state: sharing.declare_reliance(
-            state,
-            reliance_id=command.reliance_id,
-            factory_id=command.factory_id,
-            buyer_id=command.buyer_id,
-            assessment_id=command.assessment_id,
-            period_start=command.period_start,
-            period_end=command.period_end,
-            by=command.by,
-            at=at,
-            note=command.note,
-        ),
-        conflict_retries=CONFLICT_RETRIES,
-        answer=answering(deps, lambda answers, unit: answers.reliance(unit, command.reliance_id)),
-    )
+    attempt = 0
+    while True:
+        try:
+            return await _declare_once(command, deps, at)
+        except ConcurrencyConflict:
+            attempt += 1
+            if attempt > CONFLICT_RETRIES:
+                raise
+
+
+async def _declare_once(
+    command: DeclareAuditReliance, deps: Dependencies, at: datetime
+) -> Change[sharing.Sharing]:
+    """One attempt, in one unit of work: the assessment looked up, then decided after consent
+    (`sharing.declare_reliance`: an unshared factory is a 404 whatever it names)."""
+    async with deps.store.unit_of_work(authorize_first=True) as unit:
+        completed = await deps.lookups.completed_assessment(
+            unit, command.factory_id, command.assessment_id
+        )
+        return await deps.sharing.execute(
+            pair_id(command.factory_id, command.buyer_id),
+            lambda state: sharing.declare_reliance(
+                state,
+                reliance_id=command.reliance_id,
+                factory_id=command.factory_id,
+                buyer_id=command.buyer_id,
+                assessment_id=command.assessment_id,
+                assessment_completed=completed,
+                period_start=command.period_start,
+                period_end=command.period_end,
+                by=command.by,
+                at=at,
+                note=command.note,
+            ),
+            unit=unit,
+            answer=answering(
+                deps, lambda answers, unit: answers.reliance(unit, command.reliance_id)
+            ),
+        )
 
 
 async def withdraw_audit_reliance(

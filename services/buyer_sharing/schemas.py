@@ -130,7 +130,9 @@ class DeclineCreate(Request):
 
 class RelianceCreate(Request):
     factory_id: ResourceId
-    assessment_id: ResourceId | None = None
+    assessment_id: ResourceId = Field(
+        description="The factory's completed assessment relied on (a 422 otherwise)."
+    )
     period_start: PlausibleDate
     period_end: PlausibleDate
     note: Reason = ""

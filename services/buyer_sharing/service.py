@@ -40,6 +40,7 @@ PROBLEMS = (
     ProblemRegistry()
     .add(errors.InvalidPeriod, 422, "Invalid period", "invalid-period")
     .add(errors.AlreadyDecided, 409, "Already decided", "already-decided")
+    .add(errors.UnknownAssessment, 422, "Unknown assessment", "unknown-assessment")
 )
 
 

@@ -16,7 +16,7 @@ from datetime import date, datetime
 from libs.domain.aggregate import AggregateType
 from libs.domain.envelope import DomainEvent
 from libs.domain.errors import NotFound
-from services.buyer_sharing.errors import InvalidPeriod
+from services.buyer_sharing.errors import InvalidPeriod, UnknownAssessment
 
 # A reliance declaration replaces at most about two audit cycles.
 MAX_RELIANCE_DAYS = 2 * 366
@@ -187,16 +187,24 @@ def declare_reliance(
     reliance_id: str,
     factory_id: str,
     buyer_id: str,
-    assessment_id: str | None,
+    assessment_id: str,
+    assessment_completed: bool,
     period_start: date,
     period_end: date,
     by: str,
     at: datetime,
     note: str = "",
 ) -> list[DomainEvent]:
+    """Rely on `assessment_id`, which must be a completed assessment of the factory
+    (`assessment_completed`, as the read models know it); checked after consent, so a buyer
+    learns nothing of an unshared factory's assessments."""
     if not sharing.in_force(at.date()):
         # the same answer as for a factory that does not exist
         raise NotFound(f"factory {factory_id} not found")
+    if not assessment_completed:
+        raise UnknownAssessment(
+            f"assessment {assessment_id} is not a completed assessment of factory {factory_id}"
+        )
     if period_end < period_start:
         raise InvalidPeriod("the period ends before it starts")
     if (period_end - period_start).days > MAX_RELIANCE_DAYS:

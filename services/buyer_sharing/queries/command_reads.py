@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.buyer_sharing.queries import consent
-from services.buyer_sharing.tables import audit_reliance, factory
+from services.buyer_sharing.tables import audit_reliance, factory, report
 
 Row = dict[str, Any]
 
@@ -42,6 +42,15 @@ class ReadModelLookups:
             )
         )
         return found
+
+    async def completed_assessment(self, unit: Any, factory_id: str, assessment_id: str) -> bool:
+        """A report exists only for a completed assessment (`AssessmentCompleted`)."""
+        found = await _connection(unit).scalar(
+            select(report.c.assessment_id).where(
+                report.c.assessment_id == assessment_id, report.c.factory_id == factory_id
+            )
+        )
+        return found is not None
 
 
 class ReadModelAnswers:

@@ -46,10 +46,9 @@ async def statistics(
         if row.action != "granted":
             continue
         start = row.at.date()
-        end_candidates = [
-            d for d in (row.next_at.date() if row.next_at else None, row.ends_on) if d
-        ]
-        end = min(end_candidates) if end_candidates else today
+        # the grant's last day: its revocation or new grant, its end date, and never after today
+        ends = [d for d in (row.next_at.date() if row.next_at else None, row.ends_on) if d]
+        end = min([*ends, today])
         for y in range(start.year, max(start.year, end.year) + 1):
             key = (y, row.country or "")
             participating.setdefault(key, set()).add(row.buyer_id)
@@ -58,7 +57,8 @@ async def statistics(
     relying: dict[tuple[int, str], set[str]] = {}
     avoided: dict[tuple[int, str], set[tuple[str, str]]] = {}
     for row in await connection.execute(_RELIANCE_SQL):
-        last = row.period_end
+        # a period's last day counted: its end, its withdrawal, and never after today
+        last = min(row.period_end, today)
         if row.withdrawn_at is not None:
             last = min(last, row.withdrawn_at.date())
         for y in range(row.period_start.year, last.year + 1):

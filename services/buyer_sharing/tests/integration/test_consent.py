@@ -363,7 +363,12 @@ class TestBadInput:
             (
                 "post",
                 "/v1/audit-reliance",
-                {"factory_id": "f1", "period_start": "2025-01-01", "period_end": "2025-12-31"},
+                {
+                    "factory_id": "f1",
+                    "assessment_id": "f1-a1",
+                    "period_start": "2025-01-01",
+                    "period_end": "2025-12-31",
+                },
                 service.buyer("brand-a"),
                 404,
             ),

@@ -222,11 +222,6 @@ async def test_rebuild_gives_the_live_read_models_row_by_row(
     await service.client.post(
         "/v1/access-requests", json={"factory_id": "f2"}, headers=service.buyer("brand-a")
     )
-    await service.client.post(
-        "/v1/audit-reliance",
-        json={"factory_id": "f1", "period_start": "2025-01-01", "period_end": "2025-12-31"},
-        headers=service.buyer("brand-a"),
-    )
     envelopes = two_cycles(upstream, "f1") + two_cycles(upstream, "f2")
     await service.publish(envelopes)
 
@@ -235,6 +230,17 @@ async def test_rebuild_gives_the_live_read_models_row_by_row(
         return len(live["finding_note"]) == 6 and len(live["plan_item"]) == 4
 
     await poll(consumed)
+    declared = await service.client.post(
+        "/v1/audit-reliance",
+        json={
+            "factory_id": "f1",
+            "assessment_id": "f1-a2",
+            "period_start": "2025-01-01",
+            "period_end": "2025-12-31",
+        },
+        headers=service.buyer("brand-a"),
+    )
+    assert declared.status_code == 201, declared.text
     live = await snapshot(service)
     phases: list[str] = []
     assembled = service.assembled

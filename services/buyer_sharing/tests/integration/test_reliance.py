@@ -3,26 +3,46 @@ programme statistics per year and country."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
+from libs.domain.envelope import Envelope
 from services.buyer_sharing.tests.integration.conftest import Service, Upstream
 
 PERIOD = {"period_start": "2025-01-01", "period_end": "2025-12-31"}
+
+
+def completed(upstream: Upstream, factory_id: str, country: str = "KH") -> list[Envelope]:
+    """A factory and its completed assessment `<factory>-a1`, which a reliance names."""
+    return [
+        upstream.factory(factory_id, country),
+        *upstream.assessment(
+            factory_id,
+            f"{factory_id}-a1",
+            1,
+            date(2025, 3, 1),
+            [("Q1", True, False, "compliant")],
+            country,
+        ),
+    ]
 
 
 async def test_reliance_needs_a_grant_and_ends_with_its_revocation(
     service: Service, upstream: Upstream
 ) -> None:
     await service.register_buyer("brand-a")
-    await service.feed([upstream.factory("f1")])
+    await service.feed([*completed(upstream, "f1")])
     headers = service.buyer("brand-a")
     refused = await service.client.post(
-        "/v1/audit-reliance", json={"factory_id": "f1", **PERIOD}, headers=headers
+        "/v1/audit-reliance",
+        json={"factory_id": "f1", "assessment_id": "f1-a1", **PERIOD},
+        headers=headers,
     )
     assert refused.status_code == 404
     await service.grant("f1", "brand-a")
     declared = await service.client.post(
-        "/v1/audit-reliance", json={"factory_id": "f1", **PERIOD}, headers=headers
+        "/v1/audit-reliance",
+        json={"factory_id": "f1", "assessment_id": "f1-a1", **PERIOD},
+        headers=headers,
     )
     assert declared.status_code == 201, declared.text
     reliance_id = declared.json()["reliance_id"]
@@ -47,7 +67,7 @@ async def test_a_grant_again_with_an_earlier_end_withdraws_the_reliances_it_outl
 ) -> None:
     today = service.clock().date()
     await service.register_buyer("brand-a")
-    await service.feed([upstream.factory("f1")])
+    await service.feed([*completed(upstream, "f1")])
     headers = service.buyer("brand-a")
     assert (await service.grant("f1", "brand-a")).status_code == 201
     ids = {}
@@ -56,6 +76,7 @@ async def test_a_grant_again_with_an_earlier_end_withdraws_the_reliances_it_outl
             "/v1/audit-reliance",
             json={
                 "factory_id": "f1",
+                "assessment_id": "f1-a1",
                 "period_start": today.isoformat(),
                 "period_end": (today + timedelta(days=days)).isoformat(),
             },
@@ -78,6 +99,7 @@ async def test_a_grant_again_with_an_earlier_end_withdraws_the_reliances_it_outl
         "/v1/audit-reliance",
         json={
             "factory_id": "f1",
+            "assessment_id": "f1-a1",
             "period_start": today.isoformat(),
             "period_end": (new_end + timedelta(days=1)).isoformat(),
         },
@@ -93,7 +115,11 @@ async def test_programme_statistics_per_year_and_country(
     for buyer_id in ("brand-a", "brand-b", "brand-c"):
         await service.register_buyer(buyer_id)
     await service.feed(
-        [upstream.factory("f1", "KH"), upstream.factory("f2", "KH"), upstream.factory("f3", "BD")]
+        [
+            *completed(upstream, "f1", "KH"),
+            *completed(upstream, "f2", "KH"),
+            *completed(upstream, "f3", "BD"),
+        ]
     )
     await service.grant("f1", "brand-a")
     await service.grant("f2", "brand-a")
@@ -102,7 +128,7 @@ async def test_programme_statistics_per_year_and_country(
     for factory_id in ("f1", "f2"):
         response = await service.client.post(
             "/v1/audit-reliance",
-            json={"factory_id": factory_id, **PERIOD},
+            json={"factory_id": factory_id, "assessment_id": f"{factory_id}-a1", **PERIOD},
             headers=service.buyer("brand-a"),
         )
         assert response.status_code == 201
@@ -138,11 +164,16 @@ async def test_statistics_count_a_reliance_only_in_the_years_its_factory_shared(
     service: Service, upstream: Upstream
 ) -> None:
     await service.register_buyer("brand-a")
-    await service.feed([upstream.factory("f1", "KH")])
+    await service.feed([*completed(upstream, "f1", "KH")])
     await service.grant("f1", "brand-a")  # on 2 June 2025, the service's clock
     declared = await service.client.post(
         "/v1/audit-reliance",
-        json={"factory_id": "f1", "period_start": "2024-01-01", "period_end": "2025-12-31"},
+        json={
+            "factory_id": "f1",
+            "assessment_id": "f1-a1",
+            "period_start": "2024-01-01",
+            "period_end": "2025-12-31",
+        },
         headers=service.buyer("brand-a"),
     )
     assert declared.status_code == 201, declared.text
@@ -158,14 +189,14 @@ async def test_a_revocation_with_a_stale_if_match_is_refused_and_changes_nothing
     """The grant's ETag moves when the buyer declares a reliance on the same pair, so a factory
     that revokes on what it read before gets a 412, not a silent overwrite."""
     await service.register_buyer("brand-a")
-    await service.feed([upstream.factory("f1")])
+    await service.feed([*completed(upstream, "f1")])
     await service.grant("f1", "brand-a")
     grant_path = "/v1/sharing-grants/f1/brand-a"
     read = await service.client.get(grant_path, headers=service.factory("f1"))
     stale_etag = read.headers["etag"]
     declared = await service.client.post(
         "/v1/audit-reliance",
-        json={"factory_id": "f1", **PERIOD},
+        json={"factory_id": "f1", "assessment_id": "f1-a1", **PERIOD},
         headers=service.buyer("brand-a"),
     )
     assert declared.status_code == 201, declared.text

@@ -35,6 +35,7 @@ from services.buyer_sharing.ids import pair_id
 NOW = datetime(2025, 6, 2, 9, 30, tzinfo=UTC)
 FACTORY = "f-1"
 OTHER_FACTORY = "f-2"
+ASSESSMENT = "a-1"
 BUYER_ID = "b-1"
 OTHER_BUYER = "b-2"
 OS_ID = "KH2019257Q2JMGF"
@@ -62,6 +63,11 @@ class FakeLookups:
         self.store = store
         self.os_ids: dict[str, str] = {}
         """factory id -> OS ID of the factories known to the service."""
+        self.completed: set[tuple[str, str]] = {(FACTORY, ASSESSMENT), (OTHER_FACTORY, "a-9")}
+        """(factory id, assessment id) of the completed assessments the service knows."""
+
+    async def completed_assessment(self, unit: Any, factory_id: str, assessment_id: str) -> bool:
+        return (factory_id, assessment_id) in self.completed
 
     async def factory_by_os_id(self, unit: Any, os_id: str) -> str | None:
         return next((f for f, known in self.os_ids.items() if known == os_id), None)
@@ -194,12 +200,13 @@ def declare(
     buyer_id: str = BUYER_ID,
     period_start: date = date(2025, 1, 1),
     period_end: date = date(2025, 12, 31),
+    assessment_id: str = ASSESSMENT,
 ) -> DeclareAuditReliance:
     return DeclareAuditReliance(
         reliance_id=reliance_id,
         factory_id=factory_id,
         buyer_id=buyer_id,
-        assessment_id="a-1",
+        assessment_id=assessment_id,
         period_start=period_start,
         period_end=period_end,
         note=NOTE,

@@ -16,7 +16,7 @@ from services.buyer_sharing.domain.sharing import (
     SharingGranted,
     SharingRevoked,
 )
-from services.buyer_sharing.errors import InvalidPeriod
+from services.buyer_sharing.errors import InvalidPeriod, UnknownAssessment
 from services.buyer_sharing.tests.unit.givens import (
     BUYER_USER,
     NOTE,
@@ -58,6 +58,25 @@ class TestDeclareAuditReliance:
         with pytest.raises(NotFound):
             await run(declare(), deps)
         assert sharing_events(store) == []
+
+    async def test_naming_no_completed_assessment_of_the_factory_is_refused(
+        self, deps: Dependencies, store: InMemoryEventStore
+    ) -> None:
+        await given_buyer(deps)
+        await given_grant(deps)
+
+        for unknown in ("a-unknown", "a-9"):  # a-9: completed, at another factory
+            with pytest.raises(UnknownAssessment):
+                await run(declare(assessment_id=unknown), deps)
+        assert kinds(sharing_events(store)) == [SharingGranted]
+
+    async def test_an_unshared_factory_is_not_found_before_its_assessments_are_looked_at(
+        self, deps: Dependencies, store: InMemoryEventStore
+    ) -> None:
+        await given_buyer(deps)
+
+        with pytest.raises(NotFound):
+            await run(declare(assessment_id="a-unknown"), deps)
 
     async def test_after_a_revocation_the_factory_is_not_found(
         self, deps: Dependencies, store: InMemoryEventStore
