@@ -35,6 +35,11 @@ class Lookups(Protocol):
 
     async def reliance_factory(self, unit: Any, reliance_id: str, buyer_id: str) -> str | None: ...
 
+    async def open_requests(self, unit: Any, buyer_id: str) -> int:
+        """The buyer's pending access requests, counted under a lock on the buyer held until the
+        unit commits (two requests of one buyer count one after the other)."""
+        ...
+
     async def completed_assessment(self, unit: Any, factory_id: str, assessment_id: str) -> bool:
         """Whether the assessment service completed `assessment_id` at `factory_id`."""
         ...
@@ -77,6 +82,8 @@ class Dependencies:
     public: PublicSite
     # None where there are no read models to answer from (handler unit tests)
     answers: Answers | None = None
+    # pending access requests a buyer may have at once (BW_MAX_OPEN_ACCESS_REQUESTS)
+    max_open_requests: int = 100
 
 
 def make_dependencies(
@@ -87,6 +94,7 @@ def make_dependencies(
     project: Project[Any, Any] | None = None,
     answers: Answers | None = None,
     public: PublicSite | None = None,
+    max_open_requests: int = 100,
 ) -> Dependencies:
     return Dependencies(
         store=store,
@@ -106,6 +114,7 @@ def make_dependencies(
         clock=clock or utcnow,
         public=public or PublicSite(),
         answers=answers,
+        max_open_requests=max_open_requests,
     )
 
 

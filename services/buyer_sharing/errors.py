@@ -12,6 +12,11 @@ class AlreadyDecided(Conflict):
     """The access request was already approved or declined (409 `already-decided`)."""
 
 
+class TooManyOpenRequests(Conflict):
+    """The buyer has as many pending access requests as it may (409 `too-many-open-requests`,
+    with the `limit`)."""
+
+
 class InvalidPeriod(DomainError):
     """A date or period that cannot be (422 `invalid-period`)."""
 

@@ -112,6 +112,8 @@ async def request_access(
         factory_id = command.factory_id
         if factory_id is None and command.os_id is not None:
             factory_id = await deps.lookups.factory_by_os_id(unit, command.os_id)
+        # counted under the buyer's lock, so requests racing each other never pass the limit
+        open_requests = await deps.lookups.open_requests(unit, command.buyer_id)
         return await deps.requests.execute(
             command.request_id,
             lambda state: access_request.request_access(
@@ -123,6 +125,8 @@ async def request_access(
                 message=command.message,
                 by=command.by,
                 at=at,
+                open_requests=open_requests,
+                max_open_requests=deps.max_open_requests,
             ),
             unit=unit,
             answer=answering(

@@ -41,6 +41,7 @@ PROBLEMS = (
     .add(errors.InvalidPeriod, 422, "Invalid period", "invalid-period")
     .add(errors.AlreadyDecided, 409, "Already decided", "already-decided")
     .add(errors.UnknownAssessment, 422, "Unknown assessment", "unknown-assessment")
+    .add(errors.TooManyOpenRequests, 409, "Too many open requests", "too-many-open-requests")
 )
 
 
@@ -75,6 +76,7 @@ def dependencies(wiring: Wiring[BuyerSharingSettings]) -> Dependencies:
         answers=ReadModelAnswers(),
         project=project_own,
         clock=wiring.overrides.get("clock"),
+        max_open_requests=settings.max_open_access_requests,
         public=PublicSite(
             pages=PublicPages(),
             limiter=TokenBuckets(

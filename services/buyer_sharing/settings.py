@@ -16,6 +16,10 @@ class BuyerSharingSettings(ServiceSettings):
     consent_watermark_seconds: float = Field(
         5.0, gt=0, le=3600, validation_alias="BW_CONSENT_WATERMARK_SECONDS"
     )
+    # pending access requests a buyer may have at once; beyond it a 409 (too-many-open-requests)
+    max_open_access_requests: int = Field(
+        100, ge=1, le=100_000, validation_alias="BW_MAX_OPEN_ACCESS_REQUESTS"
+    )
     # public transparency pages: how long shared caches may keep an answer
     transparency_max_age_seconds: int = Field(
         300, ge=0, validation_alias="BW_TRANSPARENCY_MAX_AGE_SECONDS"

@@ -15,7 +15,7 @@ from typing import Literal
 from libs.domain.aggregate import AggregateType
 from libs.domain.envelope import DomainEvent
 from libs.domain.errors import NotFound
-from services.buyer_sharing.errors import AlreadyDecided
+from services.buyer_sharing.errors import AlreadyDecided, TooManyOpenRequests
 
 RequestStatus = Literal["pending", "approved", "declined"]
 
@@ -110,9 +110,19 @@ def request_access(
     message: str,
     by: str,
     at: datetime,
+    open_requests: int = 0,
+    max_open_requests: int | None = None,
 ) -> list[DomainEvent]:
+    """A new pending request, unless the buyer already has `max_open_requests` pending ones
+    (`open_requests`, counted by the handler)."""
     if request.exists:  # a retried creation: nothing new happened
         return []
+    if max_open_requests is not None and open_requests >= max_open_requests:
+        raise TooManyOpenRequests(
+            f"buyer {buyer_id} has {open_requests} pending access requests, the most it may "
+            "have; wait for a factory to decide one",
+            limit=max_open_requests,
+        )
     return [
         AccessRequested(
             request_id=request_id,

@@ -7,13 +7,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.buyer_sharing.queries import consent
-from services.buyer_sharing.tables import audit_reliance, factory, report
+from services.buyer_sharing.tables import access_request, audit_reliance, factory, report
 
 Row = dict[str, Any]
+
+# a buyer's access requests are created one after the other (the limit of open ones is counted
+# under it); transaction-scoped, so it is released when the request's unit of work ends
+_BUYER_LOCK = text(
+    "SELECT pg_advisory_xact_lock(hashtextextended('buyer_sharing.access_requests:' || "
+    ":buyer_id, 0))"
+)
 
 
 def _connection(unit: Any) -> AsyncConnection:
@@ -42,6 +49,16 @@ class ReadModelLookups:
             )
         )
         return found
+
+    async def open_requests(self, unit: Any, buyer_id: str) -> int:
+        connection = _connection(unit)
+        await connection.execute(_BUYER_LOCK, {"buyer_id": buyer_id})
+        count: int | None = await connection.scalar(
+            select(func.count())
+            .select_from(access_request)
+            .where(access_request.c.buyer_id == buyer_id, access_request.c.status == "pending")
+        )
+        return count or 0
 
     async def completed_assessment(self, unit: Any, factory_id: str, assessment_id: str) -> bool:
         """A report exists only for a completed assessment (`AssessmentCompleted`)."""

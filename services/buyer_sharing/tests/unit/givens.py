@@ -24,6 +24,9 @@ from services.buyer_sharing.commands import (
 from services.buyer_sharing.dependencies import Dependencies
 from services.buyer_sharing.domain.access_request import (
     ACCESS_REQUEST,
+    AccessApproved,
+    AccessDeclined,
+    AccessRequested,
 )
 from services.buyer_sharing.domain.sharing import (
     SHARING,
@@ -65,6 +68,16 @@ class FakeLookups:
         """factory id -> OS ID of the factories known to the service."""
         self.completed: set[tuple[str, str]] = {(FACTORY, ASSESSMENT), (OTHER_FACTORY, "a-9")}
         """(factory id, assessment id) of the completed assessments the service knows."""
+
+    async def open_requests(self, unit: Any, buyer_id: str) -> int:
+        pending = 0
+        for stream in self.store.streams.values():
+            events = [entry.event for entry in stream]
+            if any(
+                isinstance(e, AccessRequested) and e.buyer_id == buyer_id for e in events
+            ) and not any(isinstance(e, AccessApproved | AccessDeclined) for e in events):
+                pending += 1
+        return pending
 
     async def completed_assessment(self, unit: Any, factory_id: str, assessment_id: str) -> bool:
         return (factory_id, assessment_id) in self.completed

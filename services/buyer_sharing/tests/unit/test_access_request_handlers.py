@@ -4,6 +4,7 @@ grant in the same transaction) or declines; anyone else gets a 404."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 
 import pytest
@@ -22,7 +23,7 @@ from services.buyer_sharing.domain.access_request import (
 from services.buyer_sharing.domain.sharing import (
     SharingGranted,
 )
-from services.buyer_sharing.errors import AlreadyDecided, InvalidPeriod
+from services.buyer_sharing.errors import AlreadyDecided, InvalidPeriod, TooManyOpenRequests
 from services.buyer_sharing.tests.unit.givens import (
     BUYER_ID,
     BUYER_USER,
@@ -294,3 +295,22 @@ class TestDeclineAccessRequest:
         with pytest.raises(NotFound):
             await run(decline(factory_id=OTHER_FACTORY), deps)
         assert kinds(request_events(store, "req-1")) == [AccessRequested]
+
+
+class TestOpenRequestLimit:
+    async def test_a_buyer_at_its_limit_of_pending_requests_is_refused_until_one_is_decided(
+        self, deps: Dependencies, store: InMemoryEventStore
+    ) -> None:
+        limited = dataclasses.replace(deps, max_open_requests=2)
+        await given_buyer(limited)
+        await given_request(limited, "req-1")
+        await given_request(limited, "req-2", factory_id=OTHER_FACTORY)
+
+        with pytest.raises(TooManyOpenRequests) as refused:
+            await given_request(limited, "req-3")
+        assert refused.value.extensions == {"limit": 2}
+        assert request_events(store, "req-3") == []
+
+        await run(decline("req-1"), limited)
+        await given_request(limited, "req-3")
+        assert kinds(request_events(store, "req-3")) == [AccessRequested]
