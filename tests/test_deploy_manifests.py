@@ -63,8 +63,9 @@ CONTRACT = {
     "remediation": ServiceContract("remediation", 8002),
     "buyer-sharing": ServiceContract("buyer_sharing", 8003),
     "notifications": ServiceContract("notifications", 8004),
+    "advisory": ServiceContract("advisory", 8005),
 }
-DEPLOYED_NOW = {"assessment", "remediation", "buyer-sharing", "notifications"}
+DEPLOYED_NOW = {"assessment", "remediation", "buyer-sharing", "notifications", "advisory"}
 ROUTE_OWNERS = {
     "/v1/factories": "assessment",
     "/v1/compliance-catalogue": "assessment",
@@ -79,6 +80,10 @@ ROUTE_OWNERS = {
     "/v1/webhook-endpoints": "notifications",
     "/v1/messages": "notifications",
     "/v1/deliveries": "notifications",
+    "/v1/courses": "advisory",
+    "/v1/training-sessions": "advisory",
+    "/v1/surveys": "advisory",
+    "/v1/advisory-visits": "advisory",
 }
 RENDERINGS = ["base", "overlays/dev", "overlays/production"]
 # A mount path inside the manifests, not a file this test opens.
@@ -1027,6 +1032,7 @@ def test_production_overlay_documents_the_secrets_operators_must_create() -> Non
         "buyer-sharing-db",
         "notifications-db",
         "notifications-secrets",
+        "advisory-db",
     }
     assert reference_problems(production, external_secrets=external) == []
     documentation = DEPLOY_DOC.read_text(encoding="utf-8")
