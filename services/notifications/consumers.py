@@ -1,7 +1,9 @@
 """The durable consumers of upstream public events, one per producing service, and their
 reactions: every deliverable event is fanned out to the endpoints that want it; buyer sharing's
-grants and revocations also feed the grant history, and a grant releases the events held for it.
-`subscriptions(deps, wiring)` is what the service definition subscribes."""
+grants and revocations also feed the grant history, and a grant releases the events held for it;
+buyer sharing's consent watermark, applied by the same consumer in stream order after them, says
+as of when that history is complete. `subscriptions(deps, wiring)` is what the service definition
+subscribes."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from libs.domain.envelope import DomainEvent, Envelope
 from libs.events.consumer import Handler, Subscription
 from libs.servicekit.service import Wiring
+from services.notifications.adapters.consent import record_watermark
 from services.notifications.adapters.fanout import (
     fan_out,
     lock_factory_grants,
@@ -20,7 +23,12 @@ from services.notifications.adapters.fanout import (
 )
 from services.notifications.handlers import Dependencies
 from services.notifications.settings import NotificationsSettings
-from services.notifications.upstream import DELIVERABLE_EVENTS, SharingGranted, SharingRevoked
+from services.notifications.upstream import (
+    DELIVERABLE_EVENTS,
+    ConsentWatermark,
+    SharingGranted,
+    SharingRevoked,
+)
 
 DURABLES = {
     "assessment": "notifications_assessment",
@@ -29,9 +37,10 @@ DURABLES = {
 }
 
 
-def event_handlers(hold_seconds: float) -> dict[str, Mapping[str, Handler]]:
+def event_handlers(hold_seconds: float, prefix: str = "") -> dict[str, Mapping[str, Handler]]:
     """Reactions per upstream service, by event name. `hold_seconds`: how long a factory event
-    waits for a grant still on its way."""
+    waits for a grant still on its way; `prefix`: the subject prefix (of the dead letters the
+    watermark looks at)."""
 
     async def deliverable(
         connection: AsyncConnection, envelope: Envelope, event: DomainEvent
@@ -54,19 +63,28 @@ def event_handlers(hold_seconds: float) -> dict[str, Mapping[str, Handler]]:
         await record_grant(connection, envelope, "revoked", event.revoked_at, None)
         await fan_out(connection, envelope, event, hold_seconds=hold_seconds)
 
+    async def on_consent_watermark(
+        connection: AsyncConnection, _envelope: Envelope, event: DomainEvent
+    ) -> None:
+        assert isinstance(event, ConsentWatermark)
+        await record_watermark(connection, event.as_of, prefix)
+
     handlers: dict[str, dict[str, Handler]] = {
         service: {cls.event_name: deliverable for cls in classes}
         for service, classes in DELIVERABLE_EVENTS.items()
     }
     handlers["buyer_sharing"]["SharingGranted"] = on_sharing_granted
     handlers["buyer_sharing"]["SharingRevoked"] = on_sharing_revoked
+    handlers["buyer_sharing"]["ConsentWatermark"] = on_consent_watermark
     return dict(handlers)
 
 
 def subscriptions(
     _deps: Dependencies, wiring: Wiring[NotificationsSettings]
 ) -> Sequence[Subscription]:
-    """One durable consumer per producing service."""
+    """One durable consumer per producing service; each applies its events in stream order (one
+    lane), which the consent watermark relies on."""
+    settings = wiring.settings
     return [
         Subscription(
             durable=DURABLES[service],
@@ -74,5 +92,7 @@ def subscriptions(
             handlers=handlers,
             registry=wiring.registry,
         )
-        for service, handlers in event_handlers(wiring.settings.hold_seconds).items()
+        for service, handlers in event_handlers(
+            settings.hold_seconds, settings.subject_prefix
+        ).items()
     ]

@@ -1,8 +1,8 @@
 """The dispatcher, a background component of the service: sends due messages to their endpoints,
 records every attempt, retries on the schedule, disables endpoints that are gone or keep failing,
 and purges old payloads. Every loop runs under the runtime's Supervisor (restarted if it ever
-crashes). `components(deps, wiring)` gives it to the service definition when BW_WEBHOOK_DISPATCH
-is on.
+crashes). `components.components(deps, wiring)` gives it to the service definition when
+BW_WEBHOOK_DISPATCH is on.
 
 Delivery state lives in PostgreSQL (adapters/delivery_state.py). A message is claimed with
 `FOR UPDATE SKIP LOCKED` (several replicas share the work) and its `next_attempt_at` moved to the
@@ -12,8 +12,9 @@ at least once, the same `webhook-id` every time.
 No head-of-line blocking: each claimed message is sent by a task of its own; an endpoint takes
 at most `endpoint_concurrency` attempts at a time and `endpoint_rate_per_second` on average, and
 endpoints at their limit are left out of the claim, so a hanging endpoint only delays itself.
-Outcomes are written in batches by one recorder task. Fan-out and manual redeliveries wake the
-dispatcher through PostgreSQL NOTIFY; otherwise it sleeps until the next message is due.
+Outcomes are written in batches by one recorder task. Fan-out, manual redeliveries and consent
+watermarks wake the dispatcher through PostgreSQL NOTIFY; otherwise it sleeps until the next
+message is due. A factory's event is due only while consent is current (adapters/consent.py).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,8 +34,6 @@ from prometheus_client import Counter, Histogram
 from libs.domain.aggregate import Change
 from libs.events.runtime import plain_dsn
 from libs.events.supervisor import Supervisor
-from libs.servicekit.app import Lifecycle
-from libs.servicekit.service import Wiring
 from services.notifications.adapters import delivery_state
 from services.notifications.adapters.secretbox import SecretBox
 from services.notifications.adapters.transport import WebhookClient, attempt
@@ -49,8 +48,6 @@ from services.notifications.domain.delivery import (
     judge,
 )
 from services.notifications.domain.messages import trace_carrier
-from services.notifications.handlers import Dependencies, command_runner
-from services.notifications.settings import NotificationsSettings
 from services.notifications.tables import DUE_CHANNEL
 
 log = logging.getLogger(__name__)
@@ -89,6 +86,7 @@ class Dispatcher:
         retention_seconds: float = 30 * 86400.0,
         purge_interval_seconds: float = 3600.0,
         lease_margin_seconds: float = 30.0,
+        consent_bound_seconds: float = 30.0,
     ) -> None:
         self.dsn = plain_dsn(database_url)
         self.run = run  # the service's commands (an endpoint's disable)
@@ -106,6 +104,8 @@ class Dispatcher:
         # a claimed message is due again this long after its attempt's timeout if nothing was
         # recorded: what a crash mid-delivery costs
         self.lease_margin = lease_margin_seconds
+        # a factory's event is claimed only while the consent watermark is at most this old
+        self.consent_bound = consent_bound_seconds
         self.wake = asyncio.Event()
         self.stopping = asyncio.Event()
         self.in_flight: dict[str, int] = defaultdict(int)
@@ -197,6 +197,7 @@ class Dispatcher:
                 capacity=capacity,
                 lease_seconds=self.timeout + self.lease_margin,
                 accept=accept,
+                consent_bound=self.consent_bound,
             )
         keys: dict[str, list[bytes]] = defaultdict(list)
         for secret in claim.secrets:
@@ -241,7 +242,7 @@ class Dispatcher:
         wait = self.poll_seconds
         if not self._busy():
             async with self.pool.acquire() as connection:
-                due = await delivery_state.next_due(connection)
+                due = await delivery_state.next_due(connection, self.consent_bound)
             if due is not None:
                 wait = min(wait, max(0.0, (due - datetime.now(UTC)).total_seconds()))
         with contextlib.suppress(TimeoutError):
@@ -355,36 +356,3 @@ class Dispatcher:
                 log.info("purged the payloads of %d messages past retention", purged)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stopping.wait(), timeout=self.purge_interval)
-
-
-def dispatcher(deps: Dependencies, wiring: Wiring[NotificationsSettings]) -> Dispatcher:
-    """The dispatcher on the service's settings and supervisor; `client=` is a test seam (else
-    the SSRF-safe client, on the handlers' resolver)."""
-    settings = wiring.settings
-    client = wiring.overrides.get("client") or WebhookClient(
-        deps.policy,
-        resolver=deps.resolver,
-        per_endpoint_connections=settings.endpoint_concurrency,
-        verify=settings.tls_context(),
-    )
-    return Dispatcher(
-        database_url=settings.database_url,
-        run=command_runner(deps),
-        box=deps.box,
-        client=client,
-        schedule=settings.schedule(),
-        supervisor=wiring.runtime.supervisor,
-        timeout_seconds=settings.timeout_seconds,
-        lease_margin_seconds=settings.lease_margin_seconds,
-        endpoint_concurrency=settings.endpoint_concurrency,
-        endpoint_rate_per_second=settings.endpoint_rate_per_second,
-        max_in_flight=settings.max_in_flight,
-        poll_seconds=settings.poll_seconds,
-        retention_seconds=settings.payload_retention_days * 86400,
-        purge_interval_seconds=settings.purge_interval_seconds,
-    )
-
-
-def components(deps: Dependencies, wiring: Wiring[NotificationsSettings]) -> Sequence[Lifecycle]:
-    """The dispatcher, unless this process only serves the API (BW_WEBHOOK_DISPATCH=false)."""
-    return [dispatcher(deps, wiring)] if wiring.settings.dispatch else []

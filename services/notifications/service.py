@@ -11,13 +11,13 @@ from libs.servicekit.problems import ProblemRegistry
 from libs.servicekit.service import ServiceDefinition
 from services.notifications import errors
 from services.notifications.api import ROUTERS
+from services.notifications.components import components
 from services.notifications.consumers import subscriptions
 from services.notifications.contract import CONTRACT
 from services.notifications.domain import SERVICE as NAME
 from services.notifications.domain import make_registry
 from services.notifications.handlers import COMMAND_HANDLERS, Dependencies, dependencies
 from services.notifications.rebuild import rebuild
-from services.notifications.scheduler import components
 from services.notifications.settings import NotificationsSettings
 from services.notifications.tables import SCHEMA
 from services.notifications.upstream import register_upstream

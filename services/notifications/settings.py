@@ -61,6 +61,12 @@ class NotificationsSettings(ServiceSettings):
     # (buyer sharing's stream is not ordered with the others), then is dropped
     hold_seconds: float = Field(600.0, ge=0, le=86400, validation_alias="BW_WEBHOOK_HOLD_SECONDS")
     dispatch: bool = Field(True, validation_alias="BW_WEBHOOK_DISPATCH")
+    # a factory's event is sent only while buyer sharing's consent watermark is at most this old
+    # (by the database's clock; the watermark comes every BW_CONSENT_WATERMARK_SECONDS, 5 s):
+    # past it, deliveries wait (docs/notifications.md, "Consent at the moment of sending")
+    consent_max_staleness_seconds: float = Field(
+        30.0, gt=0, le=86400, validation_alias="BW_CONSENT_MAX_STALENESS_SECONDS"
+    )
 
     @model_validator(mode="after")
     def _checked(self) -> NotificationsSettings:

@@ -1,6 +1,7 @@
 """The dispatcher's SQL on the delivery state (asyncpg, in the caller's connection): claim due
-messages under a lease, settle those that may no longer be sent, log attempts and apply their
-verdicts only under the lease they were sent with, and purge what is past retention."""
+messages under a lease (a factory's event only while consent is current: adapters/consent.py),
+settle those that may no longer be sent, log attempts and apply their verdicts only under the
+lease they were sent with, and purge what is past retention."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from datetime import datetime
 
 import asyncpg
 
+from services.notifications.adapters.consent import consent_current
 from services.notifications.domain.delivery import Attempted, Verdict, trigger
 from services.notifications.tables import SCHEMA
 
@@ -17,11 +19,14 @@ S = SCHEMA
 
 LATE = "late: the message was claimed again after this attempt's lease ran out; not applied"
 
+# A factory's event (gated) is due only while consent is current: otherwise it waits, pending
+# and untried, and is claimed (its grant checked anew) once a newer watermark has come.
 CLAIM_SQL = f"""
 WITH due AS (
     SELECT message_id FROM "{S}".message
     WHERE status = 'pending' AND next_attempt_at <= now()
       AND NOT (endpoint_id = ANY($1::text[]))
+      AND (NOT gated OR {consent_current("$3::float8")})
     ORDER BY next_attempt_at
     LIMIT $2
     FOR UPDATE SKIP LOCKED
@@ -53,7 +58,10 @@ WHERE endpoint_id = ANY($1::text[]) AND (expires_at IS NULL OR expires_at > now(
 ORDER BY created_at DESC
 """
 
-NEXT_DUE_SQL = f"""SELECT min(next_attempt_at) FROM "{S}".message WHERE status = 'pending'"""
+NEXT_DUE_SQL = f"""
+SELECT min(next_attempt_at) FROM "{S}".message
+WHERE status = 'pending' AND (NOT gated OR {consent_current("$1::float8")})
+"""
 
 INSERT_ATTEMPTS_SQL = f"""
 INSERT INTO "{S}".attempt (message_id, endpoint_id, attempted_at, status_code, latency_ms,
@@ -108,11 +116,14 @@ async def claim(
     capacity: int,
     lease_seconds: float,
     accept: Callable[[str], bool],
+    consent_bound: float,
 ) -> Claim:
     """In the caller's transaction: the due messages of endpoints not `busy`, at most
-    `capacity`. Those whose endpoint is deleted or disabled, or whose buyer's grant ended, are
-    settled here; of the others, those `accept` takes (by endpoint) are leased."""
-    rows = await connection.fetch(CLAIM_SQL, list(busy), capacity)
+    `capacity` (a factory's event only while the consent watermark is at most `consent_bound`
+    seconds old). Those whose endpoint is deleted or disabled, or that their buyer may no longer
+    read (`buyer_may_read`: the grant is not in force now), are settled here; of the others,
+    those `accept` takes (by endpoint) are leased."""
+    rows = await connection.fetch(CLAIM_SQL, list(busy), capacity, consent_bound)
     chosen: list[asyncpg.Record] = []
     cancelled: list[str] = []
     closed: list[str] = []
@@ -196,8 +207,9 @@ async def succeeded_since(
     return bool(await connection.fetchval(SUCCESS_SINCE_SQL, endpoint_id, since))
 
 
-async def next_due(connection: asyncpg.Connection) -> datetime | None:
-    due: datetime | None = await connection.fetchval(NEXT_DUE_SQL)
+async def next_due(connection: asyncpg.Connection, consent_bound: float) -> datetime | None:
+    """When the next message is due (of a factory's events, only while consent is current)."""
+    due: datetime | None = await connection.fetchval(NEXT_DUE_SQL, consent_bound)
     return due
 
 

@@ -5,12 +5,14 @@ message is still delivered, none is missing from the log, and a receiver de-dupl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -40,6 +42,21 @@ async def _start(environment: dict[str, str]) -> asyncio.subprocess.Process:
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
     )
+
+
+async def _consent_current(
+    js: Any, prefix: str, upstream: Upstream, stopping: asyncio.Event
+) -> None:
+    """Buyer sharing's consent watermark every few tenths of a second, as its relay sends it:
+    without one, no factory event would be sent."""
+    subject = subject_for(prefix, "buyer_sharing", "ConsentWatermark", 1)
+    while not stopping.is_set():
+        watermark = upstream.watermark()
+        await js.publish(
+            subject, watermark.to_json(), headers={"Nats-Msg-Id": watermark.id}, timeout=5
+        )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), timeout=0.3)
 
 
 async def _ready(url: str) -> None:
@@ -87,6 +104,8 @@ async def test_kill_9_mid_delivery_loses_nothing(
     process = await _start(environment)
     connection = NatsConnection(nats_url, name="kill-test")
     await connection.start()
+    stopping = asyncio.Event()
+    watermarks: asyncio.Task[None] | None = None
     try:
         await _ready(url)
         # slow enough that the kill lands mid-delivery
@@ -101,6 +120,9 @@ async def test_kill_9_mid_delivery_loses_nothing(
             for service in ("buyer_sharing", "assessment"):
                 await connection.ensure_stream(subject_prefix, service)
             js = connection.jetstream()
+            watermarks = asyncio.create_task(
+                _consent_current(js, subject_prefix, upstream, stopping)
+            )
             events = [upstream.granted("fac-1", "brand-a")] + [
                 upstream.completed("fac-1") for _ in range(EVENTS)
             ]
@@ -141,6 +163,9 @@ async def test_kill_9_mid_delivery_loses_nothing(
         # the log is written shortly after the answer: give the recorder its moment
         assert attempts >= EVENTS - 10
     finally:
+        stopping.set()
+        if watermarks is not None:
+            await asyncio.wait_for(watermarks, timeout=10)
         await connection.stop()
         if process.returncode is None:
             process.send_signal(signal.SIGTERM)

@@ -13,8 +13,9 @@ from sqlalchemy import text
 
 from libs.servicekit.service import Wiring
 from services.notifications.adapters.delivery_state import LATE
+from services.notifications.components import dispatcher
 from services.notifications.domain.delivery import Attempted, Claimed
-from services.notifications.scheduler import Dispatcher, dispatcher
+from services.notifications.scheduler import Dispatcher
 from services.notifications.settings import NotificationsSettings
 from services.notifications.tests.integration.conftest import Running, make_settings, running
 
