@@ -24,6 +24,9 @@ from fastapi import FastAPI
 
 from libs.servicekit.auth import Role, mint_token
 from libs.servicekit.migrations import run_migrations
+from services.advisory.service import SERVICE as ADVISORY
+from services.advisory.settings import AdvisorySettings
+from services.advisory.tables import SCHEMA as ADVISORY_SCHEMA
 from services.assessment.service import SERVICE as ASSESSMENT
 from services.assessment.settings import AssessmentSettings
 from services.assessment.tables import SCHEMA as ASSESSMENT_SCHEMA
@@ -266,4 +269,24 @@ async def test_notifications_api_keeps_its_contract(
     notifications_settings: NotificationsSettings, tmp_path: Path
 ) -> None:
     app = NOTIFICATIONS.app(notifications_settings)
+    await check_service(app, admin_token(), no_seed, tmp_path)
+
+
+@pytest.fixture
+async def advisory_settings(
+    database_url: str, nats_url: str, subject_prefix: str
+) -> AdvisorySettings:
+    await asyncio.to_thread(run_migrations, database_url, ADVISORY.migrations, ADVISORY_SCHEMA)
+    return AdvisorySettings(
+        DATABASE_URL=database_url,
+        NATS_URL=nats_url,
+        BW_SUBJECT_PREFIX=subject_prefix,
+        BW_JWT_SECRET=SECRET,
+    )
+
+
+async def test_advisory_api_keeps_its_contract(
+    advisory_settings: AdvisorySettings, tmp_path: Path
+) -> None:
+    app = ADVISORY.app(advisory_settings)
     await check_service(app, admin_token(), no_seed, tmp_path)
