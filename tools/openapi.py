@@ -48,9 +48,15 @@ def path_for(service: str) -> Path:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python3 bw.py openapi", description=__doc__)
     parser.add_argument("--check", action="store_true", help="fail if a document is stale")
+    parser.add_argument(
+        "--service",
+        action="append",
+        choices=services(),
+        help="only this service's document (repeat for several; default: every service)",
+    )
     args = parser.parse_args(argv)
     stale = []
-    for service in services():
+    for service in args.service or services():
         text = render(document(service))
         path = path_for(service)
         if args.check:
