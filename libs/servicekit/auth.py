@@ -5,70 +5,25 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from enum import StrEnum
 from typing import Annotated, Any
 
 import jwt
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from libs.domain.principal import (
+    ALL_COUNTRIES,
+    MAX_COUNTRIES,
+    STAFF_ROLES,
+    Principal,
+    Role,
+)
 from libs.servicekit.jwks import ALGORITHM, MIN_REFETCH_SECONDS, REFRESH_SECONDS, JwksKeySet
 from libs.servicekit.problems import Forbidden, Unauthorized
 from libs.servicekit.settings import ServiceSettings
 
 # Tolerated clock skew between the token issuer and this service.
 CLOCK_LEEWAY_SECONDS = 30
-
-
-class Role(StrEnum):
-    ADMIN = "admin"
-    ASSESSOR = "assessor"
-    TRAINER = "trainer"
-    FACTORY = "factory"
-    BUYER = "buyer"
-
-
-STAFF_ROLES = frozenset({Role.ADMIN, Role.ASSESSOR, Role.TRAINER})
-# The `countries` claim of the programme's headquarters: every country programme.
-ALL_COUNTRIES = "*"
-# Upper bound on a token's country list (a claim is attacker-sized input until verified).
-MAX_COUNTRIES = 250
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who is calling: a verified token's subject, role and tenant."""
-
-    subject: str
-    role: Role
-    factory_id: str | None = None
-    buyer_id: str | None = None
-    # The token's `iss` claim: which identity provider vouched for this caller.
-    issuer: str | None = None
-    # The country programmes a staff member works for (ISO 3166-1 alpha-2, upper case); None is
-    # every country: the headquarters' admins, and staff tokens without the claim in development.
-    countries: frozenset[str] | None = None
-
-    @property
-    def is_staff(self) -> bool:
-        """Programme staff: admins, assessors and trainers (each within their countries)."""
-        return self.role in STAFF_ROLES
-
-    @property
-    def is_global(self) -> bool:
-        """Staff of the headquarters: every country programme."""
-        return self.is_staff and self.countries is None
-
-    def works_in(self, country: str | None) -> bool:
-        """Whether this staff member may act on a factory of `country` (a factory, a buyer or a
-        staff member of another country programme may not; a factory of unknown country only
-        for the headquarters)."""
-        if not self.is_staff:
-            return False
-        if self.countries is None:
-            return True
-        return country is not None and country.upper() in self.countries
 
 
 def _countries_claim(
@@ -295,3 +250,19 @@ def mint_token(
     if countries is not None:
         claims["countries"] = countries
     return jwt.encode(claims, secret, algorithm="HS256")
+
+
+__all__ = [
+    "ALL_COUNTRIES",
+    "CLOCK_LEEWAY_SECONDS",
+    "MAX_COUNTRIES",
+    "STAFF_ROLES",
+    "CurrentPrincipal",
+    "Principal",
+    "Role",
+    "TokenVerifier",
+    "get_principal",
+    "mint_token",
+    "principal_from_claims",
+    "require_roles",
+]
