@@ -12,7 +12,7 @@ from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 
-from services.buyer_sharing.ratelimit import TokenBuckets
+from services.buyer_sharing.ratelimit import Network, TokenBuckets
 
 CAPACITY = 256  # answers kept (queries differ by page, country, year): the least recent go first
 
@@ -60,10 +60,12 @@ DEFAULT_BURST = 30
 @dataclass(frozen=True)
 class PublicSite:
     """What serving the public transparency pages keeps in process: the answers made, the
-    per-client rate limit, and how long shared caches may keep an answer."""
+    per-client rate limit and the proxies trusted to name the client, and how long shared caches
+    may keep an answer."""
 
     pages: PublicPages = field(default_factory=PublicPages)
     limiter: TokenBuckets = field(
         default_factory=lambda: TokenBuckets(DEFAULT_RATE_PER_SECOND, DEFAULT_BURST)
     )
     max_age_seconds: int = DEFAULT_MAX_AGE_SECONDS
+    trusted_proxies: tuple[Network, ...] = ()

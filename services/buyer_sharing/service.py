@@ -83,6 +83,7 @@ def dependencies(wiring: Wiring[BuyerSharingSettings]) -> Dependencies:
                 settings.transparency_rate_per_second, settings.transparency_burst
             ),
             max_age_seconds=settings.transparency_max_age_seconds,
+            trusted_proxies=settings.trusted_proxy_networks(),
         ),
     )
 

@@ -4,9 +4,10 @@ access requests per buyer."""
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from libs.servicekit.settings import ServiceSettings
+from services.buyer_sharing.ratelimit import Network, trusted_networks
 
 
 class BuyerSharingSettings(ServiceSettings):
@@ -29,3 +30,15 @@ class BuyerSharingSettings(ServiceSettings):
         5.0, gt=0, validation_alias="BW_TRANSPARENCY_RATE_PER_SECOND"
     )
     transparency_burst: int = Field(30, ge=1, validation_alias="BW_TRANSPARENCY_BURST")
+    # the proxies whose X-Forwarded-For is believed (CIDRs or addresses, comma-separated: the
+    # ingress controller's pods); empty: none, the client is the TCP peer (ratelimit.py)
+    trusted_proxies: str = Field("", validation_alias="BW_TRUSTED_PROXIES")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        trusted_networks(value)  # a ValueError naming what is not a network
+        return value
+
+    def trusted_proxy_networks(self) -> tuple[Network, ...]:
+        return trusted_networks(self.trusted_proxies)

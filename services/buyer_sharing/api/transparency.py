@@ -19,13 +19,18 @@ from services.buyer_sharing.api.common import CountryFilter, Deps, Year
 from services.buyer_sharing.dependencies import Dependencies
 from services.buyer_sharing.domain import transparency
 from services.buyer_sharing.queries import transparency as queries
-from services.buyer_sharing.ratelimit import TokenBuckets
+from services.buyer_sharing.ratelimit import TokenBuckets, client_address
 from services.buyer_sharing.schemas import LowComplianceFactory, TransparencyFactory, YearlyRates
 
 
 async def rate_limited(request: Request, deps: Deps) -> None:
-    """Per client address (the proxy's X-Forwarded-For when uvicorn trusts it)."""
-    client = request.client.host if request.client is not None else "unknown"
+    """Per client address: the peer, or behind a trusted proxy the right-most untrusted address
+    of X-Forwarded-For (`ratelimit.client_address`)."""
+    client = client_address(
+        request.client.host if request.client is not None else None,
+        request.headers.getlist("x-forwarded-for"),
+        deps.public.trusted_proxies,
+    )
     wait = deps.public.limiter.take(client, time.monotonic())
     if wait > 0:
         raise ProblemError(
