@@ -78,6 +78,14 @@ class RebuildContext(Generic[SettingsT]):
     registry: EventRegistry
     progress: Progress
 
+    def phase(self, name: str) -> Callable[[int, int], None]:
+        """A `progress(done, total)` for one phase, as `libs.events.history` reports it."""
+
+        def report(done: int, total: int) -> None:
+            self.progress(name, done, total)
+
+        return report
+
 
 Rebuild = Callable[[RebuildContext[Any]], Awaitable[RebuildReport]]
 
