@@ -312,7 +312,10 @@ def run(app_factory: Callable[[], FastAPI] | FastAPI, settings: ServiceSettings)
         # configure_logging owns the format (JSON lines or text) for uvicorn's loggers too.
         log_config=None,
         lifespan="on",
-        proxy_headers=True,
+        # the TCP peer stays the client: uvicorn would otherwise take X-Forwarded-For from any
+        # loopback caller (its default), and behind the ingress from nobody; a service that
+        # needs the client's address applies BW_TRUSTED_PROXIES itself (buyer sharing's limits)
+        proxy_headers=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
     # uvicorn re-raises the Ctrl-C it already handled gracefully; no traceback for that.
