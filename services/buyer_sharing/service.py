@@ -1,7 +1,7 @@
 """Buyer sharing, declared: its settings, events, public contract, dependencies, command
 handlers, upstream subscriptions, routers, own problems, migrations, rebuild and consent
-watermark, which
-`libs.servicekit.service` turns into the app, the event runtime and the command line."""
+watermark, which `libs.servicekit.service` turns into the app, the event runtime and the command
+line."""
 
 from __future__ import annotations
 

@@ -26,6 +26,7 @@ from services.buyer_sharing.api.common import (
     Party,
     answer_of,
     run_as,
+    staff_countries,
 )
 from services.buyer_sharing.commands import (
     ApproveAccessRequest,
@@ -108,6 +109,7 @@ async def list_access_requests(
             status=status,
             after=after,
             limit=page.limit,
+            countries=staff_countries(principal),
         )
     items, cursor = next_page(rows, page.limit, lambda row: {"request_id": row["request_id"]})
     if principal.role is Role.BUYER:
@@ -125,8 +127,9 @@ async def _visible_request(
             if principal.factory_id
             else None
         )
+        country = await consent.request_country(connection, row) if row is not None else None
     visible = row is not None and (
-        principal.role is Role.ADMIN
+        (principal.role is Role.ADMIN and principal.works_in(country))
         or (principal.role is Role.BUYER and row["buyer_id"] == principal.buyer_id)
         or (
             principal.role is Role.FACTORY

@@ -22,7 +22,16 @@ from libs.servicekit.http import (
 from libs.servicekit.problems import ProblemError
 from libs.servicekit.service import RunCommand
 from libs.servicekit.types import PathId
-from services.buyer_sharing.api.common import AdminOrFactory, Deps, Party, answer_of, run_as
+from services.buyer_sharing.api.common import (
+    AdminOrFactory,
+    Deps,
+    Party,
+    answer_of,
+    require_programme,
+    run_as,
+    staff_countries,
+    within_programme,
+)
 from services.buyer_sharing.commands import GrantSharing, RevokeSharing
 from services.buyer_sharing.queries import consent
 from services.buyer_sharing.schemas import GrantCreate, GrantHistoryEntry, GrantPublic, RevokeCreate
@@ -48,6 +57,7 @@ def _grant_factory(principal: Principal, factory_id: str | None) -> str:
 async def grant_sharing(
     body: GrantCreate,
     response: Response,
+    deps: Deps,
     principal: AdminOrFactory,
     run: RunCommand,
     _key: IdempotencyKey = None,
@@ -56,9 +66,12 @@ async def grant_sharing(
 ) -> dict[str, Any]:
     """Share the factory's reports with a buyer (its factory users, or admins); `If-Match` with
     the pair's ETag re-grants only if nothing changed since it was read. Granting again with an
-    earlier end date withdraws the buyer's audit-reliance declarations whose period runs past it."""
+    earlier end date withdraws the buyer's audit-reliance declarations whose period runs past it.
+    An admin of a country programme grants only for its country's factories."""
+    factory_id = _grant_factory(principal, body.factory_id)
+    await require_programme(deps, principal, factory_id)
     command = GrantSharing(
-        factory_id=_grant_factory(principal, body.factory_id),
+        factory_id=factory_id,
         buyer_id=body.buyer_id,
         ends_on=body.ends_on,
         reason=body.reason,
@@ -97,6 +110,7 @@ async def list_grants(
             active=active,
             after=(position["factory_id"], position["buyer_id"]) if position else None,
             limit=page.limit,
+            countries=staff_countries(principal),
         )
     items, cursor = next_page(
         rows, page.limit, lambda row: {"factory_id": row["factory_id"], "buyer_id": row["buyer_id"]}
@@ -118,6 +132,7 @@ async def get_grant(
     """One grant (its factory, its buyer, or admins)."""
     _may_see_grant(principal, factory_id, buyer_id)
     async with deps.store.reading() as connection:
+        await within_programme(connection, principal, factory_id)
         row = await consent.grant(connection, factory_id, buyer_id)
     if row is None:
         raise NotFound("sharing grant not found")
@@ -132,6 +147,7 @@ async def grant_history(
     """Every grant and revocation of this pair: who, when, why."""
     _may_see_grant(principal, factory_id, buyer_id)
     async with deps.store.reading() as connection:
+        await within_programme(connection, principal, factory_id)
         rows = await consent.grant_history(connection, factory_id, buyer_id)
     if not rows:
         raise NotFound("sharing grant not found")
@@ -144,6 +160,7 @@ async def revoke_grant(
     buyer_id: PathId,
     body: RevokeCreate,
     response: Response,
+    deps: Deps,
     principal: AdminOrFactory,
     run: RunCommand,
     _key: IdempotencyKey = None,
@@ -152,6 +169,7 @@ async def revoke_grant(
 ) -> dict[str, Any]:
     """Revoke at once: the buyer's next request is a 404."""
     _may_see_grant(principal, factory_id, buyer_id)
+    await require_programme(deps, principal, factory_id)
     command = RevokeSharing(
         factory_id=factory_id,
         buyer_id=buyer_id,

@@ -14,7 +14,14 @@ from libs.domain.errors import NotFound
 from libs.servicekit.auth import Principal
 from libs.servicekit.http import Page, Pagination, encode_cursor
 from libs.servicekit.types import PathId
-from services.buyer_sharing.api.common import AdminOrBuyer, CountryFilter, Deps, own_buyer
+from services.buyer_sharing.api.common import (
+    AdminOrBuyer,
+    CountryFilter,
+    Deps,
+    own_buyer,
+    staff_countries,
+    within_programme,
+)
 from services.buyer_sharing.dependencies import Dependencies
 from services.buyer_sharing.domain import portfolio
 from services.buyer_sharing.queries import consent, reports
@@ -51,6 +58,7 @@ async def _portfolio(
             order=sort,
             after=after,
             limit=limit,
+            countries=staff_countries(principal),
         )
 
 
@@ -182,6 +190,7 @@ async def portfolio_factory(
     own_buyer(principal, buyer_id)
     today = deps.clock().date()
     async with deps.store.reading() as connection:
+        await within_programme(connection, principal, factory_id)
         entries, _ = await portfolio_page(connection, buyer_id, today, factory_id=factory_id)
     if not entries:
         raise NotFound(f"factory {factory_id} not found")
@@ -198,6 +207,7 @@ async def factory_reports(
     today = deps.clock().date()
     async with deps.store.reading() as connection:
         # consent first, on the same connection: nothing is read for an unshared factory
+        await within_programme(connection, principal, factory_id)
         if not await consent.grant_in_force(connection, factory_id, buyer_id, today):
             raise NotFound(f"factory {factory_id} not found")
         return await reports.factory_reports(connection, factory_id)

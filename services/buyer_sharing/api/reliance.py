@@ -19,6 +19,7 @@ from services.buyer_sharing.api.common import (
     Deps,
     answer_of,
     run_as,
+    staff_countries,
 )
 from services.buyer_sharing.commands import DeclareAuditReliance, WithdrawAuditReliance
 from services.buyer_sharing.ids import new_id
@@ -66,6 +67,7 @@ async def list_reliances(deps: Deps, principal: AdminOrBuyer, page: Pagination) 
             buyer_id=principal.buyer_id if principal.role is Role.BUYER else None,
             after=position["reliance_id"] if position else None,
             limit=page.limit,
+            countries=staff_countries(principal),
         )
     items, cursor = next_page(rows, page.limit, lambda row: {"reliance_id": row["reliance_id"]})
     return {"items": items, "next_cursor": cursor}
@@ -79,10 +81,17 @@ async def programme_statistics(
     country: CountryFilter = None,
 ) -> list[dict[str, Any]]:
     """Per year and country: buyers participating and relying, factories covered, audits avoided.
-    A reliance declaration counts only in the years its factory shared with its buyer."""
+    A reliance declaration counts only in the years its factory shared with its buyer; an admin
+    of a country programme gets its countries' rows."""
     today = deps.clock().date()
     async with deps.store.reading() as connection:
-        return await statistics.statistics(connection, today=today, year=year, country=country)
+        return await statistics.statistics(
+            connection,
+            today=today,
+            year=year,
+            country=country,
+            countries=staff_countries(principal),
+        )
 
 
 @router.post("/{reliance_id}/withdraw", response_model=ReliancePublic)

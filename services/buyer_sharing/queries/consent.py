@@ -4,6 +4,10 @@ audit-reliance declarations, on the connection `store.reading()` gives (or a com
 Every buyer-facing read checks consent on this service's own grant rows, projected in the
 command's transaction: the first request after a revocation committed sees no grant, whatever
 the consumers are doing.
+
+Lists take `countries`, the country programmes a staff caller works for (None: no limit): a
+factory's country is the one the assessment service registered it with (`factory`); a factory of
+unknown country is in no programme's list (only the headquarters' sees it).
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, or_, select, text
+from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.buyer_sharing.tables import (
@@ -25,6 +29,33 @@ from services.buyer_sharing.tables import (
 )
 
 Row = dict[str, Any]
+
+
+Countries = frozenset[str] | None
+
+
+def in_countries(factory_id: Any, countries: frozenset[str]) -> Any:
+    """`factory_id` names a factory registered in one of `countries`."""
+    return factory_id.in_(
+        select(factory.c.factory_id).where(factory.c.country.in_(sorted(countries)))
+    )
+
+
+async def factory_country(connection: AsyncConnection, factory_id: str) -> str | None:
+    """The country the factory is registered in; None while unknown here."""
+    found: str | None = await connection.scalar(
+        select(factory.c.country).where(factory.c.factory_id == factory_id)
+    )
+    return found
+
+
+async def request_country(connection: AsyncConnection, row: Row) -> str | None:
+    """An access request's country: its factory's, or, for one by an OS ID no known factory has,
+    the OS ID's country code (its first two characters)."""
+    if row["factory_id"] is not None:
+        return await factory_country(connection, row["factory_id"])
+    os_id: str | None = row["os_id"]
+    return os_id[:2] if os_id else None
 
 
 def buyer_may_read(grant: str) -> str:
@@ -82,6 +113,7 @@ async def grants(
     active: bool | None,
     after: tuple[str, str] | None,
     limit: int,
+    countries: Countries = None,
 ) -> list[Row]:
     query = (
         select(sharing_grant)
@@ -94,6 +126,8 @@ async def grants(
         query = query.where(sharing_grant.c.buyer_id == buyer_id)
     if active is not None:
         query = query.where(sharing_grant.c.active == active)
+    if countries is not None:
+        query = query.where(in_countries(sharing_grant.c.factory_id, countries))
     if after is not None:
         query = query.where(
             (sharing_grant.c.factory_id, sharing_grant.c.buyer_id) > after  # type: ignore[operator]
@@ -141,8 +175,19 @@ async def access_requests(
     status: str | None = None,
     after: str | None = None,
     limit: int = 50,
+    countries: Countries = None,
 ) -> list[Row]:
     query = select(access_request).order_by(access_request.c.request_id).limit(limit + 1)
+    if countries is not None:
+        query = query.where(
+            or_(
+                in_countries(access_request.c.factory_id, countries),
+                and_(
+                    access_request.c.factory_id.is_(None),
+                    func.substr(access_request.c.os_id, 1, 2).in_(sorted(countries)),
+                ),
+            )
+        )
     if buyer_id is not None:
         query = query.where(access_request.c.buyer_id == buyer_id)
     if factory_id is not None:
@@ -155,9 +200,16 @@ async def access_requests(
 
 
 async def reliances(
-    connection: AsyncConnection, *, buyer_id: str | None, after: str | None, limit: int
+    connection: AsyncConnection,
+    *,
+    buyer_id: str | None,
+    after: str | None,
+    limit: int,
+    countries: Countries = None,
 ) -> list[Row]:
     query = select(audit_reliance).order_by(audit_reliance.c.reliance_id).limit(limit + 1)
+    if countries is not None:
+        query = query.where(in_countries(audit_reliance.c.factory_id, countries))
     if buyer_id is not None:
         query = query.where(audit_reliance.c.buyer_id == buyer_id)
     if after is not None:

@@ -31,6 +31,9 @@ _PAGE_SQL = f"""
         WHERE g.buyer_id = :buyer_id AND {buyer_may_read("g")}
           AND (CAST(:factory_id AS text) IS NULL OR g.factory_id = :factory_id)
           AND (CAST(:country AS text) IS NULL OR s.country = :country)
+          AND (CAST(:countries AS text[]) IS NULL OR EXISTS (
+              SELECT 1 FROM "{SCHEMA}".factory sf
+              WHERE sf.factory_id = g.factory_id AND sf.country = ANY(CAST(:countries AS text[]))))
           AND (CAST(:open_critical AS boolean) IS NULL
                OR (coalesce(s.open_critical, 0) > 0) = :open_critical)
           AND (CAST(:overdue AS boolean) IS NULL OR (coalesce(s.overdue, 0) > 0) = :overdue)
@@ -152,11 +155,13 @@ async def portfolio_page(
     order: portfolio.SortOrder = "risk",
     after: Mapping[str, Any] | None = None,
     limit: int | None = None,
+    countries: frozenset[str] | None = None,
 ) -> tuple[list[portfolio.Entry], portfolio.Entry | None]:
     """One page of the buyer's shared factories in `order` after the cursor's `after`, and the
     last entry if more follow: one statement, consent checked in it (the buyer's grants in force
     joined with the factory summaries, filtered, ordered by the risk key, keyset-paged; the page's
-    rows then joined with their reports and plan progress)."""
+    rows then joined with their reports and plan progress). `countries`: a staff caller's
+    country programmes (the factories registered there only)."""
     position = portfolio.key_of_position(order, after) if after is not None else None
     params: dict[str, Any] = {
         "buyer_id": buyer_id,
@@ -165,6 +170,7 @@ async def portfolio_page(
         "country": country,
         "open_critical": open_critical,
         "overdue": overdue,
+        "countries": sorted(countries) if countries is not None else None,
         "limit": limit + 1 if limit is not None else None,
         "after_factory_id": position[-1] if position is not None else None,
     }

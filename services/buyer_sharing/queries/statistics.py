@@ -32,13 +32,21 @@ _RELIANCE_SQL = text(
 
 
 async def statistics(
-    connection: AsyncConnection, *, today: date, year: int | None, country: str | None
+    connection: AsyncConnection,
+    *,
+    today: date,
+    year: int | None,
+    country: str | None,
+    countries: frozenset[str] | None = None,
 ) -> list[Row]:
     """Per calendar year and factory country: buyers with at least one grant in force during the
     year, buyers relying, factories covered by a grant, and audits avoided (one per factory,
     buyer and year covered by a reliance declaration not withdrawn before the year). A
     declaration counts only in the years its factory shared with its buyer: a period reaching
-    back before the grant avoids no audit there, so relying buyers are always participating."""
+    back before the grant avoids no audit there, so relying buyers are always participating.
+    Grants and periods count up to `today` at most: an end date years ahead counts no year that
+    has not begun. `countries`: a staff caller's country programmes (rows of other or unknown
+    countries left out)."""
     participating: dict[tuple[int, str], set[str]] = {}
     covered: dict[tuple[int, str], set[str]] = {}
     shared_years: set[tuple[int, str, str]] = set()
@@ -80,5 +88,7 @@ async def statistics(
             "audits_avoided": len(avoided.get((y, c), ())),
         }
         for y, c in keys
-        if (year is None or y == year) and (country is None or c == country)
+        if (year is None or y == year)
+        and (country is None or c == country)
+        and (countries is None or c in countries)
     ]

@@ -57,9 +57,15 @@ class Service:
         factory_id: str | None = None,
         buyer_id: str | None = None,
         subject: str = "user",
+        countries: list[str] | str | None = None,
     ) -> dict[str, str]:
         value = mint_token(
-            self.settings.jwt_secret, subject, role, factory_id=factory_id, buyer_id=buyer_id
+            self.settings.jwt_secret,
+            subject,
+            role,
+            factory_id=factory_id,
+            buyer_id=buyer_id,
+            countries=countries,
         )
         return {"Authorization": f"Bearer {value}"}
 
