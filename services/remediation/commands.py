@@ -1,11 +1,12 @@
 """What callers ask the remediation service to do (imperative names): from the API, from the
-reactions to assessment events, and from the deadline scheduler."""
+reactions to assessment and advisory events, and from the deadline scheduler."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
 
+from services.remediation.domain.capacity import Activity
 from services.remediation.domain.committee import Side
 from services.remediation.domain.finding import Finding
 from services.remediation.domain.plan_events import Actor, ItemStatus
@@ -26,6 +27,15 @@ class AddImprovementItem:
     factory_id: str
     finding: Finding
     evidence: str
+
+
+@dataclass(frozen=True)
+class RecordCapacityBuilding:
+    """Record a training session or advisory visit the advisory service reported for the
+    factory's plan items (the reaction to its public events)."""
+
+    factory_id: str
+    activity: Activity
 
 
 @dataclass(frozen=True)

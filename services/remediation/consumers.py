@@ -1,6 +1,7 @@
-"""Reactions to the assessment service's events and the durable consumer that feeds them
-(`subscriptions`): each reaction translates the message into a local command and runs its handler
-on the consumer's connection, so the inbox row and the plan's events commit together."""
+"""Reactions to the assessment and advisory services' events and the durable consumers that feed
+them (`subscriptions`): each reaction translates the message into a local command and runs its
+handler on the consumer's connection, so the inbox row and the aggregate's events commit
+together."""
 
 from __future__ import annotations
 
@@ -10,7 +11,12 @@ from typing import Any
 from libs.domain.envelope import DomainEvent, Envelope, EventContext
 from libs.events.consumer import BatchHandler, Handler, Subscription
 from libs.servicekit.service import Wiring
-from services.remediation.commands import AddImprovementItem, RecordAssessmentReport
+from services.remediation.commands import (
+    AddImprovementItem,
+    RecordAssessmentReport,
+    RecordCapacityBuilding,
+)
+from services.remediation.domain.capacity import AdvisoryVisitRecorded, TrainingSessionRecorded
 from services.remediation.domain.plan_state import Plan
 from services.remediation.handlers import (
     CONFLICT_RETRIES,
@@ -18,13 +24,23 @@ from services.remediation.handlers import (
     add_improvement_item,
     item_decision,
     record_assessment_report,
+    record_capacity_building,
     report_decision,
 )
 from services.remediation.ids import new_id
 from services.remediation.settings import RemediationSettings
-from services.remediation.upstream import SOURCE_SERVICE, AssessmentCompleted, NonComplianceFound
+from services.remediation.upstream import (
+    ADVISORY_SERVICE,
+    SOURCE_SERVICE,
+    AdvisoryVisitCompleted,
+    AssessmentCompleted,
+    NonComplianceFound,
+    TrainingSessionDelivered,
+)
 
 CONSUMER_DURABLE = "remediation_plans"
+# the advisory service's sessions and visits, recorded for the plan items they name
+CAPACITY_DURABLE = "remediation_capacity_building"
 
 
 def report_command(event: AssessmentCompleted) -> RecordAssessmentReport:
@@ -53,6 +69,51 @@ async def on_non_compliance_found(
     event: NonComplianceFound, deps: Remediation, connection: Any
 ) -> None:
     await add_improvement_item(item_command(event), deps, connection=connection)
+
+
+def session_command(event: TrainingSessionDelivered) -> RecordCapacityBuilding:
+    return RecordCapacityBuilding(
+        factory_id=event.factory_id,
+        activity=TrainingSessionRecorded(
+            factory_id=event.factory_id,
+            session_id=event.session_id,
+            course_code=event.course_code,
+            course_title=event.course_title,
+            start_date=event.start_date,
+            end_date=event.end_date,
+            training_days=event.training_days,
+            participants=event.participants,
+            completions=event.completions,
+            plan_item_ids=event.plan_item_ids,
+        ),
+    )
+
+
+def visit_command(event: AdvisoryVisitCompleted) -> RecordCapacityBuilding:
+    return RecordCapacityBuilding(
+        factory_id=event.factory_id,
+        activity=AdvisoryVisitRecorded(
+            factory_id=event.factory_id,
+            visit_id=event.visit_id,
+            visited_on=event.visited_on,
+            duration_days=event.duration_days,
+            purpose=event.purpose,
+            committee_meeting_id=event.committee_meeting_id,
+            plan_item_ids=event.plan_item_ids,
+        ),
+    )
+
+
+async def on_training_session_delivered(
+    event: TrainingSessionDelivered, deps: Remediation, connection: Any
+) -> None:
+    await record_capacity_building(session_command(event), deps, connection=connection)
+
+
+async def on_advisory_visit_completed(
+    event: AdvisoryVisitCompleted, deps: Remediation, connection: Any
+) -> None:
+    await record_capacity_building(visit_command(event), deps, connection=connection)
 
 
 def _decision_for(event: DomainEvent, deps: Remediation) -> Callable[[Plan], list[DomainEvent]]:
@@ -90,9 +151,15 @@ EVENT_HANDLERS: dict[str, tuple[type[DomainEvent], Reaction]] = {
     "AssessmentCompleted": (AssessmentCompleted, on_assessment_completed),
     "NonComplianceFound": (NonComplianceFound, on_non_compliance_found),
 }
+ADVISORY_HANDLERS: dict[str, tuple[type[DomainEvent], Reaction]] = {
+    "TrainingSessionDelivered": (TrainingSessionDelivered, on_training_session_delivered),
+    "AdvisoryVisitCompleted": (AdvisoryVisitCompleted, on_advisory_visit_completed),
+}
 
 
-def consumer_handlers(deps: Remediation) -> dict[str, Handler]:
+def consumer_handlers(
+    deps: Remediation, reactions: dict[str, tuple[type[DomainEvent], Reaction]] = EVENT_HANDLERS
+) -> dict[str, Handler]:
     """The reactions as the consumer runner calls them: on its connection, inside its transaction."""
 
     def bind(event_type: type[DomainEvent], reaction: Reaction) -> Handler:
@@ -103,9 +170,7 @@ def consumer_handlers(deps: Remediation) -> dict[str, Handler]:
 
         return handle
 
-    return {
-        name: bind(event_type, reaction) for name, (event_type, reaction) in EVENT_HANDLERS.items()
-    }
+    return {name: bind(event_type, reaction) for name, (event_type, reaction) in reactions.items()}
 
 
 def consumer_batch_handler(deps: Remediation) -> BatchHandler:
@@ -118,7 +183,9 @@ def consumer_batch_handler(deps: Remediation) -> BatchHandler:
 
 
 def subscriptions(deps: Remediation, wiring: Wiring[RemediationSettings]) -> Sequence[Subscription]:
-    """The one durable consumer: the assessment service's completions and findings."""
+    """The durable consumers: the assessment service's completions and findings (the plans), and
+    the advisory service's delivered sessions and completed visits (the capacity building done for
+    the plans' items; a few events a day, one by one)."""
     return [
         Subscription(
             durable=CONSUMER_DURABLE,
@@ -131,5 +198,11 @@ def subscriptions(deps: Remediation, wiring: Wiring[RemediationSettings]) -> Seq
             # CPU overlaps the others' round trips (50,000 events: 932/s → ~3,000/s; bench/)
             batch_size=1000,
             lanes=4,
-        )
+        ),
+        Subscription(
+            durable=CAPACITY_DURABLE,
+            source_service=ADVISORY_SERVICE,
+            handlers=consumer_handlers(deps, ADVISORY_HANDLERS),
+            registry=wiring.registry,
+        ),
     ]

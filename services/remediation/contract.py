@@ -26,6 +26,7 @@ from libs.domain.contract import PublicContract
 from libs.domain.envelope import DomainEvent, EventRegistry
 from services.remediation.domain import committee as committee_events
 from services.remediation.domain import plan_events
+from services.remediation.domain.capacity import CapacityBuilding
 from services.remediation.domain.committee import Committee, Side
 from services.remediation.domain.finding import Finding
 from services.remediation.domain.plan_state import ImprovementItem, Plan
@@ -329,7 +330,8 @@ def translator(policy: DueDatePolicy) -> Callable[[DomainEvent, Any], Sequence[D
     def translate_with_policy(event: DomainEvent, state: Any) -> Sequence[DomainEvent]:
         """The public events an internal event publishes, given the aggregate's state right after
         it; every field is mapped by name here, so an internal change cannot silently change the
-        contract. The report's arrival and the older stored summaries publish nothing."""
+        contract. The report's arrival, the older stored summaries and the capacity building
+        recorded from the advisory service's events (already public there) publish nothing."""
         if isinstance(state, Plan):
             return _translate_plan(event, state, policy)
         if isinstance(state, Committee):
@@ -337,6 +339,8 @@ def translator(policy: DueDatePolicy) -> Callable[[DomainEvent, Any], Sequence[D
                 return [_committee_updated(state, "members_changed")]
             if isinstance(event, committee_events.CommitteeMeetingHeld):
                 return [_committee_updated(state, "meeting_held")]
+            return []
+        if isinstance(state, CapacityBuilding):
             return []
         # Every remediation event is appended by the aggregate repository, which passes the state.
         raise TypeError(f"{event.event_name} needs the aggregate's state to be translated")

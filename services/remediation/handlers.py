@@ -17,7 +17,7 @@ from typing import Any
 from libs.domain.aggregate import Change, Loaded
 from libs.domain.envelope import DomainEvent
 from libs.events.repository import Repository
-from services.remediation import projections
+from services.remediation import projections, queries
 from services.remediation.commands import (
     AddImprovementItem,
     ChangeItemDetails,
@@ -26,10 +26,13 @@ from services.remediation.commands import (
     LogCommitteeMeeting,
     PublishPlan,
     RecordAssessmentReport,
+    RecordCapacityBuilding,
     SetCommitteeMembers,
 )
+from services.remediation.domain import capacity as capacities
 from services.remediation.domain import committee as committees
 from services.remediation.domain import plan as plans
+from services.remediation.domain.capacity import CAPACITY, CapacityBuilding
 from services.remediation.domain.committee import COMMITTEE, Committee, CommitteeMember
 from services.remediation.domain.plan_state import PLAN, Plan
 from services.remediation.domain.policy import DueDatePolicy
@@ -54,14 +57,16 @@ def system_clock() -> datetime:
 
 @dataclass(frozen=True)
 class Remediation:
-    """What the handlers need: the store, the two repositories, the deadline policy and the
-    clock (injectable)."""
+    """What the handlers need: the store, the three repositories, the deadline policy, the clock
+    (injectable) and whether there are read models (not on the handler tests' in-memory store)."""
 
     store: Any
     plans: Repository[Plan, Any]
     committees: Repository[Committee, Any]
+    capacity: Repository[CapacityBuilding, Any]
     policy: DueDatePolicy
     clock: Clock = system_clock
+    read_models: bool = True
 
     @classmethod
     def create(
@@ -86,8 +91,12 @@ class Remediation:
             committees=Repository(
                 store, COMMITTEE, project=projections.project_committee if read_models else None
             ),
+            capacity=Repository(
+                store, CAPACITY, project=projections.project_capacity if read_models else None
+            ),
             policy=policy,
             clock=clock,
+            read_models=read_models,
         )
 
 
@@ -100,9 +109,16 @@ def require_plan(loaded: Loaded[Plan]) -> None:
 # answers: the rows the command's projection wrote, from the same state ---------------------------
 
 
-def item_answer(item_id: str) -> Answer:
-    async def answer(_unit: Any, change: Change[Plan]) -> dict[str, Any]:
-        return item_row(change.state.items[item_id])
+def item_answer(item_id: str, deps: Remediation) -> Answer:
+    """The item's row and the capacity building done for it (read in the command's transaction)."""
+
+    async def answer(unit: Any, change: Change[Plan]) -> dict[str, Any]:
+        done: dict[str, list[dict[str, Any]]] = {}
+        if deps.read_models:
+            done = await queries.capacity_building_of(
+                unit.connection, change.aggregate_id, [item_id]
+            )
+        return {**item_row(change.state.items[item_id]), "capacity_building": done.get(item_id, [])}
 
     return answer
 
@@ -135,7 +151,7 @@ async def change_item_details(command: ChangeItemDetails, deps: Remediation) -> 
         ),
         expected_version=command.expected_version,
         authorize=require_plan,
-        answer=item_answer(command.item_id),
+        answer=item_answer(command.item_id, deps),
     )
 
 
@@ -154,7 +170,7 @@ async def change_item_status(command: ChangeItemStatus, deps: Remediation) -> Ch
         ),
         expected_version=command.expected_version,
         authorize=require_plan,
-        answer=item_answer(command.item_id),
+        answer=item_answer(command.item_id, deps),
     )
 
 
@@ -273,6 +289,19 @@ async def add_improvement_item(
     )
 
 
+async def record_capacity_building(
+    command: RecordCapacityBuilding, deps: Remediation, *, connection: Any = None
+) -> Change[CapacityBuilding]:
+    """On the consumer's `connection` (its transaction) when a reaction runs it; a session or
+    visit already recorded changes nothing."""
+    return await deps.capacity.execute(
+        command.factory_id,
+        lambda state: capacities.record_activity(state, command.activity),
+        conflict_retries=CONFLICT_RETRIES,
+        connection=connection,
+    )
+
+
 async def flag_deadlines(command: FlagDeadlines, deps: Remediation) -> Change[Plan]:
     """Safe with several replicas: the plan is appended to at its loaded version, and a plan that
     already flagged an item decides nothing the second time."""
@@ -292,5 +321,6 @@ COMMAND_HANDLERS: dict[type[Any], Callable[..., Awaitable[Change[Any]]]] = {
     LogCommitteeMeeting: log_committee_meeting,
     RecordAssessmentReport: record_assessment_report,
     AddImprovementItem: add_improvement_item,
+    RecordCapacityBuilding: record_capacity_building,
     FlagDeadlines: flag_deadlines,
 }

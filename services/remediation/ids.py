@@ -8,6 +8,8 @@ from libs.domain.identifiers import name_id
 
 PLAN_STREAM_PREFIX = "improvement-plan-"
 COMMITTEE_STREAM_PREFIX = "committee-"
+# the advisory service's sessions and visits recorded for a factory's plan items
+CAPACITY_STREAM_PREFIX = "capacity-building-"
 
 ITEM_NAMESPACE = "6f1c1a52-3c0e-4c55-9a43-2b7f1c0d9e21"
 

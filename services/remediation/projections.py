@@ -11,15 +11,33 @@ from sqlalchemy.dialects.postgresql import insert
 
 from libs.domain.aggregate import Change
 from libs.events.store import UnitOfWork
+from services.remediation.domain.capacity import (
+    AdvisoryVisitRecorded,
+    CapacityBuilding,
+    TrainingSessionRecorded,
+)
 from services.remediation.domain.committee import Committee
 from services.remediation.domain.plan_events import ImprovementPlanPublished
 from services.remediation.domain.plan_state import Plan
 from services.remediation.domain.policy import DueDatePolicy
-from services.remediation.domain.views import committee_summary, item_row, plan_summary
-from services.remediation.tables import SCHEMA, committee, improvement_item, improvement_plan
+from services.remediation.domain.views import (
+    activity_rows,
+    committee_summary,
+    item_row,
+    plan_summary,
+)
+from services.remediation.tables import (
+    SCHEMA,
+    capacity_building,
+    committee,
+    improvement_item,
+    improvement_plan,
+)
 
 # SCHEMA: the other services' and the top-level tests' way to this schema's name
-__all__ = ["SCHEMA", "plan_projection", "project_committee", "upsert_plan"]
+__all__ = ["SCHEMA", "plan_projection", "project_capacity", "project_committee", "upsert_plan"]
+
+CAPACITY_KEY = ["factory_id", "item_id", "kind", "source_id"]
 
 ITEM_COLUMNS = [column.name for column in improvement_item.columns]
 
@@ -106,5 +124,25 @@ async def project_committee(unit: UnitOfWork, change: Change[Committee]) -> None
         statement.on_conflict_do_update(
             index_elements=["factory_id"],
             set_={key: statement.excluded[key] for key in row if key != "factory_id"},
+        )
+    )
+
+
+async def project_capacity(unit: UnitOfWork, change: Change[CapacityBuilding]) -> None:
+    """A recorded session's or visit's rows, one per item it names (whether the plan has the item
+    yet or not: the item's reads join on it)."""
+    rows = [
+        row
+        for event in change.events
+        if isinstance(event, TrainingSessionRecorded | AdvisoryVisitRecorded)
+        for row in activity_rows(event)
+    ]
+    if not rows:
+        return
+    statement = insert(capacity_building).values(rows)
+    await unit.connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=CAPACITY_KEY,
+            set_={name: statement.excluded[name] for name in rows[0] if name not in CAPACITY_KEY},
         )
     )

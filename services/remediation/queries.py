@@ -3,6 +3,7 @@ on the connection the caller passes (`store.reading()`)."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -20,7 +21,12 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.remediation.domain.plan_events import ItemStatus
-from services.remediation.tables import committee, improvement_item, improvement_plan
+from services.remediation.tables import (
+    capacity_building,
+    committee,
+    improvement_item,
+    improvement_plan,
+)
 
 # PostgreSQL's jsonpath array subscripts are 32-bit integers
 JSONPATH_SUBSCRIPT_MAX = 2**31 - 1
@@ -113,6 +119,27 @@ async def item_row(
         )
     ).first()
     return dict(row._mapping) if row else None
+
+
+async def capacity_building_of(
+    connection: AsyncConnection, factory_id: str, item_ids: Collection[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """The sessions and visits of the factory that named each of these items, by date (the
+    factory's own only: an activity of another factory naming one of its item ids never shows)."""
+    if not item_ids:
+        return {}
+    done = capacity_building.c
+    query = (
+        select(capacity_building)
+        .where(done.factory_id == factory_id, done.item_id.in_(sorted(set(item_ids))))
+        .order_by(done.item_id, done.start_date, done.kind, done.source_id)
+    )
+    found: dict[str, list[dict[str, Any]]] = {}
+    for row in await connection.execute(query):
+        values = dict(row._mapping)
+        del values["factory_id"]
+        found.setdefault(values.pop("item_id"), []).append(values)
+    return found
 
 
 async def remediation_record(connection: AsyncConnection, factory_id: str) -> list[dict[str, Any]]:

@@ -4,7 +4,7 @@ request must keep are declared here, and so documented in the OpenAPI descriptio
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
@@ -21,6 +21,38 @@ from services.remediation.domain.plan_events import ItemStatus
 
 # meetings shown with the committee; the rest are under /v1/committees/{factory_id}/meetings
 MEETINGS_ON_COMMITTEE = 50
+
+
+class CapacityBuildingPublic(BaseModel):
+    """A training session or advisory visit of the advisory service that addressed the item (from
+    its public events: counts only, never a participant, a name or a visit's notes)."""
+
+    kind: Literal["session", "visit"]
+    source_id: str = Field(
+        description="The advisory service's session id (`/v1/training-sessions/{session_id}`) "
+        "or visit id (`/v1/advisory-visits/{visit_id}`)."
+    )
+    start_date: date = Field(description="A session's first training day; a visit's date.")
+    end_date: date = Field(description="A session's last training day; a visit's date.")
+    course_code: str | None = Field(description="The session's course; null for a visit.")
+    course_title: str | None = Field(description="The session's course title; null for a visit.")
+    purpose: str | None = Field(
+        description="The visit's purpose (committee_support, improvement_plan, "
+        "management_systems, training_follow_up or other); null for a session."
+    )
+    days: float = Field(
+        ge=0, description="A session's training days; a visit's advisory days (in half days)."
+    )
+    participants: int | None = Field(
+        ge=0, description="The factory's participants in the session; null for a visit."
+    )
+    completions: int | None = Field(
+        ge=0, description="Of them, those who attended every training day; null for a visit."
+    )
+    committee_meeting_id: str | None = Field(
+        description="The committee meeting the visit supported (`/v1/committees/{factory_id}"
+        "/meetings`), if any; null for a session."
+    )
 
 
 class _ItemKey(BaseModel):
@@ -48,6 +80,12 @@ class ItemPublic(Finding, _ItemKey):
         None,
         description="The plan version whose publication first carried the item to buyers; null: "
         "a draft (its root cause, action, owner and due date have not left the factory).",
+    )
+
+    capacity_building: list[CapacityBuildingPublic] = Field(
+        description="The training sessions and advisory visits of the advisory service that "
+        "named this item, by start date (the factory's own: a session or visit about another "
+        "factory never shows here)."
     )
 
     @computed_field  # type: ignore[prop-decorator]

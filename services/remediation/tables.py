@@ -87,4 +87,26 @@ committee = Table(
     Column("meetings", JSONB, nullable=False),
 )
 
+# the advisory service's sessions and visits that named an item, one row per (item, activity); an
+# item id the plan does not have (yet) is kept and shows once the factory's plan has the item
+capacity_building = Table(
+    "capacity_building",
+    metadata,
+    Column("factory_id", String(200), primary_key=True),
+    Column("item_id", String(64), primary_key=True),
+    Column("kind", String(10), primary_key=True),  # session | visit
+    # the producer's values are text of any length, so no message of a later producer version
+    # can fail on a column's width
+    Column("source_id", Text, primary_key=True),  # the session's or visit's id
+    Column("start_date", Date, nullable=False),
+    Column("end_date", Date, nullable=False),
+    Column("course_code", Text, nullable=True),
+    Column("course_title", Text, nullable=True),
+    Column("purpose", Text, nullable=True),
+    Column("days", Float, nullable=False),
+    Column("participants", Integer, nullable=True),
+    Column("completions", Integer, nullable=True),
+    Column("committee_meeting_id", Text, nullable=True),
+)
+
 idempotency_key = define_idempotency_table(metadata)

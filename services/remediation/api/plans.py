@@ -90,7 +90,8 @@ async def list_items(
     overdue: bool | None = None,
     persistent: bool | None = None,
 ) -> Page[ItemPublic]:
-    """The plan's items by due date, filterable by status, critical, overdue and persistent."""
+    """The plan's items by due date, filterable by status, critical, overdue and persistent, each
+    with the capacity building done for it."""
     await check_access(deps, principal, factory_id)
     position = pagination.position(due_date=date, item_id=str)
     after = (position["due_date"], position["item_id"]) if position else None
@@ -104,25 +105,30 @@ async def list_items(
             after=after,
             limit=pagination.limit + 1,
         )
-    rows, cursor = next_page(
-        rows,
-        pagination.limit,
-        lambda row: {"due_date": row["due_date"].isoformat(), "item_id": row["item_id"]},
-    )
-    return Page[ItemPublic](items=[ItemPublic(**row) for row in rows], next_cursor=cursor)
+        rows, cursor = next_page(
+            rows,
+            pagination.limit,
+            lambda row: {"due_date": row["due_date"].isoformat(), "item_id": row["item_id"]},
+        )
+        done = await queries.capacity_building_of(
+            connection, factory_id, [row["item_id"] for row in rows]
+        )
+    items = [ItemPublic(**row, capacity_building=done.get(row["item_id"], [])) for row in rows]
+    return Page[ItemPublic](items=items, next_cursor=cursor)
 
 
 @plans_router.get("/{factory_id}/items/{item_id}", response_model=ItemPublic)
 async def get_item(
     factory_id: PathId, item_id: PathId, deps: Deps, principal: CurrentPrincipal
 ) -> ItemPublic:
-    """One item of the plan."""
+    """One item of the plan, with the capacity building done for it."""
     await check_access(deps, principal, factory_id)
     async with deps.store.reading() as connection:
         row = await queries.item_row(connection, factory_id, item_id)
-    if row is None:
-        raise NotFound(f"No item {item_id} in the plan of factory {factory_id}.")
-    return ItemPublic(**row)
+        if row is None:
+            raise NotFound(f"No item {item_id} in the plan of factory {factory_id}.")
+        done = await queries.capacity_building_of(connection, factory_id, [item_id])
+    return ItemPublic(**row, capacity_building=done.get(item_id, []))
 
 
 @plans_router.patch("/{factory_id}/items/{item_id}", response_model=ItemPublic)

@@ -1,11 +1,16 @@
 """The read side's rows, worked out from the aggregates' states (pure): a plan's summary, an item,
-a committee. The live projection writes them, the rebuild copies them and a command answers with
+a committee, the capacity building done for items. The live projection writes them, the rebuild copies them and a command answers with
 them, so the three always agree."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from services.remediation.domain.capacity import (
+    Activity,
+    CapacityBuilding,
+    TrainingSessionRecorded,
+)
 from services.remediation.domain.committee import Committee
 from services.remediation.domain.plan_state import ImprovementItem, Plan
 from services.remediation.domain.policy import DueDatePolicy
@@ -49,3 +54,44 @@ def committee_summary(factory_id: str, current: Committee) -> dict[str, Any]:
         "members": [member.model_dump(mode="json") for member in current.members],
         "meetings": [meeting.model_dump(mode="json") for meeting in current.meetings],
     }
+
+
+def activity_rows(activity: Activity) -> list[dict[str, Any]]:
+    """A session's or visit's rows: one per item it names, keyed by the factory it is about."""
+    if isinstance(activity, TrainingSessionRecorded):
+        shared: dict[str, Any] = {
+            "kind": "session",
+            "source_id": activity.session_id,
+            "start_date": activity.start_date,
+            "end_date": activity.end_date,
+            "course_code": activity.course_code,
+            "course_title": activity.course_title,
+            "purpose": None,
+            "days": float(activity.training_days),
+            "participants": activity.participants,
+            "completions": activity.completions,
+            "committee_meeting_id": None,
+        }
+    else:
+        shared = {
+            "kind": "visit",
+            "source_id": activity.visit_id,
+            "start_date": activity.visited_on,
+            "end_date": activity.visited_on,
+            "course_code": None,
+            "course_title": None,
+            "purpose": activity.purpose,
+            "days": activity.duration_days,
+            "participants": None,
+            "completions": None,
+            "committee_meeting_id": activity.committee_meeting_id,
+        }
+    return [
+        {"factory_id": activity.factory_id, "item_id": item_id, **shared}
+        for item_id in activity.plan_item_ids
+    ]
+
+
+def capacity_rows(state: CapacityBuilding) -> list[dict[str, Any]]:
+    """Every row of a factory's recorded capacity building (the rebuild's)."""
+    return [row for activity in state.activities() for row in activity_rows(activity)]

@@ -1,5 +1,6 @@
 """`python -m services.remediation rebuild`: the read models rebuilt from the event store are the
-ones the live projections wrote, row for row."""
+ones the live projections wrote, row for row (the capacity building recorded from the advisory
+service's events included: it is in the event store too)."""
 
 from __future__ import annotations
 
@@ -25,9 +26,19 @@ from services.remediation.domain.plan_events import ItemStatus
 from services.remediation.ids import item_id_for
 from services.remediation.rebuild import rebuild
 from services.remediation.service import SERVICE
-from services.remediation.tables import committee, improvement_item, improvement_plan
+from services.remediation.tables import (
+    capacity_building,
+    committee,
+    improvement_item,
+    improvement_plan,
+)
 from services.remediation.tests.integration.conftest import Service
-from services.remediation.upstream import AssessmentCompleted, NonComplianceFound
+from services.remediation.upstream import (
+    AdvisoryVisitCompleted,
+    AssessmentCompleted,
+    NonComplianceFound,
+    TrainingSessionDelivered,
+)
 
 REPORT = date(2024, 3, 1)
 
@@ -50,15 +61,46 @@ def found(factory_id: str, assessment_id: str, question_id: str, cycle: int) -> 
     )
 
 
+def session(factory_id: str, session_id: str, *item_ids: str) -> TrainingSessionDelivered:
+    return TrainingSessionDelivered(
+        session_id=session_id,
+        factory_id=factory_id,
+        course_code="OSH",
+        course_title="Occupational safety and health",
+        start_date=date(2024, 5, 6),
+        end_date=date(2024, 5, 7),
+        training_days=2,
+        plan_item_ids=item_ids,
+        participants=20,
+        completions=18,
+    )
+
+
+def visit(factory_id: str, visit_id: str, *item_ids: str) -> AdvisoryVisitCompleted:
+    return AdvisoryVisitCompleted(
+        visit_id=visit_id,
+        factory_id=factory_id,
+        visited_on=date(2024, 5, 20),
+        duration_days=1.5,
+        purpose="committee_support",
+        plan_item_ids=item_ids,
+        committee_meeting_id=None,
+    )
+
+
 async def rows(engine: AsyncEngine) -> dict[str, list[dict[str, Any]]]:
-    tables = {"plan": improvement_plan, "item": improvement_item, "committee": committee}
-    keys = {"plan": "factory_id", "item": "item_id", "committee": "factory_id"}
+    tables = {
+        "plan": improvement_plan,
+        "item": improvement_item,
+        "committee": committee,
+        "capacity_building": capacity_building,
+    }
     async with engine.connect() as connection:
         return {
             name: [
                 dict(row)
                 for row in (
-                    await connection.execute(select(table).order_by(table.c[keys[name]]))
+                    await connection.execute(select(table).order_by(*table.primary_key.columns))
                 ).mappings()
             ]
             for name, table in tables.items()
@@ -122,6 +164,16 @@ async def test_rebuilt_read_models_equal_the_live_ones(service: Service) -> None
     await handlers.publish_plan(PublishPlan("factory-1", "f"), deps)
     service.clock.now += timedelta(days=400)
     await handlers.flag_deadlines(FlagDeadlines("factory-1"), deps)
+    # capacity building: for items of both cycles, for an item no plan has yet, and a visit of
+    # factory-2 that names factory-1's item (kept under factory-2, shown on no item)
+    first, second = item_id_for("factory-1-a1", "Q1"), item_id_for("factory-1-a2", "Q3")
+    for delivered in (
+        session("factory-1", "s-1", first, second),
+        session("factory-1", "s-2", "not-yet"),
+    ):
+        await consumers.on_training_session_delivered(delivered, deps, None)
+    for completed in (visit("factory-1", "v-1", first), visit("factory-2", "v-2", first)):
+        await consumers.on_advisory_visit_completed(completed, deps, None)
     live = await rows(engine)
     assert len(live["item"]) == 12 and any(row["overdue"] for row in live["item"])
     assert {row["factory_id"]: row["country"] for row in live["plan"]} == {
@@ -129,6 +181,7 @@ async def test_rebuilt_read_models_equal_the_live_ones(service: Service) -> None
         "factory-2": "KH",
     }
     assert {row["published_in"] is not None for row in live["item"]} == {True, False}
+    assert len(live["capacity_building"]) == 5
 
     phases: list[tuple[str, int, int]] = []
     context = RebuildContext(
@@ -140,8 +193,13 @@ async def test_rebuilt_read_models_equal_the_live_ones(service: Service) -> None
     report = await rebuild(context)  # the service definition's rebuild
 
     assert await rows(engine) == live
-    assert (report.plans, report.items, report.committees) == (2, 12, 2)
-    assert report.summary() == "2 plans, 12 items, 2 committees"
+    assert (report.plans, report.items, report.committees, report.capacity_building) == (
+        2,
+        12,
+        2,
+        5,
+    )
+    assert report.summary() == "2 plans, 12 items, 2 committees, 5 capacity-building rows"
     assert phases and {phase for phase, _, _ in phases} == {"events"}
     assert phases[-1][1] == report.events
     assert SERVICE.rebuild is rebuild
