@@ -15,6 +15,10 @@ class UnsafeUrl(DomainError):
     """The URL is not https, or its host resolves to an address webhooks may not reach (422)."""
 
 
+class InvalidUrl(DomainError):
+    """The URL cannot be parsed: no host, an empty or over-long label, a port out of range (422)."""
+
+
 class EndpointDeleted(NotFound):
     """The endpoint was deleted; nothing more can be done with it (404)."""
 

@@ -37,8 +37,8 @@ from services.notifications.commands import (
 from services.notifications.domain import endpoint as ep
 from services.notifications.domain import signing
 from services.notifications.domain.messages import webhook_test_body
-from services.notifications.domain.ssrf import AddressPolicy, Refused
-from services.notifications.errors import PayloadExpired, UnsafeUrl
+from services.notifications.domain.ssrf import AddressPolicy, Malformed, Refused
+from services.notifications.errors import InvalidUrl, PayloadExpired, UnsafeUrl
 from services.notifications.ids import new_secret_id, test_message_id
 from services.notifications.projections import project_endpoint
 from services.notifications.settings import NotificationsSettings
@@ -125,11 +125,13 @@ def _unchanged(loaded: Loaded[ep.Endpoint], answer: Any) -> Change[ep.Endpoint]:
 
 
 async def _checked_url(deps: Dependencies, url: str) -> str:
+    """The URL as it is kept (its host in ASCII), once it parses and may be reached."""
     try:
-        await check_url(url, deps.policy, deps.resolver)
+        return (await check_url(url, deps.policy, deps.resolver)).url
+    except Malformed as error:
+        raise InvalidUrl(error.detail) from None
     except Refused as error:
         raise UnsafeUrl(error.detail) from None
-    return url
 
 
 async def _keep_secret(
@@ -148,7 +150,7 @@ async def register_endpoint(command: RegisterEndpoint, deps: Dependencies) -> Ch
     """Register; the answer carries the secret, shown once (none when the id was already
     registered)."""
     types = ep.checked_event_types(command.event_types)
-    await _checked_url(deps, command.url)
+    url = await _checked_url(deps, command.url)
     value, secret_id, at = signing.new_secret(), new_secret_id(), deps.clock()
     secret = NewSecret(value, signing.fingerprint(value))
 
@@ -164,7 +166,7 @@ async def register_endpoint(command: RegisterEndpoint, deps: Dependencies) -> Ch
                 state,
                 endpoint_id=command.endpoint_id,
                 buyer_id=command.buyer_id,
-                url=command.url,
+                url=url,
                 event_types=types,
                 factory_ids=command.factory_ids,
                 description=command.description,
@@ -186,12 +188,13 @@ async def update_endpoint(command: UpdateEndpoint, deps: Dependencies) -> Change
     at = deps.clock()
 
     async def decide(state: ep.Endpoint) -> list[DomainEvent]:
-        if command.url is not None and command.url != state.url:
-            await _checked_url(deps, command.url)
+        url = command.url
+        if url is not None and url != state.url:
+            url = await _checked_url(deps, url)
         return ep.update(
             state,
             endpoint_id=command.endpoint_id,
-            url=command.url,
+            url=url,
             event_types=types,
             factory_ids=command.factory_ids,
             factory_ids_given=command.factory_ids_given,

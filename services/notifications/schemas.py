@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from libs.domain.types import ResourceId, SafeLine, Token
+from libs.domain.types import PlausibleDateTime, ResourceId, SafeLine, Token
 
 EventTypeName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9]*$", max_length=100)]
 Url = Annotated[Token, StringConstraints(max_length=2000)]
@@ -117,7 +117,9 @@ class RedeliverCreate(_Request):
 
 class RecoverCreate(_Request):
     endpoint_id: ResourceId
-    since: AwareDatetime
+    since: PlausibleDateTime = Field(
+        description="Failed messages created since this time (with its offset, 2000 to 2100)."
+    )
 
 
 class RecoverReceipt(BaseModel):

@@ -27,6 +27,7 @@ PROBLEMS = (
     ProblemRegistry()
     .add(errors.UnknownEventTypes, 422, "Unknown event types", "unknown-event-types")
     .add(errors.UnsafeUrl, 422, "URL refused", "unsafe-url")
+    .add(errors.InvalidUrl, 422, "Invalid URL", "invalid-url")
     .add(errors.EndpointDisabled, 409, "Endpoint disabled", "endpoint-disabled")
     .add(errors.PayloadExpired, 410, "Payload expired", "payload-expired")
 )

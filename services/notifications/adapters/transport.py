@@ -39,7 +39,7 @@ from services.notifications.domain.delivery import (
     Claimed,
     retry_after_seconds,
 )
-from services.notifications.domain.ssrf import AddressPolicy, Refused
+from services.notifications.domain.ssrf import AddressPolicy, Refused, WebhookUrl
 
 log = logging.getLogger(__name__)
 
@@ -59,15 +59,20 @@ async def system_resolver(host: str, port: int) -> list[str]:
         infos = await asyncio.wait_for(
             loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout=10
         )
-    except (OSError, TimeoutError) as error:
+    except (OSError, TimeoutError, UnicodeError) as error:
+        # UnicodeError: a name the system cannot IDNA-encode (parse_url lets none through)
         raise Refused(f"{host} does not resolve: {error}") from None
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
-async def check_url(url: str, policy: AddressPolicy, resolver: Resolver = system_resolver) -> None:
-    """Registration's check: the URL's scheme and every address its host resolves to now."""
-    _scheme, host, port = policy.check_url(url)
-    policy.check_addresses(host, await resolver(host.strip("[]"), port))
+async def check_url(
+    url: str, policy: AddressPolicy, resolver: Resolver = system_resolver
+) -> WebhookUrl:
+    """Registration's check: the URL parsed (its host in ASCII), its scheme, and every address
+    its host resolves to now; the parsed URL."""
+    parsed = policy.check_url(url)
+    policy.check_addresses(parsed.host, await resolver(parsed.host, parsed.port))
+    return parsed
 
 
 class GuardedResolver(AbstractResolver):
@@ -153,8 +158,7 @@ class WebhookClient:
     ) -> Answer:
         """One POST to `url` on the pool of `owner` (the endpoint id). The caller bounds it in
         time. Raises `Refused` (the URL or an address is refused), `aiohttp.ClientError`."""
-        _scheme, host, _port = self.policy.check_url(url)
-        host = host.strip("[]")
+        host = self.policy.check_url(url).host
         try:
             literal = ipaddress.ip_address(host)
         except ValueError:

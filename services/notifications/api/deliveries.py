@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from libs.domain.errors import DomainError, NotFound
 from libs.domain.types import ResourceId
-from libs.servicekit.http import IdempotencyKey, Page, Pagination, next_page
+from libs.servicekit.http import IdempotencyKey, Int64, Page, Pagination, next_page
 from libs.servicekit.service import RunCommand
 from services.notifications import queries
 from services.notifications.api.common import AdminOrBuyer, Deps, endpoint_or_404, reading, tenant
@@ -44,7 +44,7 @@ async def list_attempts(
         async with reading(deps) as connection:
             if await queries.message_row(connection, message_id, buyer) is None:
                 raise NotFound(f"message {message_id} not found")
-    position = page.position(before=int)
+    position = page.position(before=Int64)  # attempt ids are a bigserial
     async with reading(deps) as connection:
         rows = await queries.attempts(
             connection,

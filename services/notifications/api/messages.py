@@ -12,7 +12,6 @@ from fastapi import APIRouter, Query
 from libs.domain.errors import NotFound
 from libs.domain.types import ResourceId
 from libs.servicekit.http import Page, Pagination, next_page
-from libs.servicekit.problems import BadRequest
 from libs.servicekit.types import PathId
 from services.notifications import queries
 from services.notifications.api.common import AdminOrBuyer, Deps, endpoint_or_404, reading, tenant
@@ -32,13 +31,9 @@ async def list_messages(
     """An endpoint's messages, newest first (a buyer: those it may read, see `/v1/messages/{id}`)."""
     buyer = tenant(principal)
     await endpoint_or_404(deps, endpoint_id, buyer)
-    position = page.position(at=str, id=str)
-    after = None
-    if position is not None:
-        try:
-            after = (datetime.fromisoformat(position["at"]), position["id"])
-        except ValueError:
-            raise BadRequest("The cursor is not one this API issued.") from None
+    # range-checked: a time in 2000-2100 (in UTC), an id of at most 200 characters
+    position = page.position(at=datetime, id=str)
+    after = (position["at"], position["id"]) if position is not None else None
     async with reading(deps) as connection:
         rows = await queries.messages(
             connection,

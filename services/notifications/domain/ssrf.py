@@ -2,6 +2,12 @@
 operator allow-list says otherwise. IPv4 addresses hidden inside IPv6 forms (IPv4-mapped, NAT64
 64:ff9b::/96, 6to4, Teredo) are judged by the IPv4 address they carry.
 
+A URL is parsed once, at the edge (`parse_url`): its host becomes ASCII (an address literal as
+such, a name IDNA-encoded label by label, each label 1 to 63 characters of letters, digits,
+hyphens and underscores, the whole at most 253), so nothing later (the resolver, the HTTP client)
+meets a name it cannot encode. What cannot be parsed is `Malformed` (a 422 `invalid-url`); what
+parses but may not be reached is `Refused` (a 422 `unsafe-url`).
+
 The transport (adapters/transport.py) applies this to every address a host name resolves to, at
 registration and again at connection time, and connects to the address it checked.
 """
@@ -9,9 +15,10 @@ registration and again at connection time, and connects to the address it checke
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -27,6 +34,77 @@ class Refused(Exception):
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
+
+
+class Malformed(Refused):
+    """The URL cannot be parsed, or its host is no valid name or address."""
+
+
+# a label once IDNA-encoded: letters, digits, hyphens (not at either end) and underscores
+_LABEL = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$")
+MAX_NAME_LENGTH = 253
+
+
+@dataclass(frozen=True)
+class WebhookUrl:
+    """A parsed URL: its scheme, its host in ASCII (an IPv6 address without brackets), the port
+    it reaches, and the URL written with that host."""
+
+    scheme: str
+    host: str
+    port: int
+    url: str
+
+
+def ascii_host(name: str) -> str:
+    """The host as an address literal or as an IDNA-encoded, lower-case name; `Malformed` if it
+    is neither."""
+    try:
+        return str(ipaddress.ip_address(name))
+    except ValueError:
+        pass
+    labels = name[:-1].split(".") if name.endswith(".") else name.split(".")
+    encoded: list[str] = []
+    for label in labels:
+        if not label:
+            raise Malformed(f"the host {name!r} has an empty label")
+        try:
+            ascii_label = label.encode("idna").decode("ascii").lower()
+        except UnicodeError as error:
+            raise Malformed(f"the host {name!r} is not a valid name: {error}") from None
+        if not _LABEL.match(ascii_label):
+            raise Malformed(f"the host {name!r} has an invalid label {label!r}")
+        encoded.append(ascii_label)
+    host = ".".join(encoded)
+    if len(host) > MAX_NAME_LENGTH:
+        raise Malformed(f"the host name is longer than {MAX_NAME_LENGTH} characters")
+    return host
+
+
+def parse_url(url: str) -> WebhookUrl:
+    """Scheme, ASCII host and port of `url`, and the URL written with that host; `Malformed`
+    when any part cannot be parsed (an empty or over-long label, a port out of 1 to 65535,
+    a bracketed host that is no IPv6 address)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+        hostname = parts.hostname
+    except ValueError as error:
+        raise Malformed(f"not a valid URL: {error}") from None
+    scheme = parts.scheme.lower()
+    if not hostname:
+        raise Malformed("the URL has no host")
+    if port is not None and not 1 <= port <= 65535:
+        raise Malformed(f"port {port} cannot be reached")
+    host = ascii_host(hostname)
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port is not None:
+        netloc = f"{netloc}:{port}"
+    if parts.username is not None or parts.password is not None:
+        netloc = f"{parts.netloc.rpartition('@')[0]}@{netloc}"
+    default = 443 if scheme == "https" else 80
+    written = urlunsplit((scheme, netloc, parts.path, parts.query, parts.fragment))
+    return WebhookUrl(scheme, host, port or default, written)
 
 
 def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
@@ -92,22 +170,17 @@ class AddressPolicy:
             address in network for network in self.allow if network.version == address.version
         )
 
-    def check_url(self, url: str) -> tuple[str, str, int]:
-        """Scheme, host and port of an acceptable URL; refuses anything but https (and http when
-        the operator allows it), credentials in the URL, and a missing host."""
-        try:
-            parts = urlsplit(url)
-            port = parts.port
-        except ValueError as error:
-            raise Refused(f"not a valid URL: {error}") from None
-        scheme = parts.scheme.lower()
-        if scheme != "https" and not (scheme == "http" and self.allow_http):
+    def check_url(self, url: str) -> WebhookUrl:
+        """The parsed URL (`parse_url`, `Malformed` if it cannot be) if it is acceptable;
+        refuses anything but https (and http when the operator allows it) and credentials in
+        the URL."""
+        parsed = parse_url(url)
+        if parsed.scheme != "https" and not (parsed.scheme == "http" and self.allow_http):
             raise Refused("the URL must use https")
-        if not parts.hostname:
-            raise Refused("the URL has no host")
+        parts = urlsplit(url)
         if parts.username is not None or parts.password is not None:
             raise Refused("the URL must not carry credentials")
-        return scheme, parts.hostname, port or (443 if scheme == "https" else 80)
+        return parsed
 
     def check_addresses(self, host: str, addresses: Sequence[str]) -> list[IPAddress]:
         """Every address the host resolved to must be acceptable; returns them, parsed."""

@@ -61,7 +61,7 @@ def test_the_operator_allow_list_is_the_only_exception() -> None:
         policy.check_addresses("localhost", ["::1"])
     with pytest.raises(Refused):  # the mapped form is not in the IPv4 allow-list
         policy.check_addresses("x", ["::ffff:10.0.0.1"])
-    assert policy.check_url("http://127.0.0.1:8080/x")[1] == "127.0.0.1"
+    assert policy.check_url("http://127.0.0.1:8080/x").host == "127.0.0.1"
 
 
 @pytest.mark.parametrize(
