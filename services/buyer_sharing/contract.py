@@ -129,7 +129,8 @@ class ConsentWatermark(DomainEvent):
     acknowledged everything it took, at most every `BW_CONSENT_WATERMARK_SECONDS` (5 s) while the
     relay and NATS run; the stream keeps only the latest (`Nats-Rollup`). Its envelope names no
     factory: `subject` is `consent`, `time` is `as_of`, `streamid` is `consent-watermark` at
-    version 1 (order watermarks by `as_of`, never by stream version)."""
+    version 1 (order watermarks by `as_of`, never by stream version); its `Nats-Msg-Id` is
+    `watermark-<as_of>`, set by the relay."""
 
     as_of: datetime = Field(description="RFC 3339, UTC: the database's time before the last take.")
 
