@@ -1,7 +1,10 @@
 """A realistic national programme, created through the services' own REST commands: factories in
 several countries, yearly assessment cycles answering every catalogue question, completions, the
 improvement plans that follow (items moved through their states by the factory and verified or
-reopened by advisors), committee endorsements and publications, corrections and factory responses.
+reopened by advisors), committee endorsements and publications, corrections and factory responses;
+then, with the advisory service, each factory's training sessions and advisory visits over its
+cycles, linked to the plan items and committee meetings made here, and open sessions of several
+factories (bench/advisory_programme.py).
 
 Each factory is driven by its own deterministic random generator, and every command carries an
 Idempotency-Key derived from the run's seed, the factory's index and the step: running the same
@@ -21,6 +24,7 @@ from typing import Any
 
 import httpx
 
+from bench.advisory_programme import AdvisoryProgramme, AdvisoryTally, CycleFacts, SeededFactory
 from bench.rest import Caller, RequestFailed, token
 from libs.servicekit.auth import Role
 
@@ -67,6 +71,7 @@ class Tally:
     failures: list[str] = field(default_factory=list)
     assessments: list[tuple[str, str]] = field(default_factory=list)  # (factory_id, assessment_id)
     factory_countries: dict[str, str] = field(default_factory=dict)
+    advisory: AdvisoryTally | None = None  # with the advisory service
 
     @property
     def total_events(self) -> int:
@@ -77,6 +82,7 @@ class Tally:
 class Endpoints:
     assessment_url: str
     remediation_url: str
+    advisory_url: str | None = None  # None: no training or advisory visits
 
 
 class Programme:
@@ -95,12 +101,17 @@ class Programme:
         self.client = client
         self.on_progress = on_progress
         self.tally = Tally()
-        self.assessor = Caller(
-            client, endpoints.assessment_url, token(Role.ASSESSOR, "seed-advisor")
-        )
-        self.remediation_assessor = Caller(
-            client, endpoints.remediation_url, token(Role.ASSESSOR, "seed-advisor")
-        )
+        # staff work for their country programmes: this one for every country of the run
+        assessor = token(Role.ASSESSOR, "seed-advisor", countries=list(scale.countries))
+        self.assessor = Caller(client, endpoints.assessment_url, assessor)
+        self.remediation_assessor = Caller(client, endpoints.remediation_url, assessor)
+        self.advisory: AdvisoryProgramme | None = None
+        if endpoints.advisory_url:
+            self.advisory = AdvisoryProgramme(
+                endpoints.advisory_url, client, seed=scale.seed, count=self.count
+            )
+            self.tally.advisory = self.advisory.tally
+        self._seeded: list[SeededFactory] = []
         self._catalogues: dict[str, list[dict[str, Any]]] = {}
         self._catalogue_lock = asyncio.Lock()
 
@@ -123,6 +134,11 @@ class Programme:
                 self.on_progress(self.tally)
 
         await asyncio.gather(*(worker() for _ in range(self.scale.concurrency)))
+        if self.advisory is not None:
+            # open sessions gather factories of one country: once the factories are done
+            await self.advisory.open_sessions(self._seeded, self.scale.concurrency)
+            self.tally.events["advisory"] = self.advisory.tally.events
+            self.tally.failures += self.advisory.tally.failures
         return self.tally
 
     # -- the catalogue ------------------------------------------------------------------------------
@@ -197,6 +213,7 @@ class Programme:
         previous_non_compliant: set[str] = set()
         expected_items = 0
         today = date.today()
+        cycles: list[CycleFacts] = []
         for cycle in range(1, scale.cycles + 1):
             ckey = f"{key}-c{cycle}"
             scheduled_for = today - timedelta(
@@ -272,11 +289,19 @@ class Programme:
                 )
                 self.count("correct finding")
             await self._wait_for_plan(factory_remediation, factory_id, expected_items)
+            items: tuple[tuple[str, str], ...] = ()
+            meeting_id = None
             if non_compliant:
-                await self._remediate(
+                items, meeting_id = await self._remediate(
                     rng, factory_remediation, factory_id, assessment_id, ckey, members, cycle
                 )
+            cycles.append(CycleFacts(cycle, scheduled_for, items, meeting_id))
         await self._count_events(factory_id)
+        if self.advisory is not None:
+            men = int(registered.get("workforce", {}).get("men", women // 4))
+            seeded = SeededFactory(index, factory_id, country, women, men, tuple(cycles))
+            if await self.advisory.factory(seeded):
+                self._seeded.append(seeded)
 
     @staticmethod
     def _rate(question: dict[str, Any], factor: float, was_non_compliant: bool) -> float:
@@ -342,12 +367,14 @@ class Programme:
         ckey: str,
         members: list[str],
         cycle: int,
-    ) -> None:
+    ) -> tuple[tuple[tuple[str, str], ...], str | None]:
+        """The cycle's items moved on; its items (id, cluster) and the endorsing meeting's id."""
         items = await self._items(factory, factory_id, assessment_id)
         plans = f"/v1/improvement-plans/{factory_id}"
+        meeting_id: str | None = None
         # the committee meets, endorses the plan, and the factory publishes it to its buyers
         if cycle == 1 or rng.random() < 0.7:
-            await factory.request(
+            committee = await factory.json(
                 "POST",
                 f"/v1/committees/{factory_id}/meetings",
                 json={
@@ -361,6 +388,8 @@ class Programme:
                 },
                 idempotency_key=f"{ckey}-meeting",
             )
+            if committee.get("meetings"):
+                meeting_id = committee["meetings"][-1]["meeting_id"]
             await factory.request("POST", f"{plans}/publications", idempotency_key=f"{ckey}-pub")
             self.count("committee meeting")
             self.count("publish plan")
@@ -398,6 +427,7 @@ class Programme:
                 )
                 continue
             await self._status(self.remediation_assessor, plans, item_id, "verified", f"{ikey}-ok")
+        return tuple((item["item_id"], item["cluster_id"]) for item in items), meeting_id
 
     async def _status(
         self,

@@ -23,8 +23,15 @@ RETRYABLE_CONFLICTS = ("concurrency-conflict", "idempotency-key-in-progress")
 
 
 def token(
-    role: Role, subject: str, *, factory_id: str | None = None, buyer_id: str | None = None
+    role: Role,
+    subject: str,
+    *,
+    factory_id: str | None = None,
+    buyer_id: str | None = None,
+    countries: list[str] | str | None = None,
 ) -> str:
+    """`countries`: a staff member's country programmes (ISO codes), or "*" for the
+    headquarters' admins; outside development a staff token without them is refused."""
     secret = os.environ.get("BW_JWT_SECRET") or DEV_JWT_SECRET
     return mint_token(
         secret,
@@ -33,6 +40,7 @@ def token(
         factory_id=factory_id,
         buyer_id=buyer_id,
         ttl_seconds=TOKEN_TTL_SECONDS,
+        countries=countries,
     )
 
 

@@ -33,6 +33,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="the remediation service (default $BW_REMEDIATION_URL or http://127.0.0.1:8002)",
     )
     parser.add_argument(
+        "--advisory-url",
+        default=os.environ.get("BW_ADVISORY_URL", "http://127.0.0.1:8005"),
+        help="the advisory service (default $BW_ADVISORY_URL or http://127.0.0.1:8005)",
+    )
+    parser.add_argument(
+        "--no-advisory",
+        action="store_true",
+        help="no training sessions, surveys or advisory visits (assessments and plans only)",
+    )
+    parser.add_argument(
         "--scale",
         choices=["full", "quick"],
         default="full",
@@ -119,6 +129,21 @@ def describe(tally: Tally, seconds: float) -> str:
         f"requests           {requests:,} in {seconds:,.1f} s ({requests / seconds:,.0f}/s)",
     ]
     lines += [f"  {kind:<22} {count:,}" for kind, count in sorted(tally.requests.items())]
+    if tally.advisory is not None:
+        advisory = tally.advisory
+        forms = advisory.survey_forms
+        lines += [
+            "training sessions  "
+            + ", ".join(
+                f"{count:,} {status}" for status, count in sorted(advisory.sessions.items())
+            )
+            + f" ({advisory.open_sessions:,} open sessions of several factories)",
+            f"participants       {advisory.participants:,} ({advisory.attendance_lines:,} "
+            f"sign-in lines; survey forms {forms['pre']:,} pre, {forms['post']:,} post)",
+            "advisory visits    "
+            + ", ".join(f"{count:,} {status}" for status, count in sorted(advisory.visits.items()))
+            + f" ({advisory.advisory_days:,.1f} advisory days)",
+        ]
     lines += [f"failure: {failure}" for failure in tally.failures[:10]]
     return "\n".join(lines)
 
@@ -135,6 +160,7 @@ def summary_of(tally: Tally, seconds: float, samples: int = 500) -> dict[str, An
         "events": dict(tally.events),
         "sample_assessments": tally.assessments[-samples:],
         "factory_countries": dict(list(tally.factory_countries.items())[-samples:]),
+        "advisory": None if tally.advisory is None else tally.advisory.summary(),
     }
 
 
@@ -142,12 +168,16 @@ def main(argv: list[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
     scale = scale_from(arguments)
     endpoints = Endpoints(
-        arguments.assessment_url.rstrip("/"), arguments.remediation_url.rstrip("/")
+        arguments.assessment_url.rstrip("/"),
+        arguments.remediation_url.rstrip("/"),
+        None if arguments.no_advisory else arguments.advisory_url.rstrip("/"),
     )
+    services = [endpoints.assessment_url, endpoints.remediation_url]
+    if endpoints.advisory_url:
+        services.append(endpoints.advisory_url)
     print(
         f"seed: {scale.factories:,} factories x {scale.cycles} cycles in "
-        f"{', '.join(scale.countries)} against {endpoints.assessment_url} and "
-        f"{endpoints.remediation_url}",
+        f"{', '.join(scale.countries)} against {', '.join(services)}",
         flush=True,
     )
     tally, seconds = asyncio.run(
