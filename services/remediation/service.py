@@ -1,6 +1,7 @@
 """The remediation service, declared: its settings, events, public contract, dependencies, command
-handlers, the consumer of assessment events, the deadline scheduler, routers, problem types,
-migrations and rebuild. `libs.servicekit.service` turns this into the app and the command line."""
+handlers, the consumers of assessment and advisory events, the deadline scheduler, routers,
+problem types, migrations and rebuild. `libs.servicekit.service` turns this into the app and the
+command line."""
 
 from __future__ import annotations
 
@@ -50,7 +51,8 @@ OVERRIDES = frozenset({"clock"})
 
 
 def events() -> EventRegistry:
-    """The internal events, with the copies of the assessment events the consumer reads."""
+    """The internal events, with the copies of the assessment and advisory events the consumers
+    read."""
     registry = make_registry()
     register_upstream(registry)
     return registry
