@@ -3,7 +3,9 @@ measured server's: `python -m bench.loadgen <spec.json>` prints one JSON line of
 
 A spec names the base URL, a bearer token, the concurrency, a time bound and a request budget, and
 either `findings` (each worker records findings on its own assessment, cycling through the
-question ids, as an on-site team does) or `paths` (GETs, cycled)."""
+question ids, as an on-site team does), `paths` (GETs, cycled) or `requests` (prepared commands,
+each sent once, in order, by whichever worker is free: `method`, `path`, `body`,
+`idempotency_key`; the run ends when they are used up)."""
 
 from __future__ import annotations
 
@@ -36,9 +38,23 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
     latencies: list[float] = []
     errors: list[str] = []
     issued = 0
+    prepared: list[dict[str, Any]] = spec.get("requests", [])
+    taken = 0  # prepared requests handed out so far
+    if "requests" in spec:
+        budget = min(budget, len(prepared) - warmup)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
 
-    def next_request(worker: int, count: int) -> tuple[str, str, Any]:
+    def next_request(worker: int, count: int) -> tuple[str, str, Any, str | None]:
+        nonlocal taken
+        if "requests" in spec:
+            request = prepared[taken]
+            taken += 1
+            return (
+                request["method"],
+                request["path"],
+                request.get("body"),
+                request.get("idempotency_key"),
+            )
         if "findings" in spec:
             assessments = spec["findings"]["assessments"]
             questions = spec["findings"]["questions"]
@@ -53,17 +69,18 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
                 "evidence": f"Benchmark observation {count}.",
                 "evidence_refs": [f"doc-{count}"],
             }
-            return "PUT", f"/v1/assessments/{assessment_id}/findings/{question}", body
+            return "PUT", f"/v1/assessments/{assessment_id}/findings/{question}", body, None
         paths = spec["paths"]
-        return "GET", paths[(worker + count * concurrency) % len(paths)], None
+        return "GET", paths[(worker + count * concurrency) % len(paths)], None, None
 
     async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60.0) as client:
 
         async def one(worker: int, count: int) -> tuple[float, str | None]:
-            method, path, body = next_request(worker, count)
+            method, path, body, key = next_request(worker, count)
+            sent = headers if key is None else {**headers, "Idempotency-Key": key}
             started = time.perf_counter()
             try:
-                response = await client.request(method, path, json=body, headers=headers)
+                response = await client.request(method, path, json=body, headers=sent)
             except httpx.HTTPError as error:
                 return time.perf_counter() - started, f"{method} {path}: {error!r}"
             elapsed = time.perf_counter() - started
@@ -99,6 +116,7 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
         "p50_ms": percentile(latencies, 0.50) * 1000,
         "p99_ms": percentile(latencies, 0.99) * 1000,
         "mean_ms": statistics.fmean(latencies) * 1000 if latencies else float("nan"),
+        "taken": taken,  # prepared requests sent (warm-up included)
     }
 
 

