@@ -23,6 +23,10 @@ class EndpointDeleted(NotFound):
     """The endpoint was deleted; nothing more can be done with it (404)."""
 
 
+class EndpointLimitReached(Conflict):
+    """The buyer has as many endpoints as it may have (409, with the limit)."""
+
+
 class EndpointDisabled(Conflict):
     """The endpoint is disabled: enable it before redelivering (409)."""
 

@@ -84,6 +84,7 @@ class Dependencies:
     tables: DeliveryTables = field(default_factory=SqlDeliveryTables)
     read_models: bool = True
     rotation_overlap_seconds: int = 86400
+    max_endpoints_per_buyer: int = 20
 
     def __post_init__(self) -> None:
         self.endpoints = Repository(
@@ -112,6 +113,7 @@ def dependencies(wiring: Wiring[NotificationsSettings]) -> Dependencies:
         policy=settings.address_policy(),
         resolver=wiring.overrides.get("resolver") or system_resolver,
         rotation_overlap_seconds=settings.rotation_overlap_seconds,
+        max_endpoints_per_buyer=settings.max_endpoints_per_buyer,
     )
     clock = wiring.overrides.get("clock")
     if clock is not None:
@@ -147,8 +149,8 @@ async def _keep_secret(
 
 
 async def register_endpoint(command: RegisterEndpoint, deps: Dependencies) -> Change[ep.Endpoint]:
-    """Register; the answer carries the secret, shown once (none when the id was already
-    registered)."""
+    """Register, while the buyer has fewer endpoints than its limit; the answer carries the
+    secret, shown once (none when the id was already registered)."""
     types = ep.checked_event_types(command.event_types)
     url = await _checked_url(deps, command.url)
     value, secret_id, at = signing.new_secret(), new_secret_id(), deps.clock()
@@ -160,9 +162,12 @@ async def register_endpoint(command: RegisterEndpoint, deps: Dependencies) -> Ch
         )
 
     async with deps.store.unit_of_work(authorize_first=True) as unit:
-        change = await deps.endpoints.execute(
-            command.endpoint_id,
-            lambda state: ep.register(
+
+        async def decide(state: ep.Endpoint) -> list[DomainEvent]:
+            if not state.registered:  # after the idempotency replay point: a retry replays
+                endpoints = await deps.tables.endpoints_of(unit.connection, command.buyer_id)
+                ep.within_endpoint_limit(command.buyer_id, endpoints, deps.max_endpoints_per_buyer)
+            return ep.register(
                 state,
                 endpoint_id=command.endpoint_id,
                 buyer_id=command.buyer_id,
@@ -174,10 +179,9 @@ async def register_endpoint(command: RegisterEndpoint, deps: Dependencies) -> Ch
                 secret_fingerprint=secret.fingerprint,
                 by=command.by,
                 at=at,
-            ),
-            unit=unit,
-            answer=answer,
-        )
+            )
+
+        change = await deps.endpoints.execute(command.endpoint_id, decide, unit=unit, answer=answer)
         if change.events:
             await _keep_secret(unit.connection, deps, command.endpoint_id, secret_id, secret)
     return change

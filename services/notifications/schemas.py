@@ -105,7 +105,13 @@ class AttemptPublic(BaseModel):
     attempted_at: datetime
     status_code: int | None
     latency_ms: int
-    response_body: str | None = Field(description="The first bytes of the answer.")
+    response_body: str | None = Field(
+        description="The first kilobyte of the answer, only when the receiver is at a public "
+        "(globally routable) address; otherwise null: see `response_size`."
+    )
+    response_size: int | None = Field(
+        description="Bytes of the answer, counted up to 65,536; null without an answer."
+    )
     error: str | None
     succeeded: bool
     trigger: str

@@ -29,6 +29,7 @@ PROBLEMS = (
     .add(errors.UnsafeUrl, 422, "URL refused", "unsafe-url")
     .add(errors.InvalidUrl, 422, "Invalid URL", "invalid-url")
     .add(errors.EndpointDisabled, 409, "Endpoint disabled", "endpoint-disabled")
+    .add(errors.EndpointLimitReached, 409, "Endpoint limit reached", "endpoint-limit-reached")
     .add(errors.PayloadExpired, 410, "Payload expired", "payload-expired")
 )
 

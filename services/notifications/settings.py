@@ -10,7 +10,7 @@ import httpx
 from pydantic import Field, model_validator
 
 from libs.servicekit.settings import ServiceSettings
-from services.notifications.adapters.secretbox import DEV_KEY
+from services.notifications.adapters.secretbox import DEV_KEY, SecretBox
 from services.notifications.domain.delivery import STANDARD_SCHEDULE, Schedule, parse_schedule
 from services.notifications.domain.endpoint import MAX_OVERLAP_SECONDS
 from services.notifications.domain.ssrf import AddressPolicy
@@ -61,6 +61,10 @@ class NotificationsSettings(ServiceSettings):
     # (buyer sharing's stream is not ordered with the others), then is dropped
     hold_seconds: float = Field(600.0, ge=0, le=86400, validation_alias="BW_WEBHOOK_HOLD_SECONDS")
     dispatch: bool = Field(True, validation_alias="BW_WEBHOOK_DISPATCH")
+    # endpoints a buyer may have at once (deleted ones do not count)
+    max_endpoints_per_buyer: int = Field(
+        20, ge=1, le=10_000, validation_alias="BW_WEBHOOK_MAX_ENDPOINTS_PER_BUYER"
+    )
     # a factory's event is sent only while buyer sharing's consent watermark is at most this old
     # (by the database's clock; the watermark comes every BW_CONSENT_WATERMARK_SECONDS, 5 s):
     # past it, deliveries wait (docs/notifications.md, "Consent at the moment of sending")
@@ -80,6 +84,19 @@ class NotificationsSettings(ServiceSettings):
                     "encrypt webhook secrets at rest)"
                 )
             self.secret_keys = DEV_KEY
+        keys = self.encryption_keys()
+        if DEV_KEY in keys and not self.is_development:
+            raise ValueError(
+                "BW_WEBHOOK_SECRET_KEYS holds the documented development key, which anyone can "
+                "read: outside development set private Fernet keys (Fernet.generate_key())"
+            )
+        try:
+            SecretBox(keys)
+        except ValueError:
+            raise ValueError(
+                "BW_WEBHOOK_SECRET_KEYS must be Fernet keys (32 url-safe base64-encoded bytes "
+                "each, comma-separated)"
+            ) from None
         return self
 
     def schedule(self) -> Schedule:

@@ -65,9 +65,9 @@ WHERE status = 'pending' AND (NOT gated OR {consent_current("$1::float8")})
 
 INSERT_ATTEMPTS_SQL = f"""
 INSERT INTO "{S}".attempt (message_id, endpoint_id, attempted_at, status_code, latency_ms,
-                          response_body, error, succeeded, trigger)
+                          response_body, error, succeeded, trigger, response_size)
 SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::int[], $5::int[],
-                     $6::text[], $7::text[], $8::bool[], $9::text[])
+                     $6::text[], $7::text[], $8::bool[], $9::text[], $10::int[])
 """
 
 # Only under the lease the attempt was sent with: if the message was claimed again meanwhile
@@ -196,6 +196,7 @@ async def record_outcomes(
         errors,
         [verdict.status == "succeeded" for verdict in verdicts],
         [trigger(attempted.claimed) for attempted in batch],
+        [attempted.size for attempted in batch],
     )
     return current
 

@@ -58,6 +58,8 @@ class DeliveryTables(Protocol):
 
     async def find_message(self, connection: Any, message: str) -> MessageFound | None: ...
 
+    async def endpoints_of(self, connection: Any, buyer_id: str) -> int: ...
+
     async def redeliver(self, connection: Any, message: str, now: datetime) -> None: ...
 
     async def recover(
@@ -130,6 +132,20 @@ class SqlDeliveryTables:
             payload=payload,
             now=at,
         )
+
+    async def endpoints_of(self, connection: AsyncConnection, buyer_id: str) -> int:
+        """How many endpoints (not deleted) the buyer has, counted under a lock of the buyer's
+        registrations held until the transaction ends: two racing registrations count one
+        after the other, so neither passes the limit."""
+        await connection.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+            {"key": f"{S}.endpoints-of:{buyer_id}"},
+        )
+        count = await connection.scalar(
+            text(f'SELECT count(*) FROM "{S}".endpoint WHERE buyer_id = :buyer AND NOT deleted'),
+            {"buyer": buyer_id},
+        )
+        return int(count or 0)
 
     async def find_message(self, connection: AsyncConnection, message: str) -> MessageFound | None:
         row = (

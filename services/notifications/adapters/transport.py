@@ -28,6 +28,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
@@ -35,11 +36,12 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from services.notifications.domain import signing
 from services.notifications.domain.delivery import (
     RESPONSE_BODY_BYTES,
+    RESPONSE_SIZE_LIMIT,
     Attempted,
     Claimed,
     retry_after_seconds,
 )
-from services.notifications.domain.ssrf import AddressPolicy, Refused, WebhookUrl
+from services.notifications.domain.ssrf import AddressPolicy, Refused, WebhookUrl, is_public
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +109,11 @@ class GuardedResolver(AbstractResolver):
 class Answer:
     status_code: int
     retry_after: str | None
-    body: str  # the first RESPONSE_BODY_BYTES of the answer, as sent (not decompressed)
+    # the first RESPONSE_BODY_BYTES of the answer, as sent (not decompressed), only when the
+    # receiver is at a public address: what an address reachable only through the operator's
+    # allow-list answers is no buyer's to read
+    body: str | None
+    size: int  # bytes of the answer read, at most RESPONSE_SIZE_LIMIT
 
 
 class WebhookClient:
@@ -168,16 +174,21 @@ class WebhookClient:
         async with self._session(owner).post(
             url, data=body, headers=headers, allow_redirects=False
         ) as response:
+            public = _from_public_address(response)
             received = b""
-            while len(received) < RESPONSE_BODY_BYTES:
-                chunk = await response.content.read(RESPONSE_BODY_BYTES - len(received))
+            size = 0
+            while size < RESPONSE_SIZE_LIMIT:
+                chunk = await response.content.read(RESPONSE_SIZE_LIMIT - size)
                 if not chunk:
                     break
-                received += chunk
+                size += len(chunk)
+                if len(received) < RESPONSE_BODY_BYTES:
+                    received += chunk[: RESPONSE_BODY_BYTES - len(received)]
             return Answer(
                 response.status,
                 response.headers.get("retry-after"),
-                received.decode("utf-8", errors="replace"),
+                received.decode("utf-8", errors="replace") if public else None,
+                size,
             )
 
     async def aclose(self) -> None:
@@ -187,6 +198,14 @@ class WebhookClient:
             await session.close()
 
 
+def _from_public_address(response: aiohttp.ClientResponse) -> bool:
+    """Whether the answer came from a globally routable address (the connection's peer)."""
+    connection = response.connection
+    transport = connection.transport if connection is not None else None
+    peer: Any = transport.get_extra_info("peername") if transport is not None else None
+    return isinstance(peer, tuple) and bool(peer) and is_public(str(peer[0]))
+
+
 async def attempt(client: WebhookClient, message: Claimed, timeout: float) -> Attempted:
     """One signed POST of the message within `timeout`, and what came of it: a status, or the
     error (refused, timed out, no connection). Never raises: an attempt's outcome is not lost."""
@@ -194,6 +213,7 @@ async def attempt(client: WebhookClient, message: Claimed, timeout: float) -> At
     started = time.monotonic()
     status_code: int | None = None
     body: str | None = None
+    size: int | None = None
     error: str | None = None
     retry_after: float | None = None
     try:
@@ -206,6 +226,7 @@ async def attempt(client: WebhookClient, message: Claimed, timeout: float) -> At
             )
         status_code = answer.status_code
         body = answer.body
+        size = answer.size
         if 300 <= status_code < 400:
             error = f"redirect ({status_code}) not followed"
         retry_after = retry_after_seconds(status_code, answer.retry_after)
@@ -219,4 +240,4 @@ async def attempt(client: WebhookClient, message: Claimed, timeout: float) -> At
         log.exception("webhook attempt %s failed unexpectedly", message.message_id)
         error = f"{type(failure).__name__}: {failure}"[:500]
     latency_ms = int((time.monotonic() - started) * 1000)
-    return Attempted(message, at, status_code, latency_ms, body, error, retry_after)
+    return Attempted(message, at, status_code, latency_ms, body, error, retry_after, size)

@@ -27,7 +27,10 @@ STANDARD_SCHEDULE: tuple[float, ...] = (
 )
 # A Retry-After longer than this is read as this: a receiver cannot stall a message for days.
 MAX_RETRY_AFTER_SECONDS = 86400.0
+# what is kept of a receiver's answer: its first bytes (only from a public address), and its
+# size, counted up to a bound (an answer is read no further)
 RESPONSE_BODY_BYTES = 1024
+RESPONSE_SIZE_LIMIT = 65536
 
 
 class Outcome(StrEnum):
@@ -110,7 +113,9 @@ class Claimed:
 
 @dataclass
 class Attempted:
-    """What one attempt gave: an HTTP status, or an error (refused, timed out, no connection)."""
+    """What one attempt gave: an HTTP status, or an error (refused, timed out, no connection);
+    of the answer, its first bytes (`body`, only from a receiver at a public address) and its
+    size in bytes (counted up to RESPONSE_SIZE_LIMIT)."""
 
     claimed: Claimed
     at: datetime
@@ -119,6 +124,7 @@ class Attempted:
     body: str | None
     error: str | None
     retry_after: float | None
+    size: int | None = None
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from libs.domain.errors import NotFound
 from services.notifications.errors import (
     EndpointDeleted,
     EndpointDisabled,
+    EndpointLimitReached,
     OverlapOutOfRange,
     UnknownEventTypes,
 )
@@ -272,6 +273,16 @@ def rotate_secret(
 def delete(state: Endpoint, *, endpoint_id: str, by: str, at: datetime) -> list[DomainEvent]:
     _existing(state, endpoint_id)
     return [WebhookEndpointDeleted(endpoint_id=endpoint_id, deleted_by=by, deleted_at=at)]
+
+
+def within_endpoint_limit(buyer_id: str, endpoints: int, limit: int) -> None:
+    """A buyer registers a new endpoint only while it has fewer than `limit` (not deleted)."""
+    if endpoints >= limit:
+        raise EndpointLimitReached(
+            f"buyer {buyer_id} has {endpoints} webhook endpoints, the most it may have: delete "
+            "one first",
+            {"limit": limit},
+        )
 
 
 def checked_event_types(types: tuple[str, ...]) -> tuple[str, ...]:

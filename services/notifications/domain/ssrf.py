@@ -148,6 +148,16 @@ def forbidden_class(address: IPAddress) -> str | None:
     return None
 
 
+def is_public(address: str) -> bool:
+    """Whether the address (as a socket reports a peer) is globally routable: reachable by
+    anyone, not only through the operator's allow-list."""
+    try:
+        parsed = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    return forbidden_class(parsed) is None
+
+
 @dataclass(frozen=True)
 class AddressPolicy:
     """The operator's allow-list (CIDRs that may be reached whatever their class) and whether

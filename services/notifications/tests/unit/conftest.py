@@ -38,6 +38,7 @@ class MemoryTables:
     messages: dict[str, dict[str, Any]] = field(default_factory=dict)
     redelivered: list[str] = field(default_factory=list)
     recovered: list[tuple[str, datetime]] = field(default_factory=list)
+    endpoint_counts: dict[str, int] = field(default_factory=dict)  # per buyer
 
     async def keep_secret(
         self,
@@ -72,6 +73,9 @@ class MemoryTables:
         at: datetime,
     ) -> None:
         self.messages[message] = {"endpoint_id": endpoint_id, "buyer_id": buyer_id, "body": payload}
+
+    async def endpoints_of(self, connection: Any, buyer_id: str) -> int:
+        return self.endpoint_counts.get(buyer_id, 0)
 
     async def find_message(self, connection: Any, message: str) -> MessageFound | None:
         found = self.messages.get(message)

@@ -20,7 +20,12 @@ from services.notifications.commands import (
 )
 from services.notifications.contract import WebhookEndpointDisabled as PublicDisabled
 from services.notifications.domain import endpoint as ep
-from services.notifications.errors import OverlapOutOfRange, UnknownEventTypes, UnsafeUrl
+from services.notifications.errors import (
+    EndpointLimitReached,
+    OverlapOutOfRange,
+    UnknownEventTypes,
+    UnsafeUrl,
+)
 from services.notifications.handlers import Dependencies, EndpointAnswer
 from services.notifications.tests.unit.conftest import (
     ENDPOINT,
@@ -87,6 +92,19 @@ class TestRegisterEndpoint:
         with pytest.raises(UnsafeUrl):
             await handlers.register_endpoint(registration(url="http://hooks.example/x"), deps)
         assert store.events(STREAM) == [] and tables.secrets == {}
+
+    async def test_refuses_a_buyer_at_its_endpoint_limit_but_replays_a_repeat(
+        self, deps: Dependencies, store: InMemoryEventStore, tables: MemoryTables
+    ) -> None:
+        await given_registered(deps)
+        tables.endpoint_counts["brand-a"] = deps.max_endpoints_per_buyer
+        with pytest.raises(EndpointLimitReached) as refused:
+            await handlers.register_endpoint(registration(endpoint_id="ep_2"), deps)
+        assert refused.value.extensions["limit"] == deps.max_endpoints_per_buyer
+        assert store.events("endpoint-ep_2") == [] and len(tables.secrets) == 1
+        # the same registration again is no new endpoint: it decides nothing, refuses nothing
+        again = await handlers.register_endpoint(registration(), deps)
+        assert not again.events
 
 
 class TestUpdateEndpoint:

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from services.notifications.adapters.transport import WebhookClient, check_url
-from services.notifications.domain.ssrf import AddressPolicy, Refused, forbidden_class
+from services.notifications.domain.ssrf import AddressPolicy, Refused, forbidden_class, is_public
 
 
 @pytest.mark.parametrize(
@@ -122,3 +122,20 @@ async def test_an_address_literal_in_the_url_is_checked_at_connection_time() -> 
 
 async def _never_resolves(host: str, _port: int) -> list[str]:
     raise AssertionError(f"unexpected lookup of {host}")
+
+
+def test_only_a_globally_routable_peer_is_public() -> None:
+    """A receiver's answer is shown to the buyer only from such a peer (issue 22, finding 6)."""
+    assert is_public("93.184.216.34") and is_public("2606:4700:4700::1111")
+    for address in (
+        "127.0.0.1",
+        "10.0.0.7",
+        "::1",
+        "fe80::1%eth0",
+        "100.64.0.1",
+        "::ffff:10.0.0.1",
+        "169.254.169.254",
+        "not-an-address",
+        "",
+    ):
+        assert not is_public(address), address
