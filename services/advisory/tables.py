@@ -222,7 +222,7 @@ training_figure_factory = Table(
 )
 
 # moved by every transaction that changes the figures: the public answers kept in process are
-# reused while it stands still (figurecache.py). Not a read model: a rebuild moves it too.
+# reused while it stands still (libs/servicekit/answers.py). Not a read model: a rebuild moves it too.
 figures_version = Table(
     "figures_version",
     metadata,

@@ -1,7 +1,7 @@
 """/v1/training-sessions/figures: the programme figures, public (no authentication): participants
 trained and completions per year and country (and course, role, gender on request), with running
 totals since the first year of data; cells below the minimum counts are withheld. Answers are
-kept in process while the figures do not change (figurecache.py), with a strong ETag."""
+kept in process while the figures do not change (libs/servicekit/answers.py), with a strong ETag."""
 
 from __future__ import annotations
 

@@ -11,13 +11,13 @@ from typing import Any, Protocol
 
 from libs.domain.aggregate import Change
 from libs.events.repository import Repository, Store
+from libs.servicekit.answers import VersionedAnswers
 from services.advisory.domain.course import COURSE, Course
 from services.advisory.domain.factory import FACTORY, FactoryRecord
 from services.advisory.domain.figures import Minimums
 from services.advisory.domain.session import SESSION, Session
 from services.advisory.domain.survey import SURVEY, Survey
 from services.advisory.domain.visit import VISIT, Visit, subject_of
-from services.advisory.figurecache import FigureAnswers
 
 
 def utcnow() -> datetime:
@@ -55,8 +55,9 @@ class Dependencies:
     clock: Callable[[], datetime] = utcnow
     answers: Answers | None = None
     publication: Publication = field(default_factory=Publication)
-    # the public figures' answers this process made (figurecache.py)
-    figure_answers: FigureAnswers = field(default_factory=FigureAnswers)
+    # the public figures' answers this process made (libs/servicekit/answers.py), at most 128:
+    # queries differ by country, course, years and grouping
+    figure_answers: VersionedAnswers = field(default_factory=lambda: VersionedAnswers(128))
 
     def answer(self, kind: str, resource_id: str) -> ReadAnswer | None:
         """The resource's row as the command left it (None without read models)."""
