@@ -19,9 +19,16 @@ class _Request(BaseModel):
 
 
 class EndpointCreate(_Request):
-    url: Url = Field(description="https URL; its host must resolve to public addresses only.")
+    url: Url = Field(
+        description="https URL; its host must resolve to public addresses only. Kept with its "
+        "host in ASCII (IDNA); an empty or over-long label, or a port outside 1-65535, is a 422 "
+        "`invalid-url`."
+    )
     event_types: list[EventTypeName] = Field(
-        min_length=1, max_length=50, description="Public event types, e.g. AssessmentCompleted."
+        min_length=1,
+        max_length=50,
+        description="Public event types a buyer may receive, e.g. AssessmentCompleted "
+        "(`AssessmentScheduled` is not one: assessments are unannounced).",
     )
     factory_ids: list[ResourceId] | None = Field(
         None, max_length=1000, description="Only these shared factories; null: every one."

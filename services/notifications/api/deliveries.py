@@ -65,7 +65,8 @@ async def redeliver(
     run: RunCommand,
     _key: IdempotencyKey = None,
 ) -> Any:
-    """Send one message again, on a fresh retry schedule."""
+    """Send one message again, on a fresh retry schedule (a message a buyer may not read, such
+    as one of a factory that revoked its grant, is a 404)."""
     change = await run(Redeliver(message_id=body.message_id, caller_buyer_id=tenant(principal)))
     return change.answer
 
@@ -77,7 +78,8 @@ async def recover(
     run: RunCommand,
     _key: IdempotencyKey = None,
 ) -> dict[str, Any]:
-    """Send again every failed message of an endpoint created since a time."""
+    """Send again every failed message of an endpoint created since a time (those a buyer may
+    read: of a factory, only while its grant is in force)."""
     command = Recover(
         endpoint_id=body.endpoint_id, caller_buyer_id=tenant(principal), since=body.since
     )

@@ -72,7 +72,10 @@ async def create_endpoint(
     _key: IdempotencyKey = None,
     correlation_id: CorrelationId = None,
 ) -> dict[str, Any]:
-    """Register an endpoint; the answer carries its secret, shown only this once."""
+    """Register an endpoint (a buyer has at most `BW_WEBHOOK_MAX_ENDPOINTS_PER_BUYER`, 20:
+    beyond it a 409 `endpoint-limit-reached`); the answer carries its secret, shown only this
+    once. A URL that cannot be parsed is a 422 `invalid-url`, one webhooks may not reach a 422
+    `unsafe-url`; the URL is kept with its host IDNA-encoded."""
     buyer = tenant(principal)
     if buyer is not None and body.buyer_id not in (None, buyer):
         raise NotFound(f"buyer {body.buyer_id} not found")
