@@ -74,7 +74,7 @@ class AdvisorySizes:
 
 
 ADVISORY_FULL = AdvisorySizes(2_000, 5, 10_800.0, 20.0, 300, 1_000, 300)
-ADVISORY_QUICK = AdvisorySizes(120, 3, 90.0, 10.0, 60, 200, 40)
+ADVISORY_QUICK = AdvisorySizes(120, 3, 90.0, 10.0, 60, 200, 200)
 
 
 def say(message: str = "") -> None:
