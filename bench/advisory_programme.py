@@ -538,8 +538,13 @@ class AdvisoryProgramme:
         await asyncio.gather(*(worker() for _ in range(concurrency)))
 
     async def _open_group(self, country: str, number: int, members: list[SeededFactory]) -> None:
-        rng = random.Random(f"{self.seed}-open-{country}-{number}-{len(members)}")
-        key = f"{self.key_prefix}-open-{country}-g{number}-n{len(members)}"
+        # named by its members, so that a rerun in which more factories got through (and the
+        # groups fell otherwise) makes new sessions instead of replaying another group's keys
+        members_key = hashlib.blake2b(
+            ",".join(str(member.index) for member in members).encode(), digest_size=4
+        ).hexdigest()
+        rng = random.Random(f"{self.seed}-open-{country}-{members_key}")
+        key = f"{self.key_prefix}-open-{country}-g{number}-{members_key}"
         today = today_utc()
         cycles = min(len(member.cycles) for member in members)
         for position in range(cycles):
