@@ -376,6 +376,8 @@ def default_problems() -> ProblemRegistry:
 
     A failed `If-Match` is `precondition-failed` in every service (remediation said
     `version-mismatch` before; docs/changelog.md)."""
+    from asyncpg.exceptions import DeadlockDetectedError, SerializationError
+
     from libs.domain.aggregate import VersionMismatch
     from libs.domain.errors import AlreadyExists, Conflict, DomainError, NotFound
     from libs.events.store import ConcurrencyConflict
@@ -394,4 +396,8 @@ def default_problems() -> ProblemRegistry:
             extensions=lambda error: {"current_version": getattr(error, "actual", None)},
         )
         .add(ConcurrencyConflict, 409, "Concurrent modification", "concurrency-conflict")
+        # PostgreSQL broke a deadlock or a serialization conflict by aborting this transaction:
+        # nothing was written, and the same request may simply be sent again
+        .add(DeadlockDetectedError, 409, "Concurrent modification", "concurrency-conflict")
+        .add(SerializationError, 409, "Concurrent modification", "concurrency-conflict")
     )

@@ -167,7 +167,9 @@ WITH delivered AS (
         AS d(country, course_code, role, gender, year, factory_id, participants, completions)
 ), per_factory AS (
     INSERT INTO {SCHEMA}.training_figure_factory AS cell
-    SELECT * FROM delivered
+    -- rows are locked in key order, in both tables: two deliveries that add to the same cells
+    -- wait for each other instead of deadlocking (each had locked some cells the other needed)
+    SELECT * FROM delivered ORDER BY country, course_code, role, gender, year, factory_id
     ON CONFLICT (country, course_code, role, gender, year, factory_id) DO UPDATE SET
         participants = cell.participants + excluded.participants,
         completions = cell.completions + excluded.completions
@@ -181,6 +183,7 @@ SELECT d.country, d.course_code, d.role, d.gender, d.year, sum(d.participants),
 FROM delivered d
 JOIN per_factory p USING (country, course_code, role, gender, year, factory_id)
 GROUP BY d.country, d.course_code, d.role, d.gender, d.year
+ORDER BY d.country, d.course_code, d.role, d.gender, d.year
 ON CONFLICT (country, course_code, role, gender, year) DO UPDATE SET
     participants = figure.participants + excluded.participants,
     completions = figure.completions + excluded.completions,

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import httpx
 import pytest
+from asyncpg.exceptions import DeadlockDetectedError
 from fastapi import APIRouter, Depends
 
 from libs.domain.aggregate import Change, Loaded, VersionMismatch
@@ -63,6 +64,8 @@ async def greet(command: Greet, deps: ToyDeps) -> Change[str]:
         raise VersionMismatch(expected=1, actual=2)
     if command.name == "invalid":
         raise DomainError("not a name")
+    if command.name == "deadlocked":
+        raise DeadlockDetectedError("deadlock detected")
     return Change(
         before=Loaded(command.name, "", 0),
         state=command.name,
@@ -145,6 +148,8 @@ async def test_a_route_runs_its_command_through_the_registry(settings: ServiceSe
         ("missing", 404, "not-found"),
         ("stale", 412, "precondition-failed"),
         ("invalid", 422, "unprocessable-entity"),
+        # PostgreSQL aborted the transaction to break a deadlock: nothing written, send again
+        ("deadlocked", 409, "concurrency-conflict"),
     ],
 )
 async def test_errors_are_the_defaults_plus_the_services_own(

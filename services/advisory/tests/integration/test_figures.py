@@ -3,6 +3,8 @@ and the figures need no token."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from services.advisory.settings import AdvisorySettings
@@ -68,3 +70,43 @@ async def test_an_answer_is_kept_until_a_delivery_changes_the_figures(service: S
     assert after.status_code == 200 and after.headers["ETag"] != etag
     assert [f["participants"] for f in after.json()["figures"]] == [4]
     assert first.json()["figures"][0]["suppressed"]
+
+
+async def test_deliveries_at_once_that_add_to_the_same_cells_all_succeed(service: Service) -> None:
+    """Each delivery adds to the same figure cells, its sheet in another order: the cells are
+    locked in key order, so the deliveries wait for each other instead of deadlocking (a 500
+    before: bench/advisory_bench.py at c=16)."""
+    factories = [(f"f-{index}", "KH") for index in range(12)]
+    await service.known(*factories)
+    cells = [
+        (role, gender)
+        for role in ("worker", "supervisor", "manager", "committee_member")
+        for gender in ("female", "male")
+    ]
+    sessions = []
+    for index, (factory_id, _country) in enumerate(factories):
+        session_id = (await schedule(service, factory_id, capacity=10)).json()["session_id"]
+        # sheets of different sizes over the same cells: each statement's rows come in another
+        # order (the grouping's hash table differs with its size)
+        order = (cells[index % len(cells) :] + cells[: index % len(cells)])[: 3 + index % 6]
+        if index % 2:
+            order.reverse()
+        lines = [
+            attendee(f"p-{position}", role=role, gender=gender)
+            for position, (role, gender) in enumerate(order)
+        ]
+        assert (await sign(service, session_id, *lines)).status_code == 200
+        sessions.append(session_id)
+
+    async def deliver_one(session_id: str) -> int:
+        response = await service.client.post(
+            f"/v1/training-sessions/{session_id}/delivery", headers=service.trainer()
+        )
+        return response.status_code
+
+    assert await asyncio.gather(*(deliver_one(session_id) for session_id in sessions)) == [
+        200
+    ] * len(sessions)
+    total = (await service.client.get("/v1/training-sessions/figures")).json()["figures"]
+    expected = sum(3 + index % 6 for index in range(len(factories)))
+    assert [(f["participants"], f["completions"]) for f in total] == [(expected, expected)]
