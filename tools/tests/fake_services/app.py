@@ -30,6 +30,8 @@ async def serve(name: str) -> None:
     helper = await asyncio.create_subprocess_exec("sleep", "600")
     print(f"{name}: helper pid {helper.pid}", flush=True)
     if os.environ.get("FAKE_SERVICE_CRASH") == name:
+        # the others first: the test checks that a crash stops services that were serving
+        await _others_serving(name)
         print(f"{name}: crashing on purpose", flush=True)
         sys.exit(3)
 
@@ -50,6 +52,27 @@ async def serve(name: str) -> None:
     async with server:
         await stopping.wait()
     print(f"{name}: stopped", flush=True)
+
+
+async def _others_serving(name: str, timeout: float = 30.0) -> None:
+    """Wait until the other stand-ins (BW_DEVSTACK_SERVICES: name=port, …) accept connections."""
+    ports = [
+        int(port)
+        for entry in os.environ.get("BW_DEVSTACK_SERVICES", "").split(",")
+        if "=" in entry
+        for other, port in [entry.split("=", 1)]
+        if other != name and other in ("alpha", "beta")
+    ]
+    deadline = asyncio.get_running_loop().time() + timeout
+    for port in ports:
+        while asyncio.get_running_loop().time() < deadline:
+            try:
+                _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            except OSError:
+                await asyncio.sleep(0.05)
+                continue
+            writer.close()
+            break
 
 
 def main(name: str) -> None:
