@@ -1,5 +1,6 @@
-"""The durable consumers of the upstream public events (assessment, remediation), declared once:
-`subscriptions(deps, wiring)` gives the service definition one `Subscription` per producer.
+"""The durable consumers of the upstream public events (assessment, remediation, advisory),
+declared once: `subscriptions(deps, wiring)` gives the service definition one `Subscription` per
+producer.
 
 Upstream facts only feed read models, so a handler is the projection itself: each fetched batch
 is applied set-based in one transaction (`project_upstream_batch`); the per-event handlers remain
@@ -19,7 +20,12 @@ from libs.servicekit.service import Wiring
 from services.buyer_sharing.projections.upstream import project_upstream, project_upstream_batch
 from services.buyer_sharing.upstream import UPSTREAM_EVENTS
 
-DURABLES = {"assessment": "buyer_sharing_assessment", "remediation": "buyer_sharing_remediation"}
+DURABLES = {
+    "assessment": "buyer_sharing_assessment",
+    "remediation": "buyer_sharing_remediation",
+    # delivered sessions and completed visits: the factories' training and advisory summaries
+    "advisory": "buyer_sharing_advisory",
+}
 
 UpstreamHandler = Callable[[AsyncConnection, Envelope, DomainEvent], Awaitable[None]]
 

@@ -1,16 +1,18 @@
 """`python -m services.buyer_sharing rebuild`: every read model again from the event history (the
-service definition's `rebuild`): the own event store, then the upstream JetStream streams from
-their start, on a NATS connection of its own.
+service definition's `rebuild`): the own event store, then the upstream JetStream streams
+(assessment, remediation, advisory: `upstream.UPSTREAM_EVENTS`) from their start, on a NATS
+connection of its own.
 
 In one transaction, the read models are emptied and refilled; readers keep seeing the old rows
 until it commits (DELETE, not TRUNCATE, so they are never blocked). The upstream streams are read
 by ephemeral consumers (no acks) in large fetches, exactly as many messages as each held when the
-rebuild started (its consumer's pending count then: no idle timeout to wait out), both streams at
+rebuild started (its consumer's pending count then: no idle timeout to wait out), every stream at
 once, each message parsed once straight into the event it carries; the events are applied
-set-based per fetched batch while the next is read, and the derived rows (summaries, tallies) are
-computed once at the end. Upstream updates are idempotent and order-safe, so live consumers may
-keep running: an event both replayed here and applied live leaves the same row. JetStream must
-still hold every upstream message (docs/buyer_sharing.md, "Rebuild").
+set-based per fetched batch while the next is read, and the derived rows (factory summaries,
+tallies, training and advisory summaries) are computed once at the end. Upstream updates are
+idempotent and order-safe, so live consumers may keep running: an event both replayed here and
+applied live leaves the same row. JetStream must still hold every upstream message
+(docs/buyer_sharing.md, "Rebuild").
 """
 
 from __future__ import annotations
@@ -187,7 +189,7 @@ async def _replay_upstream(
     subject_prefix: str,
     progress: Progress,
 ) -> tuple[dict[str, int], dict[str, int]]:
-    """Both upstream streams read at once, each fetched batch applied set-based on `connection`
+    """Every upstream stream read at once, each fetched batch applied set-based on `connection`
     while the next ones are read."""
     driver = await driver_connection(connection)
     queue: asyncio.Queue[Sequence[tuple[Meta, DomainEvent]] | None] = asyncio.Queue(

@@ -2,11 +2,13 @@
 
 Own models (projected in the command's transaction): buyer, sharing_grant (the consent every read
 checks), sharing_history, access_request, audit_reliance. Upstream models (projected by the
-consumers from the assessment and remediation services' public events): factory, report,
-report_result, finding, finding_note, plan_item, plan_progress. Every upstream row remembers the
-version of what it reflects, so redelivered and reordered events leave the same rows. Derived
-(recomputed from those rows in the same transaction, for what an event touched): factory_summary,
-and the reports' compliant/answered tallies. read_model_version: the public pages' cache version.
+consumers from the assessment, remediation and advisory services' public events): factory, report,
+report_result, finding, finding_note, plan_item, plan_progress, training_delivery,
+advisory_visit. Every upstream row remembers the version of what it reflects, so redelivered and
+reordered events leave the same rows. Derived (recomputed from those rows in the same
+transaction, for what an event touched): factory_summary, the reports' compliant/answered
+tallies, training_summary and advisory_summary. read_model_version: the public pages' cache
+version.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Numeric,
     String,
     Table,
     Text,
@@ -219,6 +222,34 @@ plan_progress = Table(
     Column("plan_version", Integer, nullable=False),
 )
 
+# a factory's part of a delivered training session (TrainingSessionDelivered: counts only)
+training_delivery = Table(
+    "training_delivery",
+    metadata,
+    Column("session_id", String(64), primary_key=True),
+    Column("factory_id", String(64), primary_key=True),
+    Column("course_code", String(40), nullable=False),
+    Column("course_title", String(200), nullable=False),
+    Column("start_date", Date, nullable=False),
+    Column("end_date", Date, nullable=False),
+    Column("training_days", Integer, nullable=False),  # the course's training days
+    Column("participants", Integer, nullable=False),
+    Column("completions", Integer, nullable=False),
+    Column("version", Integer, nullable=False),  # the producer's stream version: newest wins
+    Index(None, "factory_id"),
+)
+
+# a completed advisory visit (AdvisoryVisitCompleted: no notes)
+advisory_visit = Table(
+    "advisory_visit",
+    metadata,
+    Column("visit_id", String(64), primary_key=True),
+    Column("factory_id", String(64), nullable=False, index=True),
+    Column("visited_on", Date, nullable=False),
+    Column("duration_days", Numeric(6, 2), nullable=False),
+    Column("version", Integer, nullable=False),
+)
+
 # --- derived -------------------------------------------------------------------------------------
 
 factory_summary = Table(
@@ -244,6 +275,34 @@ factory_summary = Table(
     Column("rate_ppm", Integer, nullable=False),
 )
 
+# A factory's training and advisory summary, kept whatever its grants (a buyer reads it only through
+# the consent rule, queries.consent.buyer_may_read): recomputed from training_delivery and
+# advisory_visit for the factories an advisory event touched, in that event's transaction. The
+# year is the session's start (the advisory service's figures count sessions so) or the visit's.
+training_summary = Table(
+    "training_summary",
+    metadata,
+    Column("factory_id", String(64), primary_key=True),
+    Column("year", Integer, primary_key=True),
+    Column("course_code", String(40), primary_key=True),
+    Column("course_title", String(200), nullable=False),  # the group's latest session's
+    Column("sessions", Integer, nullable=False),
+    Column("participants", Integer, nullable=False),
+    Column("completions", Integer, nullable=False),
+    Column("training_days", Integer, nullable=False),  # the sessions' training days, summed
+    Column("latest_start_date", Date, nullable=False),
+)
+
+advisory_summary = Table(
+    "advisory_summary",
+    metadata,
+    Column("factory_id", String(64), primary_key=True),
+    Column("year", Integer, primary_key=True),
+    Column("visits", Integer, nullable=False),
+    Column("advisory_days", Numeric(9, 2), nullable=False),
+    Column("latest_visited_on", Date, nullable=False),
+)
+
 # the public pages' row of read_model_version (moved by every transaction that changes them)
 TRANSPARENCY = "transparency"
 
@@ -266,6 +325,8 @@ UPSTREAM_TABLES = (
     finding_note,
     plan_item,
     plan_progress,
+    training_delivery,
+    advisory_visit,
 )
-DERIVED_TABLES = (factory_summary,)
+DERIVED_TABLES = (factory_summary, training_summary, advisory_summary)
 READ_MODELS = OWN_TABLES + UPSTREAM_TABLES + DERIVED_TABLES

@@ -1,6 +1,6 @@
-"""Our own narrow copies of the assessment and remediation services' public events that buyer
-sharing reads (registered under the producer's service name; fields we do not read are ignored),
-and the upcasters of older schema versions."""
+"""Our own narrow copies of the assessment, remediation and advisory services' public events that
+buyer sharing reads (registered under the producer's service name; fields we do not read are
+ignored), and the upcasters of older schema versions."""
 
 from __future__ import annotations
 
@@ -168,10 +168,46 @@ REMEDIATION_EVENTS: tuple[type[DomainEvent], ...] = (
 )
 
 
+# --- advisory -----------------------------------------------------------------------------------
+# Only counts reach this service (the producer publishes no participant, name, survey answer or
+# visit note); of those we keep what a factory's training and advisory summary shows.
+
+
+class TrainingSessionDelivered(DomainEvent):
+    """A training session delivered with participants of the factory (an open session publishes
+    one event per factory, each with that factory's counts only)."""
+
+    session_id: str
+    factory_id: str
+    course_code: str
+    course_title: str = ""
+    start_date: date
+    end_date: date
+    training_days: int
+    participants: int
+    completions: int
+
+
+class AdvisoryVisitCompleted(DomainEvent):
+    """An enterprise advisor's visit to the factory took place."""
+
+    visit_id: str
+    factory_id: str
+    visited_on: date
+    duration_days: float  # advisory days, in half days
+
+
+ADVISORY_EVENTS: tuple[type[DomainEvent], ...] = (
+    TrainingSessionDelivered,
+    AdvisoryVisitCompleted,
+)
+
+
 # what this service reads, per producer: the consumers' handlers and the rebuild's decoder
 UPSTREAM_EVENTS: Mapping[str, tuple[type[DomainEvent], ...]] = {
     "assessment": ASSESSMENT_EVENTS,
     "remediation": REMEDIATION_EVENTS,
+    "advisory": ADVISORY_EVENTS,
 }
 
 
@@ -179,6 +215,7 @@ def register_upstream(registry: EventRegistry) -> None:
     """Our copies under their producers' names, with the upcasters they need."""
     registry.register_all(*ASSESSMENT_EVENTS, service="assessment")
     registry.register_all(*REMEDIATION_EVENTS, service="remediation")
+    registry.register_all(*ADVISORY_EVENTS, service="advisory")
 
     @registry.upcaster("AssessmentCompleted", 1, service="assessment")
     def _results_unknown(data: dict[str, Any]) -> dict[str, Any]:

@@ -1,12 +1,13 @@
-"""Read-model updates from the upstream public events (assessment, remediation), set-based.
+"""Read-model updates from the upstream public events (assessment, remediation, advisory),
+set-based.
 
 A batch (one event live, a fetched batch in the consumers, thousands in the rebuild) is sorted into
 rows per table (`UpstreamRows`), merged per key in Python first (a statement may not touch a row
 twice), and each table is written by one statement (statements.py), so a batch leaves the rows the
 events one by one would: every update is idempotent and order-safe (guarded by the version it
 reflects, or keyed by the event's id). Then what is derived from those rows is recomputed for the
-factories and reports the batch touched: the factory summaries, the reports' tallies, and the
-public pages' version counter."""
+factories and reports the batch touched: the factory summaries, the reports' tallies, the
+training and advisory summaries (training_advisory.py), and the public pages' version counter."""
 
 from __future__ import annotations
 
@@ -38,6 +39,10 @@ from services.buyer_sharing.projections.statements import (
     SUMMARY_SQL,
     TALLY_ALL_SQL,
     TALLY_SQL,
+)
+from services.buyer_sharing.projections.training_advisory import (
+    TrainingAdvisoryRows,
+    refresh_summaries,
 )
 from services.buyer_sharing.tables import TRANSPARENCY
 
@@ -81,6 +86,7 @@ class UpstreamRows:
     items: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     progress: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     published: dict[str, int] = field(default_factory=dict)
+    training_advisory: TrainingAdvisoryRows = field(default_factory=TrainingAdvisoryRows)
     # what the derived rows must be recomputed for
     summaries: set[str] = field(default_factory=set)
     tallies: set[str] = field(default_factory=set)
@@ -90,6 +96,8 @@ class UpstreamRows:
     def add(self, meta: Meta, event: DomainEvent) -> None:
         self.events += 1
         version = meta.streamversion
+        if self.training_advisory.add(version, event):
+            return  # no public page shows training or advisory work
         if isinstance(event, upstream.ImprovementPlanUpdated):
             self._plan_updated(event)
             return
@@ -246,6 +254,7 @@ class UpstreamRows:
                 )
         if self.published:
             await driver.execute(PUBLISHED_SQL, list(self.published), list(self.published.values()))
+        await self.training_advisory.write(driver)
 
 
 async def project_upstream(
@@ -269,13 +278,17 @@ async def project_upstream_batch(
 
 
 async def refresh_derived(driver: asyncpg.Connection, rows: UpstreamRows | None) -> None:
-    """Recompute the reports' tallies and the factory summaries the batch touched (`None`: all of
-    them, as the rebuild does once at its end), and move the public pages' version."""
+    """Recompute the reports' tallies, the factory summaries and the training and advisory
+    summaries the batch touched (`None`: all of them, as the rebuild does once at its end), and
+    move the public pages' version."""
     if rows is None:
         await driver.execute(TALLY_ALL_SQL)
         await driver.execute(SUMMARY_ALL_SQL)
+        await refresh_summaries(driver, None)
         await driver.execute(BUMP_SQL, TRANSPARENCY)
         return
+    if rows.training_advisory.factories:
+        await refresh_summaries(driver, rows.training_advisory.factories)
     if rows.tallies:
         await driver.execute(TALLY_SQL, sorted(rows.tallies))
     if rows.summaries:
