@@ -201,6 +201,62 @@ class PlanProgressPublic(BaseModel):
     publication_due_date: date | None
 
 
+class LatestTraining(BaseModel):
+    course_code: str
+    course_title: str
+    started_on: date = Field(description="Start of the latest session of the course.")
+
+
+class TrainingTotals(BaseModel):
+    """Training sessions the programme delivered with participants of the factory."""
+
+    sessions: int
+    participants: int = Field(description="The factory's participants, summed over sessions.")
+    completions: int = Field(description="Of them, those who attended every training day.")
+    training_days: int = Field(description="The sessions' training days, summed.")
+    latest: LatestTraining | None
+
+
+class AdvisoryTotals(BaseModel):
+    """Completed enterprise advisory visits to the factory."""
+
+    visits: int
+    advisory_days: float = Field(description="Days spent, in half days.")
+    latest_visit_on: date | None
+
+
+class TrainingAndAdvisory(BaseModel):
+    """The factory's training and advisory work, as counts only (no participant, name, survey
+    answer or visit note ever reaches buyer sharing)."""
+
+    training: TrainingTotals
+    advisory: AdvisoryTotals
+
+
+class TrainingCourseYear(BaseModel):
+    year: int = Field(description="The year the sessions started.")
+    course_code: str
+    course_title: str = Field(description="As of the latest session of the course that year.")
+    sessions: int
+    participants: int
+    completions: int
+    training_days: int
+
+
+class AdvisoryYear(BaseModel):
+    year: int
+    visits: int
+    advisory_days: float
+
+
+class TrainingAndAdvisoryDetail(TrainingAndAdvisory):
+    """The totals, with the training by year and course and the advisory work by year (newest
+    year first)."""
+
+    training_by_course_and_year: list[TrainingCourseYear]
+    advisory_by_year: list[AdvisoryYear]
+
+
 class PortfolioFactory(BaseModel):
     factory_id: str
     name: str | None
@@ -213,6 +269,13 @@ class PortfolioFactory(BaseModel):
     open_zero_tolerance_issues: int
     open_critical_issues: int
     improvement_plan: PlanProgressPublic | None
+    training_and_advisory: TrainingAndAdvisory
+
+
+class PortfolioFactoryDetail(PortfolioFactory):
+    """One shared factory: its portfolio entry, with its training and advisory work by year."""
+
+    training_and_advisory: TrainingAndAdvisoryDetail
 
 
 class FindingNote(BaseModel):

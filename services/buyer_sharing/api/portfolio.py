@@ -1,5 +1,6 @@
 """A buyer's portfolio: the factories shared with it (riskiest first, or by factory id), the same
-view as CSV, one shared factory, and its reports; 404 for whatever is not shared with it now."""
+view as CSV, one shared factory (with its training and advisory work by year), and its reports;
+404 for whatever is not shared with it now."""
 
 from __future__ import annotations
 
@@ -24,9 +25,9 @@ from services.buyer_sharing.api.common import (
 )
 from services.buyer_sharing.dependencies import Dependencies
 from services.buyer_sharing.domain import portfolio
-from services.buyer_sharing.queries import consent, reports
+from services.buyer_sharing.queries import consent, reports, training_advisory
 from services.buyer_sharing.queries.portfolio import portfolio_page
-from services.buyer_sharing.schemas import PortfolioFactory, ReportPublic
+from services.buyer_sharing.schemas import PortfolioFactory, PortfolioFactoryDetail, ReportPublic
 
 router = APIRouter(prefix="/v1/buyers", tags=["buyers"])
 
@@ -111,6 +112,12 @@ CSV_COLUMNS = (
     "plan_overdue",
     "plan_published",
     "plan_publication_late",
+    "training_sessions",
+    "training_participants",
+    "training_completions",
+    "training_days",
+    "advisory_visits",
+    "advisory_days",
 )
 
 
@@ -118,6 +125,8 @@ def _csv_row(row: Mapping[str, Any]) -> list[Any]:
     latest = row["latest_report"] or {}
     change = row["change_since_previous"] or {}
     plan = row["improvement_plan"] or {}
+    training = row["training_and_advisory"]["training"]
+    advisory = row["training_and_advisory"]["advisory"]
     values = [
         row["factory_id"],
         row["name"],
@@ -137,6 +146,12 @@ def _csv_row(row: Mapping[str, Any]) -> list[Any]:
         plan.get("overdue"),
         plan.get("published"),
         plan.get("publication_late"),
+        training["sessions"],
+        training["participants"],
+        training["completions"],
+        training["training_days"],
+        advisory["visits"],
+        advisory["advisory_days"],
     ]
     # a leading =, +, - or @ would be a formula in a spreadsheet (CSV injection)
     return [
@@ -182,19 +197,26 @@ async def buyer_portfolio_csv(
     )
 
 
-@router.get("/{buyer_id}/factories/{factory_id}", response_model=PortfolioFactory)
+@router.get("/{buyer_id}/factories/{factory_id}", response_model=PortfolioFactoryDetail)
 async def portfolio_factory(
     buyer_id: PathId, factory_id: PathId, deps: Deps, principal: AdminOrBuyer
 ) -> dict[str, Any]:
-    """One shared factory of the portfolio (404 unless shared with the buyer now)."""
+    """One shared factory of the portfolio, with its training by year and course and its advisory
+    visits by year (404 unless shared with the buyer now)."""
     own_buyer(principal, buyer_id)
     today = deps.clock().date()
     async with deps.store.reading() as connection:
         await within_programme(connection, principal, factory_id)
         entries, _ = await portfolio_page(connection, buyer_id, today, factory_id=factory_id)
-    if not entries:
-        raise NotFound(f"factory {factory_id} not found")
-    return dict(entries[0].row)
+        if not entries:
+            raise NotFound(f"factory {factory_id} not found")
+        # consent checked again in these statements: nothing of a grant revoked meanwhile
+        by_year = await training_advisory.by_course_and_year(
+            connection, buyer_id, factory_id, today
+        )
+    row = dict(entries[0].row)
+    row["training_and_advisory"] = {**row["training_and_advisory"], **by_year}
+    return row
 
 
 @router.get("/{buyer_id}/factories/{factory_id}/reports", response_model=list[ReportPublic])

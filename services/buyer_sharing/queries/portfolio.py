@@ -1,7 +1,7 @@
 """The buyer's portfolio: one page of the factories shared with it, in risk order, with each
-factory's latest report, change since the previous one, open issues and plan progress, in one
-statement that checks consent with the one rule for what a buyer may read
-(`consent.buyer_may_read`; docs/buyer_sharing.md)."""
+factory's latest report, change since the previous one, open issues, plan progress and training
+and advisory totals, in one statement that checks consent with the one rule for what a buyer may
+read (`consent.buyer_may_read`; docs/buyer_sharing.md)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.buyer_sharing.domain import portfolio
+from services.buyer_sharing.queries import training_advisory
 from services.buyer_sharing.queries.consent import buyer_may_read
 from services.buyer_sharing.tables import SCHEMA
 
@@ -47,12 +48,14 @@ _PAGE_SQL = f"""
         pr.summary AS previous_summary, page.critical_found, page.zero_tolerance_found,
         page.open_critical, page.open_zero_tolerance, page.risk_overdue, page.rate_ppm,
         pp.total, pp.open, pp.in_progress, pp.done, pp.verified, pp.overdue,
-        pp.published, pp.publication_late, pp.publication_due_date
+        pp.published, pp.publication_late, pp.publication_due_date,
+        {", ".join(training_advisory.TOTALS_COLUMNS)}
     FROM page
     LEFT JOIN "{SCHEMA}".factory f ON f.factory_id = page.factory_id
     LEFT JOIN "{SCHEMA}".report l ON l.assessment_id = page.latest_assessment_id
     LEFT JOIN "{SCHEMA}".report pr ON pr.assessment_id = page.previous_assessment_id
     LEFT JOIN "{SCHEMA}".plan_progress pp ON pp.factory_id = page.factory_id
+    {training_advisory.TOTALS_JOINS}
     ORDER BY {{order}}
 """
 _RISK_KEY = (
@@ -130,6 +133,7 @@ def _entry(row: Any) -> portfolio.Entry:
         "open_zero_tolerance_issues": row["open_zero_tolerance"],
         "open_critical_issues": row["open_critical"],
         "improvement_plan": plan,
+        "training_and_advisory": training_advisory.totals(row),
     }
     return portfolio.Entry(
         factory_id=row["factory_id"],
