@@ -38,9 +38,12 @@ VERSION = "1.0.0"
 DESCRIPTION = """\
 The events the services publish on NATS JetStream (one stream per producing service, a subject per
 event type and schema version), and that buyers receive as webhooks. Every message is a CloudEvents
-1.0 JSON document; `data` is the typed event. Consumers de-duplicate by `id`, order per aggregate by
-`streamid` and `streamversion`, and follow traces with `traceparent`. A new schema version of an event
-is a new subject and `type`; older versions stay readable.
+1.0 JSON document; `data` is the typed event. Consumers de-duplicate by `id` and follow traces with
+`traceparent`. The programme's own services order per aggregate by `streamid` and `streamversion`;
+buyers' webhooks and the message log carry neither (they would tell how many internal events came
+before: docs/notifications.md), so buyers order by `time` and the versions in `data`
+(`plan_version`, `committee_version`). A new schema version of an event is a new subject and
+`type`; older versions stay readable.
 """
 
 
@@ -75,11 +78,16 @@ def _envelope_schema(service: str, cls: type[DomainEvent], data_ref: str) -> dic
             "tracestate": {**string},
             "correlationid": {**string, "description": "The request or flow that caused it."},
             "causationid": {**string, "description": "The event that caused it, if any."},
-            "streamid": {**string, "description": "The aggregate's event stream."},
+            "streamid": {
+                **string,
+                "description": "The aggregate's event stream (between services only: never in "
+                "a buyer's webhook).",
+            },
             "streamversion": {
                 "type": "integer",
                 "minimum": 1,
-                "description": "The aggregate's version after the event: order by it per streamid.",
+                "description": "The aggregate's version after the event: order by it per "
+                "streamid (between services only: never in a buyer's webhook).",
             },
         },
     }
