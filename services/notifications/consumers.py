@@ -34,6 +34,7 @@ DURABLES = {
     "assessment": "notifications_assessment",
     "remediation": "notifications_remediation",
     "buyer_sharing": "notifications_buyer_sharing",
+    "advisory": "notifications_advisory",
 }
 
 

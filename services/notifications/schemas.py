@@ -27,8 +27,9 @@ class EndpointCreate(_Request):
     event_types: list[EventTypeName] = Field(
         min_length=1,
         max_length=50,
-        description="Public event types a buyer may receive, e.g. AssessmentCompleted "
-        "(`AssessmentScheduled` is not one: assessments are unannounced).",
+        description="Public event types a buyer may receive, e.g. AssessmentCompleted or "
+        "TrainingSessionDelivered (`AssessmentScheduled` is not one: assessments are "
+        "unannounced).",
     )
     factory_ids: list[ResourceId] | None = Field(
         None, max_length=1000, description="Only these shared factories; null: every one."

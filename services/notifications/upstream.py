@@ -1,6 +1,6 @@
 """Our own narrow copies of the upstream public events notifications reads: the deliverable ones
-(only what routing needs: the factory, and the buyer for buyer sharing's events addressed to one
-buyer; the webhook body is the whole CloudEvents document as published, less the producer's
+of the assessment, remediation, buyer sharing and advisory services (only what routing needs: the
+factory, and the buyer for buyer sharing's events addressed to one buyer; the webhook body is the whole CloudEvents document as published, less the producer's
 stream positions), buyer sharing's SharingGranted/SharingRevoked, which feed our grant read
 model, and its ConsentWatermark, which says as of when that read model is complete.
 
@@ -82,6 +82,15 @@ REMEDIATION_EVENTS: tuple[type[DomainEvent], ...] = (
 )
 
 
+# The advisory service's public events: each is about one factory (`factory_id`, also the
+# CloudEvents subject) and carries counts only, never a participant or a visit's notes, so the
+# whole document may reach a buyer the factory shares with (docs/advisory.md, "Events").
+ADVISORY_EVENTS: tuple[type[DomainEvent], ...] = (
+    _factory_event("TrainingSessionDelivered"),
+    _factory_event("AdvisoryVisitCompleted"),
+)
+
+
 class SharingGranted(DomainEvent):
     factory_id: str
     buyer_id: str
@@ -116,6 +125,7 @@ DELIVERABLE_EVENTS: dict[str, tuple[type[DomainEvent], ...]] = {
     "assessment": ASSESSMENT_EVENTS,
     "remediation": REMEDIATION_EVENTS,
     "buyer_sharing": BUYER_SHARING_EVENTS,
+    "advisory": ADVISORY_EVENTS,
 }
 """The events a buyer may subscribe to, by producing service."""
 

@@ -149,6 +149,15 @@ class TestRules:
             ep.checked_event_types(("Nope", "AssessmentCompleted", "Also"))
         assert refused.value.extensions["unknown"] == ["Also", "Nope"]
 
+    def test_the_advisory_events_are_deliverable(self) -> None:
+        """Issue 18: a buyer may subscribe to advisory's two public events, and they are
+        among the known types a refusal lists."""
+        advisory = ("TrainingSessionDelivered", "AdvisoryVisitCompleted")
+        assert ep.checked_event_types(advisory) == advisory
+        with pytest.raises(UnknownEventTypes) as refused:
+            ep.checked_event_types(("Nope",))
+        assert set(advisory) <= set(refused.value.extensions["known"])
+
     @pytest.mark.parametrize(
         ("overlap", "fine"), [(0, True), (604800, True), (-1, False), (604801, False)]
     )

@@ -47,4 +47,5 @@ def test_one_durable_consumer_per_producing_service() -> None:
         "notifications_assessment": "assessment",
         "notifications_remediation": "remediation",
         "notifications_buyer_sharing": "buyer_sharing",
+        "notifications_advisory": "advisory",
     }
