@@ -116,6 +116,9 @@ class Subscription:
     # part's CPU overlaps another's database round trips; the handlers must then not depend on
     # the order of events about different subjects
     lanes: int = 1
+    # event names whose handlers are idempotent by themselves (a watermark: the newest wins), so
+    # their ids are not kept in the inbox, which would otherwise grow by one row per watermark
+    idempotent_events: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -468,13 +471,30 @@ class ConsumerRunner:
         name = self.durable
         async with self.engine.begin() as connection:
             driver = await driver_connection(connection)
+            idempotent = self.subscription.idempotent_events
             fresh_ids = {
                 row[0]
                 for row in await driver.fetch(
-                    self._inbox_sql, name, [item.envelope.id for item in items]
+                    self._inbox_sql,
+                    name,
+                    [
+                        item.envelope.id
+                        for item in items
+                        if item.envelope.event_name not in idempotent
+                    ],
                 )
             }
-            fresh = [item for item in items if item.envelope.id in fresh_ids]
+            # the same event twice in one fetch (published again after JetStream's duplicate
+            # window): the inbox returns its id once, and it takes effect once
+            seen: set[str] = set()
+            fresh = []
+            for item in items:
+                event_id = item.envelope.id
+                if event_id in seen:
+                    continue
+                if event_id in fresh_ids or item.envelope.event_name in idempotent:
+                    seen.add(event_id)
+                    fresh.append(item)
             batch_handler = self.subscription.batch_handler
             if as_batch and batch_handler is not None and fresh:
                 try:
@@ -635,7 +655,9 @@ class ConsumerRunner:
                 # undoes them and leaves the transaction usable for recording the error
                 async with connection.begin_nested():
                     driver = await driver_connection(connection)
-                    if await driver.fetch(self._inbox_sql, self.durable, [envelope.id]):
+                    if envelope.event_name in self.subscription.idempotent_events or (
+                        await driver.fetch(self._inbox_sql, self.durable, [envelope.id])
+                    ):
                         await self._call_handler(connection, item)
             except Exception as error:
                 if is_infrastructure_error(error):
