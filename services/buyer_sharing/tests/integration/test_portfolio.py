@@ -17,6 +17,7 @@ from libs.servicekit.service import RebuildContext
 from services.buyer_sharing import rebuild
 from services.buyer_sharing.domain import portfolio
 from services.buyer_sharing.tables import READ_MODELS
+from services.buyer_sharing.tests.integration.advisory_events import Advisory, programme
 from services.buyer_sharing.tests.integration.conftest import Service, Upstream, poll
 
 OK, NC, NA = "compliant", "non_compliant", "not_applicable"
@@ -223,11 +224,17 @@ async def test_rebuild_gives_the_live_read_models_row_by_row(
         "/v1/access-requests", json={"factory_id": "f2"}, headers=service.buyer("brand-a")
     )
     envelopes = two_cycles(upstream, "f1") + two_cycles(upstream, "f2")
+    envelopes += programme(Advisory(), "f1", "f2")  # training and advisory work (issue 18)
     await service.publish(envelopes)
 
     async def consumed() -> bool:
         live = await snapshot(service)
-        return len(live["finding_note"]) == 6 and len(live["plan_item"]) == 4
+        return (
+            len(live["finding_note"]) == 6
+            and len(live["plan_item"]) == 4
+            and len(live["training_summary"]) == 4
+            and len(live["advisory_summary"]) == 2
+        )
 
     await poll(consumed)
     declared = await service.client.post(
@@ -254,10 +261,11 @@ async def test_rebuild_gives_the_live_read_models_row_by_row(
     )
     rebuilt = await snapshot(service)
     assert rebuilt == live
-    assert report.upstream_events["assessment"] == sum(
-        1 for e in envelopes if e.service == "assessment"
-    )
-    assert set(phases) == {"own events", "assessment", "remediation"}
+    for producer in ("assessment", "advisory"):
+        assert report.upstream_events[producer] == sum(
+            1 for e in envelopes if e.service == producer
+        )
+    assert set(phases) == {"own events", "assessment", "remediation", "advisory"}
 
 
 async def test_pages_follow_the_pure_risk_order_and_filters_cursor_after_cursor(
