@@ -173,7 +173,7 @@ async def buyer_portfolio_csv(
     overdue: bool | None = None,
     sort: SortParam = "risk",
 ) -> Response:
-    """The same view as CSV, every row, for sourcing teams."""
+    """The same view as CSV, every row, for sourcing teams (training and advisory as totals)."""
     entries, _ = await _portfolio(
         deps,
         principal,
