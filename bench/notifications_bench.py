@@ -5,7 +5,10 @@ The notifications service is started as `bw.py up` starts it (tools/devstack: mi
 `python -m services.notifications serve` as its own process, loopback webhooks allowed in
 development); the receiver is a raw asyncio HTTP server in its own process on 127.0.0.1; upstream
 events are published as the producers' relays publish them (public CloudEvents envelopes on their
-JetStream streams, with `Nats-Msg-Id`). Two phases, each bounded in time:
+JetStream streams, with `Nats-Msg-Id`), buyer sharing's consent watermark among them: notifications
+sends a factory's events only while the last one it applied is fresh (docs/notifications.md), so
+while the bench runs it publishes one every `BW_CONSENT_WATERMARK_SECONDS` (5 s) after the grants
+published so far, as the relay does after draining its outbox. Two phases, each bounded in time:
 
 1. throughput: 100 endpoints of 100 buyers all sharing one factory; a burst of events fans out
    into one message per endpoint; deliveries per second from the first publish to the last
@@ -28,7 +31,6 @@ import math
 import os
 import secrets
 import signal
-import sys
 import tempfile
 import time
 import uuid
@@ -44,10 +46,12 @@ import httpx
 from bench.infra import BenchDatabase, bench_database, describe_machine, infrastructure
 from bench.loadgen import percentile
 from bench.report import Outcome, rate, summary, table
+from bench.webhook_receiver import receiver_process
 from libs.domain.envelope import Envelope, event_type
 from libs.events.nats import NatsConnection, subject_for
 from libs.servicekit.auth import Role, mint_token
 from libs.servicekit.settings import DEV_JWT_SECRET
+from services.buyer_sharing.contract import watermark_document, watermark_subject
 from tools.devstack.config import Config, ServiceSpec
 from tools.devstack.output import OutputMux
 from tools.devstack.stack import Devstack
@@ -60,6 +64,8 @@ HANGING = 10
 LATENCY_FACTORIES = 10
 EVENTS_PER_SECOND = 50.0
 TIMEOUT_SECONDS = 5.0  # the service's attempt timeout in this run: hanging attempts end in it
+# how often buyer sharing's relay would publish its consent watermark (its default, 5 s)
+WATERMARK_SECONDS = float(os.environ.get("BW_CONSENT_WATERMARK_SECONDS", "5"))
 
 
 @dataclass(frozen=True)
@@ -82,12 +88,16 @@ def ms(value: float) -> str:
 
 
 class Upstream:
-    """Public envelopes as the assessment and buyer sharing relays publish them."""
+    """Public envelopes as the assessment and buyer sharing relays publish them, and buyer
+    sharing's consent watermarks."""
 
     def __init__(self, nats: NatsConnection, prefix: str) -> None:
         self.nats = nats
         self.prefix = prefix
         self.versions: dict[str, int] = {}
+        self.watermarks = 0
+        # a watermark is taken only once every event published before it was acknowledged
+        self.publishing = asyncio.Lock()
 
     def _envelope(
         self, service: str, name: str, stream_id: str, subject: str, data: dict[str, Any], v: int
@@ -143,38 +153,52 @@ class Upstream:
         )
 
     async def publish(self, envelope: Envelope) -> None:
-        await self.nats.jetstream().publish(
-            subject_for(
-                self.prefix, envelope.service, envelope.event_name, envelope.schema_version
-            ),
-            envelope.to_json(),
-            headers={"Nats-Msg-Id": envelope.id},
-            timeout=10,
-        )
+        async with self.publishing:
+            await self.nats.jetstream().publish(
+                subject_for(
+                    self.prefix, envelope.service, envelope.event_name, envelope.schema_version
+                ),
+                envelope.to_json(),
+                headers={"Nats-Msg-Id": envelope.id},
+                timeout=10,
+            )
+
+    async def watermark(self) -> None:
+        """Buyer sharing's consent watermark as its relay publishes it (the document, subject
+        and headers of libs/events/relay.py and services/buyer_sharing/contract.py): as of a
+        time after every grant published so far was acknowledged, so they stand before it."""
+        async with self.publishing:
+            as_of = datetime.now(UTC)
+            await self.nats.jetstream().publish(
+                f"{self.prefix}{watermark_subject()}",
+                watermark_document(as_of),
+                headers={"Nats-Msg-Id": f"watermark-{as_of.isoformat()}", "Nats-Rollup": "sub"},
+                timeout=10,
+            )
+        self.watermarks += 1
 
 
 @contextlib.asynccontextmanager
-async def receiver_process(workdir: Path) -> AsyncIterator[str]:
-    """The receiver in its own process; yields its base URL."""
-    port_file = workdir / "receiver.port"
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.webhook_receiver", str(port_file)
-    )
+async def consent_watermarks(upstream: Upstream, every: float) -> AsyncIterator[None]:
+    """A watermark now (before any grant or event: no delivery waits for the first one), then
+    every `every` seconds while the bench runs; each publication finishes (one cut off by a
+    cancellation would leave the NATS client waiting for its answer)."""
+    stopping = asyncio.Event()
+
+    async def keep_publishing() -> None:
+        while not stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), timeout=every)
+            if not stopping.is_set():
+                await upstream.watermark()
+
+    await upstream.watermark()
+    task = asyncio.create_task(keep_publishing())
     try:
-        deadline = time.monotonic() + 15
-        while not port_file.exists() or not port_file.read_text().strip():
-            if time.monotonic() > deadline or process.returncode is not None:
-                raise RuntimeError("the webhook receiver did not start")
-            await asyncio.sleep(0.05)
-        yield f"http://127.0.0.1:{port_file.read_text().strip()}"
+        yield
     finally:
-        if process.returncode is None:
-            process.terminate()
-            try:
-                await asyncio.wait_for(process.wait(), timeout=10)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
+        stopping.set()
+        await asyncio.wait_for(task, timeout=30)
 
 
 @contextlib.asynccontextmanager
@@ -407,12 +431,17 @@ async def run(sizes: Sizes, profile: Path | None) -> None:
             nats = NatsConnection(infra.nats_url, name="bench-notifications")
             await nats.start()
             try:
-                for producer in ("assessment", "buyer_sharing"):
-                    await nats.ensure_stream(prefix, producer)
-                bench = Bench(sizes, database, Upstream(nats, prefix), service, receiver)
+                await nats.ensure_stream(prefix, "assessment")
+                # the watermarks replace each other (Nats-Rollup), as buyer sharing's stream allows
+                await nats.ensure_stream(prefix, "buyer_sharing", allow_rollup=True)
+                upstream = Upstream(nats, prefix)
+                bench = Bench(sizes, database, upstream, service, receiver)
                 try:
-                    await asyncio.wait_for(bench.throughput(), sizes.burst_seconds + 180)
-                    await asyncio.wait_for(bench.latency(), sizes.latency_seconds + 180)
+                    async with consent_watermarks(upstream, WATERMARK_SECONDS):
+                        await asyncio.wait_for(bench.throughput(), sizes.burst_seconds + 180)
+                        await asyncio.wait_for(bench.latency(), sizes.latency_seconds + 180)
+                    every = f"every {WATERMARK_SECONDS:g} s"
+                    bench.rows.append(["consent watermarks", f"{upstream.watermarks} ({every})"])
                 finally:
                     await bench.client.aclose()
             finally:

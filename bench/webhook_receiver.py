@@ -3,7 +3,8 @@ a raw asyncio HTTP/1.1 server on 127.0.0.1 in its own process. `/fast/...` answe
 `/hang/...` never answers (the service's timeout ends it). For each fast request it keeps the
 `webhook-id` (de-duplicated) and the delay from the event's `time` (its append upstream) to
 arrival. `GET /_stats` answers the counts and latencies as JSON; `POST /_reset` clears them.
-It writes its port to PORT_FILE and stops on SIGTERM or after at most an hour."""
+It writes its port to PORT_FILE and stops on SIGTERM or after at most an hour; the bench starts
+it with `receiver_process`."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import json
 import signal
 import sys
 import time
+from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 
@@ -130,6 +132,30 @@ async def main(port_file: Path) -> None:
     server.close()
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(server.wait_closed(), timeout=5)
+
+
+@contextlib.asynccontextmanager
+async def receiver_process(workdir: Path) -> AsyncIterator[str]:
+    """The receiver in its own process; yields its base URL."""
+    port_file = workdir / "receiver.port"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.webhook_receiver", str(port_file)
+    )
+    try:
+        deadline = time.monotonic() + 15
+        while not port_file.exists() or not port_file.read_text().strip():
+            if time.monotonic() > deadline or process.returncode is not None:
+                raise RuntimeError("the webhook receiver did not start")
+            await asyncio.sleep(0.05)
+        yield f"http://127.0.0.1:{port_file.read_text().strip()}"
+    finally:
+        if process.returncode is None:
+            process.terminate()
+            try:
+                await asyncio.wait_for(process.wait(), timeout=10)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
 
 
 if __name__ == "__main__":
