@@ -8,6 +8,7 @@ import contextlib
 import logging
 import random
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -124,3 +125,35 @@ class Supervisor:
             delay = backoff_delay(failures, initial=self.backoff_initial, cap=self.backoff_cap)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(supervised.stopping.wait(), timeout=delay)
+
+
+class SupervisedComponent(ABC):
+    """A service component (`ServiceDefinition.components`) whose work is one long-running task
+    under the service's supervisor: `start` runs `run` (restarted if it ends unexpectedly), `stop`
+    asks it to end (`stopping` is set) and waits `stop_timeout` before cancelling it."""
+
+    task_name: str
+    stop_timeout: float = 10.0
+
+    def __init__(self, supervisor: Supervisor | None = None) -> None:
+        self.supervisor = supervisor or Supervisor()
+        self.stopping = asyncio.Event()
+        self._task: SupervisedTask | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and self._task.running
+
+    async def start(self) -> None:
+        self.stopping.clear()
+        self._task = self.supervisor.start(self.task_name, self.run, self.stopping)
+
+    async def stop(self) -> None:
+        self.stopping.set()
+        if self._task is not None:
+            await self.supervisor.wait_stopped(self._task, timeout=self.stop_timeout)
+            self._task = None
+
+    @abstractmethod
+    async def run(self) -> None:
+        """The work, until `stopping` is set."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from libs.events.supervisor import SupervisedTask, Supervisor
+from libs.events.supervisor import SupervisedComponent, Supervisor
 from services.advisory.commands import DefineCourse
 from services.advisory.domain.actor import SYSTEM
 from services.advisory.domain.catalogue import SEEDED_COURSES
@@ -19,14 +19,14 @@ from services.advisory.handlers.dependencies import Dependencies
 log = logging.getLogger(__name__)
 
 
-class CourseSeeder:
+class CourseSeeder(SupervisedComponent):
+    task_name = "advisory-course-seeder"
+
     def __init__(self, deps: Dependencies, supervisor: Supervisor | None = None) -> None:
+        super().__init__(supervisor)
         self.deps = deps
-        self.supervisor = supervisor or Supervisor()
         self.seeded = asyncio.Event()
         """Set once every seeded course is in the catalogue (tests wait on it)."""
-        self._stopping = asyncio.Event()
-        self._task: SupervisedTask | None = None
 
     async def seed(self) -> int:
         """Define the missing courses; returns how many were defined."""
@@ -38,20 +38,10 @@ class CourseSeeder:
             defined += bool(change.events)
         return defined
 
-    async def start(self) -> None:
-        self._stopping.clear()
-        self._task = self.supervisor.start("advisory-course-seeder", self._run, self._stopping)
-
-    async def stop(self) -> None:
-        self._stopping.set()
-        if self._task is not None:
-            await self.supervisor.wait_stopped(self._task, timeout=10)
-            self._task = None
-
-    async def _run(self) -> None:
+    async def run(self) -> None:
         if not self.seeded.is_set():
             defined = await self.seed()
             if defined:
                 log.info("seeded %d courses into the catalogue", defined)
             self.seeded.set()
-        await self._stopping.wait()
+        await self.stopping.wait()

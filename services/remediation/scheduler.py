@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 
-from libs.events.supervisor import SupervisedTask, Supervisor, backoff_delay
+from libs.events.supervisor import SupervisedComponent, Supervisor, backoff_delay
 from services.remediation import queries
 from services.remediation.commands import FlagDeadlines
 from services.remediation.handlers import Remediation, flag_deadlines
@@ -33,8 +33,10 @@ async def flag_due_deadlines(deps: Remediation) -> int:
     return appended
 
 
-class DeadlineScheduler:
+class DeadlineScheduler(SupervisedComponent):
     """A service component (`components` in service.py), started after the event runtime."""
+
+    task_name = "remediation-deadlines"
 
     def __init__(
         self,
@@ -43,33 +45,17 @@ class DeadlineScheduler:
         interval_seconds: float,
         supervisor: Supervisor | None = None,
     ) -> None:
+        super().__init__(supervisor)
         self.remediation = remediation
         self.interval_seconds = interval_seconds
-        self.supervisor = supervisor or Supervisor()
-        self._stopping = asyncio.Event()
-        self._task: SupervisedTask | None = None
-
-    @property
-    def running(self) -> bool:
-        return self._task is not None and self._task.running
 
     async def run_once(self) -> int:
         """One pass; returns how many events were appended."""
         return await flag_due_deadlines(self.remediation)
 
-    async def start(self) -> None:
-        self._stopping.clear()
-        self._task = self.supervisor.start("remediation-deadlines", self._run, self._stopping)
-
-    async def stop(self) -> None:
-        self._stopping.set()
-        if self._task is not None:
-            await self.supervisor.wait_stopped(self._task, timeout=10)
-            self._task = None
-
-    async def _run(self) -> None:
+    async def run(self) -> None:
         failures = 0
-        while not self._stopping.is_set():
+        while not self.stopping.is_set():
             try:
                 await asyncio.wait_for(self.run_once(), timeout=max(self.interval_seconds, 30))
                 failures = 0
@@ -83,4 +69,4 @@ class DeadlineScheduler:
                 )
                 log.exception("deadline check failed; trying again in %.1f s", pause)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=pause)
+                await asyncio.wait_for(self.stopping.wait(), timeout=pause)
