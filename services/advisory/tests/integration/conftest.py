@@ -22,26 +22,18 @@ from sqlalchemy import select, text
 from libs.domain.envelope import Envelope, event_type
 from libs.events.nats import stream_name, subject_for
 from libs.servicekit.auth import Role, mint_token
-from libs.servicekit.migrations import run_migrations
 from libs.servicekit.service import Service as AssembledService
 from services.advisory.handlers.dependencies import Dependencies
 from services.advisory.seeding import CourseSeeder
 from services.advisory.service import SERVICE
 from services.advisory.settings import AdvisorySettings
 from services.advisory.tables import READ_MODELS, SCHEMA
+from tools.testkit import MovableClock, migrated_database_fixture
 
 T = TypeVar("T")
 TODAY = date(2025, 6, 20)
 MONDAY, THURSDAY = date(2025, 6, 2), date(2025, 6, 5)
 WEEK = [MONDAY, date(2025, 6, 3), date(2025, 6, 4), THURSDAY]
-
-
-class MovableClock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @dataclass
@@ -218,10 +210,7 @@ async def poll(check: Callable[[], Awaitable[T | None]], timeout: float = 15.0) 
         raise AssertionError(f"not within {timeout} s; last seen: {last!r}") from None
 
 
-@pytest.fixture
-async def migrated_database(database_url: str) -> str:
-    await asyncio.to_thread(run_migrations, database_url, SERVICE.migrations, SCHEMA)
-    return database_url
+migrated_database = migrated_database_fixture(SERVICE, SCHEMA)
 
 
 @pytest.fixture

@@ -23,22 +23,12 @@ from libs.domain.envelope import Envelope, event_type
 from libs.events.nats import stream_name, subject_for
 from libs.events.runtime import EventRuntime
 from libs.servicekit.auth import Role, mint_token
-from libs.servicekit.migrations import run_migrations
 from libs.servicekit.service import Service as AssembledService
 from services.remediation.handlers import Remediation
 from services.remediation.service import SERVICE
 from services.remediation.settings import RemediationSettings
 from services.remediation.tables import SCHEMA
-
-
-class MovableClock:
-    """A clock the test sets; the service reads it wherever it needs "now"."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
+from tools.testkit import MovableClock, migrated_database_fixture
 
 
 @dataclass
@@ -79,10 +69,7 @@ class Service:
         return {"Authorization": f"Bearer {value}"}
 
 
-@pytest.fixture
-async def migrated_database(database_url: str) -> str:
-    await asyncio.to_thread(run_migrations, database_url, SERVICE.migrations, SCHEMA)
-    return database_url
+migrated_database = migrated_database_fixture(SERVICE, SCHEMA)
 
 
 @pytest.fixture

@@ -19,8 +19,9 @@ from services.remediation.handlers import Remediation
 from services.remediation.scheduler import DeadlineScheduler
 from services.remediation.service import SERVICE
 from services.remediation.settings import RemediationSettings
-from services.remediation.tests.integration.conftest import MovableClock, Service, poll
+from services.remediation.tests.integration.conftest import Service, poll
 from services.remediation.tests.integration.test_api import FACTORY, given_plan
+from tools.testkit import MovableClock
 
 pytestmark = pytest.mark.integration
 
