@@ -37,6 +37,11 @@ DURABLES = {
     "advisory": "notifications_advisory",
 }
 
+# Events whose reaction is idempotent by itself, so they keep no inbox row: a consent watermark
+# records the newest `as_of` (an older or repeated one changes nothing), and buyer sharing's relay
+# publishes one every few seconds, which would add a row each (about 17,000 a day at 5 s).
+IDEMPOTENT = {"buyer_sharing": frozenset({ConsentWatermark.event_name})}
+
 
 def event_handlers(hold_seconds: float, prefix: str = "") -> dict[str, Mapping[str, Handler]]:
     """Reactions per upstream service, by event name. `hold_seconds`: how long a factory event
@@ -92,6 +97,7 @@ def subscriptions(
             source_service=service,
             handlers=handlers,
             registry=wiring.registry,
+            idempotent_events=IDEMPOTENT.get(service, frozenset()),
         )
         for service, handlers in event_handlers(
             settings.hold_seconds, settings.subject_prefix
