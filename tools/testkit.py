@@ -1,15 +1,19 @@
-"""Test support every service's tests share: a clock the test moves, and the fixture that migrates
-a service's schema into the test's own database (tools/testing.py gives that database)."""
+"""Test support every service's tests share: a clock the test moves, the fixture that migrates a
+service's schema into the test's own database (tools/testing.py gives that database), and other
+services' events as their relays publish them."""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from libs.domain.envelope import Envelope, event_type
 from libs.servicekit.migrations import run_migrations
 from libs.servicekit.service import ServiceDefinition
 
@@ -35,3 +39,35 @@ def migrated_database_fixture(
         return database_url
 
     return migrated_database
+
+
+@dataclass
+class UpstreamEnvelopes:
+    """Builds other services' events as their relays publish them: CloudEvents envelopes with
+    per-stream versions numbered as the producers number them (a service's tests subclass it
+    with helpers for the events it reads)."""
+
+    versions: dict[str, int] = field(default_factory=dict)
+
+    def envelope(
+        self,
+        service: str,
+        name: str,
+        stream_id: str,
+        subject: str,
+        data: dict[str, Any],
+        v: int = 1,
+    ) -> Envelope:
+        version = self.versions.get(stream_id, 0) + 1
+        self.versions[stream_id] = version
+        return Envelope(
+            id=str(uuid.uuid4()),
+            source=f"/betterwork/{service}",
+            type=event_type(service, name, v),
+            subject=subject,
+            time=datetime(2025, 1, 1, tzinfo=UTC),
+            data=data,
+            correlationid=str(uuid.uuid4()),
+            streamid=stream_id,
+            streamversion=version,
+        )

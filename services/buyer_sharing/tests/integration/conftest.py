@@ -5,9 +5,8 @@ them (fed to the consumers' handlers, or published on NATS)."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -17,24 +16,16 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from libs.domain.envelope import Envelope, event_type
+from libs.domain.envelope import Envelope
 from libs.events.nats import subject_for
 from libs.servicekit.auth import Role, mint_token
-from libs.servicekit.migrations import run_migrations
 from libs.servicekit.service import Service as AssembledService
 from services.buyer_sharing.consumers import DURABLES
 from services.buyer_sharing.dependencies import Dependencies
 from services.buyer_sharing.service import SERVICE
 from services.buyer_sharing.settings import BuyerSharingSettings
 from services.buyer_sharing.tables import SCHEMA
-
-
-class MovableClock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
+from tools.testkit import MovableClock, UpstreamEnvelopes, migrated_database_fixture
 
 
 @dataclass
@@ -141,10 +132,7 @@ class Service:
             return int(await connection.scalar(text(f'SELECT count(*) FROM "{SCHEMA}".event')))
 
 
-@pytest.fixture
-async def migrated_database(database_url: str) -> str:
-    await asyncio.to_thread(run_migrations, database_url, SERVICE.migrations, SCHEMA)
-    return database_url
+migrated_database = migrated_database_fixture(SERVICE, SCHEMA)
 
 
 @pytest.fixture
@@ -170,33 +158,8 @@ async def service(settings: BuyerSharingSettings) -> AsyncIterator[Service]:
 
 
 @dataclass
-class Upstream:
-    """Builds upstream envelopes with per-stream versions, as the producers number them."""
-
-    versions: dict[str, int] = field(default_factory=dict)
-
-    def envelope(
-        self,
-        service: str,
-        name: str,
-        stream_id: str,
-        subject: str,
-        data: dict[str, Any],
-        v: int = 1,
-    ) -> Envelope:
-        version = self.versions.get(stream_id, 0) + 1
-        self.versions[stream_id] = version
-        return Envelope(
-            id=str(uuid.uuid4()),
-            source=f"/betterwork/{service}",
-            type=event_type(service, name, v),
-            subject=subject,
-            time=datetime(2025, 1, 1, tzinfo=UTC),
-            data=data,
-            correlationid=str(uuid.uuid4()),
-            streamid=stream_id,
-            streamversion=version,
-        )
+class Upstream(UpstreamEnvelopes):
+    """Upstream events buyer sharing reads (tools.testkit.UpstreamEnvelopes numbers them)."""
 
     def factory(self, factory_id: str, country: str = "KH", os_id: str | None = None) -> Envelope:
         return self.envelope(

@@ -14,7 +14,8 @@ from asgi_lifespan import LifespanManager
 
 from services.buyer_sharing.service import SERVICE
 from services.buyer_sharing.settings import BuyerSharingSettings
-from services.buyer_sharing.tests.integration.conftest import MovableClock, Service
+from services.buyer_sharing.tests.integration.conftest import Service
+from tools.testkit import MovableClock
 
 LIMIT = 3
 

@@ -1,54 +1,14 @@
 """The migrations still create exactly the tables the code defines (tables.py): alembic's
-autogenerate comparison finds nothing to change."""
+autogenerate comparison finds nothing to change. (That no revision imports live tables is checked
+for every service by tests/test_service_structure.py.)"""
 
 from __future__ import annotations
 
-from typing import Any
-
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
-from sqlalchemy import Connection, MetaData
-from sqlalchemy.ext.asyncio import create_async_engine
-
-from libs.events.tables import NAMING_CONVENTION, define_event_store_tables
-from libs.servicekit.idempotency import define_idempotency_table
-from libs.servicekit.settings import async_database_url
+from libs.servicekit.migrations import live_metadata, schema_drift
 from services.buyer_sharing import tables
 from services.buyer_sharing.tables import SCHEMA
 
 
-def live_metadata() -> MetaData:
-    """Every table of the schema as the code defines it today: read models, idempotency keys and
-    the event store's own tables."""
-    metadata = MetaData(schema=SCHEMA, naming_convention=NAMING_CONVENTION)
-    for table in tables.metadata.tables.values():
-        table.to_metadata(metadata)
-    define_event_store_tables(metadata)
-    define_idempotency_table(metadata)
-    return metadata
-
-
 async def test_the_migrated_schema_is_the_live_one(migrated_database: str) -> None:
-    metadata = live_metadata()
-
-    def differences(connection: Connection) -> list[Any]:
-        context = MigrationContext.configure(
-            connection,
-            opts={
-                "include_schemas": True,
-                "include_name": lambda name, type_, _parents: type_ != "schema" or name == SCHEMA,
-                "version_table_schema": SCHEMA,
-                "compare_type": True,
-                "compare_server_default": True,
-            },
-        )
-        found: list[Any] = compare_metadata(context, metadata)
-        return found
-
-    engine = create_async_engine(async_database_url(migrated_database))
-    try:
-        async with engine.connect() as connection:
-            found = await connection.run_sync(differences)
-    finally:
-        await engine.dispose()
-    assert found == []
+    metadata = live_metadata(SCHEMA, tables.metadata)
+    assert await schema_drift(migrated_database, SCHEMA, metadata) == []

@@ -18,8 +18,9 @@ from libs.domain.envelope import Envelope
 from services.buyer_sharing.contract import CONTRACT, ConsentWatermark
 from services.buyer_sharing.service import SERVICE
 from services.buyer_sharing.settings import BuyerSharingSettings
-from services.buyer_sharing.tests.integration.conftest import MovableClock, Service
+from services.buyer_sharing.tests.integration.conftest import Service
 from services.buyer_sharing.tests.integration.stream import Message, messages
+from tools.testkit import MovableClock
 
 WATERMARK = "ConsentWatermark"
 WAIT_SECONDS = 15.0
