@@ -1,4 +1,4 @@
-"""The four services as separate processes, started by the dev stack's own code (what
+"""The five services as separate processes, started by the dev stack's own code (what
 `python3 bw.py up` runs: migrations, then `python -m services.<name> serve` per service, ready on
 `/readyz`), against the test's PostgreSQL database and NATS subject prefix, with compressed webhook
 retries and loopback webhooks allowed."""
@@ -42,21 +42,22 @@ SERVICE_ENVIRONMENT = {
     # services): an idle consumer checks its binding every fifth fetch, which a cluster that is
     # electing leaders answers slowly
     "BW_EVENTS_FETCH_SECONDS": "2",
+    # the public training figures of one factory's sessions are shown (the stories of a module
+    # train one factory each; by default a figure needs three)
+    "BW_ADVISORY_FIGURES_MIN_FACTORIES": "1",
 }
 
 
 def urls_of(stack: Devstack) -> Urls:
     ports = {spec.name: spec.base_url for spec in stack.config.services}
-    return Urls(
-        ports["assessment"], ports["remediation"], ports["buyer_sharing"], ports["notifications"]
-    )
+    return Urls(**{name: ports[name] for name in vars(Urls())})
 
 
 @asynccontextmanager
 async def running_system(
     data_dir: Path, database_url: str, nats_url: str, subject_prefix: str, **environment: str
 ) -> AsyncIterator[Devstack]:
-    """The four services running (migrated first) on free ports; stopped (SIGTERM, then SIGKILL)
+    """The five services running (migrated first) on free ports; stopped (SIGTERM, then SIGKILL)
     afterwards. Their interleaved logs go to stdout, which pytest shows when a test fails."""
     services = [
         ServiceSpec(name=name, port=free_port(), module=f"services.{name}")
@@ -89,7 +90,7 @@ async def running_system(
 async def system(
     tmp_path_factory: pytest.TempPathFactory, pg_server_url: str, nats_server_url: str
 ) -> AsyncIterator[Devstack]:
-    """One running system for the module's tests (starting four services and their migrations
+    """One running system for the module's tests (starting five services and their migrations
     is most of an end-to-end test's time); each story uses its own factory and buyers, so they
     do not see each other. Own database and subject prefix, removed afterwards."""
     database = f"t_{uuid.uuid4().hex[:12]}"

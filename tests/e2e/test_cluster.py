@@ -17,7 +17,7 @@ from tools.embedded import EmbeddedNatsCluster
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
-SERVICES = ("assessment", "remediation", "buyer_sharing", "notifications")
+SERVICES = ("assessment", "remediation", "buyer_sharing", "notifications", "advisory")
 
 
 async def test_a_node_lost_mid_story_loses_and_duplicates_nothing(

@@ -1,8 +1,10 @@
-"""End to end, the four services as separate processes (as `bw.py up` runs them), real PostgreSQL
+"""End to end, the five services as separate processes (as `bw.py up` runs them), real PostgreSQL
 and NATS JetStream, the buyer's webhook receiver on 127.0.0.1 verifying every signature with
-`standardwebhooks`: the whole story (see `tools/demo/story.py`, which checks every step), then the
-same story with one service killed (kill -9) and restarted in the middle; and `bw.py demo` run
-as a newcomer would, against the same running system."""
+`standardwebhooks`: the whole story (see `tools/demo/story.py`, which checks every step: the
+report, the publication gate, the plan's publication and work, the training and advisory work and
+what the buyer, remediation and the public see of it, the revocation), then the same story with
+one service killed (kill -9) and restarted in the middle; and `bw.py demo` run as a newcomer
+would, against the same running system."""
 
 from __future__ import annotations
 
@@ -12,20 +14,32 @@ from collections import Counter
 
 import pytest
 
+from services.notifications.upstream import DELIVERABLE
 from tests.e2e.conftest import JWT_SECRET, urls_of
 from tools.demo.receiver import WebhookReceiver
-from tools.demo.story import Outcome, Story
+from tools.demo.story import ADVISORY_EVENTS, Outcome, Story
 from tools.devstack.config import REPO_ROOT
 from tools.devstack.stack import Devstack
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
-# 3 non-compliances: AssessmentCompleted, one NonComplianceFound and one item added each; then the
-# critical item's action plan, in progress, done and verified (four plan updates) and
-# RemediationVerified.
+# What the buyer receives, under the publication gate: the report (AssessmentCompleted and one
+# NonComplianceFound per non-compliance, 3) at once; none of the plan's drafts (the items added,
+# the critical item's root cause and action); the published plan (ImprovementPlanPublished, with
+# its content); then the published critical item in progress, done and verified (three
+# ImprovementPlanUpdated) and RemediationVerified.
 EXPECTED = Counter(
-    AssessmentCompleted=1, NonComplianceFound=3, ImprovementPlanUpdated=7, RemediationVerified=1
+    AssessmentCompleted=1,
+    NonComplianceFound=3,
+    ImprovementPlanPublished=1,
+    ImprovementPlanUpdated=3,
+    RemediationVerified=1,
 )
+# and the session's delivery and the visit's completion, once notifications delivers advisory's
+# public events (its contract lists them as deliverable)
+ADVISORY_DELIVERABLE = set(ADVISORY_EVENTS) <= set(DELIVERABLE)
+if ADVISORY_DELIVERABLE:
+    EXPECTED += Counter(TrainingSessionDelivered=1, AdvisoryVisitCompleted=1)
 
 
 def _print(who: str, what: str) -> None:
@@ -33,6 +47,8 @@ def _print(who: str, what: str) -> None:
 
 
 def assert_delivered_once_each(outcome: Outcome, receiver: WebhookReceiver) -> None:
+    assert outcome.advisory_webhooks is ADVISORY_DELIVERABLE
+    assert outcome.training_summary  # buyer sharing showed the training and advisory summary
     assert Counter(delivery.event_name for delivery in outcome.received) == EXPECTED
     assert outcome.expected == EXPECTED
     assert not receiver.rejected  # every request carried a valid signature
@@ -57,7 +73,8 @@ async def test_the_whole_story_and_the_demo(system: Devstack) -> None:
             "tools.demo",
             *("--assessment-url", urls.assessment, "--remediation-url", urls.remediation),
             *("--buyer-sharing-url", urls.buyer_sharing),
-            *("--notifications-url", urls.notifications, "--jwt-secret", JWT_SECRET),
+            *("--notifications-url", urls.notifications, "--advisory-url", urls.advisory),
+            *("--jwt-secret", JWT_SECRET),
             cwd=REPO_ROOT,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
@@ -70,11 +87,17 @@ async def test_the_whole_story_and_the_demo(system: Devstack) -> None:
             "POST assessment/v1/factories → 201",
             "POST notifications/v1/webhook-endpoints → 201",
             "received AssessmentCompleted",
+            "received ImprovementPlanPublished with 3 items",
             "received RemediationVerified",
+            "POST advisory/v1/training-sessions → 201",
+            "sign-in sheet of 12 lines in one request",
+            "session delivered",
+            "participants trained",
             "the buyer's report request is a 404",
-            "Done: the buyer applied 12 signed messages",
+            f"Done: the buyer applied {sum(EXPECTED.values())} signed messages",
         ):
             assert line in text
+        assert "Traceback" not in text and "CancelledError" not in text
 
 
 async def _kill_and_restart(stack: Devstack, name: str) -> None:
@@ -93,6 +116,8 @@ async def _kill_and_restart(stack: Devstack, name: str) -> None:
         ("notifications", "completed"),
         # between the grant and the assessment, with the buyers' consent in its hands
         ("buyer_sharing", "registered"),
+        # right after it acknowledged the session's delivery: its outbox may not be relayed yet
+        ("advisory", "delivered"),
     ],
 )
 async def test_the_story_survives_a_kill_9_in_the_middle(

@@ -1,5 +1,5 @@
 """Command line of the demo: `python -m tools.demo` (what `python3 bw.py demo` runs). Plays the story
-against running services (`python3 bw.py up` in another terminal), with a webhook receiver of its
+against the five running services (`python3 bw.py up` in another terminal), with a webhook receiver of its
 own on 127.0.0.1, and prints who did what and what each service answered and delivered."""
 
 from __future__ import annotations
@@ -84,12 +84,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python3 bw.py demo",
         description=(
-            "Play the whole story (factory, buyer, assessment, plan, webhooks, revocation) against "
-            "the running system and print each step. Start the system first: python3 bw.py up"
+            "Play the whole story (factory, buyers, assessment, plan and its publication, "
+            "training and advisory, webhooks, revocation) against the running system and print "
+            "each step. Start the system first: python3 bw.py up"
         ),
     )
     defaults = Urls()
-    for name in ("assessment", "remediation", "buyer_sharing", "notifications"):
+    for name in vars(defaults):
         flag = "--" + name.replace("_", "-") + "-url"
         parser.add_argument(flag, dest=name, default=getattr(defaults, name), metavar="URL")
     parser.add_argument(
@@ -101,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         "--wait", type=float, default=30.0, help="seconds any one asynchronous effect may take"
     )
     args = parser.parse_args(argv)
-    urls = Urls(args.assessment, args.remediation, args.buyer_sharing, args.notifications)
+    urls = Urls(**{name: getattr(args, name) for name in vars(defaults)})
     return asyncio.run(run(urls, args.jwt_secret, args.wait, sys.stdout))
 
 

@@ -1,6 +1,8 @@
 """The buyer's side of the demo and the end-to-end tests: a small webhook receiver on 127.0.0.1
 that verifies every Standard Webhooks signature with the `standardwebhooks` library (one secret per
-path, i.e. per endpoint) and applies each `webhook-id` once, as a buyer's system should."""
+path, i.e. per endpoint) and applies each `webhook-id` once, as a buyer's system should. Stopping
+it closes the connections notifications keeps alive and waits for their handlers, so nothing is
+left for the event loop's shutdown to cancel."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from standardwebhooks import Webhook, WebhookVerificationError
 
 MAX_BODY = 1024 * 1024
 READ_TIMEOUT = 30.0
+STOP_TIMEOUT = 5.0
 
 
 @dataclass
@@ -47,6 +50,8 @@ class WebhookReceiver:
     _seen: set[tuple[str, str]] = field(default_factory=set)
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     _server: asyncio.Server | None = None
+    # the open connections (kept alive by the sender's pool) and their handlers' tasks
+    _connections: dict[asyncio.StreamWriter, asyncio.Task[Any]] = field(default_factory=dict)
 
     async def start(self) -> WebhookReceiver:
         self._server = await asyncio.start_server(self._serve, self.host, self.port)
@@ -54,10 +59,27 @@ class WebhookReceiver:
         return self
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._server.wait_closed(), timeout=5)
+        """Stop listening, close every open connection and wait for its handler to return.
+
+        Python 3.11's `Server.wait_closed()` does not wait for connections, and its stream server
+        reports a handler task that ends cancelled (as `asyncio.run` leaves every task it finds
+        still running at its end) with a `CancelledError` traceback: so each handler is made to
+        end on its own here, its reader seeing the connection closed."""
+        if self._server is None:
+            return
+        self._server.close()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._server.wait_closed(), timeout=STOP_TIMEOUT)
+        for writer in list(self._connections):
+            writer.close()
+        handlers = set(self._connections.values())
+        if handlers:
+            _done, pending = await asyncio.wait(handlers, timeout=STOP_TIMEOUT)
+            for task in pending:  # a handler that did not see the close (it should): cut it off
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=STOP_TIMEOUT)
+        self._server = None
 
     async def __aenter__(self) -> WebhookReceiver:
         return await self.start()
@@ -87,6 +109,9 @@ class WebhookReceiver:
 
     # -- HTTP/1.1, just enough for httpx's POSTs ---------------------------------------------------
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._connections[writer] = task
         try:
             while True:
                 async with asyncio.timeout(READ_TIMEOUT):
@@ -107,7 +132,11 @@ class WebhookReceiver:
                 await _answer(writer, status, text)
         except (ConnectionError, asyncio.IncompleteReadError, ValueError, TimeoutError):
             return
+        except asyncio.CancelledError:
+            # the connection's end, not an error: this task is the handler's top (see `stop`)
+            return
         finally:
+            self._connections.pop(writer, None)
             writer.close()
 
     async def _apply(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, str]:

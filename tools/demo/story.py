@@ -1,9 +1,12 @@
-"""The whole system's story, played over REST against the four running services, with the buyer's
+"""The whole system's story, played over REST against the five running services, with the buyers'
 webhooks received by a local `WebhookReceiver`: register a factory and buyers; the factory shares;
-the buyer registers a webhook; an assessor schedules, records findings (non-compliances and a
-critical issue) and completes; remediation opens a plan; the buyer's portfolio shows the factory and
-its webhooks arrive, signed; an item is done and verified; the factory revokes; the buyer's report
-is a 404 and nothing more reaches it.
+the buyers register webhooks; an assessor schedules, records findings (non-compliances and a
+critical issue) and completes; remediation opens a plan; the buyer's portfolio shows the factory
+and the report's webhooks arrive, signed, without the plan's drafts; the factory's committee
+endorses the plan and the factory publishes it (`publication.py`); the programme trains the
+factory's staff and an advisor visits (`training.py`); the critical item is done and verified;
+what the buyer, remediation and the public see of the training; the factory revokes; the buyer's
+report is a 404 and nothing more reaches it.
 
 `python3 bw.py demo` narrates it; `tests/e2e` play it with a kill -9 or a NATS node lost in the
 middle (`pause` hooks). Every step checks its answer and raises `StoryError` when the system does
@@ -16,26 +19,27 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
 
 import httpx
 
 from libs.servicekit.auth import Role, mint_token
+from tools.demo import publication, training
+from tools.demo.common import StoryError, Unreachable, today
 from tools.demo.receiver import Delivery, WebhookReceiver
 
-# What the buyer's endpoint subscribes to; the second buyer (the "witness") takes plan updates only.
-BUYER_EVENTS = ["AssessmentCompleted", "NonComplianceFound", "ImprovementPlanUpdated",
-                "RemediationVerified"]  # fmt: skip
+# What the buyer's endpoint subscribes to (with the advisory events while notifications offers
+# them); the second buyer (the "witness") takes plan updates only.
+BUYER_EVENTS = ["AssessmentCompleted", "NonComplianceFound", "ImprovementPlanPublished",
+                "ImprovementPlanUpdated", "RemediationVerified"]  # fmt: skip
+ADVISORY_EVENTS = ["TrainingSessionDelivered", "AdvisoryVisitCompleted"]
 WITNESS_EVENTS = ["ImprovementPlanUpdated"]
 NON_CRITICAL_FINDINGS = 2
 
+__all__ = ["Outcome", "Story", "StoryError", "Urls"]
+
 Say = Callable[[str, str], None]  # (who, what happened)
 Pause = Callable[[str], Awaitable[None]]  # called between steps with the step's name
-
-
-class StoryError(Exception):
-    """The system did not do what the story expects; the message says what and where."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,7 @@ class Urls:
     remediation: str = "http://127.0.0.1:8002"
     buyer_sharing: str = "http://127.0.0.1:8003"
     notifications: str = "http://127.0.0.1:8004"
+    advisory: str = "http://127.0.0.1:8005"
 
 
 @dataclass
@@ -51,10 +56,23 @@ class Outcome:
     """What the story did and what the buyer received."""
 
     factory_id: str = ""
+    country: str = "KH"
     assessment_id: str = ""
     buyer_id: str = ""
     buyer_path: str = ""
     witness_path: str = ""
+    critical_item: str = ""
+    other_item: str = ""
+    committee_meeting_id: str = ""
+    session_id: str = ""
+    visit_id: str = ""
+    # notifications offered the advisory events to the buyer's endpoint (else it has them not yet)
+    advisory_webhooks: bool = False
+    # buyer sharing showed the training and advisory summary
+    training_summary: bool = False
+    training_participants: int = 0
+    training_completions: int = 0
+    training_year: int = 0
     expected: Counter[str] = field(default_factory=Counter)  # event name → messages the buyer gets
     received: list[Delivery] = field(default_factory=list)
     duplicates: int = 0
@@ -76,15 +94,23 @@ class Story:
     outcome: Outcome = field(default_factory=Outcome)
     _clients: dict[str, httpx.AsyncClient] = field(default_factory=dict)
 
-    # -- plumbing ---------------------------------------------------------------------------------
-    def _token(self, role: Role, subject: str, **claims: str) -> dict[str, str]:
-        token = mint_token(self.jwt_secret, subject, role, **claims)  # type: ignore[arg-type]
+    # -- plumbing (the chapters in publication.py and training.py use it too) ---------------------
+    def token(self, role: Role, subject: str, **claims: Any) -> dict[str, str]:
+        token = mint_token(self.jwt_secret, subject, role, **claims)
         return {"Authorization": f"Bearer {token}"}
 
-    async def _call(
+    async def request(
+        self, auth: dict[str, str] | None, service: str, method: str, path: str, body: Any = None
+    ) -> httpx.Response:
+        try:
+            return await self._clients[service].request(method, path, json=body, headers=auth)
+        except httpx.HTTPError as error:
+            raise Unreachable(f"{service} did not answer {method} {path}: {error!r}") from error
+
+    async def call(
         self,
         who: str,
-        auth: dict[str, str],
+        auth: dict[str, str] | None,
         service: str,
         method: str,
         path: str,
@@ -93,11 +119,7 @@ class Story:
         expect: int = 200,
         quiet: bool = False,
     ) -> Any:
-        client = self._clients[service]
-        try:
-            response = await client.request(method, path, json=body, headers=auth)
-        except httpx.HTTPError as error:
-            raise StoryError(f"{service} did not answer {method} {path}: {error!r}") from error
+        response = await self.request(auth, service, method, path, body)
         if response.status_code != expect:
             raise StoryError(
                 f"{service} answered {method} {path} with {response.status_code}, expected "
@@ -107,14 +129,14 @@ class Story:
             self.say(who, f"{method} {service}{path} → {response.status_code}")
         return response.json() if response.content else None
 
-    async def _eventually(self, what: str, check: Callable[[], Awaitable[Any]]) -> Any:
+    async def eventually(self, what: str, check: Callable[[], Awaitable[Any]]) -> Any:
         """Poll `check` until it returns something truthy (transport errors count as not yet)."""
         try:
             async with asyncio.timeout(self.wait_seconds):
                 while True:
                     try:
                         result = await check()
-                    except httpx.TransportError:
+                    except (httpx.TransportError, Unreachable):
                         result = None
                     if result:
                         return result
@@ -122,7 +144,18 @@ class Story:
         except TimeoutError:
             raise StoryError(f"{what}: not seen within {self.wait_seconds:.0f} s") from None
 
-    async def _webhooks(self, path: str, wanted: Counter[str], what: str) -> None:
+    def mark(self) -> int:
+        """How many messages the buyer applied so far (`webhooks`' `since`)."""
+        return len(self.receiver.applied[self.outcome.buyer_path])
+
+    async def webhooks(self, what: str, since: int, **more: int) -> list[Delivery]:
+        """Expect `more` messages (by event name) for the buyer; wait until they arrived and
+        return the deliveries after the `since`-th (a `mark()` taken before the step: a message
+        may arrive before its step's request returned), in arrival order."""
+        path = self.outcome.buyer_path
+        self.outcome.expected += Counter(more)
+        wanted = +self.outcome.expected
+
         def arrived() -> bool:
             return Counter(self.receiver.names(path)) >= wanted
 
@@ -134,16 +167,14 @@ class Story:
                 f"{what}: expected {dict(wanted)}, received {dict(got)} within "
                 f"{self.wait_seconds:.0f} s; refused: {self.receiver.rejected}"
             ) from None
+        deliveries = self.receiver.applied[path][since:]
+        for delivery in deliveries:
+            self.say("buyer", f"received {describe(delivery)} (signature verified)")
+        return deliveries
 
     # -- the story ----------------------------------------------------------------------------------
     async def play(self) -> Outcome:
-        services = {
-            "assessment": self.urls.assessment,
-            "remediation": self.urls.remediation,
-            "buyer_sharing": self.urls.buyer_sharing,
-            "notifications": self.urls.notifications,
-        }
-        for name, url in services.items():
+        for name, url in vars(self.urls).items():
             self._clients[name] = httpx.AsyncClient(base_url=url, timeout=15)
         try:
             await self._play()
@@ -156,59 +187,48 @@ class Story:
 
     async def _play(self) -> None:
         out = self.outcome
-        assessor = self._token(Role.ASSESSOR, "advisor-sok")
-        admin = self._token(Role.ADMIN, "programme-admin")
+        assessor = self.token(Role.ASSESSOR, "advisor-sok", countries=[out.country])
+        admin = self.token(Role.ADMIN, "programme-admin", countries="*")
         buyer_id, witness_id = f"northwind-{self.run}", f"southwind-{self.run}"
-        buyer = self._token(Role.BUYER, "sourcing-lead", buyer_id=buyer_id)
-        witness = self._token(Role.BUYER, "witness", buyer_id=witness_id)
+        buyer = self.token(Role.BUYER, "sourcing-lead", buyer_id=buyer_id)
+        witness = self.token(Role.BUYER, "witness", buyer_id=witness_id)
         out.buyer_id = buyer_id
 
         self.say("story", "1. An assessor registers a factory; the programme registers two buyers")
-        factory = await self._call(
+        factory = await self.call(
             "assessor", assessor, "assessment", "POST", "/v1/factories", expect=201,
-            body={"name": f"Angkor Knitwear {self.run}", "country": "KH",
+            body={"name": f"Angkor Knitwear {self.run}", "country": out.country,
                   "address": "Veng Sreng Blvd, Phnom Penh", "sector_isic": "1430",
                   "workforce": {"women": 1450, "men": 310}},
         )  # fmt: skip
         out.factory_id = factory_id = factory["factory_id"]
         self.say("assessment", f"factory {factory_id} registered")
         for who_id, name in ((buyer_id, "Northwind Apparel"), (witness_id, "Southwind Sport")):
-            await self._call(
+            await self.call(
                 "admin", admin, "buyer_sharing", "POST", "/v1/buyers", expect=201,
                 body={"buyer_id": who_id, "name": name, "country": "DE",
                       "contact_name": "Sourcing", "contact_email": f"sourcing@{who_id}.example"},
             )  # fmt: skip
-        own_factory = self._token(Role.FACTORY, "factory-manager", factory_id=factory_id)
+        own_factory = self.token(Role.FACTORY, "factory-manager", factory_id=factory_id)
 
         self.say("story", "2. The factory shares its reports with both buyers")
         for who_id in (buyer_id, witness_id):
-            await self._call(
+            await self.call(
                 "factory", own_factory, "buyer_sharing", "POST", "/v1/sharing-grants",
                 body={"buyer_id": who_id, "reason": "supplier onboarding"}, expect=201,
             )  # fmt: skip
 
         self.say("story", "3. Each buyer registers a webhook endpoint (a receiver on this machine)")
         out.buyer_path, out.witness_path = f"/hooks/{buyer_id}", f"/hooks/{witness_id}"
-        for auth, path, types in (
-            (buyer, out.buyer_path, BUYER_EVENTS),
-            (witness, out.witness_path, WITNESS_EVENTS),
-        ):
-            endpoint = await self._call(
-                "buyer", auth, "notifications", "POST", "/v1/webhook-endpoints", expect=201,
-                body={"url": self.receiver.url(path), "event_types": types,
-                      "description": "demo receiver"},
-            )  # fmt: skip
-            self.receiver.expect(path, endpoint["secret"])
-            if path == out.buyer_path:
-                buyer_endpoint = endpoint["endpoint_id"]
-            self.say("notifications", f"endpoint {endpoint['endpoint_id']} for {types}")
+        buyer_endpoint = await self._register_endpoint(buyer, out.buyer_path, BUYER_EVENTS)
+        await self._register_endpoint(witness, out.witness_path, WITNESS_EVENTS)
         await self.pause("registered")
 
         self.say("story", "4. An assessor schedules an assessment, records findings, completes it")
-        critical, others, compliant = await self._pick_questions(assessor)
-        scheduled = await self._call(
+        critical, cluster, others, compliant = await self._pick_questions(assessor)
+        scheduled = await self.call(
             "assessor", assessor, "assessment", "POST", "/v1/assessments", expect=201,
-            body={"factory_id": factory_id, "scheduled_for": date.today().isoformat(),
+            body={"factory_id": factory_id, "scheduled_for": today().isoformat(),
                   "assessors": ["advisor-sok", "advisor-dara"]},
         )  # fmt: skip
         out.assessment_id = assessment_id = scheduled["assessment_id"]
@@ -217,12 +237,12 @@ class Story:
             {"question_id": q, "result": "non_compliant", "evidence": "observed on site"}
             for q in non_compliant
         ] + [{"question_id": q, "result": "compliant"} for q in compliant]
-        await self._call(
+        await self.call(
             "assessor", assessor, "assessment", "POST",
             f"/v1/assessments/{assessment_id}/findings", body={"findings": findings},
         )  # fmt: skip
         self.say("assessment", f"{len(non_compliant)} non-compliances (1 critical: {critical})")
-        completed = await self._call(
+        completed = await self.call(
             "assessor", assessor, "assessment", "POST", f"/v1/assessments/{assessment_id}/complete"
         )
         self.say("assessment", f"assessment {assessment_id} is {completed.get('status')}")
@@ -231,8 +251,8 @@ class Story:
         self.say("story", "5. Remediation opens a plan, one item per non-compliance")
 
         async def plan_items() -> list[dict[str, Any]] | None:
-            response = await self._clients["remediation"].get(
-                f"/v1/improvement-plans/{factory_id}/items", headers=own_factory
+            response = await self.request(
+                own_factory, "remediation", "GET", f"/v1/improvement-plans/{factory_id}/items"
             )
             if response.status_code == 404:  # no plan yet: the events are on their way
                 return None
@@ -241,102 +261,87 @@ class Story:
             items: list[dict[str, Any]] = response.json()["items"]
             return items if len(items) == len(non_compliant) else None
 
-        items = await self._eventually("the improvement plan", plan_items)
+        items = await self.eventually("the improvement plan", plan_items)
         if sorted(item["question_id"] for item in items) != sorted(non_compliant):
             raise StoryError(f"plan items {[i['question_id'] for i in items]} != {non_compliant}")
         for item in items:
             self.say("remediation", f"item {item['item_id']} {item['question_id']} "
                      f"critical={item['critical']} due {item['due_date']}")  # fmt: skip
+        out.critical_item = next(i["item_id"] for i in items if i["question_id"] == critical)
+        out.other_item = next(i["item_id"] for i in items if i["question_id"] != critical)
+
+        async def in_the_programme() -> bool:
+            # the plan's country comes with the completion, its items with the findings: after
+            # a restart either may come first, and the plan is the country programme's once both
+            # arrived (until then the headquarters' only)
+            response = await self.request(
+                assessor, "remediation", "GET", f"/v1/improvement-plans/{factory_id}"
+            )
+            return response.status_code == 200 and response.json()["country"] == out.country
+
+        await self.eventually("the plan in the country programme", in_the_programme)
+        self.say("remediation", f"the plan is in the {out.country} programme's hands")
 
         self.say("story", "6. The buyer's portfolio shows the factory and its report")
-
-        async def portfolio() -> dict[str, Any] | None:
-            page = await self._call(
-                "buyer", buyer, "buyer_sharing", "GET", f"/v1/buyers/{buyer_id}/factories",
-                quiet=True,
-            )  # fmt: skip
-            for entry in page["items"]:
-                plan = entry.get("improvement_plan") or {}
-                if (
-                    entry["factory_id"] == factory_id
-                    and entry.get("latest_report")
-                    and (plan.get("total") == len(non_compliant))
-                ):
-                    return dict(entry)
-            return None
-
-        entry = await self._eventually("the buyer's portfolio", portfolio)
+        entry = await self.portfolio_entry(
+            buyer, "the buyer's portfolio",
+            lambda entry: bool(entry.get("latest_report"))
+            and (entry.get("improvement_plan") or {}).get("total") == len(non_compliant),
+        )  # fmt: skip
         report = entry["latest_report"]
         self.say("buyer_sharing", f"portfolio: {entry['name']}, report {report['assessment_id']}, "
                  f"{entry['open_critical_issues']} open critical issue(s), "
-                 f"plan of {entry['improvement_plan']['total']} items")  # fmt: skip
+                 f"plan of {entry['improvement_plan']['total']} items, "
+                 f"published: {entry['improvement_plan'].get('published')}")  # fmt: skip
         if report["assessment_id"] != assessment_id or entry["open_critical_issues"] != 1:
             raise StoryError(f"unexpected portfolio entry {entry}")
 
-        self.say("story", "7. The buyer's webhook receives the report and the plan, signed")
-        out.expected = Counter(
-            AssessmentCompleted=1,
-            NonComplianceFound=len(non_compliant),
-            ImprovementPlanUpdated=len(non_compliant),  # one per item added
+        self.say("story", "7. The buyer's webhook receives the report and its non-compliances, "
+                 "signed; the plan is the factory's draft until it publishes it")  # fmt: skip
+        await self.webhooks(
+            "the report's webhooks", 0, AssessmentCompleted=1, NonComplianceFound=len(non_compliant)
         )
-        await self._webhooks(out.buyer_path, out.expected, "the buyer's webhooks")
-        for delivery in self.receiver.applied[out.buyer_path]:
-            self.say("buyer", f"received {_describe(delivery)} (signature verified)")
 
-        self.say(
-            "story", "8. The factory plans and completes the critical item; an assessor verifies"
-        )
-        item_id = next(item["item_id"] for item in items if item["question_id"] == critical)
-        item_path = f"/v1/improvement-plans/{factory_id}/items/{item_id}"
-        await self._call(
-            "factory", own_factory, "remediation", "PATCH", item_path,
-            body={"root_cause": "guards removed during a line change",
-                  "planned_action": "refit guards; weekly check by the line supervisor",
-                  "responsible_person": "Maintenance manager"},
-        )  # fmt: skip
-        for status in ("in_progress", "done"):
-            await self._call(
-                "factory", own_factory, "remediation", "POST",
-                f"/v1/improvement-plans/{factory_id}/items/{item_id}/status",
-                body={"status": status},
-            )  # fmt: skip
-        verified = await self._call(
-            "assessor", assessor, "remediation", "POST",
-            f"/v1/improvement-plans/{factory_id}/items/{item_id}/status",
-            body={"status": "verified"},
-        )  # fmt: skip
-        self.say("remediation", f"item {item_id} is {verified['status']}")
+        await publication.publish_the_plan(self, own_factory)
+        await publication.start_on_the_critical_item(self, own_factory)
+        await training.train_the_factory(self, admin, cluster)
+        await self.pause("delivered")
+        await training.advisory_visit(self, assessor)
+        await publication.finish_the_critical_item(self, own_factory, assessor)
         await self.pause("verified")
-        seen = len(self.receiver.applied[out.buyer_path])
-        # the details, in progress, done, verified; and the verification itself
-        out.expected += Counter(ImprovementPlanUpdated=4, RemediationVerified=1)
-        await self._webhooks(out.buyer_path, out.expected, "the buyer's remediation webhooks")
-        for delivery in self.receiver.applied[out.buyer_path][seen:]:
-            self.say("buyer", f"received {_describe(delivery)} (signature verified)")
+        await training.what_everyone_sees(self, buyer, own_factory)
+        log = await self.call(
+            "buyer", buyer, "notifications", "GET",
+            f"/v1/messages?endpoint_id={buyer_endpoint}&limit=100",
+        )  # fmt: skip
+        logged = Counter(message["event_type"] for message in log["items"])
+        if logged != out.expected:
+            raise StoryError(f"the buyer's message log {dict(logged)} != {dict(out.expected)}")
+        self.say("notifications", f"the buyer's message log holds {sum(logged.values())} "
+                 "messages, as many as it received")  # fmt: skip
 
-        self.say("story", "9. The factory revokes the buyer's access")
-        await self._call(
+        self.say("story", "14. The factory revokes the buyer's access")
+        await self.call(
             "factory", own_factory, "buyer_sharing", "POST",
             f"/v1/sharing-grants/{factory_id}/{buyer_id}/revoke",
             body={"reason": "end of the business relationship"},
         )  # fmt: skip
-        await self._call(
+        await self.call(
             "buyer", buyer, "buyer_sharing", "GET",
             f"/v1/buyers/{buyer_id}/factories/{factory_id}/reports", expect=404,
         )  # fmt: skip
         self.say("buyer_sharing", "the buyer's report request is a 404: the factory is not shared")
 
-        self.say("story", "10. The plan changes again: the other buyer hears of it, this one not")
-        other = next(item["item_id"] for item in items if item["question_id"] != critical)
-        await self._call(
+        self.say("story", "15. The plan changes again: the other buyer hears of it, this one not")
+        await self.call(
             "factory", own_factory, "remediation", "POST",
-            f"/v1/improvement-plans/{factory_id}/items/{other}/status",
+            f"/v1/improvement-plans/{factory_id}/items/{out.other_item}/status",
             body={"status": "in_progress"},
         )  # fmt: skip
 
         def witnessed() -> bool:
             return any(
-                delivery.event.get("data", {}).get("item", {}).get("item_id") == other
+                delivery.event.get("data", {}).get("item", {}).get("item_id") == out.other_item
                 and delivery.event["data"]["item"].get("status") == "in_progress"
                 for delivery in self.receiver.applied.get(out.witness_path, [])
             )
@@ -346,38 +351,87 @@ class Story:
         except TimeoutError:
             raise StoryError("the other buyer never received the last plan update") from None
         self.say("buyer", "the other buyer received the last plan update; this buyer did not")
-        log = await self._call(
+        log = await self.call(
             "buyer", buyer, "notifications", "GET",
             f"/v1/messages?endpoint_id={buyer_endpoint}&limit=100", quiet=True,
         )  # fmt: skip
-        # a plan update can reach notifications before the revocation (another stream): its
-        # message is then cancelled when the revocation arrives, never sent; it is not counted
-        logged = Counter(
-            message["event_type"] for message in log["items"] if message["status"] != "cancelled"
-        )
-        if logged != out.expected:
-            raise StoryError(f"the buyer's message log {dict(logged)} != {dict(out.expected)}")
+        # what the buyer may read of the log once revoked: nothing about the factory (the message
+        # log follows the one consent rule), so it is empty now
+        if log["items"]:
+            raise StoryError(f"the revoked buyer still reads {len(log['items'])} messages")
         self._check_received()
-        self.say("notifications", f"the buyer's log holds {sum(logged.values())} messages, "
-                 "none after the revocation")  # fmt: skip
+        self.say("notifications", "the buyer's message log shows nothing of the factory any more, "
+                 "and nothing reached the buyer after the revocation")  # fmt: skip
 
-    async def _pick_questions(self, assessor: dict[str, str]) -> tuple[str, list[str], list[str]]:
-        """A critical (not zero-tolerance) question and a few ordinary ones found non-compliant;
-        every other critical question compliant (completion needs each critical one answered),
-        from the catalogue the assessment service serves for Cambodia."""
-        catalogue = await self._call(
-            "assessor", assessor, "assessment", "GET", "/v1/compliance-catalogue?country=KH"
+    async def portfolio_entry(
+        self, buyer: dict[str, str], what: str, ready: Callable[[dict[str, Any]], bool]
+    ) -> dict[str, Any]:
+        """The factory's entry in the buyer's portfolio, once `ready(entry)` holds."""
+        out = self.outcome
+
+        async def entry() -> dict[str, Any] | None:
+            page = await self.call(
+                "buyer", buyer, "buyer_sharing", "GET", f"/v1/buyers/{out.buyer_id}/factories",
+                quiet=True,
+            )  # fmt: skip
+            for item in page["items"]:
+                if item["factory_id"] == out.factory_id and ready(item):
+                    return dict(item)
+            return None
+
+        found: dict[str, Any] = await self.eventually(what, entry)
+        return found
+
+    async def _register_endpoint(self, auth: dict[str, str], path: str, types: list[str]) -> str:
+        """The buyer's endpoint for `types`, and the advisory events for the first buyer while
+        notifications offers them (an endpoint asking for a type it does not deliver is a 422
+        listing the known ones, and changes nothing)."""
+        wanted = [*types, *ADVISORY_EVENTS] if path == self.outcome.buyer_path else types
+        body = {"url": self.receiver.url(path), "event_types": wanted,
+                "description": "demo receiver"}  # fmt: skip
+        response = await self.request(auth, "notifications", "POST", "/v1/webhook-endpoints", body)
+        unknown = (
+            set(response.json().get("unknown") or ()) if response.status_code == 422 else set()
         )
+        if unknown and unknown <= set(ADVISORY_EVENTS):
+            self.say("notifications", f"does not deliver {', '.join(sorted(unknown))} yet (422)")
+            wanted = [name for name in wanted if name not in unknown]
+            response = await self.request(
+                auth, "notifications", "POST", "/v1/webhook-endpoints",
+                {**body, "event_types": wanted},
+            )  # fmt: skip
+        if response.status_code != 201:
+            raise StoryError(f"notifications answered {response.status_code}: {response.text}")
+        self.say("buyer", f"POST notifications/v1/webhook-endpoints → {response.status_code}")
+        endpoint = response.json()
+        self.receiver.expect(path, endpoint["secret"])
+        if path == self.outcome.buyer_path:
+            self.outcome.advisory_webhooks = set(ADVISORY_EVENTS) <= set(wanted)
+        self.say("notifications", f"endpoint {endpoint['endpoint_id']} for {wanted}")
+        return str(endpoint["endpoint_id"])
+
+    async def _pick_questions(
+        self, assessor: dict[str, str]
+    ) -> tuple[str, str, list[str], list[str]]:
+        """A critical (not zero-tolerance) question (with its cluster) and a few ordinary ones
+        found non-compliant; every other critical question compliant (completion needs each
+        critical one answered), from the catalogue the assessment service serves for Cambodia."""
+        catalogue = await self.call(
+            "assessor", assessor, "assessment", "GET",
+            f"/v1/compliance-catalogue?country={self.outcome.country}",
+        )  # fmt: skip
         questions = [
-            question
+            (cluster["id"], question)
             for cluster in catalogue["clusters"]
             for point in cluster["points"]
             for question in point["questions"]
         ]
-        critical = next(q["id"] for q in questions if q["critical"] and not q["zero_tolerance"])
-        others = [q["id"] for q in questions if not q["critical"]][:NON_CRITICAL_FINDINGS]
-        compliant = [q["id"] for q in questions if q["critical"] and q["id"] != critical]
-        return critical, others, compliant
+        cluster, critical = next(
+            (c, q["id"]) for c, q in questions if q["critical"] and not q["zero_tolerance"]
+        )
+        others = [q["id"] for _c, q in questions if not q["critical"]][:NON_CRITICAL_FINDINGS]
+        compliant = [q["id"] for _c, q in questions if q["critical"] and q["id"] != critical]
+        return critical, cluster, others, compliant
 
     def _check_received(self) -> None:
         """Each event took effect once: the buyer applied exactly the expected messages, each
@@ -394,16 +448,27 @@ class Story:
         foreign = [d for d in received if d.event.get("subject") != self.outcome.factory_id]
         if foreign or self.receiver.rejected:
             raise StoryError(f"unexpected messages: {foreign} / refused: {self.receiver.rejected}")
+        positions = [d for d in received if {"streamid", "streamversion"} & set(d.event)]
+        if positions:
+            raise StoryError(f"a webhook carried the producer's stream position: {positions[0]}")
 
 
-def _describe(delivery: Delivery) -> str:
+def describe(delivery: Delivery) -> str:
     data = delivery.event.get("data") or {}
     detail = ""
-    if delivery.event_name == "NonComplianceFound":
+    name = delivery.event_name
+    if name == "NonComplianceFound":
         detail = f" {data.get('question_id')}" + (" (critical)" if data.get("critical") else "")
-    elif delivery.event_name == "ImprovementPlanUpdated":
+    elif name == "ImprovementPlanUpdated":
         item = data.get("item") or {}
         detail = f" {data.get('change')} {item.get('question_id')} → {item.get('status')}"
-    elif delivery.event_name == "AssessmentCompleted":
+    elif name == "ImprovementPlanPublished":
+        detail = f" with {len(data.get('items') or [])} items"
+    elif name == "AssessmentCompleted":
         detail = f" {data.get('assessment_id')}"
-    return f"{delivery.event_name}{detail} [webhook-id {delivery.webhook_id}]"
+    elif name == "TrainingSessionDelivered":
+        detail = (f" {data.get('course_code')}: {data.get('participants')} participants, "
+                  f"{data.get('completions')} completed")  # fmt: skip
+    elif name == "AdvisoryVisitCompleted":
+        detail = f" {data.get('duration_days')} day(s), items {list(data.get('plan_item_ids', []))}"
+    return f"{name}{detail} [webhook-id {delivery.webhook_id}]"
