@@ -49,6 +49,10 @@ class UpstreamEnvelopes:
 
     versions: dict[str, int] = field(default_factory=dict)
 
+    def event_time(self) -> datetime:
+        """The events' `time` (fixed; a subclass may say now)."""
+        return datetime(2025, 1, 1, tzinfo=UTC)
+
     def envelope(
         self,
         service: str,
@@ -65,7 +69,7 @@ class UpstreamEnvelopes:
             source=f"/betterwork/{service}",
             type=event_type(service, name, v),
             subject=subject,
-            time=datetime(2025, 1, 1, tzinfo=UTC),
+            time=self.event_time(),
             data=data,
             correlationid=str(uuid.uuid4()),
             streamid=stream_id,

@@ -22,42 +22,21 @@ from sqlalchemy import text
 from libs.domain.envelope import Envelope, event_type
 from libs.events.nats import subject_for
 from libs.servicekit.auth import Role, mint_token
-from libs.servicekit.migrations import run_migrations
 from libs.servicekit.service import Service
 from services.notifications.handlers import Dependencies
 from services.notifications.service import SERVICE
 from services.notifications.settings import NotificationsSettings
 from services.notifications.tables import SCHEMA
+from tools.testkit import UpstreamEnvelopes, migrated_database_fixture
 
 
 @dataclass
-class Upstream:
-    """Builds upstream envelopes with per-stream versions, as the producers number them."""
+class Upstream(UpstreamEnvelopes):
+    """Upstream events notifications reads (tools.testkit.UpstreamEnvelopes numbers them), timed
+    now: holds and retention count from the event's time."""
 
-    versions: dict[str, int] = field(default_factory=dict)
-
-    def envelope(
-        self,
-        service: str,
-        name: str,
-        stream_id: str,
-        subject: str,
-        data: dict[str, Any],
-        v: int = 1,
-    ) -> Envelope:
-        version = self.versions.get(stream_id, 0) + 1
-        self.versions[stream_id] = version
-        return Envelope(
-            id=str(uuid.uuid4()),
-            source=f"/betterwork/{service}",
-            type=event_type(service, name, v),
-            subject=subject,
-            time=datetime.now(UTC),
-            data=data,
-            correlationid=str(uuid.uuid4()),
-            streamid=stream_id,
-            streamversion=version,
-        )
+    def event_time(self) -> datetime:
+        return datetime.now(UTC)
 
     def granted(self, factory_id: str, buyer_id: str) -> Envelope:
         return self.envelope(
@@ -262,10 +241,7 @@ class Running:
         )
 
 
-@pytest.fixture
-async def migrated_database(database_url: str) -> str:
-    await asyncio.to_thread(run_migrations, database_url, SERVICE.migrations, SCHEMA)
-    return database_url
+migrated_database = migrated_database_fixture(SERVICE, SCHEMA)
 
 
 def make_settings(
