@@ -24,6 +24,7 @@ import traceback
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import nats.errors
 import nats.js.errors
@@ -710,3 +711,28 @@ def _describe(error: BaseException | None) -> str:
     if error is None:
         return "unknown error"
     return "".join(traceback.format_exception(error, limit=8))
+
+
+Reaction = Callable[[Any, Any, Envelope, Any], Awaitable[None]]
+"""`async def on_x(deps, connection, envelope, event)`: a service's reaction to an upstream event,
+run on the consumer's connection inside its transaction (so the inbox row and the reaction's
+effects commit together)."""
+
+Reactions = Mapping[str, tuple[type[DomainEvent], Reaction]]
+"""A service's EVENT_HANDLERS: by the producer's event name, its copy of the event and the
+reaction to it."""
+
+
+def bind_reactions(deps: Any, reactions: Reactions) -> dict[str, Handler]:
+    """The reactions as a `Subscription`'s handlers: bound to the service's dependencies, each
+    checking it got the event it was written for."""
+
+    def bind(event_type: type[DomainEvent], reaction: Reaction) -> Handler:
+        async def handle(connection: Any, envelope: Envelope, event: DomainEvent) -> None:
+            if not isinstance(event, event_type):
+                raise TypeError(f"{envelope.type} decoded as {type(event).__name__}")
+            await reaction(deps, connection, envelope, event)
+
+        return handle
+
+    return {name: bind(event_type, reaction) for name, (event_type, reaction) in reactions.items()}

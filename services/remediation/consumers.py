@@ -5,11 +5,11 @@ together."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from libs.domain.envelope import DomainEvent, Envelope, EventContext
-from libs.events.consumer import BatchHandler, Handler, Subscription
+from libs.events.consumer import BatchHandler, Reactions, Subscription, bind_reactions
 from libs.servicekit.service import Wiring
 from services.remediation.commands import (
     AddImprovementItem,
@@ -60,13 +60,13 @@ def item_command(event: NonComplianceFound) -> AddImprovementItem:
 
 
 async def on_assessment_completed(
-    event: AssessmentCompleted, deps: Remediation, connection: Any
+    deps: Remediation, connection: Any, _envelope: Envelope | None, event: AssessmentCompleted
 ) -> None:
     await record_assessment_report(report_command(event), deps, connection=connection)
 
 
 async def on_non_compliance_found(
-    event: NonComplianceFound, deps: Remediation, connection: Any
+    deps: Remediation, connection: Any, _envelope: Envelope | None, event: NonComplianceFound
 ) -> None:
     await add_improvement_item(item_command(event), deps, connection=connection)
 
@@ -105,13 +105,13 @@ def visit_command(event: AdvisoryVisitCompleted) -> RecordCapacityBuilding:
 
 
 async def on_training_session_delivered(
-    event: TrainingSessionDelivered, deps: Remediation, connection: Any
+    deps: Remediation, connection: Any, _envelope: Envelope | None, event: TrainingSessionDelivered
 ) -> None:
     await record_capacity_building(session_command(event), deps, connection=connection)
 
 
 async def on_advisory_visit_completed(
-    event: AdvisoryVisitCompleted, deps: Remediation, connection: Any
+    deps: Remediation, connection: Any, _envelope: Envelope | None, event: AdvisoryVisitCompleted
 ) -> None:
     await record_capacity_building(visit_command(event), deps, connection=connection)
 
@@ -144,33 +144,15 @@ async def on_assessment_events(
         )
 
 
-Reaction = Callable[[Any, Remediation, Any], Awaitable[None]]
-
 # by the producer's event name: the event class (our copy) and the reaction to it
-EVENT_HANDLERS: dict[str, tuple[type[DomainEvent], Reaction]] = {
+EVENT_HANDLERS: Reactions = {
     "AssessmentCompleted": (AssessmentCompleted, on_assessment_completed),
     "NonComplianceFound": (NonComplianceFound, on_non_compliance_found),
 }
-ADVISORY_HANDLERS: dict[str, tuple[type[DomainEvent], Reaction]] = {
+ADVISORY_HANDLERS: Reactions = {
     "TrainingSessionDelivered": (TrainingSessionDelivered, on_training_session_delivered),
     "AdvisoryVisitCompleted": (AdvisoryVisitCompleted, on_advisory_visit_completed),
 }
-
-
-def consumer_handlers(
-    deps: Remediation, reactions: dict[str, tuple[type[DomainEvent], Reaction]] = EVENT_HANDLERS
-) -> dict[str, Handler]:
-    """The reactions as the consumer runner calls them: on its connection, inside its transaction."""
-
-    def bind(event_type: type[DomainEvent], reaction: Reaction) -> Handler:
-        async def handle(connection: Any, envelope: Envelope, event: DomainEvent) -> None:
-            if not isinstance(event, event_type):
-                raise TypeError(f"{envelope.type} decoded as {type(event).__name__}")
-            await reaction(event, deps, connection)
-
-        return handle
-
-    return {name: bind(event_type, reaction) for name, (event_type, reaction) in reactions.items()}
 
 
 def consumer_batch_handler(deps: Remediation) -> BatchHandler:
@@ -190,7 +172,7 @@ def subscriptions(deps: Remediation, wiring: Wiring[RemediationSettings]) -> Seq
         Subscription(
             durable=CONSUMER_DURABLE,
             source_service=SOURCE_SERVICE,
-            handlers=consumer_handlers(deps),
+            handlers=bind_reactions(deps, EVENT_HANDLERS),
             registry=wiring.registry,
             batch_handler=consumer_batch_handler(deps),
             # a backlog (a programme's assessments completed at once, a replay) is applied a
@@ -202,7 +184,7 @@ def subscriptions(deps: Remediation, wiring: Wiring[RemediationSettings]) -> Seq
         Subscription(
             durable=CAPACITY_DURABLE,
             source_service=ADVISORY_SERVICE,
-            handlers=consumer_handlers(deps, ADVISORY_HANDLERS),
+            handlers=bind_reactions(deps, ADVISORY_HANDLERS),
             registry=wiring.registry,
         ),
     ]

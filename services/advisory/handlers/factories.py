@@ -4,11 +4,11 @@ inbox row and the record's events commit together). Idempotent and order-safe pe
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from libs.domain.aggregate import Change
 from libs.domain.envelope import DomainEvent, Envelope
+from libs.events.consumer import Reactions
 from services.advisory.commands import RecordAssessmentCycle, RecordFactory
 from services.advisory.domain import factory as factories
 from services.advisory.domain.factory import FactoryRecord
@@ -70,9 +70,7 @@ async def on_assessment_completed(
     await record_assessment_cycle(command, deps, connection=connection)
 
 
-Reaction = Callable[[Dependencies, Any, Envelope, DomainEvent], Awaitable[None]]
-
-REACTIONS: dict[str, tuple[type[DomainEvent], Reaction]] = {
+REACTIONS: Reactions = {
     "FactoryRegistered": (FactoryRegistered, on_factory_registered),
     "FactoryUpdated": (FactoryUpdated, on_factory_registered),
     "AssessmentCompleted": (AssessmentCompleted, on_assessment_completed),

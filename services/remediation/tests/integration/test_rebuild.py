@@ -122,6 +122,9 @@ async def test_rebuilt_read_models_equal_the_live_ones(service: Service) -> None
         for cycle in (1, 2):
             assessment_id = f"{factory_id}-a{cycle}"
             await consumers.on_assessment_completed(
+                deps,
+                None,
+                None,
                 AssessmentCompleted(
                     assessment_id=assessment_id,
                     factory_id=factory_id,
@@ -130,12 +133,10 @@ async def test_rebuilt_read_models_equal_the_live_ones(service: Service) -> None
                     non_compliance_count=3,
                     country="BD" if factory_id == "factory-1" else "KH",
                 ),
-                deps,
-                None,
             )
             for question_id in ("Q1", "Q2", "Q3"):
                 await consumers.on_non_compliance_found(
-                    found(factory_id, assessment_id, question_id, cycle), deps, None
+                    deps, None, None, found(factory_id, assessment_id, question_id, cycle)
                 )
         item_id = item_id_for(f"{factory_id}-a1", "Q2")
         await handlers.change_item_details(
@@ -171,9 +172,9 @@ async def test_rebuilt_read_models_equal_the_live_ones(service: Service) -> None
         session("factory-1", "s-1", first, second),
         session("factory-1", "s-2", "not-yet"),
     ):
-        await consumers.on_training_session_delivered(delivered, deps, None)
+        await consumers.on_training_session_delivered(deps, None, None, delivered)
     for completed in (visit("factory-1", "v-1", first), visit("factory-2", "v-2", first)):
-        await consumers.on_advisory_visit_completed(completed, deps, None)
+        await consumers.on_advisory_visit_completed(deps, None, None, completed)
     live = await rows(engine)
     assert len(live["item"]) == 12 and any(row["overdue"] for row in live["item"])
     assert {row["factory_id"]: row["country"] for row in live["plan"]} == {

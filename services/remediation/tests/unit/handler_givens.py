@@ -83,8 +83,8 @@ def public(store: InMemoryEventStore, event_name: str) -> list[dict[str, Any]]:
 
 
 async def given_item(deps: Remediation) -> str:
-    await consumers.on_assessment_completed(completed(), deps, None)
-    await consumers.on_non_compliance_found(found(), deps, None)
+    await consumers.on_assessment_completed(deps, None, None, completed())
+    await consumers.on_non_compliance_found(deps, None, None, found())
     return item_id_for("a1", "q1")
 
 

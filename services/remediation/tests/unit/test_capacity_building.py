@@ -154,8 +154,8 @@ class TestReactions:
     async def test_a_delivered_session_is_recorded_once_in_the_factorys_stream(
         self, deps: Remediation, store: InMemoryEventStore
     ) -> None:
-        await consumers.on_training_session_delivered(delivered_session("item-1"), deps, None)
-        await consumers.on_training_session_delivered(delivered_session("item-1"), deps, None)
+        await consumers.on_training_session_delivered(deps, None, None, delivered_session("item-1"))
+        await consumers.on_training_session_delivered(deps, None, None, delivered_session("item-1"))
         assert store.events(CAPACITY.stream_id(FACTORY)) == [session("s1", "item-1")]
         assert store.events(plan_stream_id(FACTORY)) == []  # the plan is not touched
         assert store.published == []  # public at the advisory service already
@@ -172,11 +172,11 @@ class TestReactions:
             plan_item_ids=("item-1",),
             committee_meeting_id="meeting-1",
         )
-        await consumers.on_advisory_visit_completed(completed, deps, None)
+        await consumers.on_advisory_visit_completed(deps, None, None, completed)
         assert store.events(CAPACITY.stream_id(FACTORY)) == [visit("v1", "item-1")]
 
     async def test_a_session_naming_no_item_leaves_no_stream(
         self, deps: Remediation, store: InMemoryEventStore
     ) -> None:
-        await consumers.on_training_session_delivered(delivered_session(), deps, None)
+        await consumers.on_training_session_delivered(deps, None, None, delivered_session())
         assert store.events(CAPACITY.stream_id(FACTORY)) == []

@@ -10,6 +10,7 @@ from typing import Any, cast
 import pytest
 
 from libs.domain.envelope import DomainEvent, Envelope
+from libs.events.consumer import bind_reactions
 from libs.events.memory import InMemoryEventStore
 from services.remediation import consumers
 from services.remediation.domain.plan_events import AssessmentReportReceived, ImprovementItemAdded
@@ -32,16 +33,16 @@ class TestReactions:
     async def test_a_completed_assessment_records_the_report_once_and_publishes_nothing(
         self, deps: Remediation, store: InMemoryEventStore
     ) -> None:
-        await consumers.on_assessment_completed(completed(), deps, None)
-        await consumers.on_assessment_completed(completed(), deps, None)  # redelivered
+        await consumers.on_assessment_completed(deps, None, None, completed())
+        await consumers.on_assessment_completed(deps, None, None, completed())  # redelivered
         assert [type(e) for e in plan_events(store)] == [AssessmentReportReceived]
         assert store.published == []
 
     async def test_a_non_compliance_adds_an_item_once_and_publishes_the_plan(
         self, deps: Remediation, store: InMemoryEventStore
     ) -> None:
-        await consumers.on_non_compliance_found(found(), deps, None)
-        await consumers.on_non_compliance_found(found(), deps, None)  # redelivered
+        await consumers.on_non_compliance_found(deps, None, None, found())
+        await consumers.on_non_compliance_found(deps, None, None, found())  # redelivered
         assert [type(e) for e in plan_events(store)] == [
             AssessmentReportReceived,
             ImprovementItemAdded,
@@ -55,7 +56,7 @@ class TestReactions:
     async def test_the_consumer_handlers_refuse_an_event_decoded_as_another_type(
         self, deps: Remediation
     ) -> None:
-        handle = consumers.consumer_handlers(deps)["NonComplianceFound"]
+        handle = bind_reactions(deps, consumers.EVENT_HANDLERS)["NonComplianceFound"]
         envelope = Envelope.model_validate(
             {
                 "id": "e1",
@@ -89,10 +90,10 @@ class TestBatchOfUpstreamEvents:
         ]
         for event in upstream:
             if isinstance(event, AssessmentCompleted):
-                await consumers.on_assessment_completed(event, other, None)
+                await consumers.on_assessment_completed(other, None, None, event)
             else:
                 assert isinstance(event, NonComplianceFound)
-                await consumers.on_non_compliance_found(event, other, None)
+                await consumers.on_non_compliance_found(other, None, None, event)
         batch = [delivered(event, number) for number, event in enumerate(upstream, start=1)]
         await consumers.consumer_batch_handler(deps)(cast(Any, None), batch)
 
