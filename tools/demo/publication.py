@@ -8,12 +8,10 @@ with the published content; from then on each change of a published item follows
 from __future__ import annotations
 
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tools.demo.common import StoryError, only, today
-
-if TYPE_CHECKING:
-    from tools.demo.story import Story
+from tools.demo.stage import Stage
 
 DRAFT = {
     "root_cause": "guards removed during a line change",
@@ -28,7 +26,7 @@ MEMBERS = [
 ]
 
 
-async def publish_the_plan(story: Story, own_factory: dict[str, str]) -> None:
+async def publish_the_plan(story: Stage, own_factory: dict[str, str]) -> None:
     out = story.outcome
     plan = f"/v1/improvement-plans/{out.factory_id}"
     story.say("story", "8. The factory drafts its plan; its committee (PICC) endorses it in a "
@@ -88,7 +86,7 @@ async def publish_the_plan(story: Story, own_factory: dict[str, str]) -> None:
               "an owner assigned (never who)")  # fmt: skip
 
 
-async def start_on_the_critical_item(story: Story, own_factory: dict[str, str]) -> None:
+async def start_on_the_critical_item(story: Stage, own_factory: dict[str, str]) -> None:
     story.say("story", "9. The factory starts on the critical item: the buyer hears of it")
     since = story.mark()
     await _move(story, own_factory, "factory", "in_progress")
@@ -100,7 +98,7 @@ async def start_on_the_critical_item(story: Story, own_factory: dict[str, str]) 
 
 
 async def finish_the_critical_item(
-    story: Story, own_factory: dict[str, str], assessor: dict[str, str]
+    story: Stage, own_factory: dict[str, str], assessor: dict[str, str]
 ) -> None:
     story.say("story", "12. The factory completes the critical item; an assessor verifies it")
     since = story.mark()
@@ -118,7 +116,7 @@ async def finish_the_critical_item(
         )
 
 
-async def _move(story: Story, auth: dict[str, str], who: str, status: str) -> dict[str, Any]:
+async def _move(story: Stage, auth: dict[str, str], who: str, status: str) -> dict[str, Any]:
     out = story.outcome
     moved: dict[str, Any] = await story.call(
         who, auth, "remediation", "POST",
@@ -128,7 +126,7 @@ async def _move(story: Story, auth: dict[str, str], who: str, status: str) -> di
     return moved
 
 
-def _check_published(story: Story, data: dict[str, Any], status: str) -> None:
+def _check_published(story: Stage, data: dict[str, Any], status: str) -> None:
     """A change of a published item carries the item's content."""
     item = data.get("item") or {}
     if (

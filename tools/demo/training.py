@@ -11,13 +11,11 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from libs.servicekit.auth import Role
 from tools.demo.common import StoryError, only, today
-
-if TYPE_CHECKING:
-    from tools.demo.story import Story
+from tools.demo.stage import Stage
 
 CAPACITY = 20
 # the sign-in sheet: a pseudonymous id per participant (the factory's own), a role of the
@@ -47,7 +45,7 @@ VISIT_FIELDS = {
 VISIT_DAYS = 1.5
 
 
-async def train_the_factory(story: Story, admin: dict[str, str], cluster: str) -> None:
+async def train_the_factory(story: Stage, admin: dict[str, str], cluster: str) -> None:
     out = story.outcome
     story.say("story", "10. The programme trains the factory's staff: an admin picks a course "
               "from the catalogue; a trainer of the country programme schedules a session, "
@@ -127,7 +125,7 @@ async def train_the_factory(story: Story, admin: dict[str, str], cluster: str) -
         _check_counts_only(delivery.event["data"], SESSION_FIELDS)
 
 
-async def advisory_visit(story: Story, advisor: dict[str, str]) -> None:
+async def advisory_visit(story: Stage, advisor: dict[str, str]) -> None:
     out = story.outcome
     items = [out.critical_item, out.other_item]
     story.say("story", "11. An enterprise advisor visits the factory: two plan items and the "
@@ -164,7 +162,7 @@ async def advisory_visit(story: Story, advisor: dict[str, str]) -> None:
 
 
 async def what_everyone_sees(
-    story: Story, buyer: dict[str, str], own_factory: dict[str, str]
+    story: Stage, buyer: dict[str, str], own_factory: dict[str, str]
 ) -> None:
     out = story.outcome
     story.say("story", "13. What each sees of the training and the visit")
@@ -175,7 +173,7 @@ async def what_everyone_sees(
     await _figures(story)
 
 
-async def _pick_course(story: Story, admin: dict[str, str], cluster: str) -> dict[str, Any]:
+async def _pick_course(story: Stage, admin: dict[str, str], cluster: str) -> dict[str, Any]:
     """A course whose topics cover the critical finding's cluster (else the catalogue's first)."""
     for query in (f"?topic={cluster}", ""):
         page = await story.call("admin", admin, "advisory", "GET", f"/v1/courses{query}")
@@ -189,7 +187,7 @@ async def _pick_course(story: Story, admin: dict[str, str], cluster: str) -> dic
     raise StoryError("the course catalogue is empty")
 
 
-async def _course_survey(story: Story, admin: dict[str, str], course_code: str) -> dict[str, Any]:
+async def _course_survey(story: Stage, admin: dict[str, str], course_code: str) -> dict[str, Any]:
     """The course's outcome survey: the first instrument it has, else one the admin publishes."""
     page = await story.call(
         "admin", admin, "advisory", "GET", f"/v1/surveys?course_code={course_code}"
@@ -207,7 +205,7 @@ async def _course_survey(story: Story, admin: dict[str, str], course_code: str) 
     return survey
 
 
-async def _advisory_knows_the_factory(story: Story, staff: dict[str, str]) -> None:
+async def _advisory_knows_the_factory(story: Stage, staff: dict[str, str]) -> None:
     """The advisory service learns of factories from the assessment service's events: wait for
     this one (a session for a factory it does not know yet is a 404, as for another country's)."""
     out = story.outcome
@@ -221,7 +219,7 @@ async def _advisory_knows_the_factory(story: Story, staff: dict[str, str]) -> No
     await story.eventually("the factory in the advisory service", known)
 
 
-async def _capacity_building(story: Story, own_factory: dict[str, str]) -> None:
+async def _capacity_building(story: Stage, own_factory: dict[str, str]) -> None:
     out = story.outcome
     wanted = {out.critical_item: {"session", "visit"}, out.other_item: {"visit"}}
 
@@ -257,7 +255,7 @@ async def _capacity_building(story: Story, own_factory: dict[str, str]) -> None:
         raise StoryError(f"remediation shows other capacity building: {found}")
 
 
-async def _buyer_summary(story: Story, buyer: dict[str, str]) -> None:
+async def _buyer_summary(story: Stage, buyer: dict[str, str]) -> None:
     """The buyer's portfolio entry (totals) and the factory's detail (by course and year)."""
     out = story.outcome
 
@@ -295,7 +293,7 @@ async def _buyer_summary(story: Story, buyer: dict[str, str]) -> None:
     out.training_summary = True
 
 
-async def _figures(story: Story) -> None:
+async def _figures(story: Stage) -> None:
     """The public programme figures (no token) of the factory's country and the session's year."""
     out = story.outcome
     year = out.training_year
