@@ -46,10 +46,6 @@ class Outcome:
     committee_meeting_id: str = ""
     session_id: str = ""
     visit_id: str = ""
-    # notifications offered the advisory events to the buyer's endpoint (else it has them not yet)
-    advisory_webhooks: bool = False
-    # buyer sharing showed the training and advisory summary
-    training_summary: bool = False
     training_participants: int = 0
     training_completions: int = 0
     training_year: int = 0

@@ -23,11 +23,11 @@ from tools.demo import publication, training
 from tools.demo.common import StoryError, today
 from tools.demo.stage import Outcome, Stage, Urls
 
-# What the buyer's endpoint subscribes to (with the advisory events while notifications offers
-# them); the second buyer (the "witness") takes plan updates only.
+# What the buyer's endpoint subscribes to; the second buyer (the "witness") takes plan updates
+# only.
 BUYER_EVENTS = ["AssessmentCompleted", "NonComplianceFound", "ImprovementPlanPublished",
-                "ImprovementPlanUpdated", "RemediationVerified"]  # fmt: skip
-ADVISORY_EVENTS = ["TrainingSessionDelivered", "AdvisoryVisitCompleted"]
+                "ImprovementPlanUpdated", "RemediationVerified", "TrainingSessionDelivered",
+                "AdvisoryVisitCompleted"]  # fmt: skip
 WITNESS_EVENTS = ["ImprovementPlanUpdated"]
 NON_CRITICAL_FINDINGS = 2
 
@@ -228,31 +228,13 @@ class Story(Stage):
                  "and nothing reached the buyer after the revocation")  # fmt: skip
 
     async def _register_endpoint(self, auth: dict[str, str], path: str, types: list[str]) -> str:
-        """The buyer's endpoint for `types`, and the advisory events for the first buyer while
-        notifications offers them (an endpoint asking for a type it does not deliver is a 422
-        listing the known ones, and changes nothing)."""
-        wanted = [*types, *ADVISORY_EVENTS] if path == self.outcome.buyer_path else types
-        body = {"url": self.receiver.url(path), "event_types": wanted,
-                "description": "demo receiver"}  # fmt: skip
-        response = await self.request(auth, "notifications", "POST", "/v1/webhook-endpoints", body)
-        unknown = (
-            set(response.json().get("unknown") or ()) if response.status_code == 422 else set()
-        )
-        if unknown and unknown <= set(ADVISORY_EVENTS):
-            self.say("notifications", f"does not deliver {', '.join(sorted(unknown))} yet (422)")
-            wanted = [name for name in wanted if name not in unknown]
-            response = await self.request(
-                auth, "notifications", "POST", "/v1/webhook-endpoints",
-                {**body, "event_types": wanted},
-            )  # fmt: skip
-        if response.status_code != 201:
-            raise StoryError(f"notifications answered {response.status_code}: {response.text}")
-        self.say("buyer", f"POST notifications/v1/webhook-endpoints → {response.status_code}")
-        endpoint = response.json()
+        endpoint = await self.call(
+            "buyer", auth, "notifications", "POST", "/v1/webhook-endpoints", expect=201,
+            body={"url": self.receiver.url(path), "event_types": types,
+                  "description": "demo receiver"},
+        )  # fmt: skip
         self.receiver.expect(path, endpoint["secret"])
-        if path == self.outcome.buyer_path:
-            self.outcome.advisory_webhooks = set(ADVISORY_EVENTS) <= set(wanted)
-        self.say("notifications", f"endpoint {endpoint['endpoint_id']} for {wanted}")
+        self.say("notifications", f"endpoint {endpoint['endpoint_id']} for {types}")
         return str(endpoint["endpoint_id"])
 
     async def _pick_questions(

@@ -3,9 +3,9 @@ picks a course from the catalogue; a trainer of the factory's country programme 
 session at the factory for the critical plan item, enters the whole sign-in sheet in one
 request, the survey forms before and after, and delivers it; an assessor, as the factory's
 enterprise advisor, plans and completes a visit for two plan items and the committee's meeting.
-Then what each sees of it: the buyer its training and advisory summary (buyer sharing) and the
-public events as webhooks (while notifications offers them), remediation the capacity building on
-the plan's items, and everyone the public programme figures."""
+The buyer receives the public events as signed webhooks. Then what each sees of it: the buyer its
+training and advisory summary (buyer sharing), remediation the capacity building on the plan's
+items, and everyone the public programme figures."""
 
 from __future__ import annotations
 
@@ -117,12 +117,11 @@ async def train_the_factory(story: Stage, admin: dict[str, str], cluster: str) -
     out.training_participants = int(delivered["participants"])
     out.training_completions = int(delivered["completions"])
     out.training_year = start.year
-    if out.advisory_webhooks:
-        delivery = only(
-            await story.webhooks("the training's webhook", since, TrainingSessionDelivered=1),
-            "TrainingSessionDelivered",
-        )
-        _check_counts_only(delivery.event["data"], SESSION_FIELDS)
+    delivery = only(
+        await story.webhooks("the training's webhook", since, TrainingSessionDelivered=1),
+        "TrainingSessionDelivered",
+    )
+    _check_counts_only(delivery.event["data"], SESSION_FIELDS)
 
 
 async def advisory_visit(story: Stage, advisor: dict[str, str]) -> None:
@@ -153,23 +152,19 @@ async def advisory_visit(story: Stage, advisor: dict[str, str]) -> None:
     for cycle in days["cycles"]:
         story.say("advisory", f"cycle {cycle['cycle']} (report of {cycle['report_date']}): "
                   f"{cycle['visits']} visit(s), {cycle['days']} advisory day(s)")  # fmt: skip
-    if out.advisory_webhooks:
-        delivery = only(
-            await story.webhooks("the visit's webhook", since, AdvisoryVisitCompleted=1),
-            "AdvisoryVisitCompleted",
-        )
-        _check_counts_only(delivery.event["data"], VISIT_FIELDS)
+    delivery = only(
+        await story.webhooks("the visit's webhook", since, AdvisoryVisitCompleted=1),
+        "AdvisoryVisitCompleted",
+    )
+    _check_counts_only(delivery.event["data"], VISIT_FIELDS)
 
 
 async def what_everyone_sees(
     story: Stage, buyer: dict[str, str], own_factory: dict[str, str]
 ) -> None:
-    out = story.outcome
     story.say("story", "13. What each sees of the training and the visit")
     await _capacity_building(story, own_factory)
     await _buyer_summary(story, buyer)
-    if not out.advisory_webhooks:
-        story.say("notifications", "the advisory events are not offered to buyers' webhooks yet")
     await _figures(story)
 
 
@@ -290,7 +285,6 @@ async def _buyer_summary(story: Stage, buyer: dict[str, str]) -> None:
     for row in summary["advisory_by_year"]:
         story.say("buyer_sharing", f"{row['year']}: {row['visits']} advisory visit(s), "
                   f"{row['advisory_days']} day(s)")  # fmt: skip
-    out.training_summary = True
 
 
 async def _figures(story: Stage) -> None:
