@@ -14,26 +14,18 @@ from hypothesis import strategies as st
 from libs.servicekit.auth import Role
 from libs.servicekit.http import INT32_MAX, encode_cursor
 from services.remediation.tests.integration.conftest import Service
-from services.remediation.tests.integration.properties import (
-    ANY_DAY,
-    ANY_JSON,
-    ANY_TEXT,
-    EXTREME_INTS,
-    cursors,
-    for_all,
-)
 from services.remediation.tests.integration.test_api import FACTORY, given_plan
 from services.remediation.tests.integration.test_bad_input import COMMITTEE, given_committee
+from tools.hostile import ANY_DATE, ANY_VALUE, JSON_CONTENT, cursors, for_all, json_body
 
 pytestmark = pytest.mark.integration
 
 PLANS = f"/v1/improvement-plans/{FACTORY}"
-TEXT_OR_JSON = ANY_TEXT | ANY_JSON
 # every paginated list of the service, with the fields of its cursor
 LISTS: dict[str, dict[str, st.SearchStrategy[Any]]] = {
-    "/v1/improvement-plans": {"factory_id": TEXT_OR_JSON},
-    f"{PLANS}/items": {"due_date": ANY_DAY, "item_id": TEXT_OR_JSON},
-    f"{COMMITTEE}/meetings": {"offset": EXTREME_INTS | st.integers() | ANY_JSON},
+    "/v1/improvement-plans": {"factory_id": ANY_VALUE},
+    f"{PLANS}/items": {"due_date": ANY_DATE, "item_id": ANY_VALUE},
+    f"{COMMITTEE}/meetings": {"offset": ANY_VALUE},
 }
 
 
@@ -87,7 +79,9 @@ async def test_every_due_date_is_accepted_in_its_window_or_a_4xx_that_changes_no
     async def check(due_date: Any) -> None:
         before = (await service.client.get(path, headers=factory)).json()
         version = (await service.client.get(PLANS, headers=factory)).json()["version"]
-        response = await service.client.patch(path, json={"due_date": due_date}, headers=factory)
+        response = await service.client.patch(
+            path, content=json_body({"due_date": due_date}), headers={**factory, **JSON_CONTENT}
+        )
         if response.status_code == 200:
             assert date(2024, 3, 1) <= date.fromisoformat(response.json()["due_date"])
             assert date.fromisoformat(response.json()["due_date"]) <= date(2024, 3, 31)
@@ -96,7 +90,7 @@ async def test_every_due_date_is_accepted_in_its_window_or_a_4xx_that_changes_no
         assert (await service.client.get(path, headers=factory)).json() == before
         assert (await service.client.get(PLANS, headers=factory)).json()["version"] == version
 
-    await for_all(ANY_DAY | st.just("2024-03-20"), check, examples=150)
+    await for_all(ANY_DATE | st.just("2024-03-20"), check, examples=150)
 
 
 async def test_every_meeting_date_is_accepted_when_past_or_a_4xx_that_changes_nothing(
@@ -110,8 +104,8 @@ async def test_every_meeting_date_is_accepted_when_past_or_a_4xx_that_changes_no
         before = (await service.client.get(COMMITTEE, headers=factory)).json()
         response = await service.client.post(
             f"{COMMITTEE}/meetings",
-            json={"held_on": held_on, "attendees": list(ids.values())},
-            headers=factory,
+            content=json_body({"held_on": held_on, "attendees": list(ids.values())}),
+            headers={**factory, **JSON_CONTENT},
         )
         if response.status_code == 201:
             assert response.json()["version"] == before["version"] + 1
@@ -119,4 +113,4 @@ async def test_every_meeting_date_is_accepted_when_past_or_a_4xx_that_changes_no
         assert_problem(response, 422, sent=held_on)
         assert (await service.client.get(COMMITTEE, headers=factory)).json() == before
 
-    await for_all(ANY_DAY | st.just("2024-03-04"), check, examples=150)
+    await for_all(ANY_DATE | st.just("2024-03-04"), check, examples=150)
