@@ -22,6 +22,18 @@ class PublicContract:
     registry: EventRegistry
     translate: Callable[[DomainEvent, Any], Sequence[DomainEvent]]
 
+    @classmethod
+    def of(
+        cls,
+        service: str,
+        events: Sequence[type[DomainEvent]],
+        translate: Callable[[DomainEvent, Any], Sequence[DomainEvent]],
+    ) -> PublicContract:
+        """The contract of `service`: its public event classes and the translation to them."""
+        registry = EventRegistry(service)
+        registry.register_all(*events)
+        return cls(registry, translate)
+
 
 def public_event_id(internal_event_id: str, public_type: str) -> str:
     """A public event's id is derived from the internal event it comes from, so translating the

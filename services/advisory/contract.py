@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from libs.domain.contract import PublicContract
-from libs.domain.envelope import DomainEvent, EventRegistry
+from libs.domain.envelope import DomainEvent
 from services.advisory.domain import factory as factories
 from services.advisory.domain import visit as visits
 
@@ -138,10 +138,4 @@ def translate(event: DomainEvent, state: Any = None) -> Sequence[DomainEvent]:
     return []
 
 
-def make_public_registry() -> EventRegistry:
-    registry = EventRegistry(SERVICE)
-    registry.register_all(*PUBLIC_EVENTS)
-    return registry
-
-
-CONTRACT = PublicContract(make_public_registry(), translate)
+CONTRACT = PublicContract.of(SERVICE, PUBLIC_EVENTS, translate)

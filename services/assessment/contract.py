@@ -22,7 +22,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from libs.domain.contract import PublicContract
-from libs.domain.envelope import DomainEvent, EventRegistry
+from libs.domain.envelope import DomainEvent
 from services.assessment.domain import assessment_events as internal
 from services.assessment.domain import factory as internal_factory
 
@@ -341,10 +341,4 @@ def _non_compliance(event: internal.NonComplianceFound) -> list[DomainEvent]:
     return found
 
 
-def make_public_registry() -> EventRegistry:
-    registry = EventRegistry(SERVICE)
-    registry.register_all(*PUBLIC_EVENTS)
-    return registry
-
-
-CONTRACT = PublicContract(make_public_registry(), translate)
+CONTRACT = PublicContract.of(SERVICE, PUBLIC_EVENTS, translate)

@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import Field
 
 from libs.domain.contract import PublicContract
-from libs.domain.envelope import DomainEvent, EventRegistry, event_type
+from libs.domain.envelope import DomainEvent, event_type
 from libs.domain.identifiers import name_id
 from services.buyer_sharing.domain import access_request, buyer, sharing
 
@@ -261,10 +261,4 @@ def translate(event: DomainEvent, state: Any = None) -> Sequence[DomainEvent]:
     return []
 
 
-def make_public_registry() -> EventRegistry:
-    registry = EventRegistry(SERVICE)
-    registry.register_all(*PUBLIC_EVENTS, *RELAY_EVENTS)
-    return registry
-
-
-CONTRACT = PublicContract(make_public_registry(), translate)
+CONTRACT = PublicContract.of(SERVICE, (*PUBLIC_EVENTS, *RELAY_EVENTS), translate)

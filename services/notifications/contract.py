@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import Field
 
 from libs.domain.contract import PublicContract
-from libs.domain.envelope import DomainEvent, EventRegistry
+from libs.domain.envelope import DomainEvent
 from services.notifications.domain import SERVICE, endpoint
 
 
@@ -41,10 +41,4 @@ def translate(event: DomainEvent, _state: Any = None) -> Sequence[DomainEvent]:
     return []
 
 
-def make_public_registry() -> EventRegistry:
-    registry = EventRegistry(SERVICE)
-    registry.register_all(*PUBLIC_EVENTS)
-    return registry
-
-
-CONTRACT = PublicContract(make_public_registry(), translate)
+CONTRACT = PublicContract.of(SERVICE, PUBLIC_EVENTS, translate)

@@ -23,7 +23,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from libs.domain.contract import PublicContract
-from libs.domain.envelope import DomainEvent, EventRegistry
+from libs.domain.envelope import DomainEvent
 from services.remediation.domain import committee as committee_events
 from services.remediation.domain import plan_events
 from services.remediation.domain.capacity import CapacityBuilding
@@ -190,12 +190,6 @@ PUBLIC_EVENTS: tuple[type[DomainEvent], ...] = (
 )
 
 
-def make_public_registry() -> EventRegistry:
-    registry = EventRegistry(SERVICE)
-    registry.register_all(*PUBLIC_EVENTS)
-    return registry
-
-
 def _item(item: ImprovementItem) -> PlanItem:
     """The item's public summary: its content only once a publication carried it."""
     published = item.published
@@ -352,7 +346,7 @@ translate = translator(DueDatePolicy())
 
 
 def contract(policy: DueDatePolicy) -> PublicContract:
-    return PublicContract(make_public_registry(), translator(policy))
+    return PublicContract.of(SERVICE, PUBLIC_EVENTS, translator(policy))
 
 
 CONTRACT = contract(DueDatePolicy())
