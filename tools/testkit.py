@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from libs.domain.envelope import Envelope, event_type
+from libs.events.nats import NatsConnection, subject_for
 from libs.servicekit.migrations import run_migrations
 from libs.servicekit.service import ServiceDefinition
 
@@ -74,4 +75,21 @@ class UpstreamEnvelopes:
             correlationid=str(uuid.uuid4()),
             streamid=stream_id,
             streamversion=version,
+        )
+
+
+async def publish_as_relays(
+    nats: NatsConnection, prefix: str, envelopes: Sequence[Envelope]
+) -> None:
+    """Publish events on NATS as their producers' relays would: each on its service's stream and
+    subject, with its id as `Nats-Msg-Id`."""
+    js = nats.jetstream()
+    for service in {envelope.service for envelope in envelopes}:
+        await nats.ensure_stream(prefix, service)
+    for envelope in envelopes:
+        await js.publish(
+            subject_for(prefix, envelope.service, envelope.event_name, envelope.schema_version),
+            envelope.to_json(),
+            headers={"Nats-Msg-Id": envelope.id},
+            timeout=5,
         )

@@ -17,7 +17,6 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from libs.domain.envelope import Envelope
-from libs.events.nats import subject_for
 from libs.servicekit.auth import Role, mint_token
 from libs.servicekit.service import Service as AssembledService
 from services.buyer_sharing.consumers import DURABLES
@@ -25,7 +24,12 @@ from services.buyer_sharing.dependencies import Dependencies
 from services.buyer_sharing.service import SERVICE
 from services.buyer_sharing.settings import BuyerSharingSettings
 from services.buyer_sharing.tables import SCHEMA
-from tools.testkit import MovableClock, UpstreamEnvelopes, migrated_database_fixture
+from tools.testkit import (
+    MovableClock,
+    UpstreamEnvelopes,
+    migrated_database_fixture,
+    publish_as_relays,
+)
 
 
 @dataclass
@@ -102,18 +106,9 @@ class Service:
 
     async def publish(self, envelopes: list[Envelope]) -> None:
         """Publish on NATS as the producing services' relays would."""
-        runtime = self.assembled.runtime
-        prefix = self.settings.subject_prefix
-        js = runtime.nats.jetstream()
-        for service in {envelope.service for envelope in envelopes}:
-            await runtime.nats.ensure_stream(prefix, service)
-        for envelope in envelopes:
-            await js.publish(
-                subject_for(prefix, envelope.service, envelope.event_name, envelope.schema_version),
-                envelope.to_json(),
-                headers={"Nats-Msg-Id": envelope.id},
-                timeout=5,
-            )
+        await publish_as_relays(
+            self.assembled.runtime.nats, self.settings.subject_prefix, envelopes
+        )
 
     async def caught_up(self) -> bool:
         """Whether every consumer has applied and acknowledged all that was published to it so

@@ -20,14 +20,13 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from libs.domain.envelope import Envelope, event_type
-from libs.events.nats import subject_for
 from libs.servicekit.auth import Role, mint_token
 from libs.servicekit.service import Service
 from services.notifications.handlers import Dependencies
 from services.notifications.service import SERVICE
 from services.notifications.settings import NotificationsSettings
 from services.notifications.tables import SCHEMA
-from tools.testkit import UpstreamEnvelopes, migrated_database_fixture
+from tools.testkit import UpstreamEnvelopes, migrated_database_fixture, publish_as_relays
 
 
 @dataclass
@@ -198,18 +197,9 @@ class Running:
 
     async def publish(self, *envelopes: Envelope) -> None:
         """Publish on NATS as the producing services' relays would."""
-        runtime = self.assembled.runtime
-        prefix = self.settings.subject_prefix
-        js = runtime.nats.jetstream()
-        for service in {envelope.service for envelope in envelopes}:
-            await runtime.nats.ensure_stream(prefix, service)
-        for envelope in envelopes:
-            await js.publish(
-                subject_for(prefix, envelope.service, envelope.event_name, envelope.schema_version),
-                envelope.to_json(),
-                headers={"Nats-Msg-Id": envelope.id},
-                timeout=5,
-            )
+        await publish_as_relays(
+            self.assembled.runtime.nats, self.settings.subject_prefix, envelopes
+        )
 
     async def scalar(self, sql: str, **params: Any) -> Any:
         async with self.assembled.engine.connect() as connection:
