@@ -16,9 +16,9 @@ from libs.servicekit.http import (
     next_page,
     parse_if_match,
 )
-from libs.servicekit.service import RunCommand
+from libs.servicekit.service import RunCommand, run_as
 from libs.servicekit.types import PathId
-from services.advisory.api.common import Deps, Reader, Trainer, actor_of, answered, run_as
+from services.advisory.api.common import Deps, Reader, Trainer, actor_of, answered
 from services.advisory.api.sessions import visible_session
 from services.advisory.commands import RecordAttendance, RecordSurveyResponses
 from services.advisory.domain.actor import FACTORY

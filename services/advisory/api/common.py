@@ -8,11 +8,10 @@ from typing import Annotated, Any
 from fastapi import Depends, Query, Response
 
 from libs.domain.aggregate import Change
-from libs.domain.envelope import event_context
 from libs.domain.types import ID_MAX_LENGTH, ID_PATTERN
 from libs.servicekit.auth import Principal, Role, require_roles
 from libs.servicekit.http import set_etag
-from libs.servicekit.service import RunCommand, dependencies
+from libs.servicekit.service import dependencies
 from services.advisory.domain.actor import Actor
 from services.advisory.handlers.dependencies import Dependencies
 
@@ -43,14 +42,6 @@ def actor_of(principal: Principal) -> Actor:
         factory_id=principal.factory_id,
         countries=principal.countries,
     )
-
-
-async def run_as(
-    run: RunCommand, principal: Principal, correlation_id: str | None, command: object
-) -> Change[Any]:
-    """Run a command through its handler; its events name the caller and the correlation id."""
-    with event_context(correlation_id=correlation_id, actor=principal.subject):
-        return await run(command)
 
 
 def answered(change: Change[Any], response: Response) -> dict[str, Any]:

@@ -16,9 +16,9 @@ from libs.servicekit.http import (
     parse_if_match,
     set_etag,
 )
-from libs.servicekit.service import RunCommand
+from libs.servicekit.service import RunCommand, run_as
 from libs.servicekit.types import PathId
-from services.advisory.api.common import Admin, Anyone, Deps, actor_of, answered, run_as
+from services.advisory.api.common import Admin, Anyone, Deps, actor_of, answered
 from services.advisory.commands import DefineCourse, RetireCourse, ReviseCourse
 from services.advisory.domain.course import CourseDetails
 from services.advisory.domain.vocabulary import Cluster, ParticipantRole

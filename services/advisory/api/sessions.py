@@ -18,7 +18,7 @@ from libs.servicekit.http import (
     parse_if_match,
     set_etag,
 )
-from libs.servicekit.service import RunCommand
+from libs.servicekit.service import RunCommand, run_as
 from libs.servicekit.types import PathId
 from services.advisory.api.common import (
     Country,
@@ -28,7 +28,6 @@ from services.advisory.api.common import (
     Trainer,
     actor_of,
     answered,
-    run_as,
     upper,
 )
 from services.advisory.commands import (

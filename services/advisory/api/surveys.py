@@ -17,7 +17,7 @@ from libs.servicekit.http import (
     parse_if_match,
     set_etag,
 )
-from libs.servicekit.service import RunCommand
+from libs.servicekit.service import RunCommand, run_as
 from libs.servicekit.types import PathId
 from services.advisory.api.common import (
     Admin,
@@ -29,7 +29,6 @@ from services.advisory.api.common import (
     Year,
     actor_of,
     answered,
-    run_as,
     upper,
 )
 from services.advisory.commands import PublishSurvey, ReviseSurvey

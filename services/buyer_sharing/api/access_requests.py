@@ -17,7 +17,7 @@ from libs.servicekit.http import (
     next_page,
     set_etag,
 )
-from libs.servicekit.service import RunCommand
+from libs.servicekit.service import RunCommand, run_as
 from libs.servicekit.types import PathId
 from services.buyer_sharing.api.common import (
     BuyerUser,
@@ -25,7 +25,6 @@ from services.buyer_sharing.api.common import (
     FactoryUser,
     Party,
     answer_of,
-    run_as,
     staff_countries,
 )
 from services.buyer_sharing.commands import (

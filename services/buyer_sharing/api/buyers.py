@@ -15,7 +15,7 @@ from libs.servicekit.http import (
     next_page,
     set_etag,
 )
-from libs.servicekit.service import RunCommand
+from libs.servicekit.service import RunCommand, run_as
 from libs.servicekit.types import PathId
 from services.buyer_sharing.api.common import (
     Admin,
@@ -23,7 +23,6 @@ from services.buyer_sharing.api.common import (
     Deps,
     answer_of,
     own_buyer,
-    run_as,
 )
 from services.buyer_sharing.commands import RegisterBuyer
 from services.buyer_sharing.ids import new_id

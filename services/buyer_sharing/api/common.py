@@ -1,5 +1,5 @@
 """What every router of buyer sharing shares: the role aliases, the service's dependencies
-(`Deps`), running a command as the caller (`run_as`), and the tenancy rule for buyers.
+(`Deps`) and the tenancy rule for buyers; commands run with the library's `run_as`.
 
 Tenancy: a buyer user acts only for the buyer of its `buyer_id` claim, a factory user only for
 the factory of its `factory_id` claim; anything of another tenant, or a factory not shared with
@@ -11,14 +11,12 @@ not known here, is a 404 to a programme admin and absent from its lists; the hea
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Query
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.domain.aggregate import Change
-from libs.domain.envelope import event_context
 from libs.domain.errors import NotFound
 from libs.servicekit.auth import Principal, Role, require_roles
 from libs.servicekit.service import dependencies
@@ -36,18 +34,6 @@ AdminOrFactory = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.FAC
 Party = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.BUYER, Role.FACTORY))]
 CountryFilter = Annotated[CountryCode | None, Query()]
 Year = Annotated[int, Query(ge=2000, le=2099)]
-
-
-async def run_as(
-    run: Callable[[object], Awaitable[Change[Any]]],
-    principal: Principal,
-    correlation_id: str | None,
-    command: object,
-) -> Change[Any]:
-    """Run `command` through the service's registry, its events attributed to the caller and
-    correlated with the request."""
-    with event_context(correlation_id=correlation_id, actor=principal.subject):
-        return await run(command)
 
 
 def answer_of(change: Change[Any]) -> dict[str, Any]:

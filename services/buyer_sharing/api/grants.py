@@ -20,7 +20,7 @@ from libs.servicekit.http import (
     set_etag,
 )
 from libs.servicekit.problems import ProblemError
-from libs.servicekit.service import RunCommand
+from libs.servicekit.service import RunCommand, run_as
 from libs.servicekit.types import PathId
 from services.buyer_sharing.api.common import (
     AdminOrFactory,
@@ -28,7 +28,6 @@ from services.buyer_sharing.api.common import (
     Party,
     answer_of,
     require_programme,
-    run_as,
     staff_countries,
     within_programme,
 )

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from libs.servicekit.auth import Role
 from libs.servicekit.http import CorrelationId, IdempotencyKey, Page, Pagination, next_page
-from libs.servicekit.service import RunCommand
+from libs.servicekit.service import RunCommand, run_as
 from libs.servicekit.types import PathId
 from services.buyer_sharing.api.common import (
     Admin,
@@ -18,7 +18,6 @@ from services.buyer_sharing.api.common import (
     CountryFilter,
     Deps,
     answer_of,
-    run_as,
     staff_countries,
 )
 from services.buyer_sharing.commands import DeclareAuditReliance, WithdrawAuditReliance

@@ -19,10 +19,10 @@ from libs.servicekit.http import (
     set_etag,
 )
 from libs.servicekit.problems import NotFound
-from libs.servicekit.service import RunCommand
+from libs.servicekit.service import RunCommand, run_as
 from libs.servicekit.types import PathId
 from services.remediation import queries
-from services.remediation.api.common import Deps, check_access, require_committee_editor, run_as
+from services.remediation.api.common import Deps, check_access, require_committee_editor
 from services.remediation.commands import LogCommitteeMeeting, NewMember, SetCommitteeMembers
 from services.remediation.schemas import (
     MEETINGS_ON_COMMITTEE,

@@ -4,28 +4,18 @@ programme: the plan's read model knows its factory's country)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends
 
-from libs.domain.aggregate import Change
-from libs.domain.envelope import event_context
 from libs.servicekit.auth import Principal, Role
 from libs.servicekit.problems import Forbidden, NotFound
-from libs.servicekit.service import RunCommand, dependencies
+from libs.servicekit.service import dependencies
 from services.remediation import queries
 from services.remediation.handlers import Remediation
 
 Deps = Annotated[Remediation, Depends(dependencies)]
 """The handlers' dependencies: the routes' queries read on `deps.store.reading()`."""
-
-
-async def run_as(
-    run: RunCommand, principal: Principal, correlation_id: str | None, command: object
-) -> Change[Any]:
-    """Run the command through its handler, its events correlated and attributed to the caller."""
-    with event_context(correlation_id=correlation_id, actor=principal.subject):
-        return await run(command)
 
 
 async def check_access(deps: Remediation, principal: Principal, factory_id: str) -> None:

@@ -21,14 +21,13 @@ from libs.servicekit.http import (
     set_etag,
 )
 from libs.servicekit.problems import Forbidden, NotFound
-from libs.servicekit.service import RunCommand
+from libs.servicekit.service import RunCommand, run_as
 from libs.servicekit.types import PathId
 from services.remediation import queries
 from services.remediation.api.common import (
     Deps,
     check_access,
     require_factory_user,
-    run_as,
 )
 from services.remediation.commands import ChangeItemDetails, ChangeItemStatus, PublishPlan
 from services.remediation.domain.plan_events import Actor, ItemStatus
