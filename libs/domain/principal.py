@@ -51,8 +51,14 @@ class Principal:
         """Whether this staff member may act on a factory of `country` (a factory, a buyer or a
         staff member of another country programme may not; a factory of unknown country only
         for the headquarters)."""
-        if not self.is_staff:
-            return False
-        if self.countries is None:
-            return True
-        return country is not None and country.upper() in self.countries
+        return staff_works_in(self.role, self.countries, country)
+
+
+def staff_works_in(role: str, countries: frozenset[str] | None, country: str | None) -> bool:
+    """The country-programme rule: staff (admin, assessor, trainer) act on factories of their
+    countries (`None`: every country, the headquarters); nobody else does as staff."""
+    if role not in STAFF_ROLES:
+        return False
+    if countries is None:
+        return True
+    return country is not None and country.upper() in countries

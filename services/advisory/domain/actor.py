@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from libs.domain.principal import staff_works_in
+
 ADMIN = "admin"
 ASSESSOR = "assessor"
 TRAINER = "trainer"
 FACTORY = "factory"
-STAFF = frozenset({ADMIN, ASSESSOR, TRAINER})
 
 
 @dataclass(frozen=True)
@@ -25,13 +26,9 @@ class Actor:
         return self.role == ADMIN
 
     def works_in(self, country: str | None) -> bool:
-        """Programme staff act on factories of their own country programmes only (as
-        `libs.servicekit.auth.Principal.works_in`)."""
-        if self.role not in STAFF:
-            return False
-        if self.countries is None:
-            return True
-        return country is not None and country.upper() in self.countries
+        """Programme staff act on factories of their own country programmes only (the rule of
+        `libs.domain.principal`)."""
+        return staff_works_in(self.role, self.countries, country)
 
     def sees(self, country: str | None, factory_ids: tuple[str, ...]) -> bool:
         """Whether a session or visit of these factories in this country is the caller's to see:
