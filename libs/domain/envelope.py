@@ -42,10 +42,17 @@ class DomainEvent(BaseModel):
 class Envelope(BaseModel):
     """A CloudEvents 1.0 structured-mode JSON document; also the body of a webhook.
 
-    Extension attributes (lowercase, as the spec requires): `traceparent`/`tracestate` (W3C trace
-    context), `correlationid` and `causationid`, and `streamid`/`streamversion`, the aggregate stream
-    and its version, so consumers can order and de-duplicate per aggregate. Unknown extension
-    attributes from newer producers are kept and round-trip unchanged.
+    `time` is business time, as CloudEvents defines it: when the fact happened (a report's
+    completion, a grant, a training day). For a command through the live API that is the moment
+    it was recorded; for a fact imported from a programme's history it is in the past.
+
+    Extension attributes (lowercase, as the spec requires): `recordedtime`, when the event store
+    recorded the fact (absent on events recorded before business time existed: then `time`);
+    `importedfrom`, the history bundle an imported fact came from (absent for live facts);
+    `traceparent`/`tracestate` (W3C trace context), `correlationid` and `causationid`, and
+    `streamid`/`streamversion`, the aggregate stream and its version, so consumers can order and
+    de-duplicate per aggregate. Unknown extension attributes from newer producers are kept and
+    round-trip unchanged.
     """
 
     model_config = ConfigDict(frozen=True, extra="allow")
@@ -64,6 +71,18 @@ class Envelope(BaseModel):
     causationid: str | None = None
     streamid: str
     streamversion: int = Field(ge=1)
+    recordedtime: datetime | None = None
+    importedfrom: str | None = None
+
+    @property
+    def recorded_time(self) -> datetime:
+        """When the store recorded the fact (`time` is when it happened)."""
+        return self.recordedtime if self.recordedtime is not None else self.time
+
+    @property
+    def imported(self) -> bool:
+        """The fact came from a programme's history bundle, not from the live API."""
+        return self.importedfrom is not None
 
     @property
     def service(self) -> str:
@@ -174,12 +193,36 @@ class EventRegistry:
 
 
 @dataclass(frozen=True)
+class ImportOrigin:
+    """Where an imported fact came from: the history bundle (its id and checksum), the record's
+    kind and source id in it, and who imported it."""
+
+    bundle_id: str
+    bundle_checksum: str | None
+    kind: str
+    source_id: str
+    imported_by: str
+
+    def as_metadata(self) -> dict[str, str | None]:
+        return {
+            "bundle": self.bundle_id,
+            "checksum": self.bundle_checksum,
+            "kind": self.kind,
+            "source_id": self.source_id,
+            "imported_by": self.imported_by,
+        }
+
+
+@dataclass(frozen=True)
 class EventContext:
-    """Who and what caused the events appended in this context (request or consumed event)."""
+    """Who and what caused the events appended in this context (request or consumed event), and
+    when the facts happened: `occurred_at` None is "now" (the time they are recorded)."""
 
     correlation_id: str
     causation_id: str | None = None
     actor: str | None = None
+    occurred_at: datetime | None = None
+    imported: ImportOrigin | None = None
 
 
 _context: ContextVar[EventContext | None] = ContextVar("event_context", default=None)
@@ -192,10 +235,67 @@ def current_context() -> EventContext:
 
 @contextmanager
 def event_context(
-    correlation_id: str | None = None, causation_id: str | None = None, actor: str | None = None
+    correlation_id: str | None = None,
+    causation_id: str | None = None,
+    actor: str | None = None,
+    *,
+    occurred_at: datetime | None = None,
+    imported: ImportOrigin | None = None,
 ) -> Iterator[EventContext]:
-    """Set correlation/causation/actor for events appended inside the block."""
-    context = EventContext(correlation_id or str(uuid.uuid4()), causation_id, actor)
+    """Set correlation/causation/actor (and business time, import origin) for events appended
+    inside the block."""
+    context = EventContext(
+        correlation_id or str(uuid.uuid4()), causation_id, actor, occurred_at, imported
+    )
+    token = _context.set(context)
+    try:
+        yield context
+    finally:
+        _context.reset(token)
+
+
+def consumed_context(envelope: Envelope) -> EventContext:
+    """The context of events a consumer appends in reaction to `envelope`: caused by it, and, for
+    an imported fact, happened when it did and imported from the same bundle (so what follows
+    from the past is the past too, and is not announced as news)."""
+    if envelope.importedfrom is None:
+        return EventContext(envelope.correlationid, envelope.id)
+    origin = ImportOrigin(
+        bundle_id=envelope.importedfrom,
+        bundle_checksum=None,
+        kind="derived",
+        source_id=envelope.id,
+        imported_by=envelope.source,
+    )
+    return EventContext(envelope.correlationid, envelope.id, None, envelope.time, origin)
+
+
+@contextmanager
+def in_context(context: EventContext) -> Iterator[EventContext]:
+    """Events appended inside the block have `context`."""
+    token = _context.set(context)
+    try:
+        yield context
+    finally:
+        _context.reset(token)
+
+
+@contextmanager
+def business_time(
+    occurred_at: datetime, *, imported: ImportOrigin | None = None
+) -> Iterator[EventContext]:
+    """Events appended inside the block happened at `occurred_at` (an aware datetime), and came
+    from `imported` when given; the rest of the current context (correlation, actor) is kept."""
+    if occurred_at.tzinfo is None:
+        raise ValueError("business time must be timezone-aware")
+    outer = current_context()
+    context = EventContext(
+        outer.correlation_id,
+        outer.causation_id,
+        imported.imported_by if imported is not None else outer.actor,
+        occurred_at,
+        imported,
+    )
     token = _context.set(context)
     try:
         yield context

@@ -42,7 +42,8 @@ from libs.domain.envelope import (
     Envelope,
     EventRegistry,
     UnknownEventType,
-    event_context,
+    consumed_context,
+    in_context,
 )
 from libs.events.faults import is_infrastructure_error
 from libs.events.nats import NatsConnection, stream_name
@@ -542,7 +543,7 @@ class ConsumerRunner:
                     "cloudevents.event_type": envelope.type,
                 },
             ),
-            event_context(correlation_id=envelope.correlationid, causation_id=envelope.id),
+            in_context(consumed_context(envelope)),
         ):
             await self.subscription.handlers[envelope.event_name](connection, envelope, item.event)
 

@@ -90,6 +90,23 @@ class RecordedEvent:
         value = self.metadata.get("actor")
         return str(value) if value is not None else None
 
+    @property
+    def occurred_at(self) -> datetime:
+        """Business time: when the fact happened (imported facts: in the past), else when it was
+        recorded. Read from the metadata only when it may hold one."""
+        if '"occurred_at"' not in self.metadata_json:
+            return self.recorded_at
+        value = self.metadata.get("occurred_at")
+        return datetime.fromisoformat(value) if isinstance(value, str) else self.recorded_at
+
+    @property
+    def imported(self) -> dict[str, Any] | None:
+        """The history bundle, kind, source id and importer of an imported fact (else None)."""
+        if '"imported"' not in self.metadata_json:
+            return None
+        value = self.metadata.get("imported")
+        return value if isinstance(value, dict) else None
+
 
 def recorded_from_row(
     stream_id: str,
@@ -464,7 +481,9 @@ class _StreamAccess(ABC):
                 source=store.source,
                 type=store.registry.type_of(event),
                 subject=subject,
-                time=recorded_at,
+                time=context.occurred_at or recorded_at,
+                recordedtime=recorded_at,
+                importedfrom=context.imported.bundle_id if context.imported is not None else None,
                 data=event.model_dump(mode="json"),
                 traceparent=carrier.get("traceparent"),
                 tracestate=carrier.get("tracestate"),
@@ -479,16 +498,19 @@ class _StreamAccess(ABC):
         metadata = []
         for context in contexts:
             if id(context) not in encoded:
-                encoded[id(context)] = json.dumps(
-                    {
-                        "source": store.source,
-                        "correlationid": context.correlation_id,
-                        "causationid": context.causation_id,
-                        "traceparent": carrier.get("traceparent"),
-                        "tracestate": carrier.get("tracestate"),
-                        "actor": context.actor,
-                    }
-                )
+                document: dict[str, Any] = {
+                    "source": store.source,
+                    "correlationid": context.correlation_id,
+                    "causationid": context.causation_id,
+                    "traceparent": carrier.get("traceparent"),
+                    "tracestate": carrier.get("tracestate"),
+                    "actor": context.actor,
+                }
+                if context.occurred_at is not None:
+                    document["occurred_at"] = context.occurred_at.isoformat()
+                if context.imported is not None:
+                    document["imported"] = context.imported.as_metadata()
+                encoded[id(context)] = json.dumps(document)
             metadata.append(encoded[id(context)])
         published = store.published(envelopes, events, states)
         driver = await self.driver()

@@ -105,6 +105,39 @@ def define_event_store_tables(metadata: MetaData) -> dict[str, Table]:
     }
 
 
+def define_import_tables(metadata: MetaData) -> dict[str, Table]:
+    """The import ledger (libs/servicekit/imports.py): one row per imported history record, so
+    importing a bundle again changes nothing, and who imported what from which bundle is kept.
+    For the services that import kinds of the history bundle."""
+    import_record = Table(
+        "import_record",
+        metadata,
+        Column("kind", String(40), nullable=False),
+        Column("source_id", String(120), nullable=False),
+        Column("digest", String(64), nullable=False),
+        Column("bundle_id", String(100), nullable=False),
+        Column("bundle_checksum", String(80), nullable=True),
+        Column("imported_by", String(200), nullable=False),
+        Column("events", Integer, nullable=False),
+        Column("imported_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        PrimaryKeyConstraint("kind", "source_id"),
+    )
+    return {"import_record": import_record}
+
+
+def create_import_tables(connection: Connection, schema: str) -> None:
+    """Create the import ledger in `schema` (a service's migration, `op.get_bind()`)."""
+    metadata = MetaData(schema=schema, naming_convention=NAMING_CONVENTION)
+    define_import_tables(metadata)
+    metadata.create_all(connection)
+
+
+def drop_import_tables(connection: Connection, schema: str) -> None:
+    metadata = MetaData(schema=schema, naming_convention=NAMING_CONVENTION)
+    define_import_tables(metadata)
+    metadata.drop_all(connection)
+
+
 def create_event_store_tables(connection: Connection, schema: str) -> None:
     """Create the tables in `schema`; for a service's first Alembic migration (`op.get_bind()`)."""
     metadata = MetaData(schema=schema, naming_convention=NAMING_CONVENTION)

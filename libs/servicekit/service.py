@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Generic, Protocol, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -34,6 +34,9 @@ from libs.servicekit.migrations import run_migrations
 from libs.servicekit.operations import dead_letter_router
 from libs.servicekit.problems import ProblemRegistry, default_problems
 from libs.servicekit.settings import ServiceSettings
+
+if TYPE_CHECKING:
+    from libs.servicekit.imports import ImportKind
 
 SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
 DepsT = TypeVar("DepsT")
@@ -130,6 +133,9 @@ class ServiceDefinition(Generic[SettingsT, DepsT]):
     watermark: Callable[[SettingsT], Watermark] | None = None
     openapi_tags: Sequence[Mapping[str, str]] = ()
     version: str = "1.0.0"
+    # the kinds of a programme's history bundle the service imports (libs/servicekit/imports.py:
+    # `POST /v1/imports/<kind>`); its schema then holds the import ledger
+    imports: Sequence[ImportKind[DepsT]] = ()
 
     def app(self, settings: SettingsT | None = None, **overrides: Any) -> FastAPI:
         """The service's FastAPI app; nothing connects until its lifespan starts."""
@@ -212,7 +218,7 @@ def build_app(
         title=definition.title,
         description=definition.description,
         version=definition.version,
-        routers=[*definition.routers, dead_letter_router],
+        routers=[*definition.routers, *_import_routers(definition), dead_letter_router],
         # stopped in reverse order: the engine's pool is closed last
         lifecycle=[EngineLifecycle(engine), runtime, *components],
         readiness_checks={
@@ -229,6 +235,14 @@ def build_app(
     # the dead-letter routes and the operator tools find the runtime here
     app.state.runtime = runtime
     return app
+
+
+def _import_routers(definition: ServiceDefinition[Any, Any]) -> list[APIRouter]:
+    if not definition.imports:
+        return []
+    from libs.servicekit.imports import import_router  # it depends on this module
+
+    return [import_router(definition.imports)]
 
 
 def current_service(request: Request) -> Service[Any, Any]:
