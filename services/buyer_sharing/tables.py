@@ -30,7 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
-from libs.events.tables import NAMING_CONVENTION
+from libs.events.tables import NAMING_CONVENTION, define_import_tables
 
 SCHEMA = "buyer_sharing"
 metadata = MetaData(schema=SCHEMA, naming_convention=NAMING_CONVENTION)
@@ -302,6 +302,9 @@ advisory_summary = Table(
     Column("advisory_days", Numeric(9, 2), nullable=False),
     Column("latest_visited_on", Date, nullable=False),
 )
+
+# the import ledger (libs.servicekit.imports): one row per imported buyer, grant and reliance
+import_record = define_import_tables(metadata)["import_record"]
 
 # the public pages' row of read_model_version (moved by every transaction that changes them)
 TRANSPARENCY = "transparency"
