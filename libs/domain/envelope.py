@@ -224,6 +224,11 @@ class EventContext:
     occurred_at: datetime | None = None
     imported: ImportOrigin | None = None
 
+    def __post_init__(self) -> None:
+        # a naive business time would be stored without its zone and compare with nothing
+        if self.occurred_at is not None and self.occurred_at.tzinfo is None:
+            raise ValueError("business time must be timezone-aware")
+
 
 _context: ContextVar[EventContext | None] = ContextVar("event_context", default=None)
 

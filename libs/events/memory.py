@@ -21,7 +21,7 @@ from libs.domain.envelope import (
     current_context,
     utcnow,
 )
-from libs.events.store import ConcurrencyConflict, RecordedEvent, Snapshot
+from libs.events.store import ConcurrencyConflict, RecordedEvent, Snapshot, event_metadata
 
 
 class InMemoryEventStore:
@@ -132,7 +132,7 @@ class InMemoryUnit:
                     subject=subject,
                     event=event,
                     recorded_at=recorded_at,
-                    metadata_json="{}",
+                    metadata_json=event_metadata(envelope.source, context, {}),
                 )
             )
             envelopes.append(envelope)

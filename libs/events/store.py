@@ -108,6 +108,24 @@ class RecordedEvent:
         return value if isinstance(value, dict) else None
 
 
+def event_metadata(source: str, context: EventContext, carrier: dict[str, str]) -> str:
+    """The stored metadata of an event appended in `context` (what `RecordedEvent` reads back):
+    cause, trace, actor, and business time and import origin when the context has them."""
+    document: dict[str, Any] = {
+        "source": source,
+        "correlationid": context.correlation_id,
+        "causationid": context.causation_id,
+        "traceparent": carrier.get("traceparent"),
+        "tracestate": carrier.get("tracestate"),
+        "actor": context.actor,
+    }
+    if context.occurred_at is not None:
+        document["occurred_at"] = context.occurred_at.isoformat()
+    if context.imported is not None:
+        document["imported"] = context.imported.as_metadata()
+    return json.dumps(document)
+
+
 def recorded_from_row(
     stream_id: str,
     row: Sequence[Any],
@@ -498,19 +516,7 @@ class _StreamAccess(ABC):
         metadata = []
         for context in contexts:
             if id(context) not in encoded:
-                document: dict[str, Any] = {
-                    "source": store.source,
-                    "correlationid": context.correlation_id,
-                    "causationid": context.causation_id,
-                    "traceparent": carrier.get("traceparent"),
-                    "tracestate": carrier.get("tracestate"),
-                    "actor": context.actor,
-                }
-                if context.occurred_at is not None:
-                    document["occurred_at"] = context.occurred_at.isoformat()
-                if context.imported is not None:
-                    document["imported"] = context.imported.as_metadata()
-                encoded[id(context)] = json.dumps(document)
+                encoded[id(context)] = event_metadata(store.source, context, carrier)
             metadata.append(encoded[id(context)])
         published = store.published(envelopes, events, states)
         driver = await self.driver()
