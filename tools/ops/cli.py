@@ -22,6 +22,7 @@ from rich.table import Table
 
 from libs.servicekit import tokens
 from tools.ops.client import OperationFailed, ServiceClient, admin_token
+from tools.ops.import_command import import_history
 from tools.ops.status import consumer_lag, outbox_backlog
 from tools.ops.targets import SERVICE_PORTS, Targets, runnable_services
 
@@ -73,7 +74,7 @@ def _service_command(service: str, command: str, timeout: float) -> int:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
-    """Operate the Better Work services: tokens, migrations, dead letters, rebuilds, lag."""
+    """Operate the Better Work services: tokens, migrations, dead letters, rebuilds, lag, imports."""
 
 
 @cli.command(
@@ -329,6 +330,9 @@ def recover(
 
     for endpoint_id, count in _run(work()).items():
         console.print(f"{endpoint_id}: {count} message(s) queued again")
+
+
+cli.add_command(import_history)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -1,9 +1,12 @@
 """What an operator looks at first: each durable consumer's lag on JetStream and each service's
-outbox backlog and open dead letters in PostgreSQL (read-only queries, every call time-bounded)."""
+outbox backlog and open dead letters in PostgreSQL (read-only queries, every call time-bounded);
+and the wait until every event written so far has reached every service (`wait_until_delivered`,
+which the history import runs between its phases)."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -12,7 +15,7 @@ import nats
 from nats.js.errors import NotFoundError
 
 from libs.events.nats import stream_name
-from tools.ops.targets import SERVICE_PORTS
+from tools.ops.targets import SERVICE_PORTS, Targets
 
 TIMEOUT_SECONDS = 10.0
 
@@ -41,15 +44,25 @@ class OutboxBacklog:
 
 async def consumer_lag(nats_url: str, subject_prefix: str) -> list[ConsumerLag]:
     """Every durable consumer on the services' streams (those of this subject prefix)."""
+    consumers, _ = await _jetstream_state(nats_url, subject_prefix)
+    return consumers
+
+
+async def _jetstream_state(
+    nats_url: str, subject_prefix: str
+) -> tuple[list[ConsumerLag], dict[str, int]]:
+    """The durable consumers of the services' streams and each stream's last sequence."""
     client = await nats.connect(
         nats_url, connect_timeout=TIMEOUT_SECONDS, allow_reconnect=False, max_reconnect_attempts=0
     )
     try:
         manager = client.jetstream(timeout=TIMEOUT_SECONDS)
         found: list[ConsumerLag] = []
+        positions: dict[str, int] = {}
         for service in SERVICE_PORTS:
             stream = stream_name(subject_prefix, service)
             try:
+                positions[stream] = (await manager.stream_info(stream)).state.last_seq
                 consumers = await manager.consumers_info(stream)
             except NotFoundError:
                 continue  # a service that has not published yet has no stream
@@ -64,7 +77,7 @@ async def consumer_lag(nats_url: str, subject_prefix: str) -> list[ConsumerLag]:
                         last_ack=info.ack_floor.last_active if info.ack_floor else None,
                     )
                 )
-        return sorted(found, key=lambda row: (row.stream, row.consumer))
+        return sorted(found, key=lambda row: (row.stream, row.consumer)), positions
     finally:
         await client.close()
 
@@ -106,3 +119,41 @@ async def outbox_backlog(database_url: str) -> list[OutboxBacklog]:
         return rows
     finally:
         await asyncio.wait_for(connection.close(), TIMEOUT_SECONDS)
+
+
+class NotDelivered(Exception):
+    """Events did not reach every service in time; the message says where they wait."""
+
+
+async def _undelivered(targets: Targets) -> tuple[list[str], dict[str, int]]:
+    """What still waits (outbox entries, consumers' pending events), and the streams' positions."""
+    backlogs = await outbox_backlog(targets.database_url)
+    consumers, positions = await _jetstream_state(targets.nats_url, targets.subject_prefix)
+    waiting = [f"{row.service} outbox: {row.entries}" for row in backlogs if row.entries]
+    waiting += [f"{row.consumer} on {row.stream}: {row.lag}" for row in consumers if row.lag]
+    return waiting, positions
+
+
+async def wait_until_delivered(
+    targets: Targets, timeout_seconds: float, poll_seconds: float = 0.5
+) -> float:
+    """Wait until every service's outbox is empty and every durable consumer has acknowledged
+    everything on its stream, twice in a row with no stream grown in between (a consumer's
+    reaction writes its own outbox, whose events then reach the consumers downstream); the
+    seconds waited. Raises NotDelivered after `timeout_seconds`."""
+    started = time.monotonic()
+    quiet_at: dict[str, int] | None = None
+    while True:
+        waiting, positions = await _undelivered(targets)
+        if not waiting:
+            if quiet_at == positions:
+                return time.monotonic() - started
+            quiet_at = positions
+        else:
+            quiet_at = None
+        if time.monotonic() - started > timeout_seconds:
+            raise NotDelivered(
+                f"events did not reach every service within {timeout_seconds:.0f} s; still "
+                "waiting: " + ("; ".join(waiting) or "streams still growing")
+            )
+        await asyncio.sleep(poll_seconds)

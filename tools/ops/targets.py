@@ -15,6 +15,7 @@ SERVICE_PORTS = {
     "remediation": 8002,
     "buyer_sharing": 8003,
     "notifications": 8004,
+    "advisory": 8005,
 }
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/betterwork"
 DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
