@@ -1,7 +1,7 @@
 """Buyer sharing, declared: its settings, events, public contract, dependencies, command
-handlers, upstream subscriptions, routers, own problems, migrations, rebuild and consent
-watermark, which `libs.servicekit.service` turns into the app, the event runtime and the command
-line."""
+handlers, upstream subscriptions, routers, own problems, migrations, rebuild, consent watermark
+and the kinds of a programme's history it imports (buyers, grants, reliances), which
+`libs.servicekit.service` turns into the app, the event runtime and the command line."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from services.buyer_sharing.api import (
     grants,
     portfolio,
     reliance,
+    results,
     transparency,
 )
 from services.buyer_sharing.consumers import subscriptions
@@ -26,6 +27,7 @@ from services.buyer_sharing.contract import CONTRACT, watermark_document, waterm
 from services.buyer_sharing.dependencies import Dependencies, make_dependencies
 from services.buyer_sharing.domain import make_registry
 from services.buyer_sharing.handlers import COMMAND_HANDLERS
+from services.buyer_sharing.imports import IMPORTS
 from services.buyer_sharing.pagecache import PublicPages, PublicSite
 from services.buyer_sharing.projections.own import project_own
 from services.buyer_sharing.queries.command_reads import ReadModelAnswers, ReadModelLookups
@@ -107,16 +109,23 @@ SERVICE: ServiceDefinition[BuyerSharingSettings, Dependencies] = ServiceDefiniti
         access_requests.router,
         reliance.router,
         transparency.router,
+        results.router,
     ],
     problems=PROBLEMS,
     subscriptions=subscriptions,
     rebuild=rebuild,
     watermark=consent_watermark,
+    imports=IMPORTS,
     openapi_tags=[
         {"name": "buyers", "description": "Buyers, their portfolios and shared reports."},
         {"name": "sharing-grants", "description": "A factory's consent to a buyer."},
         {"name": "access-requests", "description": "A buyer asks a factory for access."},
         {"name": "audit-reliance", "description": "Reliance declarations and statistics."},
         {"name": "transparency", "description": "Public reporting (no authentication)."},
+        {"name": "imports", "description": "A programme's history: buyers, grants, reliances."},
+        {
+            "name": "programme-results",
+            "description": "The programme's results per country and year (public).",
+        },
     ],
 )

@@ -4,11 +4,11 @@ Own models (projected in the command's transaction): buyer, sharing_grant (the c
 checks), sharing_history, access_request, audit_reliance. Upstream models (projected by the
 consumers from the assessment, remediation and advisory services' public events): factory, report,
 report_result, finding, finding_note, plan_item, plan_progress, training_delivery,
-advisory_visit. Every upstream row remembers the version of what it reflects, so redelivered and
-reordered events leave the same rows. Derived (recomputed from those rows in the same
-transaction, for what an event touched): factory_summary, the reports' compliant/answered
-tallies, training_summary and advisory_summary. read_model_version: the public pages' cache
-version.
+advisory_visit, factory_workforce. Every upstream row remembers the version of what it reflects,
+so redelivered and reordered events leave the same rows. Derived (recomputed from those rows in
+the same transaction, for what an event touched): factory_summary, the reports' compliant/answered
+tallies, training_summary, advisory_summary and assessment_cluster. read_model_version: the
+public pages' cache version.
 """
 
 from __future__ import annotations
@@ -303,6 +303,31 @@ advisory_summary = Table(
     Column("latest_visited_on", Date, nullable=False),
 )
 
+# --- the programme's results (docs/programme-results.md) ----------------------------------------
+
+# every workforce a factory's registration and updates gave, in force from the business day of
+# the event (its envelope's `time`): the results count the one in force on a report's date
+factory_workforce = Table(
+    "factory_workforce",
+    metadata,
+    Column("factory_id", String(64), primary_key=True),
+    Column("version", Integer, primary_key=True),  # the factory stream's version of the fact
+    Column("in_force_from", Date, nullable=False),
+    Column("women", Integer, nullable=False),
+    Column("men", Integer, nullable=False),
+)
+
+# Per assessment and cluster answered (the question id's prefix), whether a finding in it is
+# non-compliant, corrections applied: recomputed from report_result for the assessments an
+# upstream event touched, in that event's transaction (projections/results.py).
+assessment_cluster = Table(
+    "assessment_cluster",
+    metadata,
+    Column("assessment_id", String(64), primary_key=True),
+    Column("cluster_id", String(20), primary_key=True),
+    Column("non_compliant", Boolean, nullable=False),
+)
+
 # the import ledger (libs.servicekit.imports): one row per imported buyer, grant and reliance
 import_record = define_import_tables(metadata)["import_record"]
 
@@ -330,6 +355,7 @@ UPSTREAM_TABLES = (
     plan_progress,
     training_delivery,
     advisory_visit,
+    factory_workforce,
 )
-DERIVED_TABLES = (factory_summary, training_summary, advisory_summary)
+DERIVED_TABLES = (factory_summary, training_summary, advisory_summary, assessment_cluster)
 READ_MODELS = OWN_TABLES + UPSTREAM_TABLES + DERIVED_TABLES

@@ -22,11 +22,18 @@ class _Part(BaseModel):
 # --- assessment ---------------------------------------------------------------------------------
 
 
+class Workforce(_Part):
+    women: int
+    men: int
+
+
 class FactoryRegistered(DomainEvent):
     factory_id: str
     name: str
     country: str
     os_id: str | None = None
+    # in force from the event's business time (the programme's results count workers by it)
+    workforce: Workforce | None = None
 
 
 class FactoryUpdated(DomainEvent):
@@ -34,6 +41,7 @@ class FactoryUpdated(DomainEvent):
     name: str
     country: str
     os_id: str | None = None
+    workforce: Workforce | None = None
 
 
 class ClusterResult(_Part):

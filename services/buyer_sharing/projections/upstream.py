@@ -7,7 +7,9 @@ twice), and each table is written by one statement (statements.py), so a batch l
 events one by one would: every update is idempotent and order-safe (guarded by the version it
 reflects, or keyed by the event's id). Then what is derived from those rows is recomputed for the
 factories and reports the batch touched: the factory summaries, the reports' tallies, the
-training and advisory summaries (training_advisory.py), and the public pages' version counter."""
+training and advisory summaries (training_advisory.py), the programme results' clusters per
+assessment (results.py, which also keeps the workforce facts), and the public pages' version
+counter."""
 
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from libs.domain.envelope import DomainEvent, Envelope
 from libs.events.store import driver_connection
 from services.buyer_sharing import upstream
+from services.buyer_sharing.projections.results import ResultsRows, refresh_clusters
 from services.buyer_sharing.projections.statements import (
     BUMP_SQL,
     CORRECTION_SQL,
@@ -87,6 +90,7 @@ class UpstreamRows:
     progress: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     published: dict[str, int] = field(default_factory=dict)
     training_advisory: TrainingAdvisoryRows = field(default_factory=TrainingAdvisoryRows)
+    programme: ResultsRows = field(default_factory=ResultsRows)  # the programme results' facts
     # what the derived rows must be recomputed for
     summaries: set[str] = field(default_factory=set)
     tallies: set[str] = field(default_factory=set)
@@ -96,6 +100,7 @@ class UpstreamRows:
     def add(self, meta: Meta, event: DomainEvent) -> None:
         self.events += 1
         version = meta.streamversion
+        self.programme.add(meta, event)
         if self.training_advisory.add(version, event):
             return  # no public page shows training or advisory work
         if isinstance(event, upstream.ImprovementPlanUpdated):
@@ -255,6 +260,7 @@ class UpstreamRows:
         if self.published:
             await driver.execute(PUBLISHED_SQL, list(self.published), list(self.published.values()))
         await self.training_advisory.write(driver)
+        await self.programme.write(driver)
 
 
 async def project_upstream(
@@ -285,12 +291,14 @@ async def refresh_derived(driver: asyncpg.Connection, rows: UpstreamRows | None)
         await driver.execute(TALLY_ALL_SQL)
         await driver.execute(SUMMARY_ALL_SQL)
         await refresh_summaries(driver, None)
+        await refresh_clusters(driver, None)
         await driver.execute(BUMP_SQL, TRANSPARENCY)
         return
     if rows.training_advisory.factories:
         await refresh_summaries(driver, rows.training_advisory.factories)
     if rows.tallies:
         await driver.execute(TALLY_SQL, sorted(rows.tallies))
+    await refresh_clusters(driver, rows.programme.assessments)
     if rows.summaries:
         factory_ids = sorted(rows.summaries)
         await driver.execute(LOCK_SQL, factory_ids)
