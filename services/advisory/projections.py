@@ -29,6 +29,7 @@ from services.advisory.domain.views import (
     cycle_rows,
     factory_row,
     figure_rows,
+    merge_figure_rows,
     session_factory_rows,
     session_row,
     survey_change_rows,
@@ -64,7 +65,7 @@ async def upsert(unit: UnitOfWork, table: Table, rows: Sequence[dict[str, Any]])
 
 
 def _changed_at(change: Change[Any]) -> Any:
-    return change.envelopes[-1].time
+    return change.envelopes[-1].recorded_time
 
 
 async def project_course(unit: UnitOfWork, change: Change[Course | None]) -> None:
@@ -204,11 +205,23 @@ FIGURE_COLUMNS = (
 )
 
 
-async def add_figures(unit: UnitOfWork, rows: Sequence[dict[str, Any]]) -> None:
+async def add_figures(
+    unit: UnitOfWork, rows: Sequence[dict[str, Any]], *, moved: bool = True
+) -> None:
     """Add a delivered session's participants to the programme figures (once: a session is
-    delivered once)."""
+    delivered once), and move the figures' version. Rows of many sessions (an import) are
+    merged first, one per cell and factory, since one statement updates a row once; the
+    import moves the version once for its whole request (`moved=False`, then
+    `figures_moved`): the single row would serialize every record's transaction step."""
     if not rows:
         return
+    merged = merge_figure_rows(rows)
     driver = await unit.driver()
-    await driver.execute(_FIGURES, *([row[name] for row in rows] for name in FIGURE_COLUMNS))
-    await driver.execute(FIGURES_MOVED)
+    await driver.execute(_FIGURES, *([row[name] for row in merged] for name in FIGURE_COLUMNS))
+    if moved:
+        await driver.execute(FIGURES_MOVED)
+
+
+async def figures_moved(unit: UnitOfWork) -> None:
+    """The figures changed: answers kept in process from the old ones are not given again."""
+    await (await unit.driver()).execute(FIGURES_MOVED)

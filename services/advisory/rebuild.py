@@ -64,11 +64,11 @@ DERIVED = (
     f"""
     INSERT INTO {SCHEMA}.training_figure_factory
         (country, course_code, role, gender, year, factory_id, participants, completions)
-    SELECT s.country, s.course_code, a.role, a.gender, extract(year FROM s.start_date)::int,
+    SELECT s.country, s.course_code, a.role, a.gender, extract(year FROM s.end_date)::int,
            a.factory_id, count(*), count(*) FILTER (WHERE a.completed)
     FROM {SCHEMA}.attendance a JOIN {SCHEMA}.training_session s USING (session_id)
     WHERE s.status = 'delivered'
-    GROUP BY s.country, s.course_code, a.role, a.gender, extract(year FROM s.start_date),
+    GROUP BY s.country, s.course_code, a.role, a.gender, extract(year FROM s.end_date),
              a.factory_id
     """,
     f"""

@@ -26,6 +26,7 @@ from services.advisory.handlers.dependencies import (
     make_dependencies,
     utcnow,
 )
+from services.advisory.imports import IMPORTS
 from services.advisory.queries.answers import ReadModelAnswers
 from services.advisory.rebuild import rebuild
 from services.advisory.seeding import CourseSeeder
@@ -132,11 +133,13 @@ SERVICE: ServiceDefinition[AdvisorySettings, Dependencies] = ServiceDefinition(
     subscriptions=subscriptions,
     components=components,
     rebuild=rebuild,
+    imports=IMPORTS,
     openapi_tags=[
         {"name": "courses", "description": "The training catalogue."},
         {"name": "surveys", "description": "Outcome-survey instruments and their results."},
         {"name": "programme-figures", "description": "Public training figures."},
         {"name": "training-sessions", "description": "Sessions, attendance and survey forms."},
         {"name": "advisory-visits", "description": "Enterprise advisors' visits."},
+        {"name": "imports", "description": "A programme's history: sessions and visits (admin)."},
     ],
 )

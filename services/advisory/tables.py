@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
-from libs.events.tables import NAMING_CONVENTION, define_event_store_tables
+from libs.events.tables import NAMING_CONVENTION, define_event_store_tables, define_import_tables
 from libs.servicekit.idempotency import define_idempotency_table
 
 SCHEMA = "advisory"
@@ -29,6 +29,8 @@ SCHEMA = "advisory"
 metadata = MetaData(schema=SCHEMA, naming_convention=NAMING_CONVENTION)
 event_store_tables = define_event_store_tables(metadata)
 idempotency_key = define_idempotency_table(metadata)
+# the history import's ledger (libs/servicekit/imports.py): one row per imported record
+import_tables = define_import_tables(metadata)
 
 # the factories this service learnt of from the assessment service, and their assessment cycles
 factory = Table(

@@ -151,7 +151,7 @@ def survey_change_rows(session: Session, keys: Iterable[ParticipantKey] | None =
 
 def figure_rows(session: Session) -> list[Row]:
     """A delivered session's participants per figure cell and factory (business time: the year
-    the session started)."""
+    the session ended, its last training day, as the programme's results count them)."""
     cells: dict[tuple[str, str, str], list[int]] = {}
     for participant in session.attendees.values():
         key = (participant.role, participant.gender, participant.factory_id)
@@ -164,13 +164,30 @@ def figure_rows(session: Session) -> list[Row]:
             "course_code": session.course_code,
             "role": role,
             "gender": gender,
-            "year": session.start_date.year,
+            "year": session.end_date.year,
             "factory_id": factory_id,
             "participants": tally[0],
             "completions": tally[1],
         }
         for (role, gender, factory_id), tally in sorted(cells.items())
     ]
+
+
+FIGURE_KEY = ("country", "course_code", "role", "gender", "year", "factory_id")
+
+
+def merge_figure_rows(rows: Iterable[Row]) -> list[Row]:
+    """Figure rows summed per cell and factory (several sessions' rows), in key order."""
+    merged: dict[tuple[Any, ...], Row] = {}
+    for row in rows:
+        key = tuple(row[name] for name in FIGURE_KEY)
+        known = merged.get(key)
+        if known is None:
+            merged[key] = dict(row)
+        else:
+            known["participants"] += row["participants"]
+            known["completions"] += row["completions"]
+    return [merged[key] for key in sorted(merged)]
 
 
 def visit_row(visit: Visit, version: int, updated_at: datetime) -> Row:
