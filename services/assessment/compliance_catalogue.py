@@ -1,12 +1,16 @@
 """The compliance catalogue: versioned data files (a base catalogue plus country variants) loaded and
-validated at start-up, and resolved into the question set an assessment pins. Pure: no I/O but loading."""
+validated at start-up, and resolved into the question set an assessment pins; each version is in
+force from its `effective_from` day until the next one's (an imported assessment without a version
+is made against the one in force on its day). Pure: no I/O but loading."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from functools import cached_property
+from itertools import pairwise
 from pathlib import Path
 from typing import Literal
 
@@ -18,6 +22,14 @@ WORKING_CONDITIONS = "working_conditions"
 
 class CatalogueError(Exception):
     """A catalogue data file is inconsistent; the service refuses to start with it."""
+
+
+class NoCatalogueInForce(LookupError):
+    """No catalogue version was in force on a day (it is before the first one's)."""
+
+    def __init__(self, day: date, first: date) -> None:
+        super().__init__(f"no compliance catalogue was in force on {day} (the first from {first})")
+        self.day, self.first = day, first
 
 
 class _FileModel(BaseModel):
@@ -46,6 +58,7 @@ class Cluster(_FileModel):
 
 class BaseCatalogueFile(_FileModel):
     version: str = Field(pattern=r"^\d{4}\.\d+$")
+    effective_from: date = Field(description="The first day the version is in force.")
     description: str = ""
     clusters: tuple[Cluster, ...] = Field(min_length=1)
 
@@ -175,10 +188,25 @@ class CatalogueLibrary:
     """Every catalogue version and its country variants, resolved and validated once."""
 
     catalogues: dict[tuple[str, str | None], Catalogue] = field(default_factory=dict)
+    # version -> the first day it is in force
+    effective: dict[str, date] = field(default_factory=dict)
 
     @property
     def versions(self) -> list[str]:
         return sorted({version for version, _ in self.catalogues}, key=_version_key)
+
+    def effective_from(self, version: str) -> date | None:
+        """The first day `version` is in force (None: no such version)."""
+        return self.effective.get(version)
+
+    def version_in_force(self, day: date) -> str:
+        """The version in force on `day`: the latest whose `effective_from` is on or before it.
+        Raises NoCatalogueInForce for a day before the first version's. (The live API pins the
+        latest version, `latest_version`, whatever its day.)"""
+        in_force = [version for version in self.versions if self.effective[version] <= day]
+        if not in_force:
+            raise NoCatalogueInForce(day, self.effective[self.versions[0]])
+        return in_force[-1]
 
     @property
     def latest_version(self) -> str:
@@ -215,6 +243,7 @@ def load_library(directory: Path = DEFAULT_CATALOGUE_DIRECTORY) -> CatalogueLibr
             catalogue = Catalogue(base.version, None, base.clusters, base.description)
             validate_catalogue(catalogue)
             library.catalogues[(base.version, None)] = catalogue
+            library.effective[base.version] = base.effective_from
             for variant_path in sorted(version_directory.glob("*.json")):
                 if variant_path.name == "base.json":
                     continue
@@ -228,4 +257,15 @@ def load_library(directory: Path = DEFAULT_CATALOGUE_DIRECTORY) -> CatalogueLibr
                 library.catalogues[(base.version, variant.country)] = resolved
         except (ValueError, OSError) as error:  # pydantic's ValidationError is a ValueError
             raise CatalogueError(f"{version_directory}: {error}") from error
+    _check_effective_dates(library)
     return library
+
+
+def _check_effective_dates(library: CatalogueLibrary) -> None:
+    """A later version takes effect strictly later: which one is in force is never ambiguous."""
+    for earlier, later in pairwise(library.versions):
+        if library.effective[later] <= library.effective[earlier]:
+            raise CatalogueError(
+                f"catalogue {later} takes effect on {library.effective[later]}, not after "
+                f"{earlier} ({library.effective[earlier]})"
+            )

@@ -1,12 +1,13 @@
 """Read models fed by the assessment service's events: `project_<event>` functions, run by the
 aggregate repository in the unit of work that appends the events (so a client reads its own
-writes)."""
+writes). Their times are business times (the envelope's `time`: when the fact happened; for a
+live command, when it was recorded)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -41,17 +42,17 @@ from services.assessment.tables import (
 @dataclass(frozen=True)
 class Projection:
     """What a `project_<event>` function works with: the unit's connection, the aggregate's
-    version after the whole change (the read model shows the stream's version), the time the
-    events were recorded, and the catalogue the assessment pins."""
+    version after the whole change (the read model shows the stream's version), the event's
+    business time, and the catalogue the assessment pins."""
 
     connection: AsyncConnection
     version: int
-    recorded_at: datetime
+    occurred_at: datetime
     catalogue: Catalogue | None = None
 
 
 async def project_factory(unit: UnitOfWork, change: Change[Factory | None]) -> None:
-    await _apply(Projection(unit.connection, change.version, _recorded_at(change)), change.events)
+    await _apply(Projection(unit.connection, change.version, _occurred_at(change)), change)
 
 
 def assessment_projector(
@@ -64,26 +65,32 @@ def assessment_projector(
         state = change.state
         assert state is not None  # every assessment event follows its AssessmentScheduled
         catalogue = catalogues.resolve(state.catalogue_version, state.country)
-        projection = Projection(unit.connection, change.version, _recorded_at(change), catalogue)
-        await _apply(projection, change.events)
+        projection = Projection(unit.connection, change.version, _occurred_at(change), catalogue)
+        await _apply(projection, change)
 
     return project_assessment
 
 
-def _recorded_at(change: Change[Any]) -> datetime:
+def _occurred_at(change: Change[Any]) -> datetime:
+    """Business time of the change's first event."""
     return change.envelopes[0].time
 
 
-async def _apply(projection: Projection, events: tuple[DomainEvent, ...]) -> None:
-    recorded = [event for event in events if isinstance(event, FindingRecorded)]
+async def _apply(projection: Projection, change: Change[Any]) -> None:
+    recorded = [event for event in change.events if isinstance(event, FindingRecorded)]
     if len(recorded) > 1:  # many findings at once (the bulk command): one statement for them all
         await project_findings_recorded(projection, recorded)
-    for event in events:
+    for event, envelope in zip(change.events, change.envelopes, strict=True):
         if len(recorded) > 1 and isinstance(event, FindingRecorded):
             continue
         project = _PROJECTIONS.get(type(event))
         if project is not None:
-            await project(projection, event)
+            # a change's events may have happened on different days (not a live command's)
+            at = envelope.time
+            await project(
+                projection if at == projection.occurred_at else replace(projection, occurred_at=at),
+                event,
+            )
 
 
 async def project_factory_registered(projection: Projection, event: DomainEvent) -> None:
@@ -92,8 +99,8 @@ async def project_factory_registered(projection: Projection, event: DomainEvent)
         insert(factory).values(
             **factory_columns(event),
             version=projection.version,
-            registered_at=projection.recorded_at,
-            updated_at=projection.recorded_at,
+            registered_at=projection.occurred_at,
+            updated_at=projection.occurred_at,
         )
     )
 
@@ -106,7 +113,7 @@ async def project_factory_updated(projection: Projection, event: DomainEvent) ->
         .values(
             **factory_columns(event),
             version=projection.version,
-            updated_at=projection.recorded_at,
+            updated_at=projection.occurred_at,
         )
     )
 
@@ -137,8 +144,8 @@ async def project_assessment_scheduled(projection: Projection, event: DomainEven
             assessors=list(event.assessors),
             status="scheduled",
             version=projection.version,
-            scheduled_at=projection.recorded_at,
-            updated_at=projection.recorded_at,
+            scheduled_at=projection.occurred_at,
+            updated_at=projection.occurred_at,
         )
     )
 
@@ -147,7 +154,7 @@ async def _touch_assessment(projection: Projection, assessment_id: str) -> None:
     await projection.connection.execute(
         update(assessment)
         .where(assessment.c.assessment_id == assessment_id)
-        .values(version=projection.version, updated_at=projection.recorded_at)
+        .values(version=projection.version, updated_at=projection.occurred_at)
     )
 
 
@@ -166,7 +173,7 @@ def _finding_row(projection: Projection, event: FindingRecorded) -> dict[str, An
         "evidence": event.evidence,
         "evidence_refs": list(event.evidence_refs),
         "recorded_by": event.recorded_by,
-        "recorded_at": projection.recorded_at,
+        "recorded_at": projection.occurred_at,
     }
 
 
@@ -216,7 +223,7 @@ async def project_finding_recorded(projection: Projection, event: DomainEvent) -
         _FINDING_RECORDED_SQL,
         *(row[name] for name in _RECORDED_COLUMNS),
         projection.version,
-        projection.recorded_at,
+        projection.occurred_at,
     )
 
 
@@ -255,6 +262,8 @@ _BUMP_SQL = f"""
     """
 _BUMP_ONE = text(_BUMP_SQL.format(only="WHERE assessment_id = :assessment_id"))
 BUMP_ALL = text(_BUMP_SQL.format(only=""))
+# the countries given (`:countries`, a list): the history import's
+BUMP_COUNTRIES = text(_BUMP_SQL.format(only="WHERE country = ANY(:countries)"))
 
 
 async def refresh_assessment_points(connection: AsyncConnection, assessment_id: str) -> None:
@@ -280,7 +289,7 @@ async def project_finding_corrected(projection: Projection, event: DomainEvent) 
             evidence=event.after.evidence,
             evidence_refs=list(event.after.evidence_refs),
             recorded_by=event.corrected_by,
-            recorded_at=projection.recorded_at,
+            recorded_at=projection.occurred_at,
             corrected=True,
         )
     )
@@ -299,7 +308,7 @@ async def project_assessment_completed(projection: Projection, event: DomainEven
             completed_by=event.completed_by,
             summary=[summary.model_dump(mode="json") for summary in event.summary],
             version=projection.version,
-            updated_at=projection.recorded_at,
+            updated_at=projection.occurred_at,
         )
     )
     await refresh_assessment_points(projection.connection, event.assessment_id)
@@ -315,7 +324,7 @@ async def project_factory_response(projection: Projection, event: DomainEvent) -
             text=event.text,
             reason=event.reason if isinstance(event, FindingDisputed) else None,
             responded_by=event.responded_by,
-            responded_at=projection.recorded_at,
+            responded_at=projection.occurred_at,
         )
     )
     await _touch_assessment(projection, event.assessment_id)

@@ -4,22 +4,24 @@ worked out in memory as the live projections (projections.py) write them, then w
 by binary COPY while the history is read ahead on a second connection, in one transaction that
 readers see only once it has committed.
 
-Each append is projected with the stream's version after the append and the append's time; every
-append of these streams holds a projected event, so a row's version is its stream's last version
-and its `updated_at` the time of the stream's last event."""
+Times are business times (`RecordedEvent.occurred_at`: when the fact happened; for a live command
+when it was recorded), as the live projections write them. Each append is projected with the
+stream's version after the append; every business-time step of these streams holds a projected
+event, so a row's version is its stream's last version and its `updated_at` the time of the
+stream's last event. The history import (imports/) writes its rows with these same functions."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import delete, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from libs.domain.envelope import EventRegistry
+from libs.domain.envelope import DomainEvent, EventRegistry
 from libs.events.history import Progress, copy_rows, read_ahead, streams
-from libs.events.store import RecordedEvent
 from libs.servicekit.service import RebuildContext
 from services.assessment.compliance_catalogue import CatalogueLibrary, load_library
 from services.assessment.domain.assessment_events import (
@@ -45,6 +47,20 @@ from services.assessment.tables import (
 
 # rows kept before a COPY: bounds memory, keeps round trips few
 FLUSH_ROWS = 2_000
+
+
+class Fact(Protocol):
+    """An event of a stream with its version and business time: a stored event
+    (`libs.events.store.RecordedEvent`) or one an import has just appended."""
+
+    @property
+    def event(self) -> DomainEvent: ...
+
+    @property
+    def version(self) -> int: ...
+
+    @property
+    def occurred_at(self) -> datetime: ...
 
 
 @dataclass(frozen=True)
@@ -75,16 +91,16 @@ async def rebuild(context: RebuildContext[AssessmentSettings]) -> RebuildReport:
     )
 
 
-def factory_row(history: list[RecordedEvent]) -> dict[str, Any] | None:
+def factory_row(history: Sequence[Fact]) -> dict[str, Any] | None:
     row: dict[str, Any] | None = None
     for entry in history:
         event = entry.event
         if isinstance(event, FactoryRegistered | FactoryUpdated):
-            registered_at = row["registered_at"] if row is not None else entry.recorded_at
+            registered_at = row["registered_at"] if row is not None else entry.occurred_at
             row = {**factory_columns(event), "registered_at": registered_at}
     if row is not None:
         row["version"] = history[-1].version
-        row["updated_at"] = history[-1].recorded_at
+        row["updated_at"] = history[-1].occurred_at
     return row
 
 
@@ -96,13 +112,13 @@ class AssessmentRows:
     points: list[dict[str, Any]]
 
 
-def assessment_rows(history: list[RecordedEvent], catalogues: CatalogueLibrary) -> AssessmentRows:
+def assessment_rows(history: Sequence[Fact], catalogues: CatalogueLibrary) -> AssessmentRows:
     row: dict[str, Any] | None = None
     findings: dict[str, dict[str, Any]] = {}
     responses: list[dict[str, Any]] = []
     catalogue = None
     for entry in history:
-        event, at = entry.event, entry.recorded_at
+        event, at = entry.event, entry.occurred_at
         if isinstance(event, AssessmentScheduled):
             catalogue = catalogues.resolve(event.catalogue_version, event.country)
             row = {
@@ -167,7 +183,7 @@ def assessment_rows(history: list[RecordedEvent], catalogues: CatalogueLibrary) 
             )
     if row is not None:
         row["version"] = history[-1].version
-        row["updated_at"] = history[-1].recorded_at
+        row["updated_at"] = history[-1].occurred_at
     rows = list(findings.values())
     return AssessmentRows(row, rows, responses, points_of(row, rows))
 

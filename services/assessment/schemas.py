@@ -168,6 +168,12 @@ class HistoryEntry(BaseModel):
     version: int
     event_type: str
     event_id: str
-    recorded_at: datetime
+    occurred_at: datetime = Field(
+        description="Business time: when the fact happened (a live command's: when recorded)."
+    )
+    recorded_at: datetime = Field(description="When the event store recorded it.")
+    imported_from: str | None = Field(
+        description="The history bundle an imported fact came from (null: the live API)."
+    )
     actor: str | None
     data: dict[str, Any]

@@ -1,5 +1,5 @@
 """The assessment service, declared: its settings, events, public contract, dependencies, command
-handlers, routers, own problems, migrations and rebuild, which `libs.servicekit.service` turns into
+handlers, routers, own problems, migrations, rebuild and the history kinds it imports, which `libs.servicekit.service` turns into
 the app, the event runtime and the command line."""
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from services.assessment.handlers.dependencies import (
     make_dependencies,
     utcnow,
 )
+from services.assessment.imports import IMPORTS
 from services.assessment.projections import assessment_projector, project_factory
 from services.assessment.queries.lookups import ReadModelAnswers, ReadModelLookups
 from services.assessment.rebuild import rebuild
@@ -100,4 +101,5 @@ SERVICE: ServiceDefinition[AssessmentSettings, Dependencies] = ServiceDefinition
     ],
     problems=PROBLEMS,
     rebuild=rebuild,
+    imports=IMPORTS,
 )

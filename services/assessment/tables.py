@@ -1,5 +1,6 @@
 """Read-model tables of the assessment service (SQLAlchemy Core, schema `assessment`), with the
-event store's and the idempotency keys' tables in the same MetaData (for Alembic's comparisons)."""
+event store's, the idempotency keys' and the import ledger's tables in the same MetaData (for
+Alembic's comparisons)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
-from libs.events.tables import NAMING_CONVENTION, define_event_store_tables
+from libs.events.tables import NAMING_CONVENTION, define_event_store_tables, define_import_tables
 from libs.servicekit.idempotency import define_idempotency_table
 
 SCHEMA = "assessment"
@@ -29,6 +30,7 @@ SCHEMA = "assessment"
 metadata = MetaData(schema=SCHEMA, naming_convention=NAMING_CONVENTION)
 event_store_tables = define_event_store_tables(metadata)
 idempotency_key = define_idempotency_table(metadata)
+import_tables = define_import_tables(metadata)
 
 factory = Table(
     "factory",

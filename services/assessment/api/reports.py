@@ -53,7 +53,8 @@ async def assessment_history(
         ),
     ] = None,
 ) -> list[dict[str, Any]]:
-    """The assessment's events in order: version, type, when, who and what, a page at a time.
+    """The assessment's events in order: version, type, when it happened and when it was
+    recorded, who, what and (imported) from which bundle, a page at a time.
 
     The body stays a list; the next page, when there is one, is the `Link` header's `rel="next"`.
     """
@@ -70,7 +71,9 @@ async def assessment_history(
             "version": row["version"],
             "event_type": row["event_type"],
             "event_id": row["event_id"],
+            "occurred_at": row["occurred_at"],
             "recorded_at": row["recorded_at"],
+            "imported_from": row["imported_from"],
             "actor": row["actor"],
             "data": registry.decode_json(row["event_type"], row["data"]).model_dump(mode="json"),
         }

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
+from libs.domain.aggregate import Decided
 from libs.domain.envelope import DomainEvent
 from libs.domain.errors import Conflict, DomainError
 from services.assessment.compliance_catalogue import Catalogue
@@ -150,11 +151,12 @@ def record_findings(
     *,
     findings: Sequence[tuple[str, FindingFacts]],
     recorded_by: str,
-) -> list[DomainEvent]:
+) -> Decided[Assessment | None]:
     """An on-site team records many findings at once: each as `record_finding` would, decided on
-    the state the ones before it left; one refused finding refuses them all."""
+    the state the ones before it left; one refused finding refuses them all. The states after
+    each event come along (the repository does not fold the events again)."""
     seen: set[str] = set()
-    events: list[DomainEvent] = []
+    events: Decided[Assessment | None] = Decided()
     state: Assessment | None = assessment
     for question_id, facts in findings:
         if question_id in seen:
@@ -168,7 +170,7 @@ def record_findings(
         )
         for event in decided:
             state = evolve(state, event)
-        events.extend(decided)
+            events.add(event, state)
     return events
 
 

@@ -7,7 +7,7 @@ import json
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import String, cast, select
+from sqlalchemy import DateTime, String, cast, func, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -172,7 +172,8 @@ async def history_page(
     connection: AsyncConnection, stream_id: str, after_version: int, limit: int
 ) -> list[RowMapping]:
     """Up to `limit` stored events of a stream after `after_version`, in order, data as JSON text
-    (decoded by the caller through the event registry, as the store does)."""
+    (decoded by the caller through the event registry, as the store does), with their business
+    time and, for an imported fact, its bundle."""
     event = event_store_tables["event"].c
     query = (
         select(
@@ -182,6 +183,12 @@ async def history_page(
             cast(event.data, String).label("data"),
             event.metadata["actor"].astext.label("actor"),
             event.recorded_at,
+            # business time: the metadata holds it when it is not the recording time
+            func.coalesce(
+                cast(event.metadata["occurred_at"].astext, DateTime(timezone=True)),
+                event.recorded_at,
+            ).label("occurred_at"),
+            event.metadata[("imported", "bundle")].astext.label("imported_from"),
         )
         .where(event.stream_id == stream_id, event.version > after_version)
         .order_by(event.version)
