@@ -1,5 +1,8 @@
 """`python3 bw.py seed`: create a realistic programme through the running services' REST commands
-(`python3 bw.py up`, or the URLs given by flags / environment); doubles as demo data."""
+(`python3 bw.py up`, or the URLs given by flags / environment); doubles as demo data.
+`python3 bw.py seed --history DIR [--seed N] [--scale history|programme]` writes a programme's past
+as a history bundle instead (tools/history: no service needed; import it with
+`python3 bw.py ops import DIR`)."""
 
 from __future__ import annotations
 
@@ -76,7 +79,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write the figures and some assessment/factory ids to this file (the benchmark)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--history",
+        metavar="DIR",
+        help="write a history bundle into DIR instead (python -m tools.history generate DIR "
+        "[--seed N] [--scale history|programme] [--factories N]; --help after it for more)",
+    )
     return parser
+
+
+def history_arguments(argv: list[str]) -> list[str] | None:
+    """`--history DIR ...` as the history generator's arguments (`generate DIR ...`), else None."""
+    for position, argument in enumerate(argv):
+        if argument == "--history" and position + 1 < len(argv):
+            rest = argv[:position] + argv[position + 2 :]
+            return ["generate", argv[position + 1], *rest]
+        if argument.startswith("--history="):
+            rest = argv[:position] + argv[position + 1 :]
+            return ["generate", argument.split("=", 1)[1], *rest]
+    return None
 
 
 def scale_from(arguments: argparse.Namespace) -> Scale:
@@ -165,6 +186,11 @@ def summary_of(tally: Tally, seconds: float, samples: int = 500) -> dict[str, An
 
 
 def main(argv: list[str] | None = None) -> int:
+    history = history_arguments(sys.argv[1:] if argv is None else list(argv))
+    if history is not None:
+        from tools.history.__main__ import main as generate_history
+
+        return generate_history(history)
     arguments = build_parser().parse_args(argv)
     scale = scale_from(arguments)
     endpoints = Endpoints(
