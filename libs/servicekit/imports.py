@@ -17,12 +17,15 @@ What the library does for every kind, so a service writes only how its records b
   aggregate is imported and every good one is); else 200 with the counts.
 
 A crash or a lost connection mid-request rolls the request back; sending the same lines again
-imports what did not commit and nothing twice.
+imports what did not commit and nothing twice. Of two requests importing the same new records at
+once, one is answered 409 and changes nothing (sent again, its records are `unchanged`). A line
+holding what PostgreSQL cannot store (a NUL, a lone surrogate) is a row error.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -34,13 +37,14 @@ from typing import Annotated, Any, Generic, TypeVar
 from fastapi import APIRouter, Depends, Header, Query, Request
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.domain.envelope import ImportOrigin, business_time, event_context
 from libs.domain.history.bundle import BUNDLE_ID_PATTERN, Record, at_noon, digest
 from libs.domain.principal import Principal, Role
 from libs.servicekit.auth import require_roles
-from libs.servicekit.problems import PayloadTooLarge, UnprocessableEntity
+from libs.servicekit.problems import Conflict, PayloadTooLarge, UnprocessableEntity
 from libs.servicekit.service import current_service
 
 R = TypeVar("R", bound=Record)
@@ -150,7 +154,40 @@ class ImportRejected(UnprocessableEntity):
 
 
 def _field(location: Sequence[int | str]) -> str:
-    return ".".join(str(part) for part in location) or "record"
+    return _printable(".".join(str(part) for part in location) or "record")
+
+
+def _printable(value: str) -> str:
+    """`value` as the error report can carry it (a lone surrogate escaped)."""
+    return value.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+# A JSON line can hold a NUL or a lone surrogate only as an escape; PostgreSQL stores neither
+_UNSTORABLE_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})")
+
+
+def _unstorable(value: Any, path: tuple[int | str, ...] = ()) -> tuple[int | str, ...] | None:
+    """Where in a record's JSON a string holds what PostgreSQL cannot store, if anywhere."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return path
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path
+        return None
+    if isinstance(value, dict):
+        for key, member in value.items():
+            found = _unstorable(key, path) if isinstance(key, str) else None
+            found = found if found is not None else _unstorable(member, (*path, key))
+            if found is not None:
+                return found
+    if isinstance(value, list | tuple):
+        for index, member in enumerate(value):
+            found = _unstorable(member, (*path, index))
+            if found is not None:
+                return found
+    return None
 
 
 def parse_lines(
@@ -170,14 +207,23 @@ def parse_lines(
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
             errors.append(RowError(line, None, "record", f"not a JSON document: {error}"))
             continue
+        except RecursionError:
+            errors.append(RowError(line, None, "record", "not a JSON document: nested too deeply"))
+            continue
         if isinstance(value, dict) and isinstance(value.get("source_id"), str):
-            source_id = value["source_id"]
+            source_id = _printable(value["source_id"])
         try:
             record = model.model_validate(value)
         except ValidationError as error:
             for detail in error.errors(include_url=False):
                 errors.append(RowError(line, source_id, _field(detail["loc"]), detail["msg"]))
             continue
+        if _UNSTORABLE_ESCAPE.search(raw):
+            where = _unstorable(record.model_dump(mode="json"))
+            if where is not None:
+                reason = "holds a NUL character or a lone surrogate, which cannot be stored"
+                errors.append(RowError(line, source_id, _field(where), reason))
+                continue
         if record.source_id in seen:
             errors.append(
                 RowError(
@@ -212,6 +258,20 @@ async def _remember(
     if not batch.records:
         return
     share, rest = divmod(events, len(batch.records))
+    try:
+        await _insert_ledger(connection, schema, batch, share, rest)
+    except IntegrityError:
+        # another request imported some of these records meanwhile (its apply wrote nothing
+        # this one's conflicted with): this one is rolled back; sent again, they are unchanged
+        raise Conflict(
+            "Another request imported some of these records at the same time; nothing of this "
+            "one was imported. Send it again: what the other imported is then unchanged."
+        ) from None
+
+
+async def _insert_ledger(
+    connection: AsyncConnection, schema: str, batch: ImportBatch[Any], share: int, rest: int
+) -> None:
     await connection.execute(
         text(
             f'INSERT INTO "{schema}".import_record '
