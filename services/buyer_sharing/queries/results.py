@@ -66,16 +66,19 @@ SELECT
                sum(t.completions) AS completions
            FROM {S}.training_delivery t JOIN programme p ON p.factory_id = t.factory_id
            GROUP BY 1) t) AS training,
+    -- the days as written (text), not as a binary float
     (SELECT json_agg(json_build_array(year, days))
-     FROM (SELECT extract(year FROM v.visited_on)::int AS year, sum(v.duration_days) AS days
+     FROM (SELECT extract(year FROM v.visited_on)::int AS year, sum(v.duration_days)::text AS days
            FROM {S}.advisory_visit v JOIN programme p ON p.factory_id = v.factory_id
            GROUP BY 1) v) AS advisory
 """
 
 
-def _rows(value: str | None) -> list[list[Any]]:
-    # numbers with a fraction (advisory days) as written, not as binary floats
-    rows: list[list[Any]] = json.loads(value, parse_float=Decimal) if value else []
+def _rows(value: Any) -> list[list[Any]]:
+    """A json_agg's rows (decoded already where the engine's driver decodes JSON)."""
+    if value is None:
+        return []
+    rows: list[list[Any]] = json.loads(value) if isinstance(value, str | bytes) else value
     return rows
 
 
