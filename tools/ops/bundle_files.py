@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,19 @@ def _field(location: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in location) or "record"
 
 
+def _named_field(kind: Kind, location: tuple[int | str, ...], message: str) -> str:
+    """The error's field; for a rule over the whole record (no location), the first of the
+    record's fields its message names ("period_end is before period_start": period_end)."""
+    if location:
+        return _field(location)
+    named = {
+        name: match.start()
+        for name in kind.record.model_fields
+        if (match := re.search(rf"\b{name}\b", message)) is not None
+    }
+    return min(named, key=named.__getitem__) if named else "record"
+
+
 def validate_lines(kind: Kind, path: Path, lines: list[bytes]) -> KindFile:
     """Every non-empty line against the kind's record model; a source id given twice in the
     file is a problem of its second line."""
@@ -118,7 +132,8 @@ def validate_lines(kind: Kind, path: Path, lines: list[bytes]) -> KindFile:
             record = kind.record.model_validate(value)
         except ValidationError as error:
             for detail in error.errors(include_url=False):
-                problem(number, source_id, _field(tuple(detail["loc"])), detail["msg"])
+                where = _named_field(kind, tuple(detail["loc"]), detail["msg"])
+                problem(number, source_id, where, detail["msg"])
             continue
         if record.source_id in seen:
             problem(

@@ -5,7 +5,8 @@ phases until the events reached every service downstream.
 - A 422 `import-rejected` names the bad lines: they go to the report and the rest of the chunk is
   sent again, so every good record is imported and nothing of a bad one. A line the service says
   refers to something "not yet received" (an upstream fact still on its way) is sent again after
-  the phase's propagation wait, a bounded number of times, then reported.
+  the phase's propagation wait, a bounded number of times, then reported (so is a line that
+  names something the service does not know: it may be such a fact).
 - A service restarting (refused or reset connection, 502/503/504) costs a retry of the chunk with
   backoff, up to `retry_seconds`: the services' import ledger makes a chunk sent twice change
   nothing the second time.
@@ -27,7 +28,10 @@ from tools.ops.targets import Targets
 
 NDJSON = "application/x-ndjson"
 REJECTED = "/import-rejected"
-NOT_YET_RECEIVED = ("not yet received", "not received yet")
+# how a service says a record refers to something it does not know (yet): an upstream fact may
+# still be on its way, so the line is sent again after the wait (a reference that is simply wrong
+# costs those waits, then is reported the same)
+NOT_YET_RECEIVED = ("not yet received", "not received", "not known", "unknown")
 RESTARTING = frozenset({502, 503, 504})
 # answers a request sent again may get while its first attempt still runs in the service (a
 # lost connection leaves it running): a few tries, then the answer stands
@@ -85,18 +89,20 @@ class ImportOutcome:
     checksum: str
     tallies: dict[str, KindTally]
     problems: list[RowProblem] = field(default_factory=list)
-    # seconds from the first request to the last phase's last answer (waits between phases in)
-    seconds: float = 0.0
+    seconds: float = 0.0  # the whole import, until the last events reached every service
+    request_seconds: float = 0.0  # of which the phases' requests (the waits between them not)
     waits: dict[int, float] = field(default_factory=dict)  # phase -> propagation wait after it
     catch_up_seconds: float = 0.0  # the wait after the last phase: downstream catching up
 
     @property
     def events(self) -> int:
+        """Events the owning services appended (not those their consumers add downstream)."""
         return sum(tally.events for tally in self.tallies.values())
 
     @property
     def rate(self) -> float:
-        return self.events / self.seconds if self.seconds > 0 else 0.0
+        """Events appended per second of the phases' requests."""
+        return self.events / self.request_seconds if self.request_seconds > 0 else 0.0
 
     @property
     def rejected(self) -> int:
@@ -152,33 +158,34 @@ class HistoryImport:
 
     # -- the whole import ------------------------------------------------------------------------
     async def run(self) -> ImportOutcome:
+        outcome = self.outcome
         started = time.monotonic()
         try:
             for kind_file in self.bundle.files:
                 self._reject_invalid(kind_file)
             phases = self.bundle.phases()
             for index, phase in enumerate(phases):
+                began = time.monotonic()
                 await self._run_phase(phase)
+                outcome.request_seconds += time.monotonic() - began
                 waited = await self._wait()
                 for round_number in range(self.options.deferred_rounds):
                     if not any(self.deferred.get(kf.kind.name) for kf in phase):
                         break
                     self.deferring = round_number < self.options.deferred_rounds - 1
+                    began = time.monotonic()
                     await self._resend_deferred(phase)
+                    outcome.request_seconds += time.monotonic() - began
                     waited += await self._wait()
                 self.deferring = True
-                number = phase[0].kind.phase
                 if index < len(phases) - 1:
-                    self.outcome.waits[number] = waited
+                    outcome.waits[phase[0].kind.phase] = waited
                 else:
-                    self.outcome.catch_up_seconds = waited
-                    self.outcome.seconds = time.monotonic() - started - waited
-        except ImportFailed:
-            self.outcome.seconds = time.monotonic() - started
-            raise
+                    outcome.catch_up_seconds = waited
         finally:
+            outcome.seconds = time.monotonic() - started
             await self.client.aclose()
-        return self.outcome
+        return outcome
 
     def _fail(self, message: str) -> ImportFailed:
         return ImportFailed(message, self.outcome)

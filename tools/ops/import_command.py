@@ -91,9 +91,10 @@ def overall(outcome: ImportOutcome) -> str:
     waits = sum(outcome.waits.values())
     retries = sum(tally.retries for tally in outcome.tallies.values())
     text = (
-        f"{outcome.events:,} events in {outcome.seconds:,.1f} s: {outcome.rate:,.0f} events/s "
-        f"(waits for propagation between phases {waits:,.1f} s included); downstream services "
-        f"caught up {outcome.catch_up_seconds:,.1f} s after the last request"
+        f"{outcome.events:,} events in {outcome.request_seconds:,.1f} s of requests: "
+        f"{outcome.rate:,.0f} events/s; waits for the events to reach every service "
+        f"{waits:,.1f} s between phases and {outcome.catch_up_seconds:,.1f} s after the last; "
+        f"{outcome.seconds:,.1f} s in all"
     )
     if retries:
         text += f"; {retries} request(s) sent again while a service was away"

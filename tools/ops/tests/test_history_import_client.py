@@ -228,6 +228,26 @@ class TestBadRecords:
         assert (problem.line, problem.field, problem.stage) == (3, "source_id", "bundle")
         assert "first on line 1" in problem.reason
 
+    async def test_a_rule_over_the_whole_record_names_the_field_its_message_names(
+        self, tmp_path: Path
+    ) -> None:
+        reliance = {
+            "source_id": "KH-R-001",
+            "buyer": "KH-B-001",
+            "factory": "KH-F-001",
+            "assessment": "KH-A-001",
+            "declared_on": "2006-02-01",
+            "period_start": "2006-03-01",
+            "period_end": "2005-03-01",
+        }
+        write_bundle(tmp_path, {"reliances": [reliance]})
+        service = FakeService()
+        outcome, _ = await run(tmp_path, service)
+        [problem] = outcome.problems
+        assert (problem.file, problem.line, problem.field) == ("reliances.jsonl", 1, "period_end")
+        assert "period_end is before period_start" in problem.reason
+        assert not service.requests
+
     async def test_a_reference_not_yet_received_is_sent_again_after_the_wait(
         self, tmp_path: Path
     ) -> None:
