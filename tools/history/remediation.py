@@ -114,7 +114,10 @@ def plan_item(
         if planned
         else None,
         "responsible_person": rng.choice(RESPONSIBLE) if planned else None,
-        "due_date": _due_date(rng, report_date, question).isoformat() if planned else None,
+        # the history holds nothing after its last day, deadlines included
+        "due_date": min(_due_date(rng, report_date, question), last_day).isoformat()
+        if planned
+        else None,
         "status_history": history,
     }
 
