@@ -1,5 +1,6 @@
 """The durable consumers of upstream public events, one per producing service, and their
-reactions: every deliverable event is fanned out to the endpoints that want it; buyer sharing's
+reactions: every deliverable live event is fanned out to the endpoints that want it (an imported
+one, `importedfrom`, to none: imported history is not news); buyer sharing's
 grants and revocations also feed the grant history, and a grant releases the events held for it;
 buyer sharing's consent watermark, applied by the same consumer in stream order after them, says
 as of when that history is complete. `subscriptions(deps, wiring)` is what the service definition

@@ -95,7 +95,12 @@ async def fan_out(
     the event happened (the grant is checked again before each attempt). When an interested
     endpoint's buyer has no grant covering it (yet: the grant may still be on its way on buyer
     sharing's stream), the event is held for `hold_seconds` for a SharingGranted to release.
-    An event the publication gate keeps from buyers (a plan's draft) is queued for no one."""
+    An event the publication gate keeps from buyers (a plan's draft) is queued for no one, and
+    so is an imported fact (`importedfrom`: a programme's past, or what followed from it), nor
+    is it held: imported history is not news (docs/notifications.md). The read models such an
+    event feeds (the grant history) are the caller's, and are updated all the same."""
+    if envelope.imported:
+        return
     name = envelope.event_name
     addressed = name in BUYER_ADDRESSED
     factory = getattr(event, "factory_id", None)
