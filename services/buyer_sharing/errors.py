@@ -23,3 +23,12 @@ class InvalidPeriod(DomainError):
 
 class UnknownAssessment(DomainError):
     """A reliance names no completed assessment of its factory (422 `unknown-assessment`)."""
+
+
+class RejectedRecord(DomainError):
+    """A record of a programme's history breaks a rule of the domain: `field` is the record's
+    field at fault (the import's row error; nothing of the request is imported)."""
+
+    def __init__(self, field: str, detail: str) -> None:
+        super().__init__(detail, field=field)
+        self.field = field

@@ -72,22 +72,69 @@ SHARING_EVENTS: tuple[type[DomainEvent], ...] = (
 
 
 @dataclass(frozen=True)
+class GrantPeriod:
+    """One grant of the pair in time (business time): from `granted_at`, with its end date, until
+    a new grant replaced it or a revocation ended it (`closed_at`; None while it is the latest)."""
+
+    granted_at: datetime
+    ends_on: date | None = None
+    closed_at: datetime | None = None
+    revoked: bool = False
+    """Closed by a revocation (else by a new grant, or not closed)."""
+
+    def in_force_at(self, moment: datetime) -> bool:
+        """The grant gave access at `moment`: granted, not yet replaced or revoked, and not past
+        its end date."""
+        return (
+            self.granted_at <= moment
+            and (self.closed_at is None or moment < self.closed_at)
+            and (self.ends_on is None or moment.date() <= self.ends_on)
+        )
+
+
+@dataclass(frozen=True)
 class Sharing:
     active: bool = False
     ends_on: date | None = None
     reliances: Mapping[str, date] = field(default_factory=dict)
     """Reliance declarations in force, by id, with the last day of each one's period."""
+    periods: tuple[GrantPeriod, ...] = ()
+    """Every grant of the pair, in the order of the stream (which is their business time's)."""
 
     def in_force(self, today: date) -> bool:
         """Access is granted and not past its end date."""
         return self.active and (self.ends_on is None or today <= self.ends_on)
 
+    @property
+    def last_change(self) -> datetime | None:
+        """When the pair's consent last changed (a grant or a revocation), in business time."""
+        if not self.periods:
+            return None
+        latest = self.periods[-1]
+        return latest.closed_at or latest.granted_at
+
+
+def _closed(
+    periods: tuple[GrantPeriod, ...], at: datetime, *, revoked: bool
+) -> tuple[GrantPeriod, ...]:
+    """`periods` with the latest one closed at `at` (if it is still open)."""
+    if not periods or periods[-1].closed_at is not None:
+        return periods
+    return (*periods[:-1], replace(periods[-1], closed_at=at, revoked=revoked))
+
 
 def evolve(sharing: Sharing, event: DomainEvent) -> Sharing:
     if isinstance(event, SharingGranted):
-        return replace(sharing, active=True, ends_on=event.ends_on)
+        periods = _closed(sharing.periods, event.granted_at, revoked=False)
+        return replace(
+            sharing,
+            active=True,
+            ends_on=event.ends_on,
+            periods=(*periods, GrantPeriod(event.granted_at, event.ends_on)),
+        )
     if isinstance(event, SharingRevoked):
-        return replace(sharing, active=False, ends_on=None)
+        periods = _closed(sharing.periods, event.revoked_at, revoked=True)
+        return replace(sharing, active=False, ends_on=None, periods=periods)
     if isinstance(event, AuditRelianceDeclared):
         return replace(
             sharing, reliances={**sharing.reliances, event.reliance_id: event.period_end}
@@ -205,13 +252,7 @@ def declare_reliance(
         raise UnknownAssessment(
             f"assessment {assessment_id} is not a completed assessment of factory {factory_id}"
         )
-    if period_end < period_start:
-        raise InvalidPeriod("the period ends before it starts")
-    if (period_end - period_start).days > MAX_RELIANCE_DAYS:
-        raise InvalidPeriod(f"a reliance period spans at most {MAX_RELIANCE_DAYS} days")
-    if sharing.ends_on is not None and period_end > sharing.ends_on:
-        # past its end date the grant counts as revoked, and a revocation ends the reliance
-        raise InvalidPeriod(f"the period ends after the grant's end date {sharing.ends_on}")
+    check_reliance_period(period_start, period_end, grant_ends_on=sharing.ends_on)
     return [
         AuditRelianceDeclared(
             reliance_id=reliance_id,
@@ -225,6 +266,20 @@ def declare_reliance(
             note=note,
         )
     ]
+
+
+def check_reliance_period(
+    period_start: date, period_end: date, *, grant_ends_on: date | None
+) -> None:
+    """The rules of a reliance period: it ends after it starts, spans at most
+    MAX_RELIANCE_DAYS and ends by the end date of the grant it rests on."""
+    if period_end < period_start:
+        raise InvalidPeriod("the period ends before it starts")
+    if (period_end - period_start).days > MAX_RELIANCE_DAYS:
+        raise InvalidPeriod(f"a reliance period spans at most {MAX_RELIANCE_DAYS} days")
+    if grant_ends_on is not None and period_end > grant_ends_on:
+        # past its end date the grant counts as revoked, and a revocation ends the reliance
+        raise InvalidPeriod(f"the period ends after the grant's end date {grant_ends_on}")
 
 
 def withdraw_reliance(
