@@ -146,11 +146,14 @@ def committee(
                 "decisions": [f"Improvement plan after the {visit.report_date} report endorsed."],
                 "endorses_plan": True,
             }
+    endorsing = sorted(meetings)
     held = established
     while True:
         held += timedelta(days=rng.randint(60, 120))
         if held > last_day:
             break
+        if any(abs((held - day).days) < 20 for day in endorsing):
+            continue  # the endorsing meeting is that month's
         meetings.setdefault(
             held,
             {
