@@ -42,8 +42,10 @@ event type and schema version), and that buyers receive as webhooks. Every messa
 `traceparent`. The programme's own services order per aggregate by `streamid` and `streamversion`;
 buyers' webhooks and the message log carry neither (they would tell how many internal events came
 before: docs/notifications.md), so buyers order by `time` and the versions in `data`
-(`plan_version`, `committee_version`). A new schema version of an event is a new subject and
-`type`; older versions stay readable.
+(`plan_version`, `committee_version`). `time` is business time, when the fact happened;
+`recordedtime` is when it was recorded, and `importedfrom` names the history bundle of a fact
+imported from a programme's past (docs/events.md). A new schema version of an event is a new
+subject and `type`; older versions stay readable.
 """
 
 
@@ -71,7 +73,25 @@ def _envelope_schema(service: str, cls: type[DomainEvent], data_ref: str) -> dic
             "source": {"const": f"/betterwork/{service}"},
             "type": {"const": f"{TYPE_PREFIX}.{service}.{cls.event_name}.v{cls.schema_version}"},
             "subject": {**string, "description": "The factory the event is about."},
-            "time": {**string, "format": "date-time"},
+            "time": {
+                **string,
+                "format": "date-time",
+                "description": "Business time: when the fact happened (a live fact: when it was "
+                "recorded; an imported one: in the programme's past). Time-dependent views use "
+                "it.",
+            },
+            "recordedtime": {
+                **string,
+                "format": "date-time",
+                "description": "When the producer recorded the fact (absent on events recorded "
+                "before it existed: then `time`). Equal to `time` for a live fact.",
+            },
+            "importedfrom": {
+                **string,
+                "description": "The history bundle (its `bundle_id`) an imported fact came "
+                "from, or the imported fact this one followed from came from; absent for live "
+                "facts. Buyers' webhooks never carry an imported fact.",
+            },
             "datacontenttype": {"const": "application/json"},
             "data": {"$ref": data_ref},
             "traceparent": {**string, "description": "W3C trace context of the cause."},
