@@ -4,29 +4,39 @@ reactions to assessment and advisory events, and from the deadline scheduler."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
+from libs.domain.envelope import ImportOrigin
 from services.remediation.domain.capacity import Activity
-from services.remediation.domain.committee import Side
+from services.remediation.domain.committee import CommitteeMember, Side
 from services.remediation.domain.finding import Finding
+from services.remediation.domain.history import ItemHistory, MeetingHistory
 from services.remediation.domain.plan_events import Actor, ItemStatus
 
 
 @dataclass(frozen=True)
 class RecordAssessmentReport:
+    """`imported_from`: the history bundle of an imported report, recorded at `imported_at`."""
+
     factory_id: str
     assessment_id: str
     cycle: int
     report_date: date
     non_compliance_count: int | None = None
     country: str | None = None
+    imported_from: str | None = None
+    imported_at: datetime | None = None
 
 
 @dataclass(frozen=True)
 class AddImprovementItem:
+    """`imported_from`: the history bundle of an imported finding, recorded at `imported_at`."""
+
     factory_id: str
     finding: Finding
     evidence: str
+    imported_from: str | None = None
+    imported_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -100,3 +110,26 @@ class LogCommitteeMeeting:
     endorses_plan: bool
     logged_by: str
     expected_version: int | None = None
+
+
+@dataclass(frozen=True)
+class ImportItemHistories:
+    """Import the plan details and status histories of a factory's items from a programme's
+    history, each fact at its business time and attributed to its record (`origins`, one per
+    history)."""
+
+    factory_id: str
+    histories: tuple[ItemHistory, ...]
+    origins: tuple[ImportOrigin, ...]
+
+
+@dataclass(frozen=True)
+class ImportCommittee:
+    """Import a factory's committee from a programme's history: its members (with their ids) as
+    of `established_on`, and its meetings."""
+
+    factory_id: str
+    members: tuple[CommitteeMember, ...]
+    established_on: date
+    meetings: tuple[MeetingHistory, ...]
+    origin: ImportOrigin

@@ -6,9 +6,10 @@ together."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
-from libs.domain.envelope import DomainEvent, Envelope, EventContext
+from libs.domain.envelope import DomainEvent, Envelope, EventContext, consumed_context
 from libs.events.consumer import BatchHandler, Reactions, Subscription, bind_reactions
 from libs.servicekit.service import Wiring
 from services.remediation.commands import (
@@ -43,7 +44,17 @@ CONSUMER_DURABLE = "remediation_plans"
 CAPACITY_DURABLE = "remediation_capacity_building"
 
 
-def report_command(event: AssessmentCompleted) -> RecordAssessmentReport:
+def _imported(envelope: Envelope | None, deps: Remediation) -> dict[str, Any]:
+    """An imported upstream fact's bundle, and when it is recorded here (now, by the clock the
+    deadline scheduler reads): a deadline that had passed by then is history, not news."""
+    if envelope is None or envelope.importedfrom is None:
+        return {}
+    return {"imported_from": envelope.importedfrom, "imported_at": deps.clock()}
+
+
+def report_command(
+    event: AssessmentCompleted, imported: dict[str, Any] | None = None
+) -> RecordAssessmentReport:
     return RecordAssessmentReport(
         factory_id=event.factory_id,
         assessment_id=event.assessment_id,
@@ -51,24 +62,31 @@ def report_command(event: AssessmentCompleted) -> RecordAssessmentReport:
         report_date=event.report_date,
         non_compliance_count=event.non_compliance_count,
         country=event.country.upper() if event.country else None,
+        **(imported or {}),
     )
 
 
-def item_command(event: NonComplianceFound) -> AddImprovementItem:
+def item_command(
+    event: NonComplianceFound, imported: dict[str, Any] | None = None
+) -> AddImprovementItem:
     # the message is itself a finding: the command holds it as one
-    return AddImprovementItem(factory_id=event.factory_id, finding=event, evidence=event.evidence)
+    return AddImprovementItem(
+        factory_id=event.factory_id, finding=event, evidence=event.evidence, **(imported or {})
+    )
 
 
 async def on_assessment_completed(
-    deps: Remediation, connection: Any, _envelope: Envelope | None, event: AssessmentCompleted
+    deps: Remediation, connection: Any, envelope: Envelope | None, event: AssessmentCompleted
 ) -> None:
-    await record_assessment_report(report_command(event), deps, connection=connection)
+    command = report_command(event, _imported(envelope, deps))
+    await record_assessment_report(command, deps, connection=connection)
 
 
 async def on_non_compliance_found(
-    deps: Remediation, connection: Any, _envelope: Envelope | None, event: NonComplianceFound
+    deps: Remediation, connection: Any, envelope: Envelope | None, event: NonComplianceFound
 ) -> None:
-    await add_improvement_item(item_command(event), deps, connection=connection)
+    command = item_command(event, _imported(envelope, deps))
+    await add_improvement_item(command, deps, connection=connection)
 
 
 def session_command(event: TrainingSessionDelivered) -> RecordCapacityBuilding:
@@ -116,11 +134,14 @@ async def on_advisory_visit_completed(
     await record_capacity_building(visit_command(event), deps, connection=connection)
 
 
-def _decision_for(event: DomainEvent, deps: Remediation) -> Callable[[Plan], list[DomainEvent]]:
+def _decision_for(
+    envelope: Envelope, event: DomainEvent, deps: Remediation
+) -> Callable[[Plan], list[DomainEvent]]:
+    imported = _imported(envelope, deps)
     if isinstance(event, AssessmentCompleted):
-        return report_decision(report_command(event))
+        return report_decision(report_command(event, imported))
     if isinstance(event, NonComplianceFound):
-        return item_decision(item_command(event), deps.policy)
+        return item_decision(item_command(event, imported), deps.policy)
     raise TypeError(f"no reaction to {type(event).__name__}")
 
 
@@ -130,12 +151,15 @@ async def on_assessment_events(
     """A fetched batch of assessment events at once (the consumer's `batch_handler`): per
     factory, the plan is loaded once, every event of the batch decided on it in delivery order,
     the new events appended in one statement (each with its own event's correlation and
-    causation) and the read models upserted once, all in the consumer's transaction. The same
-    events and rows as the reactions one by one; on a failure the runner falls back to them."""
+    causation, and an imported event's business time and bundle) and the read models upserted
+    once, all in the consumer's transaction. The same events and rows as the reactions one by
+    one; on a failure the runner falls back to them."""
     by_factory: dict[str, list[tuple[EventContext, Callable[[Plan], list[DomainEvent]]]]] = {}
     for envelope, event in batch:
-        context = EventContext(envelope.correlationid or new_id(), envelope.id)
-        decision = _decision_for(event, deps)
+        context = consumed_context(envelope)
+        if not context.correlation_id:
+            context = replace(context, correlation_id=new_id())
+        decision = _decision_for(envelope, event, deps)
         assert isinstance(event, AssessmentCompleted | NonComplianceFound)
         by_factory.setdefault(event.factory_id, []).append((context, decision))
     for factory_id, decisions in by_factory.items():

@@ -240,6 +240,7 @@ def _plan_updated(
 ITEM_CHANGES: dict[type[DomainEvent], PlanChange] = {
     plan_events.ImprovementItemAdded: "item_added",
     plan_events.ImprovementItemMarkedPersistent: "item_updated",
+    plan_events.ImprovementItemPersistenceRevised: "item_updated",
     plan_events.ImprovementItemDetailsChanged: "item_updated",
     plan_events.ImprovementItemStatusChanged: "status_changed",
     plan_events.RemediationVerified: "verified",

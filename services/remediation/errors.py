@@ -105,3 +105,29 @@ class MeetingInFuture(DomainError):
 class MeetingLimitReached(DomainError):
     def __init__(self, limit: int) -> None:
         super().__init__(f"a committee keeps at most {limit} meetings")
+
+
+class HistoryEntryRefused(DomainError):
+    """A record of an imported history breaks a rule of its own (a date it cannot hold): `field`
+    names the record's field."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        super().__init__(reason)
+
+
+class CommitteeExists(Conflict):
+    def __init__(self) -> None:
+        super().__init__(
+            "the factory already has a committee in this system (kept through the API, or by an "
+            "earlier committee record): importing one would replace its members with past ones"
+        )
+
+
+class HistoryRefused(DomainError):
+    """The rules refused some entries of an imported history; nothing of it was appended.
+    `refusals`: (the entry's position in the command, the record's field, the reason)."""
+
+    def __init__(self, refusals: list[tuple[int, str, str]]) -> None:
+        self.refusals = refusals
+        super().__init__(f"{len(refusals)} history entries refused")

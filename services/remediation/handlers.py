@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from libs.domain.aggregate import Change, Loaded
-from libs.domain.envelope import DomainEvent
+from libs.domain.envelope import DomainEvent, EventContext, ImportOrigin, current_context
 from libs.events.repository import Repository
 from services.remediation import projections, queries
 from services.remediation.commands import (
@@ -31,6 +32,7 @@ from services.remediation.commands import (
 )
 from services.remediation.domain import capacity as capacities
 from services.remediation.domain import committee as committees
+from services.remediation.domain import deadlines
 from services.remediation.domain import plan as plans
 from services.remediation.domain.capacity import CAPACITY, CapacityBuilding
 from services.remediation.domain.committee import COMMITTEE, Committee, CommitteeMember
@@ -46,6 +48,9 @@ CONFLICT_RETRIES = 8
 
 # committed plan states each process keeps (a plan is tens of kB)
 PLANS_CACHED = 256
+
+# who flags deadlines (the actor and importer of the flags of an imported history)
+SCHEDULER = "remediation-deadline-scheduler"
 
 Clock = Callable[[], datetime]
 Answer = Callable[[Any, Change[Any]], Awaitable[dict[str, Any]]]
@@ -250,6 +255,8 @@ def report_decision(command: RecordAssessmentReport) -> Callable[[Plan], list[Do
         report_date=command.report_date,
         non_compliance_count=command.non_compliance_count,
         country=command.country,
+        imported_from=command.imported_from,
+        imported_at=command.imported_at,
     )
 
 
@@ -262,6 +269,8 @@ def item_decision(
         finding=command.finding,
         evidence=command.evidence,
         policy=policy,
+        imported_from=command.imported_from,
+        imported_at=command.imported_at,
     )
 
 
@@ -303,13 +312,48 @@ async def record_capacity_building(
 
 
 async def flag_deadlines(command: FlagDeadlines, deps: Remediation) -> Change[Plan]:
-    """Safe with several replicas: the plan is appended to at its loaded version, and a plan that
-    already flagged an item decides nothing the second time."""
+    """Flag the plan's deadlines past: news now, and a deadline that had passed before its
+    imported item or report was recorded as history, at the day after it, imported from the same
+    bundle (`deadlines.deadlines_past`), so that notifications do not announce the past. Safe
+    with several replicas: the plan is appended to at its loaded version, and a plan that already
+    flagged a deadline decides nothing the second time."""
     now = deps.clock()
-    return await deps.plans.execute(
-        command.factory_id,
-        lambda plan: plans.flag_deadlines(plan, today=now.date(), now=now, policy=deps.policy),
-        conflict_retries=CONFLICT_RETRIES,
+    today = now.date()
+    async with deps.store.unit_of_work() as unit:
+        loaded = await deps.plans.load(unit, command.factory_id)
+    past = deadlines.deadlines_past(loaded.state, today=today, now=now, policy=deps.policy)
+    if not past:
+        return Change(loaded, loaded.state, loaded.version, (), ())
+    live = current_context()
+    decisions = [
+        (
+            _deadline_context(live, deadline, now),
+            partial(
+                deadlines.flag_deadline, deadline=deadline, today=today, now=now, policy=deps.policy
+            ),
+        )
+        for deadline in past
+    ]
+    return await deps.plans.execute_each(
+        command.factory_id, decisions, conflict_retries=CONFLICT_RETRIES
+    )
+
+
+def _deadline_context(
+    live: EventContext, deadline: deadlines.Deadline, now: datetime
+) -> EventContext:
+    """News happens now, in the pass's context; history at its business time, from its bundle."""
+    if deadline.history_of is None:
+        return live
+    origin = ImportOrigin(
+        bundle_id=deadline.history_of,
+        bundle_checksum=None,
+        kind="derived",
+        source_id=deadline.item_id or "first-publication",
+        imported_by=SCHEDULER,
+    )
+    return EventContext(
+        live.correlation_id, live.causation_id, SCHEDULER, deadline.flagged_at(now), origin
     )
 
 

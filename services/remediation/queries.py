@@ -247,3 +247,77 @@ async def committee_meetings(
         return None
     page, count = found
     return list(page), int(count)
+
+
+@dataclass(frozen=True)
+class ItemToImport:
+    """What an import of an item's history needs to know of the item, and its plan's country."""
+
+    item_id: str
+    factory_id: str
+    country: str | None
+    report_date: date
+    due_date: date
+    latest_due_date: date
+    published_in: int | None
+    # the report date of the same question's item of the factory's next cycle, if it has one
+    next_cycle_report_date: date | None
+
+
+async def items_to_import(
+    connection: AsyncConnection, item_ids: Collection[str]
+) -> dict[str, ItemToImport]:
+    """The items among `item_ids` this service has, by id."""
+    item = improvement_item.alias("item")
+    following = improvement_item.alias("following")
+    next_report = (
+        select(func.min(following.c.report_date))
+        .where(
+            following.c.factory_id == item.c.factory_id,
+            following.c.question_id == item.c.question_id,
+            following.c.cycle == item.c.cycle + 1,
+        )
+        .scalar_subquery()
+    )
+    query = select(
+        item.c.item_id,
+        item.c.factory_id,
+        improvement_plan.c.country,
+        item.c.report_date,
+        item.c.due_date,
+        item.c.latest_due_date,
+        item.c.published_in,
+        next_report.label("next_cycle_report_date"),
+    ).where(
+        item.c.item_id.in_(sorted(set(item_ids))),
+        improvement_plan.c.factory_id == item.c.factory_id,
+    )
+    return {row.item_id: ItemToImport(**row._mapping) for row in await connection.execute(query)}
+
+
+async def assessments_with_items(
+    connection: AsyncConnection, assessment_ids: Collection[str]
+) -> dict[str, str | None]:
+    """The assessments among `assessment_ids` that have items here, with their plan's country."""
+    item = improvement_item.c
+    query = (
+        select(item.assessment_id, improvement_plan.c.country)
+        .where(
+            item.assessment_id.in_(sorted(set(assessment_ids))),
+            improvement_plan.c.factory_id == item.factory_id,
+        )
+        .distinct()
+    )
+    return {row[0]: row[1] for row in await connection.execute(query)}
+
+
+async def plan_countries(
+    connection: AsyncConnection, factory_ids: Collection[str]
+) -> dict[str, str | None]:
+    """The factories among `factory_ids` that have a plan here (an assessment of theirs reached
+    this service), with their country."""
+    plan = improvement_plan.c
+    query = select(plan.factory_id, plan.country).where(
+        plan.factory_id.in_(sorted(set(factory_ids)))
+    )
+    return {row[0]: row[1] for row in await connection.execute(query)}

@@ -81,6 +81,11 @@ class ItemPublic(Finding, _ItemKey):
         description="The plan version whose publication first carried the item to buyers; null: "
         "a draft (its root cause, action, owner and due date have not left the factory).",
     )
+    imported_from: str | None = Field(
+        None,
+        description="The history bundle the item's assessment was imported from; null for an "
+        "item of the live system.",
+    )
 
     capacity_building: list[CapacityBuildingPublic] = Field(
         description="The training sessions and advisory visits of the advisory service that "

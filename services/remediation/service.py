@@ -1,7 +1,7 @@
 """The remediation service, declared: its settings, events, public contract, dependencies, command
 handlers, the consumers of assessment and advisory events, the deadline scheduler, routers,
-problem types, migrations and rebuild. `libs.servicekit.service` turns this into the app and the
-command line."""
+problem types, migrations, rebuild and the kinds of a programme's history it imports.
+`libs.servicekit.service` turns this into the app and the command line."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from services.remediation.consumers import subscriptions
 from services.remediation.contract import contract
 from services.remediation.domain import make_registry
 from services.remediation.handlers import COMMAND_HANDLERS, Remediation, system_clock
+from services.remediation.imports import IMPORT_HANDLERS, IMPORTS
 from services.remediation.rebuild import rebuild
 from services.remediation.scheduler import DeadlineScheduler
 from services.remediation.settings import RemediationSettings
@@ -97,14 +98,16 @@ SERVICE: ServiceDefinition[RemediationSettings, Remediation] = ServiceDefinition
     events=events,
     contract=public_contract,
     dependencies=dependencies,
-    commands=COMMAND_HANDLERS,
+    commands={**COMMAND_HANDLERS, **IMPORT_HANDLERS},
     routers=[plans_router, committees_router],
     problems=PROBLEMS,
     subscriptions=subscriptions,
     components=components,
     rebuild=rebuild,
+    imports=IMPORTS,
     openapi_tags=[
         {"name": "improvement-plans", "description": "Plans, items, verification, publication."},
         {"name": "committees", "description": "The factory's bipartite committee (PICC)."},
+        {"name": "imports", "description": "A programme's history: committees and plan items."},
     ],
 )

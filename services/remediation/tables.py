@@ -17,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
-from libs.events.tables import NAMING_CONVENTION
+from libs.events.tables import NAMING_CONVENTION, define_import_tables
 from libs.servicekit.idempotency import define_idempotency_table
 
 SCHEMA = "remediation"
@@ -76,6 +76,8 @@ improvement_item = Table(
     Column("reopen_reason", Text, nullable=True),
     # the plan version whose publication first carried the item; null: a draft
     Column("published_in", Integer, nullable=True),
+    # the history bundle of an item of an imported assessment; null: of the live system
+    Column("imported_from", String(100), nullable=True),
 )
 
 committee = Table(
@@ -110,3 +112,6 @@ capacity_building = Table(
 )
 
 idempotency_key = define_idempotency_table(metadata)
+
+# the ledger of a programme's history imported here (libs/servicekit/imports.py)
+import_record = define_import_tables(metadata)["import_record"]

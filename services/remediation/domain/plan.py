@@ -19,10 +19,8 @@ from services.remediation.domain.plan_events import (
     ImprovementItemAdded,
     ImprovementItemDetailsChanged,
     ImprovementItemMarkedPersistent,
-    ImprovementItemOverdue,
     ImprovementItemReopened,
     ImprovementItemStatusChanged,
-    ImprovementPlanPublicationOverdue,
     ImprovementPlanPublished,
     ItemStatus,
     RemediationVerified,
@@ -68,9 +66,12 @@ def record_assessment_report(
     report_date: date,
     non_compliance_count: int | None,
     country: str | None = None,
+    imported_from: str | None = None,
+    imported_at: datetime | None = None,
 ) -> list[DomainEvent]:
     """Record the report once; a report first known from one of its findings is recorded again
-    when its completion brings the factory's country."""
+    when its completion brings the factory's country. `imported_from`: the history bundle of an
+    imported report, recorded at `imported_at`."""
     known = plan.assessments.get(assessment_id)
     if known is not None and (country is None or known.country == country):
         return []  # already known: a redelivery
@@ -82,14 +83,25 @@ def record_assessment_report(
             report_date=report_date,
             non_compliance_count=non_compliance_count,
             country=country,
+            imported_from=imported_from,
+            imported_at=imported_at if imported_from is not None else None,
         )
     ]
 
 
 def add_item(
-    plan: Plan, *, factory_id: str, finding: Finding, evidence: str, policy: DueDatePolicy
+    plan: Plan,
+    *,
+    factory_id: str,
+    finding: Finding,
+    evidence: str,
+    policy: DueDatePolicy,
+    imported_from: str | None = None,
+    imported_at: datetime | None = None,
 ) -> list[DomainEvent]:
-    """Add the item for a non-compliance; a finding the plan already has changes nothing."""
+    """Add the item for a non-compliance; a finding the plan already has changes nothing. The
+    due date counts from the report date (business time: an imported report's is in the past);
+    an item of an imported assessment names its bundle and when it was recorded here."""
     item_id = item_id_for(finding.assessment_id, finding.question_id)
     if item_id in plan.items:
         return []
@@ -101,6 +113,8 @@ def add_item(
         cycle=finding.cycle,
         report_date=finding.report_date,
         non_compliance_count=None,
+        imported_from=imported_from,
+        imported_at=imported_at,
     ):
         decision(event)
     previous = plan.item_for(finding.question_id, finding.cycle - 1)
@@ -113,6 +127,8 @@ def add_item(
             persistent=previous is not None and previous.status != ItemStatus.VERIFIED,
             due_date=finding.report_date + timedelta(days=days),
             evidence=evidence,
+            imported_from=imported_from,
+            imported_at=imported_at if imported_from is not None else None,
         )
     )
     # the next cycle's finding may have arrived first (out of order): it is persistent too
@@ -210,44 +226,6 @@ def change_status(
             changed_by=by,
             changed_at=now,
         )
-    ]
-
-
-def flag_overdue(plan: Plan, *, today: date, now: datetime) -> list[DomainEvent]:
-    """Flag, once each, the items whose binding due date (the factory's own once published, the
-    programme's deadline before) has passed without verification."""
-    return [
-        ImprovementItemOverdue(
-            factory_id=plan.factory_id,
-            item_id=item.item_id,
-            due_date=item.binding_due_date,
-            detected_at=now,
-        )
-        for item in sorted(
-            plan.items.values(), key=lambda item: (item.binding_due_date, item.item_id)
-        )
-        if not item.overdue and item.status != ItemStatus.VERIFIED and item.binding_due_date < today
-    ]
-
-
-def flag_publication_overdue(
-    plan: Plan, *, today: date, now: datetime, policy: DueDatePolicy
-) -> list[DomainEvent]:
-    due = plan.publication_due_date(policy)
-    if due is None or plan.publications or plan.publication_overdue_flagged or due >= today:
-        return []
-    return [
-        ImprovementPlanPublicationOverdue(factory_id=plan.factory_id, due_date=due, detected_at=now)
-    ]
-
-
-def flag_deadlines(
-    plan: Plan, *, today: date, now: datetime, policy: DueDatePolicy
-) -> list[DomainEvent]:
-    """The scheduler's pass over one plan: overdue items, then a late first publication."""
-    return [
-        *flag_overdue(plan, today=today, now=now),
-        *flag_publication_overdue(plan, today=today, now=now, policy=policy),
     ]
 
 

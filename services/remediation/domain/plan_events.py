@@ -41,7 +41,9 @@ def allowed_transitions(current: ItemStatus, actor: Actor | None = None) -> list
 class AssessmentReportReceived(DomainEvent):
     """The report of a completed assessment (or of a finding that came before its completion,
     then recorded again with the country once the completion arrives). `country`: the factory's,
-    as the report states it (None in histories from before it was kept)."""
+    as the report states it (None in histories from before it was kept). `imported_from`: the
+    history bundle of an imported report, recorded here at `imported_at` (both None for a report
+    of the live system)."""
 
     factory_id: str
     assessment_id: str
@@ -49,16 +51,22 @@ class AssessmentReportReceived(DomainEvent):
     report_date: date
     non_compliance_count: int | None = None
     country: str | None = None
+    imported_from: str | None = None
+    imported_at: datetime | None = None
 
 
 class ImprovementItemAdded(ReportedFinding, DomainEvent):
-    """The item for a finding: the finding's fields, and what the plan made of it."""
+    """The item for a finding: the finding's fields, and what the plan made of it. An item of an
+    imported assessment names its history bundle (`imported_from`) and when it was recorded here
+    (`imported_at`): a deadline that had passed by then is history, not news."""
 
     factory_id: str
     item_id: str
     persistent: bool
     due_date: date
     evidence: str = ""
+    imported_from: str | None = None
+    imported_at: datetime | None = None
 
 
 class ImprovementItemMarkedPersistent(DomainEvent):
@@ -66,6 +74,17 @@ class ImprovementItemMarkedPersistent(DomainEvent):
 
     factory_id: str
     item_id: str
+    previous_item_id: str
+
+
+class ImprovementItemPersistenceRevised(DomainEvent):
+    """An imported status history showed whether the previous cycle's item of the same question
+    was still unverified on this item's report date (persistent) or verified before it: the item
+    was added before that history arrived, so its `persistent` is set again by business time."""
+
+    factory_id: str
+    item_id: str
+    persistent: bool
     previous_item_id: str
 
 
@@ -142,6 +161,7 @@ PLAN_EVENTS: tuple[type[DomainEvent], ...] = (
     AssessmentReportReceived,
     ImprovementItemAdded,
     ImprovementItemMarkedPersistent,
+    ImprovementItemPersistenceRevised,
     ImprovementItemDetailsChanged,
     ImprovementItemStatusChanged,
     RemediationVerified,

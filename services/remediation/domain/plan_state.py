@@ -19,6 +19,7 @@ from services.remediation.domain.plan_events import (
     ImprovementItemDetailsChanged,
     ImprovementItemMarkedPersistent,
     ImprovementItemOverdue,
+    ImprovementItemPersistenceRevised,
     ImprovementItemReopened,
     ImprovementItemStatusChanged,
     ImprovementPlanPublicationOverdue,
@@ -55,6 +56,9 @@ class ImprovementItem(Finding):
     # the plan version of the publication that first carried the item's content to buyers; None:
     # a draft (its root cause, action, owner and the factory's own due date stay here)
     published_in: int | None = None
+    # an item of an imported assessment: its history bundle, and when it was recorded here
+    imported_from: str | None = None
+    imported_at: datetime | None = None
 
     @property
     def overdue_now(self) -> bool:
@@ -85,6 +89,9 @@ class AssessmentReport(Frozen):
     cycle: int
     report_date: date
     country: str | None = None
+    # an imported report: its history bundle, and when it was recorded here
+    imported_from: str | None = None
+    imported_at: datetime | None = None
 
 
 class Publication(Frozen):
@@ -251,6 +258,8 @@ def evolve(plan: Plan, event: DomainEvent) -> Plan:
                 cycle=event.cycle,
                 report_date=event.report_date,
                 country=event.country or (known.country if known else None),
+                imported_from=event.imported_from or (known.imported_from if known else None),
+                imported_at=event.imported_at or (known.imported_at if known else None),
             )
             changes["assessments"] = {**plan.assessments, event.assessment_id: report}
             changes["tally"] = plan.tally.reporting(event.report_date)
@@ -264,6 +273,8 @@ def evolve(plan: Plan, event: DomainEvent) -> Plan:
             changes["tally"] = plan.tally.replacing(plan.items.get(event.item_id), item)
         case ImprovementItemMarkedPersistent():
             _with_item(plan, changes, event.item_id, persistent=True)
+        case ImprovementItemPersistenceRevised():
+            _with_item(plan, changes, event.item_id, persistent=event.persistent)
         case ImprovementItemDetailsChanged():
             _with_item(
                 plan,

@@ -43,7 +43,7 @@ def plan_summary(factory_id: str, plan: Plan, policy: DueDatePolicy) -> dict[str
 
 def item_row(item: ImprovementItem) -> dict[str, Any]:
     """An item's row (also the answer of a command that changed it)."""
-    return {**item.model_dump(), "status": item.status.value}
+    return {**item.model_dump(exclude={"imported_at"}), "status": item.status.value}
 
 
 def committee_summary(factory_id: str, current: Committee) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import date, timedelta
 
 from libs.domain.envelope import DomainEvent
+from services.remediation.domain import deadlines
 from services.remediation.domain import plan as plans
 from services.remediation.domain.plan_events import (
     ImprovementPlanUpdated,
@@ -44,7 +45,7 @@ def test_folding_the_history_rebuilds_the_same_plan() -> None:
         lambda p: plans.change_status(
             p, item_id, ItemStatus.IN_PROGRESS, actor="factory", by="f", now=NOW
         ),
-        lambda p: plans.flag_overdue(p, today=REPORT + timedelta(days=40), now=NOW),
+        lambda p: deadlines.flag_overdue(p, today=REPORT + timedelta(days=40), now=NOW),
     ]
     for decide in steps:
         events = decide(plan)
@@ -99,7 +100,7 @@ def test_the_kept_tally_equals_a_recount_after_every_event() -> None:
         assert (progress.by_status, progress.overdue, plan.first_report_date) == recounted(plan)
     plan = done(plan, q1)
     plan = move(plan, q1, ItemStatus.VERIFIED)
-    plan = then(plan, plans.flag_overdue(plan, today=REPORT + timedelta(days=40), now=NOW))
+    plan = then(plan, deadlines.flag_overdue(plan, today=REPORT + timedelta(days=40), now=NOW))
     plan = move(plan, q2, ItemStatus.IN_PROGRESS)
     plan = then(
         plan,

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 
 from libs.domain.envelope import DomainEvent
+from services.remediation.domain import deadlines
 from services.remediation.domain import plan as plans
 from services.remediation.domain.plan_events import (
     ImprovementItemOverdue,
@@ -140,22 +141,22 @@ class TestStatusTransitions:
 class TestOverdue:
     def test_items_past_due_and_unverified_are_flagged_once(self) -> None:
         plan = plan_given(finding("q1", critical=True), finding("q2"))
-        events = plans.flag_overdue(plan, today=REPORT + timedelta(days=31), now=NOW)
+        events = deadlines.flag_overdue(plan, today=REPORT + timedelta(days=31), now=NOW)
         overdue = [e.item_id for e in events if isinstance(e, ImprovementItemOverdue)]
         assert len(events) == 1 and overdue == [item_id_for("a1", "q1")]
         plan = then(plan, events)
         assert plan.progress().overdue == 1
-        assert plans.flag_overdue(plan, today=REPORT + timedelta(days=32), now=NOW) == []
+        assert deadlines.flag_overdue(plan, today=REPORT + timedelta(days=32), now=NOW) == []
 
     def test_not_overdue_on_the_due_date_itself(self) -> None:
         plan = plan_given(finding("q1", critical=True))
-        assert plans.flag_overdue(plan, today=REPORT + timedelta(days=30), now=NOW) == []
+        assert deadlines.flag_overdue(plan, today=REPORT + timedelta(days=30), now=NOW) == []
 
     def test_publication_late_is_flagged_once(self) -> None:
         plan = plan_given(finding("q1"))
 
         def flag(days: int) -> list[DomainEvent]:
-            return plans.flag_publication_overdue(
+            return deadlines.flag_publication_overdue(
                 plan, today=REPORT + timedelta(days=days), now=NOW, policy=POLICY
             )
 
@@ -167,7 +168,7 @@ class TestOverdue:
 
     def test_the_deadline_pass_flags_items_and_the_publication(self) -> None:
         plan = plan_given(finding("q1", critical=True))
-        events = plans.flag_deadlines(
+        events = deadlines.flag_deadlines(
             plan, today=REPORT + timedelta(days=31), now=NOW, policy=POLICY
         )
         assert [type(e) for e in events] == [

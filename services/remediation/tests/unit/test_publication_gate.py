@@ -12,6 +12,7 @@ import pytest
 
 from libs.domain.envelope import DomainEvent
 from services.remediation.contract import translate
+from services.remediation.domain import deadlines
 from services.remediation.domain import plan as plans
 from services.remediation.domain.plan_events import ItemStatus
 from services.remediation.domain.plan_state import Plan
@@ -181,9 +182,9 @@ class TestBindingDueDate:
                 changed_by="f",
             ),
         )
-        assert plans.flag_overdue(plan, today=date(2024, 3, 20), now=NOW) == []
+        assert deadlines.flag_overdue(plan, today=date(2024, 3, 20), now=NOW) == []
         plan, _ = published_plan(plan)
-        [overdue] = plans.flag_overdue(plan, today=date(2024, 3, 20), now=NOW)
+        [overdue] = deadlines.flag_overdue(plan, today=date(2024, 3, 20), now=NOW)
         assert overdue.due_date == date(2024, 3, 10)  # type: ignore[attr-defined]
 
 
