@@ -4,7 +4,6 @@ courses' training days (the advisory service's seeded course catalogue)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
@@ -47,9 +46,9 @@ class Catalogues:
         self._questions: dict[str, tuple[QuestionRef, ...]] = {}
 
     def version_on(self, day: date) -> str:
-        """The version in force on `day` (the library's rule; the latest where it has none)."""
-        in_force: Callable[[date], str] | None = getattr(self.library, "version_in_force", None)
-        return in_force(day) if in_force is not None else self.library.latest_version
+        """The version in force on `day` (the assessment service's rule, as it imports an
+        assessment without a version)."""
+        return self.library.version_in_force(day)
 
     def questions(self, version: str) -> tuple[QuestionRef, ...]:
         """Every question of `version` for the country (its variant, else the base catalogue)."""
