@@ -16,11 +16,13 @@ import pytest
 
 from libs.domain.history.advisory import AdvisoryVisitRecord, TrainingSessionRecord
 from libs.domain.history.assessment import AssessmentRecord, FactoryRecord
-from libs.domain.history.bundle import Record, kind
+from libs.domain.history.bundle import Record, imported_id, kind
 from libs.domain.history.buyer_sharing import BuyerRecord, GrantRecord, RelianceRecord
 from libs.domain.history.remediation import CommitteeRecord, PlanItemRecord
 from services.advisory.domain.catalogue import SEEDED_COURSES
 from services.advisory.domain.session_rules import MAX_SPAN_DAYS
+from services.assessment.compliance_catalogue import load_library
+from services.assessment.domain import history as assessment_import
 from services.assessment.ids import normalise_os_id, validate_isic
 from services.buyer_sharing.domain.sharing import MAX_RELIANCE_DAYS
 from services.remediation.domain.plan_events import TRANSITIONS, ItemStatus
@@ -219,3 +221,34 @@ def test_nothing_is_dated_outside_2001_to_2010(history: tuple[Path, Generated]) 
 
 def _dates(text: str) -> list[str]:
     return re.findall(r'"(\d{4}-\d{2}-\d{2})"', text)
+
+
+def test_factories_and_assessments_pass_the_assessment_services_own_import_rules(
+    small_history: tuple[Path, Generated],
+) -> None:
+    """The assessment service's pure import (services/assessment/domain/history.py) decides
+    every generated factory and assessment by its aggregates' rules without a rejection."""
+    directory, generated = small_history
+    library = load_library()
+    today = date(2026, 12, 8)
+    known = {}
+    for factory in records(directory, "factories", FactoryRecord):
+        factory_id = imported_id("factories", factory.source_id)
+        known[factory.source_id] = (
+            factory,
+            assessment_import.factory_history(factory, factory_id=factory_id, today=today).state,
+        )
+    events = 0
+    for assessment in records(directory, "assessments", AssessmentRecord):
+        factory, state = known[assessment.factory]
+        decided = assessment_import.assessment_history(
+            assessment,
+            assessment_id=imported_id("assessments", assessment.source_id),
+            factory=state,
+            catalogue=assessment_import.catalogue_for(assessment, factory.country, library),
+            by="history-test",
+            today=today,
+        )
+        events += decided.events
+        assert decided.state.completed
+    assert events > generated.counts.findings
