@@ -148,7 +148,9 @@ class Tally(Frozen):
             overdue -= old.overdue_now
         counts[new.status] += 1
         overdue += new.overdue_now
-        return Tally(
+        # built from counts and the slots already validated: validating the slots again on every
+        # item change made each change cost in proportion to the plan's items
+        return Tally.model_construct(
             open=counts[ItemStatus.OPEN],
             in_progress=counts[ItemStatus.IN_PROGRESS],
             done=counts[ItemStatus.DONE],
