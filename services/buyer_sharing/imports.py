@@ -29,7 +29,7 @@ from services.buyer_sharing.dependencies import Dependencies
 from services.buyer_sharing.domain import buyer, history, sharing
 from services.buyer_sharing.errors import RejectedRecord
 from services.buyer_sharing.ids import pair_id
-from services.buyer_sharing.projections.own import project_event
+from services.buyer_sharing.projections.own import project_events
 from services.buyer_sharing.queries import history as lookups
 
 S = TypeVar("S")
@@ -57,10 +57,10 @@ class Stream(Generic[S]):
             self.contexts.append(context)
             self.states.append(self.state)
 
-    async def append(self, unit: UnitOfWork) -> int:
-        """Append the stream's new events and project them (the live commands' projection)."""
+    async def append(self, unit: UnitOfWork) -> list[tuple[DomainEvent, int]]:
+        """Append the stream's new events: each with its stream version."""
         if not self.events:
-            return 0
+            return []
         envelopes = await unit.append(
             self.aggregate.stream_id(self.aggregate_id),
             stream_type=self.aggregate.stream_type,
@@ -70,9 +70,10 @@ class Stream(Generic[S]):
             states=self.states,
             contexts=self.contexts,
         )
-        for event, envelope in zip(self.events, envelopes, strict=True):
-            await project_event(unit.connection, event, envelope.streamversion)
-        return len(envelopes)
+        return [
+            (event, envelope.streamversion)
+            for event, envelope in zip(self.events, envelopes, strict=True)
+        ]
 
 
 def _context(batch: ImportBatch[Any], item: Numbered[Any], at: datetime) -> EventContext:
@@ -92,11 +93,15 @@ def _decided(
 
 
 async def _write(batch: ImportBatch[Any], unit: UnitOfWork, streams: Iterable[Stream[Any]]) -> None:
-    """Append every stream, unless a record was rejected (the request then imports nothing)."""
+    """Append every stream and project the events as a live command's are, unless a record was
+    rejected (the request then imports nothing)."""
     if batch.errors:
         return
+    appended: list[tuple[DomainEvent, int]] = []
     for stream in streams:
-        batch.appended(await stream.append(unit))
+        appended += await stream.append(unit)
+    await project_events(unit.connection, appended)
+    batch.appended(len(appended))
 
 
 async def import_buyers(deps: Dependencies, batch: ImportBatch[BuyerRecord]) -> None:

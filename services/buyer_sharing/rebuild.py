@@ -1,7 +1,7 @@
 """`python -m services.buyer_sharing rebuild`: every read model again from the event history (the
-service definition's `rebuild`): the own event store, then the upstream JetStream streams
-(assessment, remediation, advisory: `upstream.UPSTREAM_EVENTS`) from their start, on a NATS
-connection of its own.
+service definition's `rebuild`): the own event store (set-based, OWN_BATCH events at a time),
+then the upstream JetStream streams (assessment, remediation, advisory: `upstream.UPSTREAM_EVENTS`)
+from their start, on a NATS connection of its own.
 
 In one transaction, the read models are emptied and refilled; readers keep seeing the old rows
 until it commits (DELETE, not TRUNCATE, so they are never blocked). The upstream streams are read
@@ -39,7 +39,7 @@ from libs.events.nats import NatsConnection, stream_name
 from libs.events.store import driver_connection
 from libs.events.tables import define_event_store_tables
 from libs.servicekit.service import Progress, RebuildContext
-from services.buyer_sharing.projections.own import project_event
+from services.buyer_sharing.projections.own import project_events
 from services.buyer_sharing.projections.upstream import Meta, UpstreamRows, refresh_derived
 from services.buyer_sharing.settings import BuyerSharingSettings
 from services.buyer_sharing.tables import READ_MODELS, SCHEMA, metadata
@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 # messages a rebuild fetches at once, and how long one fetch may wait for them
 FETCH_BATCH = 2_000
 FETCH_TIMEOUT_SECONDS = 10.0
+OWN_BATCH = 2_000  # own events projected at once (set-based)
 READ_AHEAD = 3  # fetched batches waiting to be applied, per stream
 READ_ATTEMPTS = 10  # failed fetches in a row before a rebuild gives up (and changes nothing)
 
@@ -135,11 +136,17 @@ async def _replay_own(
             event.c.position
         )
     )
+    batch: list[tuple[DomainEvent, int]] = []
     async for row in result:
-        await project_event(connection, registry.decode_data(row.event_type, row.data), row.version)
-        done += 1
-        progress("own events", row.position, total)
-    return done
+        batch.append((registry.decode_data(row.event_type, row.data), row.version))
+        if len(batch) == OWN_BATCH:
+            await project_events(connection, batch)
+            done += len(batch)
+            batch = []
+            progress("own events", row.position, total)
+    await project_events(connection, batch)
+    progress("own events", total, total)
+    return done + len(batch)
 
 
 E = TypeVar("E", bound=DomainEvent)
