@@ -207,10 +207,20 @@ async def apply_plan_items(deps: Remediation, batch: ImportBatch[PlanItemRecord]
             )
             batch.reject(entry, "question_id" if known else "assessment", UNKNOWN_NON_COMPLIANCE)
     by_factory: dict[str, list[tuple[Numbered[PlanItemRecord], ItemHistory]]] = {}
+    first_line: dict[str, int] = {}
     for entry in batch.records:
         item = visible.get(item_ids[entry.record.source_id])
         if item is None:
             continue
+        if item.item_id in first_line:
+            batch.reject(
+                entry,
+                "question_id",
+                f"the same non-compliance as line {first_line[item.item_id]}: an item has one "
+                "history",
+            )
+            continue
+        first_line[item.item_id] = entry.line
         record = entry.record
         unsafe = _unsafe_text(
             [

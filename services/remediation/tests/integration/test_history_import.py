@@ -293,6 +293,7 @@ async def test_bad_plan_items_reject_the_request_and_write_nothing(service: Serv
                 "question_id": "q2",
                 "root_cause": "a\u0000b",
             },
+            {**PLAN_ITEMS[0], "source_id": "PI-9"},  # PI-1's item again
         ],
     )
 
@@ -305,12 +306,14 @@ async def test_bad_plan_items_reject_the_request_and_write_nothing(service: Serv
         (5, "status_history.0.on"),
         (6, "due_date"),
         (7, "root_cause"),
+        (8, "question_id"),
     }
     assert "not yet received from the assessment service" in errors[(2, "question_id")]
     assert errors[(2, "question_id")] == errors[(3, "assessment")]
     assert "cannot move an item from open to done" in errors[(4, "status_history.0")]
     assert "before the item opened" in errors[(5, "status_history.0.on")]
     assert "between 2019-03-01 and 2019-05-30" in errors[(6, "due_date")]
+    assert "the same non-compliance as line 1" in errors[(8, "question_id")]
     assert await event_count(service) == before
     assert await ledger(service) == []
     items = await items_of(service, factory_id, 5)
