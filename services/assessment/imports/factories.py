@@ -11,7 +11,7 @@ from libs.servicekit.imports import ImportBatch, Numbered
 from services.assessment.domain.factory import FACTORY, Factory
 from services.assessment.domain.history import History, Rejected, factory_history
 from services.assessment.handlers.dependencies import Dependencies
-from services.assessment.imports.writes import append_history, reject, write_rows
+from services.assessment.imports.writes import Appender, collector_paused, reject, write_rows
 from services.assessment.queries.imports import os_id_owners
 from services.assessment.rebuild import factory_row
 from services.assessment.tables import factory
@@ -36,7 +36,10 @@ async def import_factories(deps: Dependencies, batch: ImportBatch[FactoryRecord]
             reject(batch, item, rejected)
             continue
         decided.append((item, factory_id, history))
-    async with deps.factories.store.unit_of_work(connection=batch.connection) as unit:
+    async with (
+        deps.factories.store.unit_of_work(connection=batch.connection) as unit,
+        collector_paused(),
+    ):
         held = await os_id_owners(
             unit.connection, {h.state.os_id for _, _, h in decided if h.state.os_id is not None}
         )
@@ -49,12 +52,17 @@ async def import_factories(deps: Dependencies, batch: ImportBatch[FactoryRecord]
             held[os_id] = factory_id  # a later record with the same OS ID is refused
         if batch.errors:
             return  # nothing is written: the request is answered 422
+        appender = Appender(unit)
+        try:
+            for item, factory_id, history in decided:
+                await appender.append(batch, item, FACTORY, factory_id, history, subject=factory_id)
+            written = await appender.written()
+        except BaseException:
+            await appender.abandon()
+            raise
         rows = []
-        for item, factory_id, history in decided:
-            facts = await append_history(
-                unit, batch, item, FACTORY, factory_id, history, subject=factory_id
-            )
-            row = factory_row(facts)
+        for stream in written:
+            row = factory_row(stream.facts)
             assert row is not None
             rows.append(row)
         tables: dict[Table, list[dict[str, object]]] = {factory: rows}

@@ -13,12 +13,20 @@ import httpx
 from sqlalchemy import text
 
 from services.assessment.compliance_catalogue import load_library
+from services.assessment.ids import CROCKFORD
 from services.assessment.tests.integration.conftest import AssessmentService
 
 LIBRARY = load_library()
 BUNDLE = "KH-history-2026"
 CHECKSUM = "sha256:" + "ab" * 32
 NON_COMPLIANT = ("OSH-EMP-01", "COM-MIN-01")
+
+
+def os_id(country: str, serial: str = "Q2JMG") -> str:
+    """A valid Open Supply Hub ID of `country` (its check character computed)."""
+    body = f"{country}2019257{serial}"
+    total = ord(body[0]) + ord(body[1]) + sum(CROCKFORD.index(c) for c in body[2:])
+    return body + CROCKFORD[total % 32]
 
 
 def factory_record(source_id: str, **changes: Any) -> dict[str, Any]:
@@ -124,8 +132,9 @@ async def send(
 
 
 async def counts(service: AssessmentService) -> dict[str, int]:
-    """Rows of the event store, the outbox, the read models and the ledger."""
-    tables = ("event", "outbox", "factory", "assessment", "finding", "import_record", "snapshot")
+    """Rows of the event store, the read models and the ledger."""
+    # not the outbox: the relay empties it as it publishes
+    tables = ("event", "stream", "factory", "assessment", "finding", "import_record", "snapshot")
     async with service.engine.connect() as connection:
         return {
             table: int(await connection.scalar(text(f"SELECT count(*) FROM assessment.{table}")))
