@@ -47,11 +47,6 @@ async def project_own(unit: Any, change: Change[Any]) -> None:
     )
 
 
-async def project_event(connection: AsyncConnection, event: DomainEvent, version: int) -> None:
-    """One internal event of this service into the own read models."""
-    await project_events(connection, [(event, version)])
-
-
 async def project_events(
     connection: AsyncConnection, items: Iterable[tuple[DomainEvent, int]]
 ) -> None:
