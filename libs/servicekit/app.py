@@ -68,25 +68,40 @@ class RequestTooLarge(HTTPException):
         super().__init__(413, f"The request body exceeds {limit} bytes.")
 
 
+IMPORTS_PREFIX = "/v1/imports/"
+
+
 class RequestSizeLimitMiddleware:
     """413 when Content-Length, or the bytes actually streamed, exceed the limit."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, *, import_max_bytes: int | None = None
+    ) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.default_max_bytes = max_bytes
+        # a history import request (POST /v1/imports/<kind>) carries hundreds of records
+        self.import_max_bytes = max(import_max_bytes or max_bytes, max_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = (
+            self.import_max_bytes
+            if str(scope.get("path", "")).startswith(IMPORTS_PREFIX)
+            else self.default_max_bytes
+        )
+        await self._limited(scope, receive, send, limit)
+
+    async def _limited(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
                     declared = int(value)
                 except ValueError:
                     declared = -1
-                if declared > self.max_bytes:
-                    await self._refuse(scope, receive, send)
+                if declared > limit:
+                    await self._refuse(scope, receive, send, limit)
                     return
         received = 0
         recording_send = StatusRecordingSend(send)
@@ -96,8 +111,8 @@ class RequestSizeLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise RequestTooLarge(self.max_bytes)
+                if received > limit:
+                    raise RequestTooLarge(limit)
             return message
 
         try:
@@ -106,10 +121,10 @@ class RequestSizeLimitMiddleware:
             # Read outside FastAPI's handlers (e.g. by the idempotency middleware).
             if recording_send.started:
                 raise
-            await self._refuse(scope, receive, send)
+            await self._refuse(scope, receive, send, limit)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        problem = PayloadTooLarge(f"The request body exceeds {self.max_bytes} bytes.")
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        problem = PayloadTooLarge(f"The request body exceeds {limit} bytes.")
         await problem_response(problem, instance=scope.get("path"))(scope, receive, send)
 
 
@@ -280,7 +295,11 @@ def create_app(
     # tracing → metrics → 500 safety net → size limit → idempotency → routes.
     if db_engine is not None:
         app.add_middleware(IdempotencyMiddleware)
-    app.add_middleware(RequestSizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(
+        RequestSizeLimitMiddleware,
+        max_bytes=settings.max_request_bytes,
+        import_max_bytes=settings.max_import_request_bytes,
+    )
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(TracingMiddleware)

@@ -43,6 +43,10 @@ class ServiceSettings(BaseSettings):
     jwt_issuer: str | None = Field(None, validation_alias="BW_JWT_ISSUER")
     subject_prefix: str = Field("", validation_alias="BW_SUBJECT_PREFIX")
     max_request_bytes: int = Field(1_048_576, validation_alias="MAX_REQUEST_BYTES", gt=0)
+    # a history import request (POST /v1/imports/<kind>): up to libs/servicekit/imports.py's own cap
+    max_import_request_bytes: int = Field(
+        33_554_432, validation_alias="MAX_IMPORT_REQUEST_BYTES", gt=0
+    )
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
     # "development" (set explicitly by `bw.py up`, the tests and Compose) or anything else,
     # which means production behaviour; unset is production too.
