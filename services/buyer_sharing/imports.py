@@ -291,7 +291,8 @@ IMPORTS: Sequence[ImportKind[Dependencies]] = (
         "Import audit-reliance declarations of the programme's history",
         "Each declaration is made on `declared_on`, on the grant in force that day, naming a "
         "completed assessment of the factory reported by then, with the live period rules (it "
-        "ends after it starts, spans at most 732 days, and ends by the grant's end date); it is "
+        f"ends after it starts, spans at most {sharing.MAX_RELIANCE_DAYS} days, and ends by the "
+        "grant's end date); it is "
         "withdrawn on `withdrawn_on`, or earlier when the grant's revocation (or a new grant "
         "ending before its period) ended it, as it would have live.",
     ),
