@@ -138,7 +138,7 @@ def _known_factory(
     country = countries.get(factory_id)
     if country is not None and batch.principal.works_in(country):
         return True
-    batch.reject(item, "factory", f"no factory {item.record.factory} is known here")
+    batch.reject(item, "factory", f"factory {item.record.factory} is not known here")
     return False
 
 
@@ -148,7 +148,7 @@ def _known_buyer(
     if buyer_id in joined:
         return True
     batch.reject(
-        item, "buyer", f"no buyer {item.record.buyer} is known here (import the buyers first)"
+        item, "buyer", f"buyer {item.record.buyer} is not known here (import the buyers first)"
     )
     return False
 
@@ -241,7 +241,6 @@ async def import_reliances(deps: Dependencies, batch: ImportBatch[RelianceRecord
             stream = streams[(factory_id, buyer_id)]
             for item in sorted(items, key=lambda item: (item.record.declared_on, item.line)):
                 assessment_id = _imported_id("assessments", item.record.assessment)
-                reported = reports.get(assessment_id)
                 try:
                     steps = history.declare_reliance(
                         stream.state,
@@ -250,9 +249,7 @@ async def import_reliances(deps: Dependencies, batch: ImportBatch[RelianceRecord
                         factory_id=factory_id,
                         buyer_id=buyer_id,
                         assessment_id=assessment_id,
-                        assessment_reported=(
-                            reported[1] if reported and reported[0] == factory_id else None
-                        ),
+                        assessment=reports.get(assessment_id),
                         by=batch.principal.subject,
                         today=today,
                     )

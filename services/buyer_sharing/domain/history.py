@@ -134,14 +134,14 @@ def declare_reliance(
     factory_id: str,
     buyer_id: str,
     assessment_id: str,
-    assessment_reported: date | None,
+    assessment: tuple[str, date] | None,
     by: str,
     today: date,
 ) -> list[Dated]:
     """The declaration on `declared_on`, and its withdrawal: on `withdrawn_on`, or earlier where
     the live system would have ended it (the grant's revocation, a new grant ending before the
-    period). `assessment_reported`: the report date of the named assessment if it is a completed
-    assessment of the factory (else None)."""
+    period). `assessment`: the factory and report date of the named assessment, if a completed
+    assessment of that id is known here."""
     _not_after_today(record.declared_on, today, "declared_on")
     _not_after_today(record.withdrawn_on, today, "withdrawn_on")
     declared_at = at_noon(record.declared_on)
@@ -153,14 +153,18 @@ def declare_reliance(
             "declared_on",
             f"the factory shared nothing with the buyer on {record.declared_on}",
         )
-    if assessment_reported is None:
+    if assessment is None:
         raise RejectedRecord(
-            "assessment", f"{record.assessment} is not a completed assessment of the factory"
+            "assessment", f"no completed assessment {record.assessment} is known here"
         )
-    if assessment_reported > record.declared_on:
+    assessed_factory, reported = assessment
+    if assessed_factory != factory_id:
         raise RejectedRecord(
-            "assessment",
-            f"{record.assessment} was reported on {assessment_reported}, after the declaration",
+            "assessment", f"{record.assessment} is not an assessment of factory {record.factory}"
+        )
+    if reported > record.declared_on:
+        raise RejectedRecord(
+            "assessment", f"{record.assessment} was reported on {reported}, after the declaration"
         )
     try:
         sharing.check_reliance_period(

@@ -357,7 +357,10 @@ class TestWhoImports:
             service, "grants", [{**GRANTS[2], "factory": "F-unknown"}], headers=vietnam
         )
         # another country's factory is refused exactly as one that does not exist
-        assert [e["reason"].split()[:2] for e in cambodian.json()["errors"]] == [["no", "factory"]]
+        assert [e["reason"] for e in cambodian.json()["errors"]] == ["factory F2 is not known here"]
+        assert [e["reason"] for e in unknown.json()["errors"]] == [
+            "factory F-unknown is not known here"
+        ]
         assert fields(cambodian) == [(1, "G3", "factory")]
         assert fields(unknown) == [(1, "G3", "factory")]
         assert await service.count_events() == events

@@ -44,7 +44,9 @@ def reliance_record(declared_on: str, **values: Any) -> RelianceRecord:
 
 
 def declare(
-    state: sharing.Sharing, record: RelianceRecord, reported: date | None = date(2001, 3, 1)
+    state: sharing.Sharing,
+    record: RelianceRecord,
+    assessment: tuple[str, date] | None = ("f1", date(2001, 3, 1)),
 ) -> list[history.Dated]:
     return history.declare_reliance(
         state,
@@ -52,7 +54,7 @@ def declare(
         reliance_id="r1",
         **PAIR,
         assessment_id="a1",
-        assessment_reported=reported,
+        assessment=assessment,
         by="admin",
         today=TODAY,
     )
@@ -157,8 +159,11 @@ class TestReliances:
         longest = reliance_record("2002-01-01", period_end="2004-01-03")
         assert len(declare(state, longest)) == 1
         record = reliance_record("2002-01-10")
-        assert rejected(lambda: declare(state, record, reported=None)) == "assessment"
-        assert rejected(lambda: declare(state, record, reported=date(2002, 3, 1))) == ("assessment")
+        # unknown, another factory's, reported after the declaration
+        for assessment in (None, ("f2", date(2001, 3, 1)), ("f1", date(2002, 3, 1))):
+            with pytest.raises(RejectedRecord) as caught:
+                declare(state, record, assessment)
+            assert caught.value.field == "assessment"
 
     def test_it_ends_on_its_withdrawal_or_when_the_consent_would_have_ended_it(self) -> None:
         state = granted(sharing.Sharing(), grant_record("2001-07-01"))
