@@ -22,6 +22,7 @@ from libs.domain.history.advisory import AdvisoryVisitRecord, TrainingSessionRec
 from libs.events.history import copy_rows
 from libs.events.store import UnitOfWork
 from libs.servicekit.imports import ImportBatch, ImportKind, Numbered
+from services.advisory.appender import Appender
 from services.advisory.domain import history
 from services.advisory.domain.actor import ADMIN, Actor
 from services.advisory.domain.course import COURSE, Course
@@ -48,6 +49,8 @@ from services.advisory.tables import (
 )
 
 S = TypeVar("S")
+# rows of one multi-row upsert (4 columns: well under PostgreSQL's 32,767 parameters)
+UPSERT_ROWS = 2_000
 R = TypeVar("R", TrainingSessionRecord, AdvisoryVisitRecord)
 
 
@@ -103,7 +106,7 @@ async def _existing(unit: UnitOfWork, aggregate: AggregateType[Any], ids: list[s
 
 
 async def _append_new(
-    unit: UnitOfWork,
+    appender: Appender,
     aggregate: AggregateType[Any],
     aggregate_id: str,
     steps: Sequence[Step],
@@ -111,12 +114,11 @@ async def _append_new(
     subject: str,
 ) -> Any:
     """A new stream with its steps' events, each step in its own context; the recording time."""
-    events = [event for step in steps for event in step.events]
-    envelopes = await unit.append(
+    envelopes = await appender.append(
         aggregate.stream_id(aggregate_id),
         stream_type=aggregate.stream_type,
         expected_version=0,
-        events=events,
+        events=[event for step in steps for event in step.events],
         subject=subject,
         states=[state for step in steps for state in step.states],
         contexts=[
@@ -128,12 +130,12 @@ async def _append_new(
 
 async def _factories_receive(
     unit: UnitOfWork,
+    appender: Appender,
     records: dict[str, tuple[int, FactoryRecord]],
     received: dict[str, list[tuple[TrainingReceived, EventContext]]],
-) -> tuple[int, list[dict[str, Any]]]:
+) -> list[dict[str, Any]]:
     """Each factory's record takes the sessions it attended in one append (saving a snapshot
-    where the repository would); the events appended and the factories' rows."""
-    appended = 0
+    where the repository would); the factories' rows."""
     rows = []
     snapshots = FACTORY.snapshots
     assert snapshots is not None
@@ -142,7 +144,7 @@ async def _factories_receive(
         events, states = history.receive(record, [training for training, _ in trainings])
         if not events:
             continue
-        await unit.append(
+        await appender.append(
             FACTORY.stream_id(factory_id),
             stream_type=FACTORY.stream_type,
             expected_version=version,
@@ -158,9 +160,8 @@ async def _factories_receive(
                 new_version,
                 {"_shape": snapshots.version, "state": snapshots.dump(states[-1])},
             )
-        appended += len(events)
         rows.append(factory_row(states[-1], new_version))
-    return appended, rows
+    return rows
 
 
 async def import_sessions(deps: Dependencies, batch: ImportBatch[TrainingSessionRecord]) -> None:
@@ -195,20 +196,19 @@ async def import_sessions(deps: Dependencies, batch: ImportBatch[TrainingSession
             sessions.append((item, past))
         if batch.errors:
             return
-        appended = 0
+        appender = Appender(unit)
         received: dict[str, list[tuple[TrainingReceived, EventContext]]] = defaultdict(list)
         rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for item, past in sessions:
             contexts = [_context(batch, step.day, item) for step in past.steps]
             recorded_at = await _append_new(
-                unit,
+                appender,
                 SESSION,
                 past.session_id,
                 past.steps,
                 contexts,
                 deps.sessions.subject_of(past.session_id, past.session),
             )
-            appended += sum(len(step.events) for step in past.steps)
             version = sum(len(step.events) for step in past.steps)
             rows["session"].append(session_row(past.session, version, recorded_at))
             rows["part"].extend(session_factory_rows(past.session))
@@ -216,14 +216,15 @@ async def import_sessions(deps: Dependencies, batch: ImportBatch[TrainingSession
             rows["figure"].extend(figure_rows(past.session))
             for training in past.received:
                 received[training.factory_id].append((training, contexts[-1]))
-        factory_events, factory_rows = await _factories_receive(unit, records, received)
+        factory_rows = await _factories_receive(unit, appender, records, received)
+        batch.appended(await appender.flush())
         await copy_rows(unit.connection, training_session, rows["session"])
         await copy_rows(unit.connection, session_factory, rows["part"])
         await copy_rows(unit.connection, attendance, rows["attendance"])
-        await upsert(unit, factory, factory_rows)
+        for start in range(0, len(factory_rows), UPSERT_ROWS):
+            await upsert(unit, factory, factory_rows[start : start + UPSERT_ROWS])
         await add_figures(unit, rows["figure"], moved=False)
         await figures_moved(unit)
-        batch.appended(appended + factory_events)
 
 
 async def import_visits(deps: Dependencies, batch: ImportBatch[AdvisoryVisitRecord]) -> None:
@@ -253,18 +254,17 @@ async def import_visits(deps: Dependencies, batch: ImportBatch[AdvisoryVisitReco
             visits.append((item, past))
         if batch.errors:
             return
+        appender = Appender(unit)
         rows = []
-        appended = 0
         for item, past in visits:
             contexts = [_context(batch, step.day, item) for step in past.steps]
             recorded_at = await _append_new(
-                unit, VISIT, past.visit_id, past.steps, contexts, past.visit.factory_id
+                appender, VISIT, past.visit_id, past.steps, contexts, past.visit.factory_id
             )
             version = sum(len(step.events) for step in past.steps)
-            appended += version
             rows.append(visit_row(past.visit, version, recorded_at))
+        batch.appended(await appender.flush())
         await copy_rows(unit.connection, advisory_visit, rows)
-        batch.appended(appended)
 
 
 IMPORTS: list[ImportKind[Dependencies]] = [

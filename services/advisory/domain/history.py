@@ -152,6 +152,7 @@ def _schedule(
 def _sheet(record: TrainingSessionRecord, training_days: int) -> list[AttendeeLine]:
     """The sign-in sheet: each attendee signs the session's first `days_attended` days."""
     lines = []
+    factories = {source: factory_id(source) for source in record.factories}
     for index, attendee in enumerate(record.attendees):
         if attendee.days_attended < 1:
             raise Rejected(
@@ -163,10 +164,13 @@ def _sheet(record: TrainingSessionRecord, training_days: int) -> list[AttendeeLi
                 f"attendees.{index}.days_attended",
                 f"the course has {training_days} training days",
             )
+        # built from a record its model validated (role, gender, distinct days from its first):
+        # a sheet of many lines is not validated again line by line
         lines.append(
-            AttendeeLine(
+            AttendeeLine.model_construct(
+                name=None,
                 participant_id=participant_id(record.source_id, index),
-                factory_id=factory_id(attendee.factory),
+                factory_id=factories[attendee.factory],
                 role=ParticipantRole(attendee.role),
                 gender=Gender(attendee.gender),
                 attended_on=tuple(

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
 from fractions import Fraction
+from functools import cached_property
 
 from libs.domain.aggregate import AggregateType
 from libs.domain.envelope import DomainEvent
@@ -77,8 +78,9 @@ class Session:
     delivered_on: date | None = None
     cancel_reason: str | None = None
 
-    @property
+    @cached_property
     def factory_ids(self) -> tuple[str, ...]:
+        """Once per state (a sheet's every line asks)."""
         return tuple(part.factory_id for part in self.factories)
 
     def completed(self, participant: Participant) -> bool:
