@@ -12,9 +12,10 @@ from typing import Any
 import httpx
 from sqlalchemy import text
 
+from libs.servicekit.auth import Role
 from services.assessment.compliance_catalogue import load_library
 from services.assessment.ids import CROCKFORD
-from services.assessment.tests.integration.conftest import AssessmentService
+from services.assessment.tests.integration.conftest import AssessmentService, Headers
 
 LIBRARY = load_library()
 BUNDLE = "KH-history-2026"
@@ -102,6 +103,22 @@ def three_years(factories: Iterable[str]) -> list[dict[str, Any]]:
                 ]
             records.append(record)
     return records
+
+
+FACTORIES = ("KH-F-1", "KH-F-2")
+
+
+def admin(auth: Headers, countries: str | list[str] = "*") -> dict[str, str]:
+    """An admin's headers (every country unless told)."""
+    return auth(Role.ADMIN, "kh-admin", countries=countries)
+
+
+async def imported(client: httpx.AsyncClient, headers: dict[str, str]) -> None:
+    """Two factories and their three years of assessments imported."""
+    factories = await send(client, headers, "factories", [factory_record(f) for f in FACTORIES])
+    assert factories.status_code == 200, factories.text
+    assessments = await send(client, headers, "assessments", three_years(FACTORIES))
+    assert assessments.status_code == 200, assessments.text
 
 
 def jsonl(records: Iterable[dict[str, Any]]) -> bytes:
