@@ -126,10 +126,11 @@ def committee(
     rng: random.Random, shape: Shape, factory: Factory, prefix: str
 ) -> dict[str, Any] | None:
     """The factory's committee (balanced: as many managers as workers), meeting about quarterly
-    and after each report to endorse the improvement plan; None if it had none yet."""
+    and after each report to endorse the improvement plan; None if it had none yet, or if the
+    factory was never assessed (remediation knows a factory from its assessments)."""
     established = factory.registered_on + timedelta(days=rng.randint(30, 365))
     last_day = factory.last_day(shape)
-    if established > last_day:
+    if established > last_day or not factory.visits:
         return None
     per_side = rng.randint(2, 4)
     names = rng.sample(MEMBERS, len(MEMBERS))

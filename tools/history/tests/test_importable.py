@@ -200,7 +200,10 @@ def test_training_sessions_fit_the_seeded_courses(bundle: Bundle) -> None:
 def test_visits_and_committees(bundle: Bundle) -> None:
     for visit in bundle.visits:
         assert bundle.factories[visit.factory].registered_on <= visit.visited_on
+    assessed = {assessment.factory for assessment in bundle.assessments.values()}
     for committee in bundle.committees:
+        # remediation knows a factory once one of its assessments has reached it
+        assert committee.factory in assessed
         sides = [member.side for member in committee.members]
         assert sides.count("management") == sides.count("worker") > 0
         days = [meeting.held_on for meeting in committee.meetings]
