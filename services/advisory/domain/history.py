@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
+from typing import Any
 
 from libs.domain.envelope import DomainEvent
 from libs.domain.errors import AlreadyExists, DomainError
@@ -55,7 +56,7 @@ class Step:
 
     day: date
     events: tuple[DomainEvent, ...]
-    states: tuple[object, ...]
+    states: tuple[Any, ...]
 
 
 @dataclass(frozen=True)
