@@ -7,8 +7,8 @@ report_result, finding, finding_note, plan_item, plan_progress, training_deliver
 advisory_visit, factory_workforce. Every upstream row remembers the version of what it reflects,
 so redelivered and reordered events leave the same rows. Derived (recomputed from those rows in
 the same transaction, for what an event touched): factory_summary, the reports' compliant/answered
-tallies, training_summary, advisory_summary and assessment_cluster. read_model_version: the
-public pages' cache version.
+tallies, training_summary, advisory_summary, assessment_cluster and factory_year_result.
+read_model_version: the public pages' cache version.
 """
 
 from __future__ import annotations
@@ -328,6 +328,24 @@ assessment_cluster = Table(
     Column("non_compliant", Boolean, nullable=False),
 )
 
+# Per factory and calendar year of its completed reports, what the results table sums: the
+# reports, the last one's date and the workforce in force on it, and per cluster answered how
+# many of the reports found a non-compliance in it (corrections applied). Recomputed from report,
+# assessment_cluster, factory_workforce and factory for the factories an upstream event touched.
+factory_year_result = Table(
+    "factory_year_result",
+    metadata,
+    Column("factory_id", String(64), primary_key=True),
+    Column("year", Integer, primary_key=True),
+    Column("country", String(2), nullable=False),  # the factory's, else its reports'
+    Column("assessments", Integer, nullable=False),
+    Column("last_report_date", Date, nullable=False),
+    Column("women", Integer, nullable=False),
+    Column("men", Integer, nullable=False),
+    Column("non_compliant", Json, nullable=False),  # {cluster: reports non-compliant in it}
+    Index(None, "country", "year"),
+)
+
 # the import ledger (libs.servicekit.imports): one row per imported buyer, grant and reliance
 import_record = define_import_tables(metadata)["import_record"]
 
@@ -357,5 +375,11 @@ UPSTREAM_TABLES = (
     advisory_visit,
     factory_workforce,
 )
-DERIVED_TABLES = (factory_summary, training_summary, advisory_summary, assessment_cluster)
+DERIVED_TABLES = (
+    factory_summary,
+    training_summary,
+    advisory_summary,
+    assessment_cluster,
+    factory_year_result,
+)
 READ_MODELS = OWN_TABLES + UPSTREAM_TABLES + DERIVED_TABLES

@@ -1,8 +1,8 @@
 """The programme's results (public, no authentication; docs/programme-results.md): per country
 and calendar year and cumulative, as JSON, CSV and an SVG chart, each with a strong ETag of its
 bytes, `Cache-Control: public`, a 304 when the client has it, and the transparency pages' rate
-limit per client address. The table is computed at each request from the facts (one statement,
-queries/results.py; the arithmetic in domain/results.py)."""
+limit per client address. The table is computed at each request from the facts aggregated per
+year (one statement, queries/results.py; the arithmetic in domain/results.py)."""
 
 from __future__ import annotations
 
@@ -79,10 +79,10 @@ CACHED: dict[int | str, dict[str, Any]] = {
 
 
 async def _table(deps: Dependencies, country: str) -> ResultsTable:
-    code = country.upper()
+    code, today = country.upper(), deps.clock().date()
     async with deps.store.reading() as connection:
-        facts = await programme_facts(connection, code)
-    table = results_table(code, facts, deps.clock().date())
+        facts = await programme_facts(connection, code, today)
+    table = results_table(code, facts, today)
     if table is None:
         raise ProblemError(
             f"no results for the country programme {code}",

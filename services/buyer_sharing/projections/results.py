@@ -6,10 +6,13 @@ keeps, from the upstream batches (projections/upstream.py hands them here):
   redelivered event changes nothing;
 - `assessment_cluster`: per assessment and cluster answered, whether a finding in it is
   non-compliant, recomputed from `report_result` (corrections applied there) for the assessments
-  a completion or a correction touched, never incremented.
+  a completion or a correction touched, never incremented;
+- `factory_year_result`: per factory and calendar year of its reports, their number, the last
+  one's date, the workforce in force on it and the reports non-compliant per cluster, recomputed
+  for the factories a registration, an update, a completion or a correction touched.
 
-Everything else the table counts is read at query time from the rows other projections keep
-(queries/results.py)."""
+The rest of what the table counts (grants, reliances, training, advice) is read at query time
+from the rows other projections keep (queries/results.py)."""
 
 from __future__ import annotations
 
@@ -66,17 +69,89 @@ CLUSTERS_SQL = (
 )
 CLUSTERS_ALL_SQL = (_CLUSTERS.format(and_only=""), _STALE.format(where="WHERE"))
 
+FACTORY_LOCK_SQL = """
+SELECT pg_advisory_xact_lock(key) FROM (
+    SELECT DISTINCT hashtextextended('buyer_sharing.factory_year_result:' || id, 0) AS key
+    FROM unnest($1::text[]) AS id ORDER BY 1
+) AS keys
+"""
+# The workforce in force on the last report's date: the newest fact from that day or before (of
+# two of one day, the later version); a factory known only from after its report counts its
+# earliest workforce; none known, 0.
+_FACTORY_YEARS = f"""
+WITH ids AS ({{ids}}),
+reports AS (
+    SELECT r.assessment_id, r.factory_id, r.report_date, r.country,
+        extract(year FROM r.report_date)::int AS year
+    FROM {S}.report r JOIN ids ON ids.factory_id = r.factory_id
+),
+years AS (
+    SELECT factory_id, year, count(*) AS assessments, max(report_date) AS last_report_date,
+        (array_agg(country ORDER BY report_date DESC, assessment_id DESC))[1] AS report_country
+    FROM reports GROUP BY factory_id, year
+),
+clusters AS (
+    SELECT factory_id, year, jsonb_object_agg(cluster_id, non_compliant) AS non_compliant
+    FROM (
+        SELECT r.factory_id, r.year, c.cluster_id,
+            count(*) FILTER (WHERE c.non_compliant) AS non_compliant
+        FROM reports r JOIN {S}.assessment_cluster c ON c.assessment_id = r.assessment_id
+        GROUP BY r.factory_id, r.year, c.cluster_id
+    ) AS k
+    GROUP BY factory_id, year
+)
+INSERT INTO {S}.factory_year_result AS t (factory_id, year, country, assessments,
+    last_report_date, women, men, non_compliant)
+SELECT y.factory_id, y.year, coalesce(f.country, y.report_country), y.assessments,
+    y.last_report_date, coalesce(w.women, e.women, 0), coalesce(w.men, e.men, 0),
+    coalesce(k.non_compliant, '{{{{}}}}'::jsonb)
+FROM years y
+LEFT JOIN {S}.factory f ON f.factory_id = y.factory_id
+LEFT JOIN clusters k ON k.factory_id = y.factory_id AND k.year = y.year
+LEFT JOIN LATERAL (
+    SELECT women, men FROM {S}.factory_workforce w
+    WHERE w.factory_id = y.factory_id AND w.in_force_from <= y.last_report_date
+    ORDER BY w.in_force_from DESC, w.version DESC LIMIT 1
+) w ON true
+LEFT JOIN LATERAL (
+    SELECT women, men FROM {S}.factory_workforce w
+    WHERE w.factory_id = y.factory_id
+    ORDER BY w.in_force_from, w.version DESC LIMIT 1
+) e ON true
+ON CONFLICT (factory_id, year) DO UPDATE SET country = excluded.country,
+    assessments = excluded.assessments, last_report_date = excluded.last_report_date,
+    women = excluded.women, men = excluded.men, non_compliant = excluded.non_compliant
+WHERE (t.country, t.assessments, t.last_report_date, t.women, t.men, t.non_compliant)
+    IS DISTINCT FROM (excluded.country, excluded.assessments, excluded.last_report_date,
+        excluded.women, excluded.men, excluded.non_compliant)
+"""
+_STALE_YEARS = f"""
+DELETE FROM {S}.factory_year_result t {{where}} NOT EXISTS (
+    SELECT 1 FROM {S}.report r
+    WHERE r.factory_id = t.factory_id AND extract(year FROM r.report_date)::int = t.year)
+"""
+FACTORY_YEARS_SQL = (
+    _FACTORY_YEARS.format(ids="SELECT DISTINCT unnest($1::text[]) AS factory_id"),
+    _STALE_YEARS.format(where="WHERE t.factory_id = ANY($1::text[]) AND"),
+)
+FACTORY_YEARS_ALL_SQL = (
+    _FACTORY_YEARS.format(ids=f"SELECT DISTINCT factory_id FROM {S}.report"),
+    _STALE_YEARS.format(where="WHERE"),
+)
+
 
 @dataclass
 class ResultsRows:
-    """A batch's facts for the results table, merged per key, and the assessments whose clusters
-    must be recomputed."""
+    """A batch's facts for the results table, merged per key, and the assessments and factories
+    whose derived rows must be recomputed."""
 
     workforce: dict[tuple[str, int], tuple[Any, ...]] = field(default_factory=dict)
     assessments: set[str] = field(default_factory=set)
+    factories: set[str] = field(default_factory=set)
 
     def add(self, meta: Meta, event: DomainEvent) -> None:
         if isinstance(event, upstream.FactoryRegistered | upstream.FactoryUpdated):
+            self.factories.add(event.factory_id)  # its workforce or its country may change
             if event.workforce is None:
                 return  # an older producer's event: no workforce to count
             key = (event.factory_id, meta.streamversion)
@@ -85,6 +160,7 @@ class ResultsRows:
             self.workforce[key] = (*key, in_force_from, workforce.women, workforce.men)
         elif isinstance(event, upstream.AssessmentCompleted | upstream.FindingCorrected):
             self.assessments.add(event.assessment_id)
+            self.factories.add(event.factory_id)
 
     async def write(self, driver: asyncpg.Connection) -> None:
         if self.workforce:
@@ -92,18 +168,23 @@ class ResultsRows:
             await driver.execute(WORKFORCE_SQL, *(list(column) for column in columns))
 
 
-async def refresh_clusters(
-    driver: asyncpg.Connection, assessment_ids: Iterable[str] | None
-) -> None:
-    """Recompute `assessment_cluster` for `assessment_ids` (None: every assessment, as the
-    rebuild does once at its end), after their results were written."""
-    if assessment_ids is None:
-        for sql in CLUSTERS_ALL_SQL:
+async def refresh_results(driver: asyncpg.Connection, rows: ResultsRows | None) -> None:
+    """Recompute the assessments' clusters and then the factories' years a batch touched (None:
+    all of them, as the rebuild does once at its end), after the batch's rows were written."""
+    if rows is None:
+        for sql in (*CLUSTERS_ALL_SQL, *FACTORY_YEARS_ALL_SQL):
             await driver.execute(sql)
         return
-    ids = sorted(set(assessment_ids))
+    await _refresh(driver, rows.assessments, LOCK_SQL, CLUSTERS_SQL)
+    await _refresh(driver, rows.factories, FACTORY_LOCK_SQL, FACTORY_YEARS_SQL)
+
+
+async def _refresh(
+    driver: asyncpg.Connection, keys: Iterable[str], lock: str, statements: Iterable[str]
+) -> None:
+    ids = sorted(set(keys))
     if not ids:
         return
-    await driver.execute(LOCK_SQL, ids)
-    for sql in CLUSTERS_SQL:
+    await driver.execute(lock, ids)
+    for sql in statements:
         await driver.execute(sql, ids)

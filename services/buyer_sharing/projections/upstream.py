@@ -7,9 +7,9 @@ twice), and each table is written by one statement (statements.py), so a batch l
 events one by one would: every update is idempotent and order-safe (guarded by the version it
 reflects, or keyed by the event's id). Then what is derived from those rows is recomputed for the
 factories and reports the batch touched: the factory summaries, the reports' tallies, the
-training and advisory summaries (training_advisory.py), the programme results' clusters per
-assessment (results.py, which also keeps the workforce facts), and the public pages' version
-counter."""
+training and advisory summaries (training_advisory.py), the programme results' rows per
+assessment and per factory and year (results.py, which also keeps the workforce facts), and the
+public pages' version counter."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from libs.domain.envelope import DomainEvent, Envelope
 from libs.events.store import driver_connection
 from services.buyer_sharing import upstream
-from services.buyer_sharing.projections.results import ResultsRows, refresh_clusters
+from services.buyer_sharing.projections.results import ResultsRows, refresh_results
 from services.buyer_sharing.projections.statements import (
     BUMP_SQL,
     CORRECTION_SQL,
@@ -291,14 +291,14 @@ async def refresh_derived(driver: asyncpg.Connection, rows: UpstreamRows | None)
         await driver.execute(TALLY_ALL_SQL)
         await driver.execute(SUMMARY_ALL_SQL)
         await refresh_summaries(driver, None)
-        await refresh_clusters(driver, None)
+        await refresh_results(driver, None)
         await driver.execute(BUMP_SQL, TRANSPARENCY)
         return
     if rows.training_advisory.factories:
         await refresh_summaries(driver, rows.training_advisory.factories)
     if rows.tallies:
         await driver.execute(TALLY_SQL, sorted(rows.tallies))
-    await refresh_clusters(driver, rows.programme.assessments)
+    await refresh_results(driver, rows.programme)
     if rows.summaries:
         factory_ids = sorted(rows.summaries)
         await driver.execute(LOCK_SQL, factory_ids)

@@ -1,9 +1,18 @@
-"""The facts of one country programme's results table (domain/results.py computes the table), read
-in one statement, so they come from one snapshot in one round trip: per factory and year its
-completed assessments, the workforce facts of the factories assessed, per year and cluster the
-assessments non-compliant in it, the grant and reliance periods, the training and advisory work
-per year. A factory is the programme's by its registered country (or, registered nowhere we know,
-by its reports' country)."""
+"""What one country programme's results table is computed from (domain/results.py does the
+table's arithmetic), aggregated per calendar year in one statement, so it comes from one snapshot
+in one round trip, up to today:
+
+- from `factory_year_result` (per factory and year): completed reports, factories assessed and
+  their workforce on their last report date, reports non-compliant per cluster; and the same
+  factories once each, at their last year;
+- buyers with a grant, and with a reliance declaration, in force on a day of each year: a grant
+  from its day through its end date or the day before the pair's next change (a revocation, or a
+  new grant replacing it); a declaration from its period's start through its end or the day
+  before its withdrawal; and each set's buyers over all years;
+- attendees and completions of the sessions that ended in the year, advisory days by visit year.
+
+A factory is the programme's by its registered country (or, registered nowhere we know, by its
+reports' country)."""
 
 from __future__ import annotations
 
@@ -15,104 +24,134 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events.store import driver_connection
-from services.buyer_sharing.domain.results import (
-    AdvisoryYear,
-    AssessedYear,
-    ClusterYear,
-    Facts,
-    TrainingYear,
-    WorkforceFact,
-    grant_period,
-    reliance_period,
-)
+from services.buyer_sharing.domain.results import Ever, ProgrammeFacts, YearFacts
 from services.buyer_sharing.tables import SCHEMA
 
 S = f'"{SCHEMA}"'
+# $1 the country, $2 today
 FACTS_SQL = f"""
 WITH programme AS (
     SELECT factory_id FROM {S}.factory WHERE country = $1
     UNION
-    SELECT r.factory_id FROM {S}.report r
-    WHERE r.country = $1
-      AND NOT EXISTS (SELECT 1 FROM {S}.factory f WHERE f.factory_id = r.factory_id)
+    SELECT factory_id FROM {S}.factory_year_result WHERE country = $1
 ),
-reports AS (
-    SELECT r.assessment_id, r.factory_id, r.report_date,
-        extract(year FROM r.report_date)::int AS year
-    FROM {S}.report r JOIN programme p ON p.factory_id = r.factory_id
+assessed AS (
+    SELECT factory_id, year, assessments, women, men, non_compliant
+    FROM {S}.factory_year_result
+    WHERE country = $1 AND year <= extract(year FROM $2::date)::int
+),
+grants AS (
+    SELECT DISTINCT buyer_id, extract(year FROM first_day)::int AS first_year,
+        extract(year FROM last_day)::int AS last_year
+    FROM (
+        SELECT buyer_id, granted_on AS first_day,
+            least(ends_on, next_change_on - 1, $2::date) AS last_day
+        FROM (
+            SELECT h.buyer_id, h.action, (h.at AT TIME ZONE 'UTC')::date AS granted_on,
+                h.ends_on,
+                (lead(h.at) OVER (PARTITION BY h.factory_id, h.buyer_id ORDER BY h.version)
+                    AT TIME ZONE 'UTC')::date AS next_change_on
+            FROM {S}.sharing_history h JOIN programme p ON p.factory_id = h.factory_id
+        ) AS history
+        WHERE action = 'granted'
+    ) AS periods
+    WHERE first_day <= last_day
+),
+reliances AS (
+    SELECT DISTINCT buyer_id, extract(year FROM first_day)::int AS first_year,
+        extract(year FROM last_day)::int AS last_year
+    FROM (
+        SELECT r.buyer_id, r.period_start AS first_day,
+            least(r.period_end, (r.withdrawn_at AT TIME ZONE 'UTC')::date - 1, $2::date)
+                AS last_day
+        FROM {S}.audit_reliance r JOIN programme p ON p.factory_id = r.factory_id
+    ) AS periods
+    WHERE first_day <= last_day
+),
+-- the buyers per year in force (each buyer's distinct spans of years first: fewer to expand)
+participating AS (
+    SELECT DISTINCT year, buyer_id FROM grants, generate_series(first_year, last_year) AS year
+),
+relying AS (
+    SELECT DISTINCT year, buyer_id FROM reliances, generate_series(first_year, last_year) AS year
 )
 SELECT
-    (SELECT json_agg(json_build_array(factory_id, year, assessments, last_report_date))
-     FROM (SELECT factory_id, year, count(*) AS assessments, max(report_date) AS last_report_date
-           FROM reports GROUP BY factory_id, year) a) AS assessed,
-    (SELECT json_agg(json_build_array(w.factory_id, w.in_force_from, w.version, w.women, w.men))
-     FROM {S}.factory_workforce w
-     WHERE w.factory_id IN (SELECT factory_id FROM reports)) AS workforce,
+    (SELECT json_agg(json_build_array(year, assessments, factories, women, men))
+     FROM (SELECT year, sum(assessments) AS assessments, count(*) AS factories,
+               sum(women) AS women, sum(men) AS men
+           FROM assessed GROUP BY year) AS a) AS assessed,
+    (SELECT json_build_array(count(*), coalesce(sum(women), 0), coalesce(sum(men), 0))
+     FROM (SELECT DISTINCT ON (factory_id) women, men FROM assessed
+           ORDER BY factory_id, year DESC) AS a) AS ever_assessed,
     (SELECT json_agg(json_build_array(year, cluster_id, non_compliant))
-     FROM (SELECT r.year, c.cluster_id, count(*) FILTER (WHERE c.non_compliant) AS non_compliant
-           FROM reports r JOIN {S}.assessment_cluster c ON c.assessment_id = r.assessment_id
-           GROUP BY r.year, c.cluster_id) k) AS clusters,
-    (SELECT json_agg(json_build_array(buyer_id, granted_on, ends_on, next_change_on))
-     FROM (SELECT h.buyer_id, h.action, (h.at AT TIME ZONE 'UTC')::date AS granted_on, h.ends_on,
-               (lead(h.at) OVER (PARTITION BY h.factory_id, h.buyer_id ORDER BY h.version)
-                   AT TIME ZONE 'UTC')::date AS next_change_on
-           FROM {S}.sharing_history h JOIN programme p ON p.factory_id = h.factory_id) g
-     WHERE action = 'granted') AS grants,
-    (SELECT json_agg(json_build_array(r.buyer_id, r.period_start, r.period_end,
-                (r.withdrawn_at AT TIME ZONE 'UTC')::date))
-     FROM {S}.audit_reliance r JOIN programme p ON p.factory_id = r.factory_id) AS reliances,
+     FROM (SELECT year, c.key AS cluster_id, sum(c.value::int) AS non_compliant
+           FROM assessed, jsonb_each_text(non_compliant) AS c
+           GROUP BY year, c.key) AS k) AS clusters,
+    (SELECT json_agg(json_build_array(year, buyers))
+     FROM (SELECT year, count(*) AS buyers FROM participating GROUP BY year) AS b) AS participating,
+    (SELECT count(DISTINCT buyer_id) FROM grants) AS ever_participating,
+    (SELECT json_agg(json_build_array(year, buyers))
+     FROM (SELECT year, count(*) AS buyers FROM relying GROUP BY year) AS b) AS relying,
+    (SELECT count(DISTINCT buyer_id) FROM reliances) AS ever_relying,
     (SELECT json_agg(json_build_array(year, participants, completions))
-     FROM (SELECT extract(year FROM t.end_date)::int AS year, sum(t.participants) AS participants,
-               sum(t.completions) AS completions
+     FROM (SELECT extract(year FROM t.end_date)::int AS year,
+               sum(t.participants) AS participants, sum(t.completions) AS completions
            FROM {S}.training_delivery t JOIN programme p ON p.factory_id = t.factory_id
-           GROUP BY 1) t) AS training,
-    -- the days as written (text), not as a binary float
+           WHERE extract(year FROM t.end_date) <= extract(year FROM $2::date)
+           GROUP BY 1) AS t) AS training,
+    -- the days as written (text), not as binary floats
     (SELECT json_agg(json_build_array(year, days))
-     FROM (SELECT extract(year FROM v.visited_on)::int AS year, sum(v.duration_days)::text AS days
-           FROM {S}.advisory_visit v JOIN programme p ON p.factory_id = v.factory_id
-           GROUP BY 1) v) AS advisory
+     FROM (SELECT a.year, sum(a.advisory_days)::text AS days
+           FROM {S}.advisory_summary a JOIN programme p ON p.factory_id = a.factory_id
+           WHERE a.year <= extract(year FROM $2::date)::int
+           GROUP BY a.year) AS v) AS advisory
 """
 
 
+def _json(value: Any) -> Any:
+    """A JSON value (decoded already where the engine's driver decodes JSON)."""
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
 def _rows(value: Any) -> list[list[Any]]:
-    """A json_agg's rows (decoded already where the engine's driver decodes JSON)."""
-    if value is None:
-        return []
-    rows: list[list[Any]] = json.loads(value) if isinstance(value, str | bytes) else value
+    """A json_agg's rows: none is null."""
+    rows: list[list[Any]] = _json(value) or []
     return rows
 
 
-def _day(value: str | None) -> date | None:
-    return None if value is None else date.fromisoformat(value)
-
-
-def _date(value: str) -> date:
-    return date.fromisoformat(value)
-
-
-async def programme_facts(connection: AsyncConnection, country: str) -> Facts:
-    """Everything the table of `country`'s programme is computed from."""
+async def programme_facts(connection: AsyncConnection, country: str, today: date) -> ProgrammeFacts:
+    """What the table of `country`'s programme is computed from, up to `today`."""
     driver = await driver_connection(connection)
-    row = await driver.fetchrow(FACTS_SQL, country)
+    # The planner takes each generate_series for 1,000 rows, so it would compile this small
+    # statement (a few thousand rows) to machine code, which costs more than running it.
+    await driver.execute("SET LOCAL jit = off")
+    row = await driver.fetchrow(FACTS_SQL, country, today)
     assert row is not None  # one row, always
-    return Facts(
-        assessed=[
-            AssessedYear(factory_id, year, assessments, _date(last))
-            for factory_id, year, assessments, last in _rows(row["assessed"])
-        ],
-        workforce=[
-            WorkforceFact(factory_id, _date(since), version, women, men)
-            for factory_id, since, version, women, men in _rows(row["workforce"])
-        ],
-        clusters=[ClusterYear(*entry) for entry in _rows(row["clusters"])],
-        grants=[
-            grant_period(buyer_id, _date(granted_on), _day(ends_on), _day(next_change_on))
-            for buyer_id, granted_on, ends_on, next_change_on in _rows(row["grants"])
-        ],
-        reliances=[
-            reliance_period(buyer_id, _date(start), _date(end), _day(withdrawn_on))
-            for buyer_id, start, end, withdrawn_on in _rows(row["reliances"])
-        ],
-        training=[TrainingYear(*entry) for entry in _rows(row["training"])],
-        advisory=[AdvisoryYear(year, Decimal(days)) for year, days in _rows(row["advisory"])],
+    years: dict[int, dict[str, Any]] = {}
+
+    def year(number: int) -> dict[str, Any]:
+        return years.setdefault(number, {"non_compliant": {}})
+
+    for number, assessments, factories, women, men in _rows(row["assessed"]):
+        year(number).update(assessments=assessments, factories=factories, women=women, men=men)
+    for number, cluster_id, non_compliant in _rows(row["clusters"]):
+        year(number)["non_compliant"][cluster_id] = non_compliant
+    for number, buyers in _rows(row["participating"]):
+        year(number)["buyers_participating"] = buyers
+    for number, buyers in _rows(row["relying"]):
+        year(number)["buyers_relying"] = buyers
+    for number, participants, completions in _rows(row["training"]):
+        year(number).update(training_participants=participants, training_completions=completions)
+    for number, days in _rows(row["advisory"]):
+        year(number)["advisory_days"] = Decimal(days)
+    factories, women, men = _json(row["ever_assessed"])
+    return ProgrammeFacts(
+        years={number: YearFacts(**values) for number, values in years.items()},
+        ever=Ever(
+            factories=factories,
+            women=women,
+            men=men,
+            buyers_participating=row["ever_participating"],
+            buyers_relying=row["ever_relying"],
+        ),
     )

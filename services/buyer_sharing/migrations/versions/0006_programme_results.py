@@ -1,10 +1,11 @@
 """The programme's results (issue 19, docs/programme-results.md): `factory_workforce`, every
-workforce a factory's registration and updates gave, in force from the event's business day, and
+workforce a factory's registration and updates gave, in force from the event's business day;
 `assessment_cluster`, per assessment and answered cluster whether a finding in it is
-non-compliant (corrections applied). `assessment_cluster` is filled here from the existing
+non-compliant (corrections applied); and `factory_year_result`, per factory and year of its
+reports what the table sums. `assessment_cluster` is filled here from the existing
 `report_result` rows (a frozen copy of the projection's statement); the workforce was never kept,
 so a database upgraded with upstream history already consumed needs a rebuild
-(`python -m services.buyer_sharing rebuild`) for its workers' figures.
+(`python -m services.buyer_sharing rebuild`), which fills the other two.
 
 The DDL is a frozen copy of what tables.py said when this revision was written.
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 from alembic import context, op
 from sqlalchemy import Boolean, Column, Date, Integer, PrimaryKeyConstraint, String
+from sqlalchemy.dialects.postgresql import JSONB
 
 revision = "0006"
 down_revision = "0005"
@@ -58,9 +60,30 @@ def upgrade() -> None:
         schema=schema,
     )
     op.execute(_CLUSTERS.format(s=schema))
+    op.create_table(
+        "factory_year_result",
+        Column("factory_id", String(64), nullable=False),
+        Column("year", Integer, nullable=False),
+        Column("country", String(2), nullable=False),
+        Column("assessments", Integer, nullable=False),
+        Column("last_report_date", Date, nullable=False),
+        Column("women", Integer, nullable=False),
+        Column("men", Integer, nullable=False),
+        Column("non_compliant", JSONB, nullable=False),
+        PrimaryKeyConstraint("factory_id", "year", name="pk_factory_year_result"),
+        schema=schema,
+    )
+    op.create_index(
+        "ix_factory_year_result_country_year",
+        "factory_year_result",
+        ["country", "year"],
+        schema=schema,
+    )
 
 
 def downgrade() -> None:
     schema = _schema()
+    op.drop_index("ix_factory_year_result_country_year", "factory_year_result", schema=schema)
+    op.drop_table("factory_year_result", schema=schema)
     op.drop_table("assessment_cluster", schema=schema)
     op.drop_table("factory_workforce", schema=schema)

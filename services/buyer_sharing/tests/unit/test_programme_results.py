@@ -1,6 +1,8 @@
-"""The programme's results table, pure (no I/O): periods of grants and reliances, the workforce in
-force on a day, the table's years, distinct counts, sums and rates computed by hand; its CSV and
-its SVG chart (well-formed, every text escaped); the projection's facts from upstream events."""
+"""The programme's results table, pure (no I/O): the years it spans, zeros for a year without a
+fact, rates rounded as Python rounds, cumulative sums and distinct counts, computed by hand from
+per-year facts; its CSV and its SVG chart (well-formed, every text escaped); the projection's
+facts from upstream events. Who counts on which day (grants, reliances, the workforce in force)
+is decided in SQL: tests/integration/test_programme_results.py."""
 
 from __future__ import annotations
 
@@ -17,21 +19,13 @@ from services.buyer_sharing import upstream
 from services.buyer_sharing.api.results import csv_document
 from services.buyer_sharing.api.results_chart import axis_ticks, chart
 from services.buyer_sharing.domain.results import (
-    AdvisoryYear,
-    AssessedYear,
-    ClusterYear,
-    Facts,
+    Ever,
     Figures,
-    Period,
-    TrainingYear,
+    ProgrammeFacts,
     Workers,
-    WorkforceFact,
-    grant_period,
+    YearFacts,
     rate,
-    reliance_period,
     results_table,
-    workforce_on,
-    years_in_force,
 )
 from services.buyer_sharing.projections.results import ResultsRows
 
@@ -39,103 +33,39 @@ TODAY = date(2024, 12, 31)
 SVG = "{http://www.w3.org/2000/svg}"
 
 
-class TestAGrantPeriod:
-    def test_ends_the_day_before_its_revocation(self) -> None:
-        period = grant_period("b", date(2022, 5, 1), None, date(2023, 1, 1))
-
-        assert period == Period("b", date(2022, 5, 1), date(2022, 12, 31))
-        assert list(years_in_force(period, TODAY)) == [2022]
-
-    def test_ends_on_its_end_date_when_that_comes_first(self) -> None:
-        period = grant_period("b", date(2022, 5, 1), date(2022, 6, 30), date(2023, 1, 1))
-
-        assert period.last_day == date(2022, 6, 30)
-
-    def test_without_end_or_change_runs_until_today(self) -> None:
-        period = grant_period("b", date(2022, 5, 1), None, None)
-
-        assert list(years_in_force(period, TODAY)) == [2022, 2023, 2024]
-
-    def test_revoked_the_day_it_was_granted_is_never_in_force(self) -> None:
-        period = grant_period("b", date(2022, 5, 1), None, date(2022, 5, 1))
-
-        assert list(years_in_force(period, TODAY)) == []
-
-    def test_starting_after_today_counts_no_year(self) -> None:
-        period = grant_period("b", date(2025, 1, 1), None, None)
-
-        assert list(years_in_force(period, TODAY)) == []
-
-
-class TestAReliancePeriod:
-    def test_ends_the_day_before_its_withdrawal(self) -> None:
-        period = reliance_period("b", date(2023, 6, 1), date(2024, 5, 31), date(2024, 1, 1))
-
-        assert period.last_day == date(2023, 12, 31)
-        assert list(years_in_force(period, TODAY)) == [2023]
-
-    def test_withdrawn_the_day_it_starts_is_never_in_force(self) -> None:
-        period = reliance_period("b", date(2024, 3, 1), date(2025, 2, 28), date(2024, 3, 1))
-
-        assert list(years_in_force(period, TODAY)) == []
-
-    def test_not_withdrawn_runs_to_its_end_and_never_past_today(self) -> None:
-        period = reliance_period("b", date(2023, 6, 1), date(2026, 5, 31), None)
-
-        assert list(years_in_force(period, TODAY)) == [2023, 2024]
-
-
-class TestTheWorkforceOnADay:
-    FACTS = (
-        WorkforceFact("f1", date(2022, 1, 10), 1, 800, 200),
-        WorkforceFact("f1", date(2023, 1, 1), 2, 900, 300),
-        WorkforceFact("f1", date(2023, 9, 1), 3, 1000, 400),
-        WorkforceFact("f1", date(2023, 9, 1), 4, 1001, 401),
-    )
-
-    def test_is_the_newest_in_force_that_day(self) -> None:
-        assert workforce_on(self.FACTS, date(2023, 3, 15)) == (900, 300)
-        assert workforce_on(self.FACTS, date(2023, 1, 1)) == (900, 300)
-        assert workforce_on(self.FACTS, date(2022, 12, 31)) == (800, 200)
-
-    def test_of_two_facts_of_one_day_the_later_one_wins(self) -> None:
-        assert workforce_on(self.FACTS, date(2024, 8, 1)) == (1001, 401)
-        assert workforce_on(tuple(reversed(self.FACTS)), date(2024, 8, 1)) == (1001, 401)
-
-    def test_before_any_fact_is_the_earliest_and_with_none_zero(self) -> None:
-        assert workforce_on(self.FACTS, date(2021, 6, 1)) == (800, 200)
-        assert workforce_on((), date(2021, 6, 1)) == (0, 0)
-
-
-def small_programme() -> Facts:
-    """2021 (a grant only), nothing in 2022, then 2023 and 2024; an assessment of 2025 (after
-    today's year) that must not count."""
-    return Facts(
-        assessed=[
-            AssessedYear("f1", 2023, 1, date(2023, 3, 15)),
-            AssessedYear("f2", 2023, 2, date(2023, 9, 10)),
-            AssessedYear("f1", 2024, 2, date(2024, 8, 1)),
-            AssessedYear("f3", 2025, 1, date(2025, 2, 1)),
-        ],
-        workforce=[
-            WorkforceFact("f1", date(2020, 1, 1), 1, 100, 50),
-            WorkforceFact("f1", date(2024, 1, 1), 2, 120, 60),
-            WorkforceFact("f2", date(2023, 9, 11), 1, 30, 10),  # registered after its report
-        ],
-        clusters=[
-            ClusterYear(2023, "OSH", 1),
-            ClusterYear(2023, "WT", 2),
-            ClusterYear(2024, "OSH", 0),
-            ClusterYear(2025, "CHL", 1),
-        ],
-        grants=[
-            Period("brand-a", date(2021, 3, 1), date.max),
-            Period("brand-b", date(2023, 1, 1), date(2023, 12, 31)),
-            Period("brand-c", date(2023, 5, 1), date(2023, 4, 30)),  # revoked the day granted
-        ],
-        reliances=[Period("brand-b", date(2023, 2, 1), date(2023, 12, 31))],
-        training=[TrainingYear(2023, 12, 9), TrainingYear(2024, 5, 5)],
-        advisory=[AdvisoryYear(2023, Decimal("1.5")), AdvisoryYear(2025, Decimal("9"))],
+def small_programme() -> ProgrammeFacts:
+    """2021 (a grant only), nothing in 2022, then 2023 and 2024; facts of 2025, after today's
+    year, that must not count."""
+    return ProgrammeFacts(
+        years={
+            2021: YearFacts(buyers_participating=1),
+            2023: YearFacts(
+                assessments=3,
+                factories=2,
+                women=130,
+                men=60,
+                buyers_participating=2,
+                buyers_relying=1,
+                training_participants=12,
+                training_completions=9,
+                advisory_days=Decimal("1.5"),
+                non_compliant={"WT": 2, "OSH": 1},
+            ),
+            2024: YearFacts(
+                assessments=2,
+                factories=1,
+                women=120,
+                men=60,
+                buyers_participating=1,
+                training_participants=5,
+                training_completions=5,
+                non_compliant={"OSH": 0},
+            ),
+            2025: YearFacts(
+                assessments=1, factories=1, advisory_days=Decimal(9), non_compliant={"CHL": 1}
+            ),
+        },
+        ever=Ever(factories=2, women=150, men=70, buyers_participating=2, buyers_relying=1),
     )
 
 
@@ -146,11 +76,11 @@ class TestTheTable:
         assert table is not None
         assert (table.first_year, table.last_year) == (2021, 2024)
         assert table.years[2021] == Figures(buyers_participating=1)
-        assert table.years[2022] == Figures(buyers_participating=1)  # no fact: zeros
+        assert table.years[2022] == Figures()  # no fact: zeros
         assert table.years[2023] == Figures(
             assessments_completed=3,
             factories_assessed=2,
-            workers=Workers(100 + 30, 50 + 10),
+            workers=Workers(130, 60),
             buyers_participating=2,
             buyers_relying=1,
             training_participants=12,
@@ -170,7 +100,7 @@ class TestTheTable:
         assert table.cumulative == Figures(
             assessments_completed=5,
             factories_assessed=2,
-            workers=Workers(120 + 30, 60 + 10),  # each factory at its last assessment
+            workers=Workers(150, 70),
             buyers_participating=2,
             buyers_relying=1,
             training_participants=17,
@@ -198,6 +128,7 @@ class TestTheTable:
             "advisory_days": 1.5,
             "non_compliance_rate": {"OSH": 0.3333, "WT": 0.6667},
         }
+        assert list(document["years"][2]["non_compliance_rate"]) == ["OSH", "WT"]  # sorted
         assert "year" not in document["cumulative"]
         assert (document["country"], document["first_year"], document["last_year"]) == (
             "KH",
@@ -211,12 +142,12 @@ class TestTheTable:
         assert table is not None
         assert table.last_year == 2025
         assert table.years[2025].assessments_completed == 1
-        assert table.years[2025].buyers_participating == 1  # brand-a's grant runs on
+        assert table.cumulative.advisory_days == Decimal("10.5")
         assert table.cumulative.non_compliance_rate == {"CHL": 0.1667, "OSH": 0.1667, "WT": 0.3333}
 
     def test_is_none_without_any_fact_up_to_today(self) -> None:
-        assert results_table("ZZ", Facts(), TODAY) is None
-        later = Facts(assessed=[AssessedYear("f1", 2025, 1, date(2025, 1, 2))])
+        assert results_table("ZZ", ProgrammeFacts(), TODAY) is None
+        later = ProgrammeFacts(years={2025: YearFacts(assessments=1, factories=1)})
         assert results_table("KH", later, TODAY) is None
 
     @pytest.mark.parametrize(
@@ -259,6 +190,7 @@ class TestTheProjectionsFacts:
             ("f1", 1): ("f1", 1, date(2022, 1, 10), 8, 2),
             ("f1", 2): ("f1", 2, date(2023, 1, 1), 9, 3),
         }
+        assert rows.factories == {"f1"}
 
     def test_a_factory_event_without_a_workforce_gives_no_fact(self) -> None:
         rows = ResultsRows()
@@ -267,8 +199,11 @@ class TestTheProjectionsFacts:
         rows.add(Meta("e1", datetime(2022, 1, 10, tzinfo=UTC), 1), event)
 
         assert rows.workforce == {}
+        assert rows.factories == {"f1"}  # its country may have changed
 
-    def test_completions_and_corrections_name_the_assessments_to_recompute(self) -> None:
+    def test_completions_and_corrections_name_the_assessments_and_factories_to_recompute(
+        self,
+    ) -> None:
         rows = ResultsRows()
         corrected = upstream.FindingCorrected(
             assessment_id="a1",
@@ -280,7 +215,7 @@ class TestTheProjectionsFacts:
 
         rows.add(Meta("e1", datetime(2023, 5, 1, tzinfo=UTC), 7), corrected)
 
-        assert rows.assessments == {"a1"}
+        assert (rows.assessments, rows.factories) == ({"a1"}, {"f1"})
 
 
 def parse_svg(document: str) -> ET.Element:
@@ -346,7 +281,7 @@ class TestTheDocuments:
         assert "<&'\">" in title.text
 
     def test_a_single_year_of_zeros_still_draws(self) -> None:
-        only = Facts(grants=[Period("b", date(2024, 1, 1), date(2024, 1, 1))])
+        only = ProgrammeFacts(years={2024: YearFacts(buyers_participating=1)})
         table = results_table("KH", only, TODAY)
         assert table is not None
 
