@@ -206,3 +206,42 @@ async def test_a_rebuild_gives_the_imported_read_models_again(service: Service) 
     assert len(live["training_figure"]) == 6 and len(live["advisory_visit"]) == 2
     await rebuild(service)
     assert await service.rows() == live
+
+
+async def test_the_assessment_services_imported_backlog_is_recorded_at_its_times(
+    service: Service,
+) -> None:
+    """A programme's factories, their yearly updates and reports arrive at once (the consumer's
+    batch path): each factory's record takes them in order, each at its upstream business time
+    and marked imported from the same bundle."""
+    upstream, sources = service.upstream, [f"KH-B{index}" for index in range(30)]
+    backlog = []
+    for source in sources:
+        backlog.append(imported(upstream.factory(factory_id(source), "KH"), date(2003, 1, 15)))
+        backlog.append(imported(upstream.factory(factory_id(source), "VN"), date(2004, 1, 1)))
+        for cycle, year in ((1, 2004), (2, 2005)):
+            report = upstream.completed(factory_id(source), cycle, date(year, 5, 1))
+            backlog.append(imported(report, date(year, 5, 1)))
+    await service.publish(*backlog)
+    await poll(service.caught_up)
+    rows = await service.rows()
+    ours = {factory_id(source) for source in sources}
+    assert (
+        sorted((r["country"], r["version"]) for r in rows["factory"] if r["factory_id"] in ours)
+        == [("VN", 4)] * 30
+    )
+    assert len([r for r in rows["factory_cycle"] if r["factory_id"] in ours]) == 60
+    async with service.assembled.engine.connect() as connection:
+        found = await connection.execute(
+            text(
+                f"SELECT metadata->>'occurred_at', metadata->'imported'->>'bundle' "
+                f"FROM {SCHEMA}.event WHERE stream_id = :stream ORDER BY version"
+            ),
+            {"stream": f"factory-{factory_id('KH-B7')}"},
+        )
+        assert [tuple(row) for row in found] == [
+            ("2003-01-15T12:00:00+00:00", BUNDLE),
+            ("2004-01-01T12:00:00+00:00", BUNDLE),
+            ("2004-05-01T12:00:00+00:00", BUNDLE),
+            ("2005-05-01T12:00:00+00:00", BUNDLE),
+        ]
