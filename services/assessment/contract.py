@@ -215,9 +215,17 @@ def _factory_details(
     }
 
 
+# FindingRecorded and the immediate ZeroToleranceIssueFound belong to an assessment that is not
+# completed yet: they never leave the service. Most of an assessment's events are recorded
+# findings, so they are answered first, by their exact type.
+_PRIVATE = frozenset({internal.FindingRecorded, internal.ZeroToleranceIssueFound})
+
+
 def translate(event: DomainEvent, _state: Any = None) -> Sequence[DomainEvent]:
     """The public events an internal event publishes; every field is mapped by name here, so an
     internal change cannot silently change the contract."""
+    if type(event) in _PRIVATE:
+        return []
     if isinstance(event, internal_factory.FactoryRegistered):
         return [FactoryRegistered(**_factory_details(event))]
     if isinstance(event, internal_factory.FactoryUpdated):
@@ -269,8 +277,6 @@ def translate(event: DomainEvent, _state: Any = None) -> Sequence[DomainEvent]:
                 reason=event.reason,
             )
         ]
-    # FindingRecorded and the immediate ZeroToleranceIssueFound belong to an assessment that is
-    # not completed yet: they never leave the service.
     return []
 
 

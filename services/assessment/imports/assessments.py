@@ -21,7 +21,7 @@ from services.assessment.domain.history import (
     cycle_conflict,
 )
 from services.assessment.handlers.dependencies import Dependencies
-from services.assessment.imports.writes import Appender, collector_paused, reject, write_rows
+from services.assessment.imports.writes import Appender, reject, write_rows
 from services.assessment.projections import BUMP_COUNTRIES
 from services.assessment.queries.imports import cycles_of, factories_by_id
 from services.assessment.rebuild import assessment_rows
@@ -42,10 +42,7 @@ async def import_assessments(deps: Dependencies, batch: ImportBatch[AssessmentRe
     the factory's alone and in the order of the visits, the aggregate's rules); append and
     project only when none is refused."""
     factory_ids = {imported_id("factories", item.record.factory) for item in batch.records}
-    async with (
-        deps.assessments.store.unit_of_work(connection=batch.connection) as unit,
-        collector_paused(),
-    ):
+    async with deps.assessments.store.unit_of_work(connection=batch.connection) as unit:
         appender = Appender(unit)
         try:
             await _decide_and_append(deps, batch, unit, appender, factory_ids)

@@ -11,7 +11,7 @@ from libs.servicekit.imports import ImportBatch, Numbered
 from services.assessment.domain.factory import FACTORY, Factory
 from services.assessment.domain.history import History, Rejected, factory_history
 from services.assessment.handlers.dependencies import Dependencies
-from services.assessment.imports.writes import Appender, collector_paused, reject, write_rows
+from services.assessment.imports.writes import Appender, reject, write_rows
 from services.assessment.queries.imports import os_id_owners
 from services.assessment.rebuild import factory_row
 from services.assessment.tables import factory
@@ -36,10 +36,7 @@ async def import_factories(deps: Dependencies, batch: ImportBatch[FactoryRecord]
             reject(batch, item, rejected)
             continue
         decided.append((item, factory_id, history))
-    async with (
-        deps.factories.store.unit_of_work(connection=batch.connection) as unit,
-        collector_paused(),
-    ):
+    async with deps.factories.store.unit_of_work(connection=batch.connection) as unit:
         held = await os_id_owners(
             unit.connection, {h.state.os_id for _, _, h in decided if h.state.os_id is not None}
         )

@@ -4,15 +4,13 @@ models' rows by binary COPY, worked out by the rebuild's functions from the even
 (so a rebuild gives the same rows).
 
 Fast (issue 19: 20,000 events/s): a request appends while it decides (`Appender`: the database
-stores one record's stream while the next record is decided), and the cyclic garbage collector
-waits until the request's records are written (`collector_paused`)."""
+stores one record's stream while the next record is decided)."""
 
 from __future__ import annotations
 
 import asyncio
-import gc
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager, suppress
+from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -135,21 +133,6 @@ class Appender:
         statement's own error, if any, is dropped: the caller's is the one raised)."""
         with suppress(Exception):
             await self._settle()
-
-
-@asynccontextmanager
-async def collector_paused() -> AsyncIterator[None]:
-    """No cyclic garbage collection while a request's records are decided and written: they
-    and their events live until the request ends, and the collector walked the whole heap again
-    and again for them (a quarter of an import request's time, measured); reference counting
-    still frees what dies. The collector runs again as usual afterwards."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 async def write_rows(

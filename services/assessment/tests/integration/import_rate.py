@@ -18,6 +18,7 @@ from datetime import date
 import httpx
 from asgi_lifespan import LifespanManager
 
+from libs.servicekit.app import tune_garbage_collector
 from libs.servicekit.auth import Role, mint_token
 from libs.servicekit.migrations import run_migrations
 from services.assessment.service import SERVICE
@@ -45,8 +46,6 @@ async def measure(server_url: str, nats_url: str, factories: int, chunk: int) ->
             NATS_URL=nats_url,
             BW_SUBJECT_PREFIX=f"r{uuid.uuid4().hex[:8]}.",
             BW_JWT_SECRET=SECRET,
-            # the import's own limit (libs/servicekit/imports.py), not the API's 1 MB default
-            MAX_REQUEST_BYTES=32 * 1024 * 1024,
         )
         app = SERVICE.app(settings)
         token = mint_token(SECRET, "rate-admin", Role.ADMIN, countries="*")
@@ -99,6 +98,7 @@ async def measure(server_url: str, nats_url: str, factories: int, chunk: int) ->
 
 
 def main() -> None:
+    tune_garbage_collector()  # as `python -m services.assessment serve` does
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--factories", type=int, default=100)
     parser.add_argument("--chunk", type=int, default=300)
