@@ -140,11 +140,15 @@ async def wait_until_delivered(
     """Wait until every service's outbox is empty and every durable consumer has acknowledged
     everything on its stream, twice in a row with no stream grown in between (a consumer's
     reaction writes its own outbox, whose events then reach the consumers downstream); the
-    seconds waited. Raises NotDelivered after `timeout_seconds`."""
+    seconds waited. A poll that cannot reach PostgreSQL or NATS (a restart, no connection slot
+    free) is tried again. Raises NotDelivered after `timeout_seconds`."""
     started = time.monotonic()
     quiet_at: dict[str, int] | None = None
     while True:
-        waiting, positions = await _undelivered(targets)
+        try:
+            waiting, positions = await _undelivered(targets)
+        except (OSError, TimeoutError, asyncpg.PostgresError, nats.errors.Error) as error:
+            waiting, positions = [f"progress not readable: {type(error).__name__}: {error}"], {}
         if not waiting:
             if quiet_at == positions:
                 return time.monotonic() - started
