@@ -148,6 +148,15 @@ class ImportReport(BaseModel):
     seconds: float = Field(description="Time the request took in the service.")
 
 
+CHECKSUM_PATTERN = r"^sha256:[0-9a-f]{64}$"
+_CHECKSUM = re.compile(CHECKSUM_PATTERN)
+
+
+class InvalidBundleChecksum(UnprocessableEntity):
+    title = "Invalid bundle checksum"
+    type_slug = "invalid-bundle-checksum"
+
+
 class ImportRejected(UnprocessableEntity):
     title = "Import rejected"
     type_slug = "import-rejected"
@@ -419,8 +428,11 @@ def _endpoint(kind: ImportKind[Any]) -> Callable[..., Awaitable[ImportReport]]:
         import_bundle_checksum: Annotated[
             str | None,
             Header(
-                pattern=r"^sha256:[0-9a-f]{64}$",
-                description="The bundle's checksum (`sha256:` of its canonical manifest).",
+                max_length=100,
+                description="The bundle's checksum, `sha256:` and 64 lower-case hex digits (of "
+                "its canonical manifest); anything else is a 422 `invalid-bundle-checksum`.",
+                # checked below: an absent optional header has no value at all, not `null`
+                json_schema_extra={"pattern": CHECKSUM_PATTERN},
             ),
         ] = None,
         first_line: Annotated[
@@ -430,6 +442,10 @@ def _endpoint(kind: ImportKind[Any]) -> Callable[..., Awaitable[ImportReport]]:
             ),
         ] = 1,
     ) -> ImportReport:
+        if import_bundle_checksum is not None and not _CHECKSUM.match(import_bundle_checksum):
+            raise InvalidBundleChecksum(
+                "Import-Bundle-Checksum is `sha256:` and 64 lower-case hex digits."
+            )
         service = current_service(request)
         body = await request.body()
         return await run_import(
