@@ -28,13 +28,11 @@ from services.assessment.rebuild import assessment_rows
 from services.assessment.tables import (
     assessment,
     assessment_point,
-    event_store_tables,
     finding,
     finding_response,
 )
 
 KIND = "assessments"
-snapshot = event_store_tables["snapshot"]
 
 
 async def import_assessments(deps: Dependencies, batch: ImportBatch[AssessmentRecord]) -> None:
@@ -57,17 +55,14 @@ async def import_assessments(deps: Dependencies, batch: ImportBatch[AssessmentRe
             finding: [],
             finding_response: [],
             assessment_point: [],
-            snapshot: [],
         }
-        for stream in written:
-            assessment_row = assessment_rows(stream.facts, deps.catalogues)
+        for facts in written:
+            assessment_row = assessment_rows(facts, deps.catalogues)
             assert assessment_row.assessment is not None
             rows[assessment].append(assessment_row.assessment)
             rows[finding].extend(assessment_row.findings)
             rows[finding_response].extend(assessment_row.responses)
             rows[assessment_point].extend(assessment_row.points)
-            if stream.snapshot is not None:
-                rows[snapshot].append(stream.snapshot)
         await write_rows(unit.connection, rows)
         countries = sorted({row["country"] for row in rows[assessment]})
         if countries:  # the yearly syntheses each process keeps are out of date

@@ -58,8 +58,8 @@ async def import_factories(deps: Dependencies, batch: ImportBatch[FactoryRecord]
             await appender.abandon()
             raise
         rows = []
-        for stream in written:
-            row = factory_row(stream.facts)
+        for facts in written:
+            row = factory_row(facts)
             assert row is not None
             rows.append(row)
         tables: dict[Table, list[dict[str, object]]] = {factory: rows}

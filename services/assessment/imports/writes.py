@@ -1,7 +1,7 @@
 """How an imported record's history is written: its stream in one append (each event at its
-business time, attributed to the bundle), and, for a whole request, the snapshots and the read
-models' rows by binary COPY, worked out by the rebuild's functions from the events just appended
-(so a rebuild gives the same rows).
+business time, attributed to the bundle), and, for a whole request, the read models' rows by
+binary COPY, worked out by the rebuild's functions from the events just appended (so a rebuild
+gives the same rows).
 
 Fast (issue 19: 20,000 events/s): a request appends while it decides (`Appender`: the database
 stores one record's stream while the next record is decided)."""
@@ -40,14 +40,6 @@ def reject(batch: ImportBatch[Any], item: Numbered[Any], rejected: Rejected) -> 
         batch.reject(item, rejection.field, rejection.reason)
 
 
-@dataclass(frozen=True)
-class Written:
-    """A record's stream as appended: its events and the snapshot to store, if any."""
-
-    facts: list[Appended]
-    snapshot: dict[str, Any] | None
-
-
 async def append_history(
     unit: UnitOfWork,
     batch: ImportBatch[Any],
@@ -57,10 +49,12 @@ async def append_history(
     history: History[Any],
     *,
     subject: str,
-) -> Written:
-    """The record's new stream in one statement, each step's events at the step's day; and the
-    snapshot of its last state when the stream is as long as the aggregate snapshots (a later
-    live command then loads it, not the whole stream), for `write_rows`."""
+) -> list[Appended]:
+    """The record's new stream in one statement, each step's events at the step's day.
+
+    No snapshot is written: a later live command on an imported stream (a correction of an old
+    report, rare) folds its hundred events, while a snapshot per imported assessment cost the
+    import as much as all its findings' rows (measured)."""
     events: list[DomainEvent] = []
     contexts: list[EventContext] = []
     for step in history.steps:
@@ -68,9 +62,8 @@ async def append_history(
             context = current_context()
         events.extend(step.events)
         contexts.extend([context] * len(step.events))
-    stream_id = aggregate.stream_id(aggregate_id)
     envelopes = await unit.append(
-        stream_id,
+        aggregate.stream_id(aggregate_id),
         stream_type=aggregate.stream_type,
         expected_version=0,  # a new stream: a concurrent import of the same record is a 409
         events=events,
@@ -78,17 +71,10 @@ async def append_history(
         contexts=contexts,
     )
     batch.appended(len(events))
-    snapshots = aggregate.snapshots
-    snapshot = None
-    if snapshots is not None and len(events) >= snapshots.every:
-        # as the aggregate repository stores it (libs/events/repository.py)
-        state = {"_shape": snapshots.version, "state": snapshots.dump(history.state)}
-        snapshot = {"stream_id": stream_id, "version": len(events), "state": state}
-    facts = [
+    return [
         Appended(event, envelope.streamversion, envelope.time)
         for event, envelope in zip(events, envelopes, strict=True)
     ]
-    return Written(facts, snapshot)
 
 
 @dataclass
@@ -98,8 +84,8 @@ class Appender:
     the database stores this one; `written` waits for the last one and gives them all."""
 
     unit: UnitOfWork
-    done: list[Written] = field(default_factory=list)
-    _pending: asyncio.Task[Written] | None = None
+    done: list[list[Appended]] = field(default_factory=list)
+    _pending: asyncio.Task[list[Appended]] | None = None
 
     async def append(
         self,
@@ -119,7 +105,7 @@ class Appender:
         )
         await asyncio.sleep(0)  # it builds its envelopes and sends its statement
 
-    async def written(self) -> list[Written]:
+    async def written(self) -> list[list[Appended]]:
         await self._settle()
         return self.done
 
