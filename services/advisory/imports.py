@@ -168,7 +168,7 @@ async def import_sessions(deps: Dependencies, batch: ImportBatch[TrainingSession
     """Delivered sessions with their attendance: each session's stream, its part on each
     attending factory's record (which publishes `TrainingSessionDelivered` at the session's end
     date, marked imported), its rows, and the programme figures."""
-    actor = _importer(batch)
+    actor, today = _importer(batch), deps.clock().date()
     items = sorted(batch.records, key=lambda item: (item.record.end_date, item.line))
     async with deps.store.unit_of_work(connection=batch.connection) as unit:
         codes = {item.record.course_code for item in items}
@@ -188,6 +188,7 @@ async def import_sessions(deps: Dependencies, batch: ImportBatch[TrainingSession
                     actor=actor,
                     course=courses.get(item.record.course_code),
                     records=known,
+                    today=today,
                     exists=new_id in existing,
                 )
             except Rejected as rejected:
@@ -230,7 +231,7 @@ async def import_sessions(deps: Dependencies, batch: ImportBatch[TrainingSession
 async def import_visits(deps: Dependencies, batch: ImportBatch[AdvisoryVisitRecord]) -> None:
     """Completed visits: each visit's stream (which publishes `AdvisoryVisitCompleted` on the
     day of the visit, marked imported) and its row."""
-    actor = _importer(batch)
+    actor, today = _importer(batch), deps.clock().date()
     items = sorted(batch.records, key=lambda item: (item.record.visited_on, item.line))
     async with deps.store.unit_of_work(connection=batch.connection) as unit:
         factory_ids = {history.factory_id(item.record.factory) for item in items}
@@ -246,6 +247,7 @@ async def import_visits(deps: Dependencies, batch: ImportBatch[AdvisoryVisitReco
                     item.record,
                     actor=actor,
                     factory=known.get(history.factory_id(item.record.factory)),
+                    today=today,
                     exists=new_id in existing,
                 )
             except Rejected as rejected:

@@ -16,6 +16,7 @@ from libs.domain.envelope import DomainEvent
 from libs.domain.errors import AlreadyExists, DomainError
 from libs.domain.history.advisory import AdvisoryVisitRecord, TrainingSessionRecord
 from libs.domain.history.bundle import imported_id
+from libs.domain.types import EARLIEST_DATE
 from services.advisory.domain import factory as factories
 from services.advisory.domain import session_rules as rules
 from services.advisory.domain import visit as visits
@@ -23,7 +24,12 @@ from services.advisory.domain.actor import Actor
 from services.advisory.domain.course import Course
 from services.advisory.domain.factory import FACTORY, FactoryRecord, TrainingReceived
 from services.advisory.domain.session import SESSION, Session
-from services.advisory.domain.session_events import AttendeeLine, FactoryPart
+from services.advisory.domain.session_events import (
+    MAX_CAPACITY,
+    MAX_FACTORIES,
+    AttendeeLine,
+    FactoryPart,
+)
 from services.advisory.domain.visit import VISIT, Visit
 from services.advisory.domain.vocabulary import Gender, ParticipantRole
 from services.advisory.errors import (
@@ -94,6 +100,14 @@ def participant_id(source_id: str, index: int) -> str:
     """An anonymous attendee's id in its factory: stable, from the session's source id and the
     attendee's place in its list (the history keeps counts, not people)."""
     return imported_id(ATTENDEES, f"{source_id}#{index}")
+
+
+def _in_the_past(field: str, day: date, today: date) -> None:
+    """History is the past, within the dates the live API takes (from 2000 on)."""
+    if day > today:
+        raise Rejected(field, f"{day} is after today: the history is what happened")
+    if day < EARLIEST_DATE:
+        raise Rejected(field, f"{day} is before {EARLIEST_DATE}")
 
 
 def _fold(
@@ -188,14 +202,22 @@ def past_session(
     actor: Actor,
     course: Course | None,
     records: Mapping[str, FactoryRecord],
+    today: date,
     exists: bool = False,
 ) -> PastSession:
     """The session of `record`, scheduled, signed and delivered by the live rules (the course in
     the catalogue, every factory known to this service and in the importer's country programmes,
-    the dates, the sheet), its capacity the number of its attendees. Raises `Rejected`."""
+    the dates, in the past, the sheet), its capacity the number of its attendees. Raises
+    `Rejected`."""
     new_id = session_id(record.source_id)
     if exists:
         raise Rejected("source_id", f"training session {new_id} exists already")
+    _in_the_past("start_date", record.start_date, today)
+    _in_the_past("end_date", record.end_date, today)
+    if len(record.factories) > MAX_FACTORIES:
+        raise Rejected("factories", f"a session gathers at most {MAX_FACTORIES} factories")
+    if len(record.attendees) > MAX_CAPACITY:
+        raise Rejected("attendees", f"a session takes at most {MAX_CAPACITY} participants")
     parts = [
         (FactoryPart(factory_id=factory_id(source)), records.get(factory_id(source)))
         for source in record.factories
@@ -243,6 +265,7 @@ def past_visit(
     *,
     actor: Actor,
     factory: FactoryRecord | None,
+    today: date,
     exists: bool = False,
 ) -> PastVisit:
     """The visit of `record`, planned and completed on the day it took place by the live rules
@@ -251,6 +274,7 @@ def past_visit(
     new_id = visit_id(record.source_id)
     if exists:
         raise Rejected("source_id", f"advisory visit {new_id} exists already")
+    _in_the_past("visited_on", record.visited_on, today)
     if record.duration_days > MAX_VISIT_DAYS:
         raise Rejected("duration_days", f"a visit lasts at most {MAX_VISIT_DAYS:g} days")
     try:

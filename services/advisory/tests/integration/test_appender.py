@@ -31,7 +31,9 @@ def steps(source_id: str) -> tuple[str, list[DomainEvent], list[object]]:
         duration_days=1,
         purpose="other",
     )
-    past = past_visit(record, actor=Actor("admin-1", "admin"), factory=KNOWN)
+    past = past_visit(
+        record, actor=Actor("admin-1", "admin"), factory=KNOWN, today=date(2025, 6, 20)
+    )
     return past.visit_id, list(past.steps[0].events), list(past.steps[0].states)
 
 

@@ -20,6 +20,7 @@ from services.advisory.domain.history import Rejected, past_session, past_visit,
 from services.advisory.domain.vocabulary import SessionStatus, VisitStatus
 from services.advisory.tests.unit.given import factory
 
+TODAY = date(2025, 6, 20)
 ADMIN = Actor("admin-1", "admin", countries=frozenset({"KH"}))
 F1, F2, F9 = (history.factory_id(source) for source in ("KH-F1", "KH-F2", "KH-F9"))
 KNOWN = {F1: factory(F1), F2: factory(F2), F9: factory(F9, "VN")}
@@ -62,7 +63,7 @@ def refused(error: pytest.ExceptionInfo[Rejected]) -> tuple[str, str]:
 
 class TestAPastSession:
     def test_is_scheduled_on_its_first_day_and_signed_and_delivered_on_its_last(self) -> None:
-        past = past_session(record(), actor=ADMIN, course=course(), records=KNOWN)
+        past = past_session(record(), actor=ADMIN, course=course(), records=KNOWN, today=TODAY)
         assert [(step.day, [type(e).__name__ for e in step.events]) for step in past.steps] == [
             (date(2004, 3, 1), ["SessionScheduled"]),
             (date(2004, 3, 4), ["AttendanceRecorded", "SessionDelivered"]),
@@ -80,7 +81,9 @@ class TestAPastSession:
     def test_an_attendee_signs_the_first_days_and_completes_with_every_training_day(
         self,
     ) -> None:
-        session = past_session(record(), actor=ADMIN, course=course(), records=KNOWN).session
+        session = past_session(
+            record(), actor=ADMIN, course=course(), records=KNOWN, today=TODAY
+        ).session
         first, second = (history.participant_id("S-1", index) for index in (0, 1))
         assert sorted(session.attendees[(F1, first)].days) == [
             date(2004, 3, 1),
@@ -101,7 +104,9 @@ class TestAPastSession:
             attendees=[attendee("KH-F2", 2), attendee("KH-F2", 1)],
             trainer="Sokha",
         )
-        past = past_session(open_session, actor=ADMIN, course=course("OSH"), records=KNOWN)
+        past = past_session(
+            open_session, actor=ADMIN, course=course("OSH"), records=KNOWN, today=TODAY
+        )
         assert past.session.open_session and past.session.trainer == "Sokha"
         assert [(part.factory_id, part.delivered_on) for part in past.received] == [
             (F2, date(2004, 3, 4))
@@ -110,7 +115,7 @@ class TestAPastSession:
 
     def test_a_course_retired_since_still_takes_its_past_sessions(self) -> None:
         retired = COURSE.evolve(course(), CourseRetired(code="SST"))
-        past = past_session(record(), actor=ADMIN, course=retired, records=KNOWN)
+        past = past_session(record(), actor=ADMIN, course=retired, records=KNOWN, today=TODAY)
         assert past.session.status is SessionStatus.DELIVERED
 
     @pytest.mark.parametrize(
@@ -124,6 +129,10 @@ class TestAPastSession:
             ({"language": "fr"}, "SST", "language"),
             ({"attendees": [attendee("KH-F1", 5)]}, "SST", "attendees.0.days_attended"),
             ({"attendees": [attendee("KH-F1", 0)]}, "SST", "attendees.0.days_attended"),
+            ({"attendees": [attendee("KH-F1", 1)] * 501}, "SST", "attendees"),
+            ({"start_date": "1999-12-31"}, "SST", "start_date"),
+            ({"start_date": "2025-06-20", "end_date": "2025-06-23"}, "SST", "end_date"),
+            ({"start_date": "9999-12-01", "end_date": "9999-12-31"}, "SST", "start_date"),
         ],
     )
     def test_a_record_the_live_rules_refuse_is_rejected_on_its_field(
@@ -131,30 +140,34 @@ class TestAPastSession:
     ) -> None:
         known = course(course_code) if course_code else None
         with pytest.raises(Rejected) as error:
-            past_session(record(**fields), actor=ADMIN, course=known, records=KNOWN)
+            past_session(record(**fields), actor=ADMIN, course=known, records=KNOWN, today=TODAY)
         assert error.value.field == field
 
     def test_another_programmes_factory_reads_as_unknown(self) -> None:
         vietnam = record(factories=["KH-F9"], attendees=[attendee("KH-F9", 1)])
         with pytest.raises(Rejected) as error:
-            past_session(vietnam, actor=ADMIN, course=course(), records=KNOWN)
+            past_session(vietnam, actor=ADMIN, course=course(), records=KNOWN, today=TODAY)
         assert refused(error) == ("factories.0", "factory KH-F9 is not known")
 
     def test_factories_of_two_programmes_are_refused_for_a_global_admin(self) -> None:
         two = record(factories=["KH-F1", "KH-F9"], attendees=[attendee("KH-F1", 4)])
         with pytest.raises(Rejected) as error:
-            past_session(two, actor=Actor("hq", "admin"), course=course(), records=KNOWN)
+            past_session(
+                two, actor=Actor("hq", "admin"), course=course(), records=KNOWN, today=TODAY
+            )
         assert error.value.field == "factories"
 
     def test_a_session_that_exists_is_refused(self) -> None:
         with pytest.raises(Rejected) as error:
-            past_session(record(), actor=ADMIN, course=course(), records=KNOWN, exists=True)
+            past_session(
+                record(), actor=ADMIN, course=course(), records=KNOWN, today=TODAY, exists=True
+            )
         assert error.value.field == "source_id"
 
 
 class TestAFactoryRecord:
     def test_takes_each_session_once(self) -> None:
-        past = past_session(record(), actor=ADMIN, course=course(), records=KNOWN)
+        past = past_session(record(), actor=ADMIN, course=course(), records=KNOWN, today=TODAY)
         part = past.received[0]
         events, states = receive(KNOWN[F1], [part, part])
         assert [type(event) for event in events] == [TrainingReceived]
@@ -175,7 +188,7 @@ class TestAPastVisit:
         )
 
     def test_is_planned_and_completed_on_the_day_it_took_place(self) -> None:
-        past = past_visit(self.visit(), actor=ADMIN, factory=KNOWN[F1])
+        past = past_visit(self.visit(), actor=ADMIN, factory=KNOWN[F1], today=TODAY)
         (step,) = past.steps
         assert (step.day, [type(e).__name__ for e in step.events]) == (
             date(2004, 6, 15),
@@ -197,11 +210,13 @@ class TestAPastVisit:
             ({}, None, "factory"),
             ({"factory": "KH-F9"}, KNOWN[F9], "factory"),  # not the admin's programme
             ({"duration_days": 10.5}, KNOWN[F1], "duration_days"),
+            ({"visited_on": "2025-06-21"}, KNOWN[F1], "visited_on"),  # tomorrow
+            ({"visited_on": "1999-12-31"}, KNOWN[F1], "visited_on"),
         ],
     )
     def test_is_refused_where_the_live_rules_refuse(
         self, fields: dict[str, Any], known: Any, field: str
     ) -> None:
         with pytest.raises(Rejected) as error:
-            past_visit(self.visit(**fields), actor=ADMIN, factory=known)
+            past_visit(self.visit(**fields), actor=ADMIN, factory=known, today=TODAY)
         assert error.value.field == field
