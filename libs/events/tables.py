@@ -120,6 +120,8 @@ def define_import_tables(metadata: MetaData) -> dict[str, Table]:
         Column("imported_by", String(200), nullable=False),
         Column("events", Integer, nullable=False),
         Column("imported_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        # the country programme of the record (ImportBatch.scope), when the kind has one
+        Column("country", String(2), nullable=True),
         PrimaryKeyConstraint("kind", "source_id"),
     )
     return {"import_record": import_record}

@@ -94,6 +94,7 @@ class ImportBatch(Generic[R]):
     records: list[Numbered[R]]
     errors: list[RowError] = field(default_factory=list)
     events: int = 0
+    countries: dict[str, str] = field(default_factory=dict)
 
     def origin(self, item: Numbered[R]) -> ImportOrigin:
         return ImportOrigin(
@@ -116,6 +117,12 @@ class ImportBatch(Generic[R]):
         """`item` breaks a rule of the domain: nothing of it may be imported (the request is
         rolled back and answered 422 with every such error)."""
         self.errors.append(RowError(item.line, item.record.source_id, field_name, reason))
+
+    def scope(self, item: Numbered[R], country: str) -> None:
+        """`item` belongs to the country programme `country` (kept in the ledger): an admin of
+        another programme who sends the same record later is answered as for any record of a
+        factory it may not see, never told that it was imported."""
+        self.countries[item.record.source_id] = country
 
     def appended(self, count: int) -> None:
         """The service appended `count` events for this batch (the import's rate counts them)."""
@@ -250,15 +257,15 @@ def parse_lines(
 
 async def _ledger(
     connection: AsyncConnection, schema: str, kind: str, source_ids: list[str]
-) -> dict[str, tuple[str, str]]:
+) -> dict[str, tuple[str, str, str | None]]:
     rows = await connection.execute(
         text(
-            f'SELECT source_id, digest, bundle_id FROM "{schema}".import_record '
+            f'SELECT source_id, digest, bundle_id, country FROM "{schema}".import_record '
             "WHERE kind = :kind AND source_id = ANY(:ids)"
         ),
         {"kind": kind, "ids": source_ids},
     )
-    return {row[0]: (row[1], row[2]) for row in rows}
+    return {row[0]: (row[1], row[2], row[3]) for row in rows}
 
 
 async def _remember(
@@ -284,10 +291,10 @@ async def _insert_ledger(
     await connection.execute(
         text(
             f'INSERT INTO "{schema}".import_record '
-            "(kind, source_id, digest, bundle_id, bundle_checksum, imported_by, events) "
-            "SELECT :kind, source_id, digest, :bundle, :checksum, :by, events "
-            "FROM unnest(CAST(:ids AS text[]), CAST(:digests AS text[]), CAST(:events AS int[])) "
-            "AS fresh(source_id, digest, events)"
+            "(kind, source_id, digest, bundle_id, bundle_checksum, imported_by, events, country) "
+            "SELECT :kind, source_id, digest, :bundle, :checksum, :by, events, country "
+            "FROM unnest(CAST(:ids AS text[]), CAST(:digests AS text[]), CAST(:events AS int[]), "
+            "CAST(:countries AS text[])) AS fresh(source_id, digest, events, country)"
         ),
         {
             "kind": batch.kind,
@@ -297,6 +304,7 @@ async def _insert_ledger(
             "ids": [item.record.source_id for item in batch.records],
             "digests": [item.digest for item in batch.records],
             "events": [share + (1 if index < rest else 0) for index in range(len(batch.records))],
+            "countries": [batch.countries.get(item.record.source_id) for item in batch.records],
         },
     )
 
@@ -336,7 +344,10 @@ async def run_import(
             fresh: list[Numbered[Any]] = []
             for item in valid:
                 before = known.get(item.record.source_id)
-                if before is None:
+                if before is None or (before[2] is not None and not principal.works_in(before[2])):
+                    # new, or of a programme the caller does not work for: the service's `apply`
+                    # answers it as it answers any record it may not see (authorization before
+                    # the ledger's shortcut)
                     fresh.append(item)
                 elif before[0] == item.digest:
                     unchanged += 1

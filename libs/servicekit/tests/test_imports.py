@@ -89,6 +89,7 @@ async def apply_widgets(deps: ToyDeps, batch: ImportBatch[Any]) -> None:
             if not batch.principal.works_in(record.country):
                 batch.reject(item, "country", f"{record.country} is not your country programme")
                 continue
+            batch.scope(item, record.country)
             widget_id = imported_id("widgets", record.source_id)
             events: list[DomainEvent] = [WidgetMade(widget_id=widget_id, name=record.name)]
             events += [
@@ -499,6 +500,28 @@ class TestRowErrors:
             }
         ]
         assert await toy.counts() == NOTHING
+
+    async def test_an_admin_of_another_programme_is_not_told_a_record_was_imported(
+        self, toy: Toy
+    ) -> None:
+        assert (await toy.post([widget("W-1", country="KH")], countries=["KH"])).status_code == 200
+        before = await toy.counts()
+        # the same record, and the same source id with other content, from a VN admin: answered
+        # as any KH record is answered to it, not "unchanged" nor "imported before"
+        for line in (widget("W-1", country="KH"), widget("W-1", country="KH", name="other")):
+            response = await toy.post([line], countries=["VN"])
+            assert problem_errors(response) == [
+                {
+                    "line": 1,
+                    "source_id": "W-1",
+                    "field": "country",
+                    "reason": "KH is not your country programme",
+                }
+            ]
+        assert await toy.counts() == before
+        # the programme's own admin still sees it unchanged
+        response = await toy.post([widget("W-1", country="KH")], countries=["KH"])
+        assert response.status_code == 200 and response.json()["unchanged"] == 1
 
     async def test_a_rule_broken_in_apply_rolls_back_everything_apply_wrote(self, toy: Toy) -> None:
         response = await toy.post(
