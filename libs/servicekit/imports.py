@@ -94,7 +94,7 @@ class ImportBatch(Generic[R]):
     records: list[Numbered[R]]
     errors: list[RowError] = field(default_factory=list)
     events: int = 0
-    countries: dict[str, str] = field(default_factory=dict)
+    countries: dict[str, str | None] = field(default_factory=dict)
 
     def origin(self, item: Numbered[R]) -> ImportOrigin:
         return ImportOrigin(
@@ -118,7 +118,7 @@ class ImportBatch(Generic[R]):
         rolled back and answered 422 with every such error)."""
         self.errors.append(RowError(item.line, item.record.source_id, field_name, reason))
 
-    def scope(self, item: Numbered[R], country: str) -> None:
+    def scope(self, item: Numbered[R], country: str | None) -> None:
         """`item` belongs to the country programme `country` (kept in the ledger): an admin of
         another programme who sends the same record later is answered as for any record of a
         factory it may not see, never told that it was imported."""

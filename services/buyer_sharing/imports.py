@@ -137,6 +137,7 @@ def _known_factory(
     """The factory is registered here, in a country the caller works in (else rejected)."""
     country = countries.get(factory_id)
     if country is not None and batch.principal.works_in(country):
+        batch.scope(item, country)
         return True
     batch.reject(item, "factory", f"factory {item.record.factory} is not known here")
     return False

@@ -212,6 +212,7 @@ async def apply_plan_items(deps: Remediation, batch: ImportBatch[PlanItemRecord]
         item = visible.get(item_ids[entry.record.source_id])
         if item is None:
             continue
+        batch.scope(entry, item.country)
         if item.item_id in first_line:
             batch.reject(
                 entry,
@@ -295,6 +296,7 @@ async def apply_committees(deps: Remediation, batch: ImportBatch[CommitteeRecord
         if factory_id not in countries or not batch.principal.works_in(countries[factory_id]):
             batch.reject(entry, "factory", UNKNOWN_FACTORY)
             continue
+        batch.scope(entry, countries[factory_id])
         unsafe = _unsafe_text(
             [
                 *(
