@@ -267,8 +267,10 @@ def record_attendance(
             raise DateOutOfRange(
                 f"the course has {session.training_days} training days", participant=key[1]
             )
+        # the stored line, of a line already validated: not validated again (a programme's
+        # imported sheets are thousands of lines)
         attendees.append(
-            Attendee(
+            Attendee.model_construct(
                 participant_id=line.participant_id,
                 factory_id=key[0],
                 role=line.role.value,
