@@ -194,6 +194,7 @@ async def import_sessions(deps: Dependencies, batch: ImportBatch[TrainingSession
             except Rejected as rejected:
                 batch.reject(item, rejected.field, rejected.reason)
                 continue
+            batch.scope(item, past.session.country)
             sessions.append((item, past))
         if batch.errors:
             return
@@ -253,6 +254,7 @@ async def import_visits(deps: Dependencies, batch: ImportBatch[AdvisoryVisitReco
             except Rejected as rejected:
                 batch.reject(item, rejected.field, rejected.reason)
                 continue
+            batch.scope(item, past.visit.country)
             visits.append((item, past))
         if batch.errors:
             return

@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from libs.domain.envelope import DomainEvent
-from libs.domain.errors import AlreadyExists, DomainError
+from libs.domain.errors import DomainError
 from libs.domain.history.advisory import AdvisoryVisitRecord, TrainingSessionRecord
 from libs.domain.history.bundle import imported_id
 from libs.domain.types import EARLIEST_DATE
@@ -210,8 +210,6 @@ def past_session(
     the dates, in the past, the sheet), its capacity the number of its attendees. Raises
     `Rejected`."""
     new_id = session_id(record.source_id)
-    if exists:
-        raise Rejected("source_id", f"training session {new_id} exists already")
     _in_the_past("start_date", record.start_date, today)
     _in_the_past("end_date", record.end_date, today)
     if len(record.factories) > MAX_FACTORIES:
@@ -224,6 +222,9 @@ def past_session(
     ]
     known = [(part, found or FactoryRecord()) for part, found in parts]
     scheduled = _schedule(record, new_id, actor, course, known)
+    # only once the importer may see its factories: another programme's admin learns nothing
+    if exists:
+        raise Rejected("source_id", f"training session {new_id} exists already")
     scheduled_states, session = _fold(scheduled, None)
     lines = _sheet(record, session.training_days)
     try:
@@ -272,8 +273,6 @@ def past_visit(
     (a factory this service knows, in the importer's country programmes; the live API's
     duration). Its advisor is the importer: the bundle does not name one. Raises `Rejected`."""
     new_id = visit_id(record.source_id)
-    if exists:
-        raise Rejected("source_id", f"advisory visit {new_id} exists already")
     _in_the_past("visited_on", record.visited_on, today)
     if record.duration_days > MAX_VISIT_DAYS:
         raise Rejected("duration_days", f"a visit lasts at most {MAX_VISIT_DAYS:g} days")
@@ -292,8 +291,8 @@ def past_visit(
         )
     except UnknownFactory:
         raise Rejected("factory", f"factory {record.factory} is not known") from None
-    except AlreadyExists as error:
-        raise Rejected("source_id", error.detail) from None
+    if exists:  # only once the importer may see its factory
+        raise Rejected("source_id", f"advisory visit {new_id} exists already")
     visit = VISIT.evolve(None, planned[0])
     assert visit is not None
     completed = visits.complete_visit(

@@ -144,7 +144,8 @@ async def test_the_history_attributes_each_event_to_its_record(service: Service)
         history = [(row[0].split(".")[3], row[1]) for row in rows]
         ledger = await connection.execute(
             text(
-                f"SELECT kind, source_id, bundle_id, imported_by, events FROM {SCHEMA}.import_record"
+                "SELECT kind, source_id, bundle_id, imported_by, events, country "
+                f"FROM {SCHEMA}.import_record"
             )
         )
         recorded = sorted(tuple(row) for row in ledger)
@@ -166,6 +167,7 @@ async def test_the_history_attributes_each_event_to_its_record(service: Service)
         + [("advisory-visits", v["source_id"], BUNDLE, "admin-1") for v in VISITS]
     )
     assert sum(row[4] for row in recorded) == 13 + 4
+    assert {row[5] for row in recorded} == {"KH"}  # each record's programme
 
 
 async def test_visits_are_in_the_cycle_of_their_day(service: Service) -> None:

@@ -135,3 +135,20 @@ async def test_an_admin_of_another_programme_imports_nothing_of_this_one(known: 
     assert await known.history() == before
     own = session("S-VN-1", "WRR", ["VN-F1"], "2004-01-05", "2004-01-05", attendee("VN-F1", 1))
     assert (await post(known, "training-sessions", [own], headers=vietnam)).status_code == 200
+
+
+async def test_another_programmes_admin_is_not_told_a_record_was_imported(known: Service) -> None:
+    """The ledger knows the record's programme: sent again by an admin of another one, it is
+    answered as any record of a factory that admin may not see, not as `unchanged`."""
+    assert (await post(known, "training-sessions", SESSIONS[:1])).status_code == 200
+    assert (await post(known, "advisory-visits", VISITS[:1])).status_code == 200
+    before = (await known.rows(), await known.history())
+    vietnam = known.token(Role.ADMIN, "admin-vn", countries=["VN"])
+    sessions = await post(known, "training-sessions", SESSIONS[:1], headers=vietnam)
+    assert errors(sessions) == [(1, "factories.0")]
+    assert sessions.json()["errors"][0]["reason"] == "factory KH-F1 is not known"
+    visits = await post(known, "advisory-visits", VISITS[:1], headers=vietnam)
+    assert errors(visits) == [(1, "factory")]
+    assert (await known.rows(), await known.history()) == before
+    again = await post(known, "training-sessions", SESSIONS[:1])  # its own programme's admin
+    assert (again.status_code, again.json()["unchanged"]) == (200, 1)
