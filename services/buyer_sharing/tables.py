@@ -7,8 +7,9 @@ report_result, finding, finding_note, plan_item, plan_progress, training_deliver
 advisory_visit, factory_workforce. Every upstream row remembers the version of what it reflects,
 so redelivered and reordered events leave the same rows. Derived (recomputed from those rows in
 the same transaction, for what an event touched): factory_summary, the reports' compliant/answered
-tallies, training_summary, advisory_summary, assessment_cluster and factory_year_result.
-read_model_version: the public pages' cache version.
+tallies, training_summary, advisory_summary, and the programme results' assessment_cluster,
+factory_year_result and factory_year_cluster. read_model_version: the public pages' cache
+version.
 """
 
 from __future__ import annotations
@@ -329,9 +330,10 @@ assessment_cluster = Table(
 )
 
 # Per factory and calendar year of its completed reports, what the results table sums: the
-# reports, the last one's date and the workforce in force on it, and per cluster answered how
-# many of the reports found a non-compliance in it (corrections applied). Recomputed from report,
-# assessment_cluster, factory_workforce and factory for the factories an upstream event touched.
+# reports, the last one's date and the workforce in force on it; and per cluster answered in them,
+# how many of the reports found a non-compliance in it (corrections applied). Recomputed from
+# report, assessment_cluster, factory_workforce and factory for the factories an upstream event
+# touched (projections/results.py).
 factory_year_result = Table(
     "factory_year_result",
     metadata,
@@ -342,8 +344,19 @@ factory_year_result = Table(
     Column("last_report_date", Date, nullable=False),
     Column("women", Integer, nullable=False),
     Column("men", Integer, nullable=False),
-    Column("non_compliant", Json, nullable=False),  # {cluster: reports non-compliant in it}
     Index(None, "country", "year"),
+)
+
+factory_year_cluster = Table(
+    "factory_year_cluster",
+    metadata,
+    Column("factory_id", String(64), primary_key=True),
+    Column("year", Integer, primary_key=True),
+    Column("cluster_id", String(20), primary_key=True),
+    Column("country", String(2), nullable=False),
+    Column("non_compliant", Integer, nullable=False),
+    # a country's years summed in order, from the index alone
+    Index(None, "country", "year", "cluster_id", postgresql_include=["non_compliant"]),
 )
 
 # the import ledger (libs.servicekit.imports): one row per imported buyer, grant and reliance
@@ -381,5 +394,6 @@ DERIVED_TABLES = (
     advisory_summary,
     assessment_cluster,
     factory_year_result,
+    factory_year_cluster,
 )
 READ_MODELS = OWN_TABLES + UPSTREAM_TABLES + DERIVED_TABLES

@@ -7,9 +7,10 @@ keeps, from the upstream batches (projections/upstream.py hands them here):
 - `assessment_cluster`: per assessment and cluster answered, whether a finding in it is
   non-compliant, recomputed from `report_result` (corrections applied there) for the assessments
   a completion or a correction touched, never incremented;
-- `factory_year_result`: per factory and calendar year of its reports, their number, the last
-  one's date, the workforce in force on it and the reports non-compliant per cluster, recomputed
-  for the factories a registration, an update, a completion or a correction touched.
+- `factory_year_result` (per factory and calendar year of its reports: their number, the last
+  one's date, the workforce in force on it) and `factory_year_cluster` (per cluster answered in
+  them: the reports non-compliant in it), recomputed for the factories a registration, an
+  update, a completion or a correction touched.
 
 The rest of what the table counts (grants, reliances, training, advice) is read at query time
 from the rows other projections keep (queries/results.py)."""
@@ -80,34 +81,20 @@ SELECT pg_advisory_xact_lock(key) FROM (
 # earliest workforce; none known, 0.
 _FACTORY_YEARS = f"""
 WITH ids AS ({{ids}}),
-reports AS (
-    SELECT r.assessment_id, r.factory_id, r.report_date, r.country,
-        extract(year FROM r.report_date)::int AS year
-    FROM {S}.report r JOIN ids ON ids.factory_id = r.factory_id
-),
 years AS (
-    SELECT factory_id, year, count(*) AS assessments, max(report_date) AS last_report_date,
-        (array_agg(country ORDER BY report_date DESC, assessment_id DESC))[1] AS report_country
-    FROM reports GROUP BY factory_id, year
-),
-clusters AS (
-    SELECT factory_id, year, jsonb_object_agg(cluster_id, non_compliant) AS non_compliant
-    FROM (
-        SELECT r.factory_id, r.year, c.cluster_id,
-            count(*) FILTER (WHERE c.non_compliant) AS non_compliant
-        FROM reports r JOIN {S}.assessment_cluster c ON c.assessment_id = r.assessment_id
-        GROUP BY r.factory_id, r.year, c.cluster_id
-    ) AS k
-    GROUP BY factory_id, year
+    SELECT r.factory_id, extract(year FROM r.report_date)::int AS year, count(*) AS assessments,
+        max(r.report_date) AS last_report_date,
+        (array_agg(r.country ORDER BY r.report_date DESC, r.assessment_id DESC))[1]
+            AS report_country
+    FROM {S}.report r JOIN ids ON ids.factory_id = r.factory_id
+    GROUP BY r.factory_id, year
 )
 INSERT INTO {S}.factory_year_result AS t (factory_id, year, country, assessments,
-    last_report_date, women, men, non_compliant)
+    last_report_date, women, men)
 SELECT y.factory_id, y.year, coalesce(f.country, y.report_country), y.assessments,
-    y.last_report_date, coalesce(w.women, e.women, 0), coalesce(w.men, e.men, 0),
-    coalesce(k.non_compliant, '{{{{}}}}'::jsonb)
+    y.last_report_date, coalesce(w.women, e.women, 0), coalesce(w.men, e.men, 0)
 FROM years y
 LEFT JOIN {S}.factory f ON f.factory_id = y.factory_id
-LEFT JOIN clusters k ON k.factory_id = y.factory_id AND k.year = y.year
 LEFT JOIN LATERAL (
     SELECT women, men FROM {S}.factory_workforce w
     WHERE w.factory_id = y.factory_id AND w.in_force_from <= y.last_report_date
@@ -120,23 +107,48 @@ LEFT JOIN LATERAL (
 ) e ON true
 ON CONFLICT (factory_id, year) DO UPDATE SET country = excluded.country,
     assessments = excluded.assessments, last_report_date = excluded.last_report_date,
-    women = excluded.women, men = excluded.men, non_compliant = excluded.non_compliant
-WHERE (t.country, t.assessments, t.last_report_date, t.women, t.men, t.non_compliant)
+    women = excluded.women, men = excluded.men
+WHERE (t.country, t.assessments, t.last_report_date, t.women, t.men)
     IS DISTINCT FROM (excluded.country, excluded.assessments, excluded.last_report_date,
-        excluded.women, excluded.men, excluded.non_compliant)
+        excluded.women, excluded.men)
 """
+# after the factory's years: their country is the year's
+_FACTORY_YEAR_CLUSTERS = f"""
+INSERT INTO {S}.factory_year_cluster AS t (factory_id, year, cluster_id, country, non_compliant)
+SELECT y.factory_id, y.year, c.cluster_id, y.country, count(*) FILTER (WHERE c.non_compliant)
+FROM {S}.factory_year_result y
+JOIN {S}.report r ON r.factory_id = y.factory_id
+    AND extract(year FROM r.report_date)::int = y.year
+JOIN {S}.assessment_cluster c ON c.assessment_id = r.assessment_id
+{{where}}
+GROUP BY y.factory_id, y.year, c.cluster_id, y.country
+ON CONFLICT (factory_id, year, cluster_id) DO UPDATE SET country = excluded.country,
+    non_compliant = excluded.non_compliant
+WHERE (t.country, t.non_compliant) IS DISTINCT FROM (excluded.country, excluded.non_compliant)
+"""
+# a year without reports any more, a cluster no report of the year answers any more, goes
 _STALE_YEARS = f"""
 DELETE FROM {S}.factory_year_result t {{where}} NOT EXISTS (
     SELECT 1 FROM {S}.report r
     WHERE r.factory_id = t.factory_id AND extract(year FROM r.report_date)::int = t.year)
 """
+_STALE_CLUSTERS = f"""
+DELETE FROM {S}.factory_year_cluster t {{where}} NOT EXISTS (
+    SELECT 1 FROM {S}.report r JOIN {S}.assessment_cluster c ON c.assessment_id = r.assessment_id
+    WHERE r.factory_id = t.factory_id AND extract(year FROM r.report_date)::int = t.year
+      AND c.cluster_id = t.cluster_id)
+"""
 FACTORY_YEARS_SQL = (
     _FACTORY_YEARS.format(ids="SELECT DISTINCT unnest($1::text[]) AS factory_id"),
     _STALE_YEARS.format(where="WHERE t.factory_id = ANY($1::text[]) AND"),
+    _FACTORY_YEAR_CLUSTERS.format(where="WHERE y.factory_id = ANY($1::text[])"),
+    _STALE_CLUSTERS.format(where="WHERE t.factory_id = ANY($1::text[]) AND"),
 )
 FACTORY_YEARS_ALL_SQL = (
     _FACTORY_YEARS.format(ids=f"SELECT DISTINCT factory_id FROM {S}.report"),
     _STALE_YEARS.format(where="WHERE"),
+    _FACTORY_YEAR_CLUSTERS.format(where=""),
+    _STALE_CLUSTERS.format(where="WHERE"),
 )
 
 

@@ -3,8 +3,8 @@ table's arithmetic), aggregated per calendar year in one statement, so it comes 
 in one round trip, up to today:
 
 - from `factory_year_result` (per factory and year): completed reports, factories assessed and
-  their workforce on their last report date, reports non-compliant per cluster; and the same
-  factories once each, at their last year;
+  their workforce on their last report date, and the same factories once each, at their last
+  year; from `factory_year_cluster`, the reports non-compliant per cluster;
 - buyers with a grant, and with a reliance declaration, in force on a day of each year: a grant
   from its day through its end date or the day before the pair's next change (a revocation, or a
   new grant replacing it); a declaration from its period's start through its end or the day
@@ -36,7 +36,7 @@ WITH programme AS (
     SELECT factory_id FROM {S}.factory_year_result WHERE country = $1
 ),
 assessed AS (
-    SELECT factory_id, year, assessments, women, men, non_compliant
+    SELECT factory_id, year, assessments, women, men
     FROM {S}.factory_year_result
     WHERE country = $1 AND year <= extract(year FROM $2::date)::int
 ),
@@ -84,9 +84,10 @@ SELECT
      FROM (SELECT DISTINCT ON (factory_id) women, men FROM assessed
            ORDER BY factory_id, year DESC) AS a) AS ever_assessed,
     (SELECT json_agg(json_build_array(year, cluster_id, non_compliant))
-     FROM (SELECT year, c.key AS cluster_id, sum(c.value::int) AS non_compliant
-           FROM assessed, jsonb_each_text(non_compliant) AS c
-           GROUP BY year, c.key) AS k) AS clusters,
+     FROM (SELECT year, cluster_id, sum(non_compliant) AS non_compliant
+           FROM {S}.factory_year_cluster
+           WHERE country = $1 AND year <= extract(year FROM $2::date)::int
+           GROUP BY year, cluster_id) AS k) AS clusters,
     (SELECT json_agg(json_build_array(year, buyers))
      FROM (SELECT year, count(*) AS buyers FROM participating GROUP BY year) AS b) AS participating,
     (SELECT count(DISTINCT buyer_id) FROM grants) AS ever_participating,
