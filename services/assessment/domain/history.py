@@ -270,7 +270,7 @@ def assessment_history(
         for finding in record.findings
     ]
     recorded = rules.record_findings(state, catalogue, findings=findings, recorded_by=by)
-    state = _fold(recorded.states[-1], ()) if recorded.states else state
+    state = _fold(recorded.states[-1], ())  # it folds as it decides: the state after them all
     steps = [Step(record.assessed_on, (*opening, *recorded))]
     completion = rules.complete_assessment(
         state, catalogue, completed_by=by, report_date=record.report_date
@@ -281,7 +281,8 @@ def assessment_history(
         (correction.corrected_on, 0, index) for index, correction in enumerate(record.corrections)
     ] + [(response.responded_on, 1, index) for index, response in enumerate(record.responses)]
     for day, kind, index in sorted(later):
-        _not_after(day, today, f"{'corrections' if kind == 0 else 'responses'}.{index}")
+        field = f"{'corrections' if kind == 0 else 'responses'}.{index}"
+        _not_after(day, today, field)
         try:
             if kind == 0:
                 events = _correction(state, catalogue, record, index, by)
@@ -295,7 +296,6 @@ def assessment_history(
                     dispute_reason=response.text if response.disputes else None,
                 )
         except DomainError as error:
-            field = f"{'corrections' if kind == 0 else 'responses'}.{index}"
             raise _reject(field, error.detail) from None
         state = _fold(state, events)
         steps.append(Step(day, tuple(events)))
