@@ -89,6 +89,7 @@ async def _decide_and_append(
         if factory is None or not batch.principal.works_in(factory.country):
             batch.reject(item, "factory", f"unknown factory {record.factory}")
             continue
+        batch.scope(item, factory.country)
         conflict = cycle_conflict(record.cycle, record.assessed_on, cycles[factory_id])
         if conflict is not None:
             batch.reject(item, "cycle", conflict)

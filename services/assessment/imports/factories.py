@@ -29,6 +29,7 @@ async def import_factories(deps: Dependencies, batch: ImportBatch[FactoryRecord]
         if not batch.principal.works_in(record.country):
             batch.reject(item, "country", f"{record.country} is not one of your country programmes")
             continue
+        batch.scope(item, record.country)
         factory_id = imported_id(KIND, record.source_id)
         try:
             history = factory_history(record, factory_id=factory_id, today=today)
