@@ -364,6 +364,9 @@ import_record = define_import_tables(metadata)["import_record"]
 
 # the public pages' row of read_model_version (moved by every transaction that changes them)
 TRANSPARENCY = "transparency"
+# moved by every transaction of the advisory consumer (training and advice the programme's results
+# count; the assessment facts they count move TRANSPARENCY)
+RESULTS = "programme_results"
 
 read_model_version = Table(
     "read_model_version",

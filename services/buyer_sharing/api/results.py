@@ -1,15 +1,16 @@
 """The programme's results (public, no authentication; docs/programme-results.md): per country
 and calendar year and cumulative, as JSON, CSV and an SVG chart, each with a strong ETag of its
 bytes, `Cache-Control: public`, a 304 when the client has it, and the transparency pages' rate
-limit per client address. The table is computed at each request from the facts aggregated per
-year (one statement, queries/results.py; the arithmetic in domain/results.py)."""
+limit per client address. The table is computed from the facts aggregated per year (one
+statement, queries/results.py; the arithmetic in domain/results.py) once per state of the facts,
+and kept in process with the public pages' answers."""
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -21,7 +22,7 @@ from services.buyer_sharing.api.results_chart import chart
 from services.buyer_sharing.api.transparency import rate_limited
 from services.buyer_sharing.dependencies import Dependencies
 from services.buyer_sharing.domain.results import ResultsTable, results_table
-from services.buyer_sharing.queries.results import programme_facts
+from services.buyer_sharing.queries.results import facts_fingerprint, programme_facts
 
 router = APIRouter(
     prefix="/v1/programme", tags=["programme-results"], dependencies=[Depends(rate_limited)]
@@ -78,42 +79,56 @@ CACHED: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def _table(deps: Dependencies, country: str) -> ResultsTable:
-    code, today = country.upper(), deps.clock().date()
-    async with deps.store.reading() as connection:
-        facts = await programme_facts(connection, code, today)
-    table = results_table(code, facts, today)
-    if table is None:
-        raise ProblemError(
-            f"no results for the country programme {code}",
-            status=404,
-            title="Programme not found",
-            type_slug="programme-not-found",
-        )
-    return table
-
-
-def _answer(
-    request: Request, deps: Dependencies, payload: bytes, media_type: str, **headers: str
+async def _answer(
+    request: Request,
+    deps: Dependencies,
+    country: str,
+    representation: str,
+    render: Callable[[ResultsTable], bytes],
+    media_type: str,
+    **headers: str,
 ) -> Response:
-    """The representation with a strong ETag of its bytes; 304 when the client has it."""
-    etag = '"' + hashlib.sha256(payload).hexdigest()[:32] + '"'
-    cached = {"ETag": etag, "Cache-Control": f"public, max-age={deps.public.max_age_seconds}"}
+    """The table rendered, made once per state of the facts and kept in process with the public
+    pages' answers (pagecache.py), with a strong ETag of its bytes; 304 when the client has it."""
+    code, today = country.upper(), deps.clock().date()
+    key = ("programme-results", representation, code, today)
+    pages = deps.public.pages
+    async with deps.store.reading() as connection:
+        # read before the facts, so the answer kept under it is at least that new; each part
+        # only grows, so their sum moves whenever one does
+        version = sum(await facts_fingerprint(connection))
+        answer = pages.get(key, version)
+        if answer is None:
+            table = results_table(code, await programme_facts(connection, code, today), today)
+            if table is None:
+                raise ProblemError(
+                    f"no results for the country programme {code}",
+                    status=404,
+                    title="Programme not found",
+                    type_slug="programme-not-found",
+                )
+            answer = pages.put(key, version, render(table))
+    cached = {
+        "ETag": answer.etag,
+        "Cache-Control": f"public, max-age={deps.public.max_age_seconds}",
+    }
     candidates = {
         tag.strip().removeprefix("W/")
         for tag in request.headers.get("if-none-match", "").split(",")
     }
-    if etag in candidates or "*" in candidates:
+    if answer.etag in candidates or "*" in candidates:
         return Response(status_code=304, headers=cached)
-    return Response(payload, media_type=media_type, headers={**cached, **headers})
+    return Response(answer.payload, media_type=media_type, headers={**cached, **headers})
+
+
+def json_document(table: ResultsTable) -> bytes:
+    return json.dumps(table.as_json(), separators=(",", ":")).encode()
 
 
 @router.get("/results", response_model=ProgrammeResults, responses=CACHED)
 async def programme_results(request: Request, deps: Deps, country: Country) -> Response:
     """The country programme's results per calendar year and cumulative (public)."""
-    table = await _table(deps, country)
-    payload = json.dumps(table.as_json(), separators=(",", ":")).encode()
-    return _answer(request, deps, payload, "application/json")
+    return await _answer(request, deps, country, "json", json_document, "application/json")
 
 
 def csv_document(table: ResultsTable) -> str:
@@ -168,13 +183,14 @@ def csv_document(table: ResultsTable) -> str:
 )
 async def programme_results_csv(request: Request, deps: Deps, country: Country) -> Response:
     """The same table as CSV, with a header row (public)."""
-    table = await _table(deps, country)
-    return _answer(
+    return await _answer(
         request,
         deps,
-        csv_document(table).encode(),
+        country,
+        "csv",
+        lambda table: csv_document(table).encode(),
         "text/csv; charset=utf-8",
-        **{"Content-Disposition": f'inline; filename="programme-results-{table.country}.csv"'},
+        **{"Content-Disposition": f'inline; filename="programme-results-{country.upper()}.csv"'},
     )
 
 
@@ -186,5 +202,6 @@ async def programme_results_csv(request: Request, deps: Deps, country: Country) 
 async def programme_results_svg(request: Request, deps: Deps, country: Country) -> Response:
     """A chart of the table: assessments per year as bars, buyers participating and relying as
     lines (public)."""
-    table = await _table(deps, country)
-    return _answer(request, deps, chart(table).encode(), "image/svg+xml")
+    return await _answer(
+        request, deps, country, "svg", lambda table: chart(table).encode(), "image/svg+xml"
+    )

@@ -47,7 +47,7 @@ from services.buyer_sharing.projections.training_advisory import (
     TrainingAdvisoryRows,
     refresh_summaries,
 )
-from services.buyer_sharing.tables import TRANSPARENCY
+from services.buyer_sharing.tables import RESULTS, TRANSPARENCY
 
 
 class Meta(Protocol):
@@ -293,9 +293,11 @@ async def refresh_derived(driver: asyncpg.Connection, rows: UpstreamRows | None)
         await refresh_summaries(driver, None)
         await refresh_results(driver, None)
         await driver.execute(BUMP_SQL, TRANSPARENCY)
+        await driver.execute(BUMP_SQL, RESULTS)
         return
     if rows.training_advisory.factories:
         await refresh_summaries(driver, rows.training_advisory.factories)
+        await driver.execute(BUMP_SQL, RESULTS)
     if rows.tallies:
         await driver.execute(TALLY_SQL, sorted(rows.tallies))
     await refresh_results(driver, rows.programme)

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.events.store import driver_connection
 from services.buyer_sharing.domain.results import Ever, ProgrammeFacts, YearFacts
-from services.buyer_sharing.tables import SCHEMA
+from services.buyer_sharing.tables import RESULTS, SCHEMA, TRANSPARENCY
 
 S = f'"{SCHEMA}"'
 # $1 the country, $2 today
@@ -107,6 +107,27 @@ SELECT
            WHERE a.year <= extract(year FROM $2::date)::int
            GROUP BY a.year) AS v) AS advisory
 """
+
+
+# What moves whenever a fact of the table changes (read before the facts, as the public pages read
+# their version): the assessment facts move TRANSPARENCY, training and advice RESULTS (both bumped
+# in the consumers' transactions, and by a rebuild); a grant or a revocation adds a history row, a
+# declaration a reliance row, and a withdrawal sets its withdrawn_at.
+FINGERPRINT_SQL = f"""
+SELECT
+    (SELECT version FROM {S}.read_model_version WHERE name = '{TRANSPARENCY}'),
+    (SELECT version FROM {S}.read_model_version WHERE name = '{RESULTS}'),
+    (SELECT count(*) FROM {S}.sharing_history),
+    (SELECT count(*) + count(withdrawn_at) FROM {S}.audit_reliance)
+"""
+
+
+async def facts_fingerprint(connection: AsyncConnection) -> tuple[int, ...]:
+    """A value that changes whenever a fact any programme's table counts changes."""
+    driver = await driver_connection(connection)
+    row = await driver.fetchrow(FINGERPRINT_SQL)
+    assert row is not None
+    return tuple(value or 0 for value in row)
 
 
 def _json(value: Any) -> Any:

@@ -15,8 +15,12 @@ import xml.etree.ElementTree as ET
 from datetime import date
 from typing import Any
 
+import pytest
+
 from libs.servicekit.service import RebuildContext
 from services.buyer_sharing import rebuild
+from services.buyer_sharing.api import results as results_api
+from services.buyer_sharing.queries.results import programme_facts
 from services.buyer_sharing.tests.integration.advisory_events import Advisory
 from services.buyer_sharing.tests.integration.conftest import Service, Upstream, poll
 from services.buyer_sharing.tests.integration.results_programme import (
@@ -127,6 +131,7 @@ class TestTheTable:
         self, service: Service, upstream: Upstream
     ) -> None:
         await given_the_programme(service, upstream)
+        before = await ok(await service.client.get(RESULTS, params={"country": "KH"}))
         # brand-b's grant revoked on 1 January 2023 already counts in 2022 only; brand-a's revoked
         # on 1 January 2024 counts no day of 2024; brand-b's new grant of that day, revoked the
         # same day, counts no day at all
@@ -144,6 +149,7 @@ class TestTheTable:
 
         table = await ok(await service.client.get(RESULTS, params={"country": "KH"}))
 
+        assert [entry["buyers_participating"] for entry in before["years"]] == [2, 2, 1]
         assert [entry["buyers_participating"] for entry in table["years"]] == [2, 2, 0]
         assert table["cumulative"]["buyers_participating"] == 3
         assert table["last_year"] == 2024  # its assessments are still there
@@ -152,6 +158,7 @@ class TestTheTable:
         self, service: Service, upstream: Upstream
     ) -> None:
         await given_the_programme(service, upstream)
+        before = await ok(await service.client.get(RESULTS, params={"country": "KH"}))
         reliance_id = await declare(
             service, "brand-a", "f1", "a6", date(2024, 3, 1), date(2025, 2, 28)
         )
@@ -168,6 +175,7 @@ class TestTheTable:
         on(service, date(2024, 12, 31))
         after = await ok(await service.client.get(RESULTS, params={"country": "KH"}))
 
+        assert before["years"][2]["buyers_relying"] == 0
         assert declared["years"][2]["buyers_relying"] == 1
         # withdrawn on the day its period started: in force on no day at all
         assert after["years"][2]["buyers_relying"] == 0
@@ -177,6 +185,7 @@ class TestTheTable:
         self, service: Service, upstream: Upstream
     ) -> None:
         await given_the_programme(service, upstream)
+        before = await ok(await service.client.get(RESULTS, params={"country": "KH"}))
         # f3's workforce of 2024 comes on 1 January 2024: its report of November 2023 keeps 50/50
         later = imported(workforce_update(upstream, "f3", "KH", 70, 80), date(2024, 1, 1))
         # f4, registered on 1 June 2024 after its report of March: its earliest workforce counts
@@ -186,6 +195,7 @@ class TestTheTable:
 
         table = await ok(await service.client.get(RESULTS, params={"country": "KH"}))
 
+        assert before["years"][2]["workers"] == {"women": 1000, "men": 400, "total": 1400}
         assert table["years"][1]["workers"] == {"women": 1250, "men": 450, "total": 1700}
         assert table["years"][2]["workers"] == {"women": 1010, "men": 420, "total": 1430}
         assert table["cumulative"]["workers"] == {"women": 1360, "men": 570, "total": 1930}
@@ -288,6 +298,27 @@ class TestTheDocuments:
 
         assert second.status_code == 200
         assert second.json()["years"][2]["advisory_days"] == 3.0
+
+    async def test_an_answer_is_made_once_per_state_of_the_facts(
+        self, service: Service, upstream: Upstream, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        await given_the_programme(service, upstream)
+        made: list[str] = []
+        original = programme_facts
+
+        async def counted(connection: Any, country: str, today: date) -> Any:
+            made.append(country)
+            return await original(connection, country, today)
+
+        monkeypatch.setattr(results_api, "programme_facts", counted)
+        for _ in range(3):
+            await ok(await service.client.get(RESULTS, params={"country": "KH"}))
+        kept = len(made)
+        await ok(await service.grant("f3", "brand-d"), 201)  # a new grant: made again
+        after = await ok(await service.client.get(RESULTS, params={"country": "KH"}))
+
+        assert (kept, len(made)) == (1, 2)
+        assert after["years"][2]["buyers_participating"] == 2
 
 
 class TestBadInput:
