@@ -10,6 +10,7 @@
     python3 bw.py lint     ruff, format check, mypy
     python3 bw.py token    mint a development JWT (see --help)
     python3 bw.py ops      operator CLI: migrations, dead letters, rebuilds, lag, webhooks (--help)
+    python3 bw.py verify   verify a report's credential bundle offline: python3 bw.py verify FILE
     python3 bw.py openapi  write docs/openapi/<service>.json from the code (--check: fail if stale)
     python3 bw.py asyncapi write docs/asyncapi.yaml from the public contracts (--check: fail if stale)
 
@@ -90,6 +91,7 @@ def main(argv: list[str]) -> int:
         "openapi": [python, "-m", "tools.openapi", *rest],
         "migrate": [python, "-m", "tools.devstack", "migrate", *rest],
         "ops": [python, "-m", "tools.ops", *rest],
+        "verify": [python, "-m", "tools.verify", f"--cwd={os.getcwd()}", *rest],
     }
     if command == "lint":
         for cmd in (

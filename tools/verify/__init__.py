@@ -1,0 +1,1 @@
+"""`python3 bw.py verify FILE`: verify an offline credential bundle with no network."""
