@@ -318,9 +318,8 @@ factory_workforce = Table(
     Column("men", Integer, nullable=False),
 )
 
-# Per assessment and cluster answered (the question id's prefix), whether a finding in it is
-# non-compliant, corrections applied: recomputed from report_result for the assessments an
-# upstream event touched, in that event's transaction (projections/results.py).
+# Per assessment and cluster answered (the question id's prefix): a finding in it non-compliant,
+# corrections applied; recomputed for the assessments an event touched (projections/results.py).
 assessment_cluster = Table(
     "assessment_cluster",
     metadata,
@@ -329,11 +328,9 @@ assessment_cluster = Table(
     Column("non_compliant", Boolean, nullable=False),
 )
 
-# Per factory and calendar year of its completed reports, what the results table sums: the
-# reports, the last one's date and the workforce in force on it; and per cluster answered in them,
-# how many of the reports found a non-compliance in it (corrections applied). Recomputed from
-# report, assessment_cluster, factory_workforce and factory for the factories an upstream event
-# touched (projections/results.py).
+# Per factory and year of its reports what the results sum: the reports, the workforce in force on
+# the last one; per cluster answered, the reports non-compliant in it. Recomputed from report,
+# assessment_cluster, factory_workforce and factory for the factories an event touched.
 factory_year_result = Table(
     "factory_year_result",
     metadata,
@@ -355,7 +352,6 @@ factory_year_cluster = Table(
     Column("cluster_id", String(20), primary_key=True),
     Column("country", String(2), nullable=False),
     Column("non_compliant", Integer, nullable=False),
-    # a country's years summed in order, from the index alone
     Index(None, "country", "year", "cluster_id", postgresql_include=["non_compliant"]),
 )
 
@@ -364,9 +360,7 @@ import_record = define_import_tables(metadata)["import_record"]
 
 # the public pages' row of read_model_version (moved by every transaction that changes them)
 TRANSPARENCY = "transparency"
-# moved by every transaction of the advisory consumer (training and advice the programme's results
-# count; the assessment facts they count move TRANSPARENCY)
-RESULTS = "programme_results"
+RESULTS = "programme_results"  # moved by the advisory consumer's (assessments move TRANSPARENCY)
 
 read_model_version = Table(
     "read_model_version",
@@ -391,12 +385,6 @@ UPSTREAM_TABLES = (
     advisory_visit,
     factory_workforce,
 )
-DERIVED_TABLES = (
-    factory_summary,
-    training_summary,
-    advisory_summary,
-    assessment_cluster,
-    factory_year_result,
-    factory_year_cluster,
-)
+RESULTS_TABLES = (assessment_cluster, factory_year_result, factory_year_cluster)
+DERIVED_TABLES = (factory_summary, training_summary, advisory_summary, *RESULTS_TABLES)
 READ_MODELS = OWN_TABLES + UPSTREAM_TABLES + DERIVED_TABLES
