@@ -77,8 +77,7 @@ SELECT pg_advisory_xact_lock(key) FROM (
 ) AS keys
 """
 # The workforce in force on the last report's date: the newest fact from that day or before (of
-# two of one day, the later version); a factory known only from after its report counts its
-# earliest workforce; none known, 0.
+# two of one day, the later version); none by then (a report before the registration), 0.
 _FACTORY_YEARS = f"""
 WITH ids AS ({{ids}}),
 years AS (
@@ -92,7 +91,7 @@ years AS (
 INSERT INTO {S}.factory_year_result AS t (factory_id, year, country, assessments,
     last_report_date, women, men)
 SELECT y.factory_id, y.year, coalesce(f.country, y.report_country), y.assessments,
-    y.last_report_date, coalesce(w.women, e.women, 0), coalesce(w.men, e.men, 0)
+    y.last_report_date, coalesce(w.women, 0), coalesce(w.men, 0)
 FROM years y
 LEFT JOIN {S}.factory f ON f.factory_id = y.factory_id
 LEFT JOIN LATERAL (
@@ -100,11 +99,6 @@ LEFT JOIN LATERAL (
     WHERE w.factory_id = y.factory_id AND w.in_force_from <= y.last_report_date
     ORDER BY w.in_force_from DESC, w.version DESC LIMIT 1
 ) w ON true
-LEFT JOIN LATERAL (
-    SELECT women, men FROM {S}.factory_workforce w
-    WHERE w.factory_id = y.factory_id
-    ORDER BY w.in_force_from, w.version DESC LIMIT 1
-) e ON true
 ON CONFLICT (factory_id, year) DO UPDATE SET country = excluded.country,
     assessments = excluded.assessments, last_report_date = excluded.last_report_date,
     women = excluded.women, men = excluded.men

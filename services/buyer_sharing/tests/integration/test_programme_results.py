@@ -188,7 +188,7 @@ class TestTheTable:
         before = await ok(await service.client.get(RESULTS, params={"country": "KH"}))
         # f3's workforce of 2024 comes on 1 January 2024: its report of November 2023 keeps 50/50
         later = imported(workforce_update(upstream, "f3", "KH", 70, 80), date(2024, 1, 1))
-        # f4, registered on 1 June 2024 after its report of March: its earliest workforce counts
+        # f4, registered on 1 June 2024 after its report of March: no workforce in force then
         f4 = imported(factory(upstream, "f4", "KH", 10, 20), date(2024, 6, 1))
         report = assessment(upstream, "f4", "a8", 1, date(2024, 3, 1), {"OSH-EMG-01": OK})
         await service.feed([later, *report, f4])
@@ -197,8 +197,9 @@ class TestTheTable:
 
         assert before["years"][2]["workers"] == {"women": 1000, "men": 400, "total": 1400}
         assert table["years"][1]["workers"] == {"women": 1250, "men": 450, "total": 1700}
-        assert table["years"][2]["workers"] == {"women": 1010, "men": 420, "total": 1430}
-        assert table["cumulative"]["workers"] == {"women": 1360, "men": 570, "total": 1930}
+        assert table["years"][2]["workers"] == {"women": 1000, "men": 400, "total": 1400}
+        assert table["years"][2]["factories_assessed"] == 2
+        assert table["cumulative"]["workers"] == {"women": 1350, "men": 550, "total": 1900}
         assert table["cumulative"]["factories_assessed"] == 4
 
     async def test_a_rebuild_gives_the_same_table_and_redelivery_changes_nothing(
