@@ -51,6 +51,9 @@ def define_event_store_tables(metadata: MetaData) -> dict[str, Table]:
         Column("data", JSONB, nullable=False),
         Column("metadata", JSONB, nullable=False),
         Column("recorded_at", DateTime(timezone=True), nullable=False),
+        # the hash chain (libs/events/chain.py): set by the table's trigger on every insert
+        Column("prev_hash", String(64), nullable=False),
+        Column("hash", String(64), nullable=False),
         # optimistic concurrency backstop: two writers can never both hold one version
         PrimaryKeyConstraint("stream_id", "version"),
     )
@@ -102,7 +105,45 @@ def define_event_store_tables(metadata: MetaData) -> dict[str, Table]:
         "snapshot": snapshot,
         "inbox": inbox,
         "dead_letter": dead_letter,
+        **define_tree_head_tables(metadata),
     }
+
+
+def define_tree_head_tables(metadata: MetaData) -> dict[str, Table]:
+    """The signed tree heads of the hash chain (libs/events/chain.py), what each head's streams
+    were where they changed since the one before (to name what a failed head lost), and the
+    history signing key a development service generated for itself."""
+    tree_head = Table(
+        "tree_head",
+        metadata,
+        # the event table's position the head is as of
+        Column("position", BigInteger, primary_key=True, autoincrement=False),
+        Column("stream_count", Integer, nullable=False),
+        Column("event_count", BigInteger, nullable=False),
+        Column("root", String(64), nullable=False),
+        Column("signed_at", DateTime(timezone=True), nullable=False),
+        Column("kid", String(200), nullable=False),
+        Column("public_key", JSONB, nullable=False),
+        Column("signature", String(200), nullable=False),
+    )
+    tree_head_leaf = Table(
+        "tree_head_leaf",
+        metadata,
+        Column("position", BigInteger, nullable=False),
+        Column("stream_id", String(200), nullable=False),
+        Column("version", Integer, nullable=False),
+        Column("event_id", UUID(as_uuid=False), nullable=False),
+        Column("hash", String(64), nullable=False),
+        PrimaryKeyConstraint("position", "stream_id"),
+    )
+    history_key = Table(
+        "history_key",
+        metadata,
+        Column("kid", String(200), primary_key=True),
+        Column("private_jwk", JSONB, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    )
+    return {"tree_head": tree_head, "tree_head_leaf": tree_head_leaf, "history_key": history_key}
 
 
 def define_import_tables(metadata: MetaData) -> dict[str, Table]:
@@ -141,10 +182,14 @@ def drop_import_tables(connection: Connection, schema: str) -> None:
 
 
 def create_event_store_tables(connection: Connection, schema: str) -> None:
-    """Create the tables in `schema`; for a service's first Alembic migration (`op.get_bind()`)."""
+    """Create the tables in `schema`, with the hash chain's trigger; for a service's first Alembic
+    migration (`op.get_bind()`) and for tests."""
+    from libs.events.chain import install_hash_chain
+
     metadata = MetaData(schema=schema, naming_convention=NAMING_CONVENTION)
     define_event_store_tables(metadata)
     metadata.create_all(connection)
+    install_hash_chain(connection, schema)
 
 
 def drop_event_store_tables(connection: Connection, schema: str) -> None:

@@ -1,0 +1,264 @@
+"""The event store's hash chain: every stored event carries the hash of its predecessor in its
+stream and its own, computed by a trigger of the event table so that every writer (the append
+statement, the advisory appender, a COPY) is chained; and the Merkle tree of every stream's head
+that a signed tree head commits to (docs/history-chain.md).
+
+    hash = SHA-256(prev_hash (32 bytes) || canonical(stream_id, version, event_id, event_type,
+                                                       subject, data, metadata, recorded_at))
+
+The canonical form is each field as UTF-8 text preceded by its length in bytes (4 bytes, big
+endian): the version in decimal, the event id as PostgreSQL prints a uuid, data and metadata as
+PostgreSQL prints jsonb (deterministic: keys ordered, one space after `:` and `,`), recorded_at in
+UTC as `YYYY-MM-DDTHH:MM:SS.ffffffZ`. A stream's first event follows 64 zeros.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import MetaData, text
+from sqlalchemy.engine import Connection
+
+from libs.events.store import checked_schema
+
+GENESIS = "0" * 64
+"""The prev_hash of a stream's first event."""
+
+_GENESIS_BYTES = bytes(32)
+_LEAF = b"\x00"
+_NODE = b"\x01"
+
+
+def canonical_time(recorded_at: datetime) -> str:
+    """recorded_at as the chain hashes it (UTC, microseconds, `Z`)."""
+    return recorded_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def event_hash(
+    prev_hash: str,
+    stream_id: str,
+    version: int,
+    event_id: str,
+    event_type: str,
+    subject: str,
+    data: str,
+    metadata: str,
+    recorded_at: datetime,
+) -> str:
+    """The hash of an event (hex) after `prev_hash` (hex); `data` and `metadata` are the jsonb
+    columns as PostgreSQL prints them (`data::text`)."""
+    digest = hashlib.sha256(bytes.fromhex(prev_hash))
+    for value in (
+        stream_id,
+        str(version),
+        event_id,
+        event_type,
+        subject,
+        data,
+        metadata,
+        canonical_time(recorded_at),
+    ):
+        encoded = value.encode()
+        digest.update(len(encoded).to_bytes(4, "big"))
+        digest.update(encoded)
+    return digest.hexdigest()
+
+
+def merkle_root(leaves: Sequence[tuple[str, str]]) -> str:
+    """The RFC 6962 Merkle tree hash (hex) of the streams' heads, `leaves` = (stream id, head
+    hash hex) sorted by stream id: leaf = SHA-256(0x00 || stream id || head hash (32 bytes)),
+    node = SHA-256(0x01 || left || right), the left subtree the largest power of two below n.
+    The empty tree's root is SHA-256 of nothing."""
+    sha256 = hashlib.sha256
+    level = [
+        sha256(_LEAF + stream_id.encode() + bytes.fromhex(head)).digest()
+        for stream_id, head in leaves
+    ]
+    if not level:
+        return sha256(b"").hexdigest()
+    # Pairing neighbours bottom-up, an odd node carried up unchanged, gives RFC 6962's tree:
+    # its split at the largest power of two keeps every left subtree perfect.
+    while len(level) > 1:
+        paired = [
+            sha256(_NODE + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)
+        ]
+        if len(level) % 2:
+            paired.append(level[-1])
+        level = paired
+    return level[0].hex()
+
+
+# --- the trigger and the chain of an existing history (migrations) -------------------------------
+
+
+def _ddl(schema: str) -> list[str]:
+    s = checked_schema(schema)
+    return [
+        # one field of the canonical form: its UTF-8 length (4 bytes, big endian), then its bytes
+        f"""
+        CREATE OR REPLACE FUNCTION "{s}".event_chain_field(value text) RETURNS bytea
+        LANGUAGE sql STABLE STRICT PARALLEL SAFE
+        AS $$ SELECT int4send(octet_length(convert_to(value, 'UTF8'))) || convert_to(value, 'UTF8') $$
+        """,
+        f"""
+        CREATE OR REPLACE FUNCTION "{s}".event_chain_hash(
+            prev bytea, stream_id text, version integer, event_id uuid, event_type text,
+            subject text, data jsonb, metadata jsonb, recorded_at timestamptz
+        ) RETURNS bytea
+        LANGUAGE sql STABLE STRICT PARALLEL SAFE
+        AS $$ SELECT sha256(prev
+            || "{s}".event_chain_field(stream_id)
+            || "{s}".event_chain_field(version::text)
+            || "{s}".event_chain_field(event_id::text)
+            || "{s}".event_chain_field(event_type)
+            || "{s}".event_chain_field(subject)
+            || "{s}".event_chain_field(data::text)
+            || "{s}".event_chain_field(metadata::text)
+            || "{s}".event_chain_field(
+                to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))) $$
+        """,
+        # every insert, whoever writes it: the predecessor's hash is read in the same statement's
+        # view (rows the statement inserted before this one are visible to a volatile function),
+        # so several versions of a stream inserted at once chain in the order they are given
+        f"""
+        CREATE OR REPLACE FUNCTION "{s}".event_chain_link() RETURNS trigger
+        LANGUAGE plpgsql VOLATILE
+        AS $$
+        DECLARE
+            previous bytea;
+        BEGIN
+            IF NEW.version = 1 THEN
+                previous := '\\x{GENESIS}'::bytea;
+            ELSE
+                SELECT decode(e.hash, 'hex') INTO previous FROM "{s}".event e
+                WHERE e.stream_id = NEW.stream_id AND e.version = NEW.version - 1;
+                IF previous IS NULL THEN
+                    RAISE EXCEPTION 'event chain: stream % has no version % before %',
+                        NEW.stream_id, NEW.version - 1, NEW.version
+                        USING ERRCODE = 'integrity_constraint_violation';
+                END IF;
+            END IF;
+            NEW.prev_hash := encode(previous, 'hex');
+            NEW.hash := encode("{s}".event_chain_hash(previous, NEW.stream_id, NEW.version,
+                NEW.event_id, NEW.event_type, NEW.subject, NEW.data, NEW.metadata,
+                NEW.recorded_at), 'hex');
+            RETURN NEW;
+        END
+        $$
+        """,
+        # a running hash over a stream's events in version order (the migration's chain)
+        f"""
+        CREATE OR REPLACE FUNCTION "{s}".event_chain_step(state bytea, event bytea) RETURNS bytea
+        LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+        AS $$ SELECT sha256(state || event) $$
+        """,
+        f"""
+        CREATE OR REPLACE AGGREGATE "{s}".event_chain_fold(bytea) (
+            SFUNC = "{s}".event_chain_step, STYPE = bytea, INITCOND = '\\x{GENESIS}'
+        )
+        """,
+        f'DROP TRIGGER IF EXISTS event_chain ON "{s}".event',
+        f"""
+        CREATE TRIGGER event_chain BEFORE INSERT ON "{s}".event
+        FOR EACH ROW EXECUTE FUNCTION "{s}".event_chain_link()
+        """,
+    ]
+
+
+def _chain_existing_sql(schema: str) -> str:
+    """Every event not yet chained, chained in stream and version order in one statement: the
+    canonical form of each event without its predecessor (hashed once per event) folded by a
+    running aggregate per stream. Events written before the trigger have no hash."""
+    s = checked_schema(schema)
+    canonical = (
+        f'"{s}".event_chain_field(e.stream_id) || "{s}".event_chain_field(e.version::text)'
+        f' || "{s}".event_chain_field(e.event_id::text) || "{s}".event_chain_field(e.event_type)'
+        f' || "{s}".event_chain_field(e.subject) || "{s}".event_chain_field(e.data::text)'
+        f' || "{s}".event_chain_field(e.metadata::text) || "{s}".event_chain_field('
+        "to_char(e.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'))"
+    )
+    return f"""
+        WITH chained AS (
+            SELECT stream_id, version,
+                   "{s}".event_chain_fold({canonical}) OVER (
+                       PARTITION BY stream_id ORDER BY version
+                       ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS hash
+            FROM "{s}".event e
+        ), linked AS (
+            SELECT stream_id, version, hash,
+                   lag(hash, 1, '\\x{GENESIS}'::bytea) OVER (
+                       PARTITION BY stream_id ORDER BY version) AS prev_hash
+            FROM chained
+        )
+        UPDATE "{s}".event e
+        SET prev_hash = encode(linked.prev_hash, 'hex'), hash = encode(linked.hash, 'hex')
+        FROM linked
+        WHERE e.stream_id = linked.stream_id AND e.version = linked.version
+        """
+
+
+def install_hash_chain(connection: Connection, schema: str) -> None:
+    """Chain `schema`'s event table (a migration, `op.get_bind()`; run again it changes nothing):
+    the hash columns, the trigger, the tree-head tables, and the chain of the events already
+    there, computed once. The table is locked against writers meanwhile, so no event escapes it.
+    A stream whose versions do not start at 1 and follow each other fails the migration."""
+    from libs.events.tables import NAMING_CONVENTION, define_tree_head_tables
+
+    s = checked_schema(schema)
+    connection.execute(text(f'LOCK TABLE "{s}".event IN SHARE ROW EXCLUSIVE MODE'))
+    connection.execute(
+        text(
+            f'ALTER TABLE "{s}".event ADD COLUMN IF NOT EXISTS prev_hash varchar(64), '
+            "ADD COLUMN IF NOT EXISTS hash varchar(64)"
+        )
+    )
+    for statement in _ddl(s):
+        connection.execute(text(statement))
+    unchained = connection.execute(
+        text(f'SELECT EXISTS (SELECT 1 FROM "{s}".event WHERE hash IS NULL)')
+    ).scalar()
+    if unchained:
+        broken = connection.execute(
+            text(
+                f"""
+                SELECT stream_id FROM "{s}".event GROUP BY stream_id
+                HAVING min(version) <> 1 OR max(version) <> count(*) LIMIT 1
+                """
+            )
+        ).scalar()
+        if broken is not None:
+            raise RuntimeError(f"event chain: stream {broken!r} has a gap in its versions")
+        connection.execute(text(_chain_existing_sql(s)))
+    connection.execute(
+        text(
+            f'ALTER TABLE "{s}".event ALTER COLUMN prev_hash SET NOT NULL, '
+            "ALTER COLUMN hash SET NOT NULL"
+        )
+    )
+    metadata = MetaData(schema=s, naming_convention=NAMING_CONVENTION)
+    define_tree_head_tables(metadata)
+    metadata.create_all(connection)
+
+
+def remove_hash_chain(connection: Connection, schema: str) -> None:
+    """Undo `install_hash_chain` (a migration's downgrade)."""
+    from libs.events.tables import NAMING_CONVENTION, define_tree_head_tables
+
+    s = checked_schema(schema)
+    metadata = MetaData(schema=s, naming_convention=NAMING_CONVENTION)
+    define_tree_head_tables(metadata)
+    metadata.drop_all(connection)
+    connection.execute(text(f'DROP TRIGGER IF EXISTS event_chain ON "{s}".event'))
+    connection.execute(
+        text(f'ALTER TABLE "{s}".event DROP COLUMN IF EXISTS prev_hash, DROP COLUMN IF EXISTS hash')
+    )
+    for function in (
+        f'AGGREGATE IF EXISTS "{s}".event_chain_fold(bytea)',
+        f'FUNCTION IF EXISTS "{s}".event_chain_step(bytea, bytea)',
+        f'FUNCTION IF EXISTS "{s}".event_chain_link()',
+        f'FUNCTION IF EXISTS "{s}".event_chain_hash(bytea, text, integer, uuid, text, text, jsonb, jsonb, timestamptz)',
+        f'FUNCTION IF EXISTS "{s}".event_chain_field(text)',
+    ):
+        connection.execute(text(f"DROP {function}"))
