@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
 import re
 import shutil
 import subprocess
@@ -84,6 +85,16 @@ ROUTE_OWNERS = {
     "/v1/training-sessions": "advisory",
     "/v1/surveys": "advisory",
     "/v1/advisory-visits": "advisory",
+    "/v1/programme": "buyer-sharing",
+    "/v1/imports/factories": "assessment",
+    "/v1/imports/assessments": "assessment",
+    "/v1/imports/committees": "remediation",
+    "/v1/imports/plan-items": "remediation",
+    "/v1/imports/buyers": "buyer-sharing",
+    "/v1/imports/grants": "buyer-sharing",
+    "/v1/imports/reliances": "buyer-sharing",
+    "/v1/imports/training-sessions": "advisory",
+    "/v1/imports/advisory-visits": "advisory",
 }
 RENDERINGS = ["base", "overlays/dev", "overlays/production"]
 # A mount path inside the manifests, not a file this test opens.
@@ -1017,6 +1028,33 @@ def test_services_ingress_and_scaling_fit_the_deployments(name: str) -> None:
     assert service_problems(rendering) == []
     assert ingress_problems(rendering) == []
     assert scaling_problems(rendering) == []
+
+
+OPENAPI_OWNERS = {
+    "assessment": "assessment",
+    "remediation": "remediation",
+    "buyer_sharing": "buyer-sharing",
+    "notifications": "notifications",
+    "advisory": "advisory",
+}
+
+
+@pytest.mark.parametrize("service", sorted(OPENAPI_OWNERS))
+def test_every_public_path_of_a_service_reaches_it_through_the_ingress(service: str) -> None:
+    """The longest ingress prefix of each documented path (but the operators' /ops) names the
+    service whose OpenAPI document has it: a new route nobody routed is caught here."""
+    document = json.loads((ROOT / "docs" / "openapi" / f"{service}.json").read_text())
+    ingress = rendered("base").of_kind("Ingress")[0]["spec"]["rules"][0]["http"]["paths"]
+    routes = {entry["path"]: entry["backend"]["service"]["name"] for entry in ingress}
+    lost = []
+    for path in document["paths"]:
+        if path.startswith("/ops/"):
+            continue
+        prefixes = [prefix for prefix in routes if path == prefix or path.startswith(prefix + "/")]
+        owner = routes[max(prefixes, key=len)] if prefixes else None
+        if owner != OPENAPI_OWNERS[service]:
+            lost.append(f"{path} -> {owner}")
+    assert lost == []
 
 
 def test_dev_overlay_provides_everything_its_pods_reference() -> None:
