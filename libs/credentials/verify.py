@@ -22,6 +22,7 @@ from libs.credentials.verify_decode import (
     Jws,
     as_list,
     b64url_decode,
+    check_tree_head,
     decode_jws,
     find_verification_method,
     public_key_of,
@@ -333,7 +334,8 @@ class _Verifier:
         where = f"{history['service']} stream {history['stream']} version {version}"
         if history.get("treeHead") is None:
             return f"event {event_hash[:16]}… at {where}; no signed tree head covers it yet"
-        raise CheckFailed("a bundled tree head cannot be checked yet")
+        head = check_tree_head(history["treeHead"], history["service"])
+        return f"event {event_hash[:16]}… at {where}; {head}"
 
     # --- shared steps ---
 

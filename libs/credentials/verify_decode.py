@@ -196,3 +196,42 @@ def _bitstring(encoded: Any) -> bytes:
             "that hide one credential among many"
         )
     return bits
+
+
+TREE_HEAD_FORMAT = "betterwork-tree-head/1"
+_TREE_HEAD_MEMBERS = frozenset(
+    {"format", "service", "position", "stream_count", "event_count", "root", "signed_at", "kid",
+     "public_key", "signature"}
+)  # fmt: skip
+
+
+def check_tree_head(head: Any, service: str) -> str:
+    """A signed tree head of `service`'s history (`betterwork-tree-head/1`): its members, and its
+    Ed25519 signature over the canonical JSON (sorted keys, no spaces, UTF-8) of every member but
+    `signature`, with the public key it carries. Returns what it says."""
+    if not isinstance(head, dict) or set(head) != _TREE_HEAD_MEMBERS:
+        raise CheckFailed(f"the tree head is not a JSON object of {sorted(_TREE_HEAD_MEMBERS)}")
+    if head["format"] != TREE_HEAD_FORMAT or head["service"] != service:
+        raise CheckFailed(f"the tree head is not a {TREE_HEAD_FORMAT} of the {service} history")
+    for name in ("position", "stream_count", "event_count"):
+        if type(head[name]) is not int or head[name] < 0:
+            raise CheckFailed(f"the tree head's {name} is not a count")
+    if not isinstance(head["root"], str) or not re.fullmatch(r"[0-9a-f]{64}", head["root"]):
+        raise CheckFailed("the tree head's root is not a SHA-256 in hex")
+    key = head["public_key"]
+    if not isinstance(key, dict) or key.get("kid") != head["kid"]:
+        raise CheckFailed("the tree head's public_key is not a JWK named by its kid")
+    raw = public_key_of({"id": f"history key {head['kid']!r}", "publicKeyJwk": key})
+    if not isinstance(head["signature"], str):
+        raise CheckFailed("the tree head's signature is not base64url")
+    signature = b64url_decode(head["signature"], "the tree head's signature")
+    unsigned = {name: value for name, value in head.items() if name != "signature"}
+    signed = json.dumps(unsigned, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    try:
+        Ed25519PublicKey.from_public_bytes(raw).verify(signature, signed.encode("utf-8"))
+    except (InvalidSignature, ValueError):
+        raise CheckFailed("the tree head's signature does not verify: it was altered") from None
+    return (
+        f"signed tree head at position {head['position']} ({head['event_count']} events, "
+        f"{head['stream_count']} streams, root {head['root'][:16]}…) by history key {head['kid']}"
+    )

@@ -10,6 +10,7 @@ import zlib
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -154,18 +155,27 @@ class TestTheStatus:
         assert failed(bundle) == {"status": f"index 3 of {STATUS_LIST_URL} is 0x2: withdrawn"}
 
     @pytest.mark.parametrize(
-        ("encoded", "reason"),
+        ("encoding", "reason"),
         [
-            ("z" + b64url(gzip.compress(bytes(16384))), "prefix u"),
-            ("u" + b64url(bytes(16384)), "not GZIP-compressed"),
-            ("u" + b64url(gzip.compress(bytes(16384))[:-12]), "truncated"),
-            ("u" + b64url(gzip.compress(bytes(1024))), "fewer than the 131072"),
-            ("u" + b64url(zlib.compress(bytes(16384))), "not GZIP-compressed"),
-            ("u" + b64url(gzip.compress(bytes(64 * 1024 * 1024))), "inflates past"),
-            ("u" + b64url(gzip.compress(bytes(16384))) + "=", "not base64url"),
+            ("multibase base58", "prefix u"),
+            ("no compression", "not GZIP-compressed"),
+            ("truncated", "truncated"),
+            ("short", "fewer than the 131072"),
+            ("zlib", "not GZIP-compressed"),
+            ("bomb", "inflates past"),
+            ("padded", "not base64url"),
         ],
     )
-    def test_an_encoded_list_out_of_the_standard_fails_it(self, encoded: str, reason: str) -> None:
+    def test_an_encoded_list_out_of_the_standard_fails_it(self, encoding: str, reason: str) -> None:
+        encoded = {
+            "multibase base58": lambda: "z" + b64url(gzip.compress(bytes(16384))),
+            "no compression": lambda: "u" + b64url(bytes(16384)),
+            "truncated": lambda: "u" + b64url(gzip.compress(bytes(16384))[:-12]),
+            "short": lambda: "u" + b64url(gzip.compress(bytes(1024))),
+            "zlib": lambda: "u" + b64url(zlib.compress(bytes(16384))),
+            "bomb": lambda: "u" + b64url(gzip.compress(bytes(64 * 1024 * 1024))),
+            "padded": lambda: "u" + b64url(gzip.compress(bytes(16384))) + "=",
+        }[encoding]()
         issuer = Issuer()
         bundle = build_bundle(issuer, status_list=status_list_payload(encodedList=encoded))
         failures = failed(bundle)
@@ -189,6 +199,44 @@ class TestTheHistory:
         bundle["history"].update(change)
         assert failed(bundle) == {"history": reason}
 
+    def test_a_signed_tree_head_is_checked(self) -> None:
+        bundle = build_bundle()
+        bundle["history"]["treeHead"] = tree_head()
+        verification = verify_bundle(bundle, now=NOW)
+        assert verification.ok, verification.failed
+        assert verification["history"].reason.endswith(
+            "signed tree head at position 120 (120 events, 9 streams, root "
+            f"{'ab' * 8}…) by history key h-1"
+        )
+
+    @pytest.mark.parametrize(
+        ("change", "reason"),
+        [
+            ({"root": "cd" * 32}, "the tree head's signature does not verify: it was altered"),
+            ({"position": 121}, "the tree head's signature does not verify: it was altered"),
+            ({"service": "remediation"}, "is not a betterwork-tree-head/1 of the assessment"),
+            ({"format": "betterwork-tree-head/2"}, "is not a betterwork-tree-head/1"),
+            ({"event_count": -1}, "the tree head's event_count is not a count"),
+            ({"kid": "h-2"}, "is not a JWK named by its kid"),
+            ({"extra": 1}, "is not a JSON object of"),
+            ({"signature": "!"}, "the tree head's signature is not base64url"),
+        ],
+    )
+    def test_an_altered_tree_head_fails_it(self, change: dict[str, Any], reason: str) -> None:
+        bundle = build_bundle()
+        bundle["history"]["treeHead"] = tree_head() | change
+        failures = failed(bundle)
+        assert set(failures) == {"history"}
+        assert reason in failures["history"]
+
+    def test_a_tree_head_publishing_its_private_key_fails_it(self) -> None:
+        bundle = build_bundle()
+        key = Ed25519PrivateKey.generate()
+        head = tree_head(key)
+        head["public_key"] = head["public_key"] | {"d": b64url(key.private_bytes_raw())}
+        bundle["history"]["treeHead"] = head
+        assert "PRIVATE key" in failed(bundle)["history"]
+
     def test_no_tree_head_yet_is_said(self) -> None:
         verification = verify_bundle(build_bundle(), now=NOW)
         event_hash = hashlib.sha256(b"the completing event").hexdigest()
@@ -196,6 +244,26 @@ class TestTheHistory:
             f"event {event_hash[:16]}… at assessment stream assessment-a-1 version 7; "
             "no signed tree head covers it yet"
         )
+
+
+def tree_head(key: Ed25519PrivateKey | None = None) -> dict[str, Any]:
+    """A signed tree head of the assessment history, as the history signer documents it."""
+    key = key or Ed25519PrivateKey.generate()
+    public = {"kty": "OKP", "crv": "Ed25519", "x": b64url(key.public_key().public_bytes_raw()),
+              "kid": "h-1", "alg": "EdDSA"}  # fmt: skip
+    head = {
+        "format": "betterwork-tree-head/1",
+        "service": "assessment",
+        "position": 120,
+        "stream_count": 9,
+        "event_count": 120,
+        "root": "ab" * 32,
+        "signed_at": "2026-03-04T10:00:05.000000Z",
+        "kid": "h-1",
+        "public_key": public,
+    }
+    signed = json.dumps(head, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return head | {"signature": b64url(key.sign(signed.encode()))}
 
 
 JSON = st.recursive(
