@@ -9,6 +9,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+# its verification, with no network: the checks live in verify.py (verify_decode.py decodes)
+from libs.credentials.verify import Check, Verification, verify_bundle
+
+__all__ = [
+    "BUNDLE_FORMAT",
+    "BUNDLE_MEDIA_TYPE",
+    "Check",
+    "Verification",
+    "build_bundle",
+    "history_position",
+    "verify_bundle",
+]
+
 BUNDLE_FORMAT = "betterwork-credential-bundle/1"
 BUNDLE_MEDIA_TYPE = "application/vnd.betterwork.credential-bundle+json"
 
