@@ -1,5 +1,5 @@
 """`python -m bench.profiled_service serve`: the service named by `$BW_PROFILE_SERVICE` run by its
-own `__main__` under cProfile, so the dev stack starts it exactly as it starts the service; the
+own command line (its definition's `main`) under cProfile, so the dev stack starts it exactly as it starts the service; the
 profile is written to `$BW_PROFILE_OUT` when the process ends (SIGTERM's graceful shutdown
 included)."""
 
@@ -14,7 +14,8 @@ import sys
 
 def main() -> int:
     service = os.environ["BW_PROFILE_SERVICE"]
-    module = importlib.import_module(f"services.{service}.__main__")
+    # the declaration, not `__main__` (importing that runs the service, unprofiled)
+    definition = importlib.import_module(f"services.{service}.service").SERVICE
     profile = cProfile.Profile()
 
     def stop(_signum: int, _frame: object) -> None:
@@ -24,7 +25,7 @@ def main() -> int:
     # start: this one, so the process ends through `finally` and the profile is written
     signal.signal(signal.SIGTERM, stop)
     try:
-        code = int(profile.runcall(module.main, [f"services.{service}", *sys.argv[1:]]))
+        code = int(profile.runcall(definition.main, sys.argv[1:]))
     finally:
         profile.dump_stats(os.environ["BW_PROFILE_OUT"])
     return code
