@@ -15,6 +15,7 @@ UTC as `YYYY-MM-DDTHH:MM:SS.ffffffZ`. A stream's first event follows 64 zeros.
 from __future__ import annotations
 
 import hashlib
+import struct
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -27,13 +28,14 @@ GENESIS = "0" * 64
 """The prev_hash of a stream's first event."""
 
 _GENESIS_BYTES = bytes(32)
+_LENGTH = struct.Struct(">I").pack
 _LEAF = b"\x00"
 _NODE = b"\x01"
 
 
 def canonical_time(recorded_at: datetime) -> str:
     """recorded_at as the chain hashes it (UTC, microseconds, `Z`)."""
-    return recorded_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return recorded_at.astimezone(UTC).replace(tzinfo=None).isoformat("T", "microseconds") + "Z"
 
 
 def event_hash(
@@ -49,7 +51,7 @@ def event_hash(
 ) -> str:
     """The hash of an event (hex) after `prev_hash` (hex); `data` and `metadata` are the jsonb
     columns as PostgreSQL prints them (`data::text`)."""
-    digest = hashlib.sha256(bytes.fromhex(prev_hash))
+    parts = [bytes.fromhex(prev_hash)]
     for value in (
         stream_id,
         str(version),
@@ -61,9 +63,9 @@ def event_hash(
         canonical_time(recorded_at),
     ):
         encoded = value.encode()
-        digest.update(len(encoded).to_bytes(4, "big"))
-        digest.update(encoded)
-    return digest.hexdigest()
+        parts.append(_LENGTH(len(encoded)))
+        parts.append(encoded)
+    return hashlib.sha256(b"".join(parts)).hexdigest()
 
 
 def merkle_root(leaves: Sequence[tuple[str, str]]) -> str:

@@ -30,6 +30,7 @@ from libs.events.runtime import EventRuntime
 from libs.servicekit.app import Lifecycle, create_app, database_check, run, tune_garbage_collector
 from libs.servicekit.auth import Principal
 from libs.servicekit.database import EngineLifecycle, create_engine
+from libs.servicekit.history import history_router, tree_head_signer
 from libs.servicekit.migrations import run_migrations
 from libs.servicekit.operations import dead_letter_router
 from libs.servicekit.problems import ProblemRegistry, default_problems
@@ -213,14 +214,21 @@ def build_app(
     for subscription in definition.subscriptions(deps, wiring):
         runtime.subscribe(subscription)
     components = definition.components(deps, wiring)
+    # every service signs tree heads of its hash-chained history (docs/history-chain.md)
+    signer = tree_head_signer(settings, engine, definition.schema)
     app = create_app(
         settings=settings,
         title=definition.title,
         description=definition.description,
         version=definition.version,
-        routers=[*definition.routers, *_import_routers(definition), dead_letter_router],
+        routers=[
+            *definition.routers,
+            *_import_routers(definition),
+            dead_letter_router,
+            history_router,
+        ],
         # stopped in reverse order: the engine's pool is closed last
-        lifecycle=[EngineLifecycle(engine), runtime, *components],
+        lifecycle=[EngineLifecycle(engine), runtime, signer, *components],
         readiness_checks={
             "database": database_check(engine),
             "nats": runtime.check_nats,
@@ -234,6 +242,7 @@ def build_app(
     app.state.service = Service(definition, wiring, deps, components)
     # the dead-letter routes and the operator tools find the runtime here
     app.state.runtime = runtime
+    app.state.tree_head_signer = signer
     return app
 
 

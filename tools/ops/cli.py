@@ -25,6 +25,7 @@ from tools.ops.client import OperationFailed, ServiceClient, admin_token
 from tools.ops.import_command import import_history
 from tools.ops.status import consumer_lag, outbox_backlog
 from tools.ops.targets import SERVICE_PORTS, Targets, runnable_services
+from tools.ops.verify_history import verify_history_command
 
 ROOT = Path(__file__).resolve().parents[2]
 MIGRATE_TIMEOUT_SECONDS = 300
@@ -333,6 +334,7 @@ def recover(
 
 
 cli.add_command(import_history)
+cli.add_command(verify_history_command)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
