@@ -21,10 +21,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from libs.credentials.dcc import credential_id
 from libs.domain.contract import PublicContract
 from libs.domain.envelope import DomainEvent
+from services.assessment.credential_contract import ReportCredentialIssued, credential_issued
 from services.assessment.domain import assessment_events as internal
 from services.assessment.domain import factory as internal_factory
+from services.assessment.domain.assessment_state import Assessment
+from services.assessment.domain.credential import changes_report
 
 SERVICE = "assessment"
 
@@ -108,7 +112,9 @@ class AssessmentCompleted(DomainEvent):
 
     Version 2 adds `results`, every answered question's result (compliant ones too), from which
     readers derive compliance per compliance point and on each critical issue. A reader of
-    version 1 data upcasts it with an empty `results`."""
+    version 1 data upcasts it with an empty `results`. `credential_id` (added, optional) names
+    the report's verifiable credential, issued in the same transaction
+    (`ReportCredentialIssued`)."""
 
     schema_version = 2
 
@@ -122,6 +128,11 @@ class AssessmentCompleted(DomainEvent):
     summary: tuple[ClusterResult, ...] = Field(description="Non-compliance per cluster.")
     results: tuple[QuestionResult, ...] = Field(
         description="Every answered question's result, in catalogue order."
+    )
+    credential_id: str | None = Field(
+        None,
+        description="The report's verifiable credential (`urn:uuid:…`, revision 0), published "
+        "as ReportCredentialIssued; null in events from before credentials were issued.",
     )
 
 
@@ -167,6 +178,13 @@ class FindingCorrected(DomainEvent):
     evidence: str = Field(description="The corrected finding's evidence.")
     reason: str
     corrected_by: str
+    credential_id: str | None = Field(
+        None,
+        description="The report's new verifiable credential when the correction changed the "
+        "report (published as ReportCredentialIssued, superseding the one before); null when it "
+        "did not (only a compliant finding's evidence changed) or for an imported correction "
+        "(an imported report's one credential is issued for it as imported).",
+    )
 
 
 class FactoryResponded(DomainEvent):
@@ -198,6 +216,7 @@ PUBLIC_EVENTS: tuple[type[DomainEvent], ...] = (
     FindingCorrected,
     FactoryResponded,
     FindingDisputed,
+    ReportCredentialIssued,
 )
 
 
@@ -221,7 +240,7 @@ def _factory_details(
 _PRIVATE = frozenset({internal.FindingRecorded, internal.ZeroToleranceIssueFound})
 
 
-def translate(event: DomainEvent, _state: Any = None) -> Sequence[DomainEvent]:
+def translate(event: DomainEvent, state: Any = None) -> Sequence[DomainEvent]:
     """The public events an internal event publishes; every field is mapped by name here, so an
     internal change cannot silently change the contract."""
     if type(event) in _PRIVATE:
@@ -242,6 +261,8 @@ def translate(event: DomainEvent, _state: Any = None) -> Sequence[DomainEvent]:
         ]
     if isinstance(event, internal.AssessmentCompleted):
         return [_completed(event)]
+    if isinstance(event, internal.ReportCredentialIssued):
+        return [credential_issued(event)]
     if isinstance(event, internal.NonComplianceFound):
         return _non_compliance(event)
     if isinstance(event, internal.FindingCorrected):
@@ -256,6 +277,7 @@ def translate(event: DomainEvent, _state: Any = None) -> Sequence[DomainEvent]:
                 evidence=event.after.evidence,
                 reason=event.reason,
                 corrected_by=event.corrected_by,
+                credential_id=_correction_credential(event, state),
             )
         ]
     if isinstance(event, internal.FactoryResponded):
@@ -278,6 +300,16 @@ def translate(event: DomainEvent, _state: Any = None) -> Sequence[DomainEvent]:
             )
         ]
     return []
+
+
+def _correction_credential(event: internal.FindingCorrected, state: Any) -> str | None:
+    """The credential a correction issues (the next revision), when it changes the report and
+    the report already has one (the state after the correction knows its latest)."""
+    if not isinstance(state, Assessment) or state.credential_revision is None:
+        return None
+    if not changes_report(event.before, event.after):
+        return None
+    return credential_id(event.assessment_id, state.credential_revision + 1)
 
 
 def _completed(event: internal.AssessmentCompleted) -> AssessmentCompleted:
@@ -310,6 +342,7 @@ def _completed(event: internal.AssessmentCompleted) -> AssessmentCompleted:
             )
             for result in event.results
         ),
+        credential_id=credential_id(event.assessment_id, 0),
     )
 
 

@@ -19,6 +19,8 @@ from libs.domain.aggregate import Change
 from libs.domain.envelope import DomainEvent
 from libs.events.store import UnitOfWork, driver_connection
 from services.assessment.compliance_catalogue import Catalogue, CatalogueLibrary
+from services.assessment.credentials.rows import credential_row
+from services.assessment.credentials.status import mark_superseded
 from services.assessment.domain.assessment_events import (
     AssessmentCompleted,
     AssessmentScheduled,
@@ -26,6 +28,7 @@ from services.assessment.domain.assessment_events import (
     FindingCorrected,
     FindingDisputed,
     FindingRecorded,
+    ReportCredentialIssued,
 )
 from services.assessment.domain.assessment_state import Assessment
 from services.assessment.domain.factory import Factory, FactoryRegistered, FactoryUpdated
@@ -33,6 +36,7 @@ from services.assessment.tables import (
     SCHEMA,
     assessment,
     assessment_point,
+    credential,
     factory,
     finding,
     finding_response,
@@ -330,6 +334,26 @@ async def project_factory_response(projection: Projection, event: DomainEvent) -
     await _touch_assessment(projection, event.assessment_id)
 
 
+async def project_credential_issued(projection: Projection, event: DomainEvent) -> None:
+    """The credential's row; the one it supersedes marked, and its bit set in its status list."""
+    assert isinstance(event, ReportCredentialIssued)
+    connection = projection.connection
+    await connection.execute(insert(credential).values(**credential_row(event)))
+    if event.supersedes is not None:
+        superseded = (
+            await connection.execute(
+                update(credential)
+                .where(credential.c.credential_id == event.supersedes)
+                .values(superseded_by=event.credential_id)
+                .returning(credential.c.status_list, credential.c.status_list_index)
+            )
+        ).one()
+        await mark_superseded(
+            connection, superseded.status_list, superseded.status_list_index, event.issued_at
+        )
+    await _touch_assessment(projection, event.assessment_id)
+
+
 _Project = Callable[[Projection, DomainEvent], Awaitable[None]]
 
 # Events not listed (ZeroToleranceIssueFound, NonComplianceFound) change no read model here; the
@@ -343,4 +367,5 @@ _PROJECTIONS: dict[type[DomainEvent], _Project] = {
     AssessmentCompleted: project_assessment_completed,
     FactoryResponded: project_factory_response,
     FindingDisputed: project_factory_response,
+    ReportCredentialIssued: project_credential_issued,
 }

@@ -13,7 +13,7 @@ stream's last event. The history import (imports/) writes its rows with these sa
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -24,6 +24,7 @@ from libs.domain.envelope import DomainEvent, EventRegistry
 from libs.events.history import Progress, copy_rows, read_ahead, streams
 from libs.servicekit.service import RebuildContext
 from services.assessment.compliance_catalogue import CatalogueLibrary, load_library
+from services.assessment.credentials.rows import credential_row, status_bits
 from services.assessment.domain.assessment_events import (
     AssessmentCompleted,
     AssessmentScheduled,
@@ -31,6 +32,7 @@ from services.assessment.domain.assessment_events import (
     FindingCorrected,
     FindingDisputed,
     FindingRecorded,
+    ReportCredentialIssued,
 )
 from services.assessment.domain.assessment_state import ASSESSMENT
 from services.assessment.domain.factory import FACTORY, FactoryRegistered, FactoryUpdated
@@ -40,6 +42,7 @@ from services.assessment.tables import (
     SCHEMA,
     assessment,
     assessment_point,
+    credential,
     factory,
     finding,
     finding_response,
@@ -110,12 +113,14 @@ class AssessmentRows:
     findings: list[dict[str, Any]]
     responses: list[dict[str, Any]]
     points: list[dict[str, Any]]
+    credentials: list[dict[str, Any]] = field(default_factory=list)
 
 
 def assessment_rows(history: Sequence[Fact], catalogues: CatalogueLibrary) -> AssessmentRows:
     row: dict[str, Any] | None = None
     findings: dict[str, dict[str, Any]] = {}
     responses: list[dict[str, Any]] = []
+    credentials: dict[str, dict[str, Any]] = {}
     catalogue = None
     for entry in history:
         event, at = entry.event, entry.occurred_at
@@ -168,6 +173,10 @@ def assessment_rows(history: Sequence[Fact], catalogues: CatalogueLibrary) -> As
                 completed_by=event.completed_by,
                 summary=[summary.model_dump(mode="json") for summary in event.summary],
             )
+        elif isinstance(event, ReportCredentialIssued):
+            credentials[event.credential_id] = credential_row(event)
+            if event.supersedes in credentials:
+                credentials[event.supersedes]["superseded_by"] = event.credential_id
         elif isinstance(event, FactoryResponded | FindingDisputed):
             disputed = isinstance(event, FindingDisputed)
             responses.append(
@@ -185,7 +194,7 @@ def assessment_rows(history: Sequence[Fact], catalogues: CatalogueLibrary) -> As
         row["version"] = history[-1].version
         row["updated_at"] = history[-1].occurred_at
     rows = list(findings.values())
-    return AssessmentRows(row, rows, responses, points_of(row, rows))
+    return AssessmentRows(row, rows, responses, points_of(row, rows), list(credentials.values()))
 
 
 def points_of(row: dict[str, Any] | None, findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -238,7 +247,8 @@ async def rebuild_read_models(
     """Replace the read models with what the whole history gives. Commands that write them wait
     for the rebuild to commit (the tables are locked against writers, not readers)."""
     pending: dict[Any, list[dict[str, Any]]] = {
-        table: [] for table in (factory, assessment, finding, finding_response, assessment_point)
+        table: []
+        for table in (factory, assessment, finding, finding_response, assessment_point, credential)
     }
     tables = tuple(pending)
     counts = dict.fromkeys(pending, 0)
@@ -272,9 +282,11 @@ async def rebuild_read_models(
                 pending[finding].extend(rows.findings)
                 pending[finding_response].extend(rows.responses)
                 pending[assessment_point].extend(rows.points)
+                pending[credential].extend(rows.credentials)
             await flush()
         await flush(force=True)
         await connection.execute(BUMP_ALL)  # every process's kept synthesis is out of date
+        await status_bits(connection)  # the superseded credentials' bits, as the rows say
     return RebuildReport(
         events, counts[factory], counts[assessment], counts[finding], counts[finding_response]
     )

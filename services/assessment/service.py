@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from libs.domain.contract import PublicContract
+from libs.servicekit.app import Lifecycle
 from libs.servicekit.problems import ProblemRegistry
 from libs.servicekit.service import ServiceDefinition, Wiring
 from services.assessment import errors
@@ -14,12 +15,15 @@ from services.assessment.api import (
     assessments,
     catalogue,
     corrections,
+    credentials,
     factories,
     findings,
     reports,
 )
 from services.assessment.compliance_catalogue import load_library
 from services.assessment.contract import CONTRACT
+from services.assessment.credentials.issuing import CredentialIssuer, base_url_of
+from services.assessment.credentials.keys import IssuerKeys
 from services.assessment.domain import make_registry
 from services.assessment.handlers import COMMAND_HANDLERS
 from services.assessment.handlers.dependencies import (
@@ -61,10 +65,22 @@ def contract(_settings: AssessmentSettings) -> PublicContract:
     return CONTRACT
 
 
+def credential_issuer(wiring: Wiring[AssessmentSettings]) -> CredentialIssuer:
+    """The programme as the reports' issuer, with the configured keys (or, in development
+    without them, the generated key its component loads before the service serves)."""
+    settings = wiring.settings
+    return CredentialIssuer(
+        did=settings.credential_issuer,
+        name=settings.credential_issuer_name,
+        base_url=settings.credential_base_url or base_url_of(settings.credential_issuer),
+        keys=IssuerKeys(settings.credential_ring(), wiring.engine),
+    )
+
+
 def dependencies(wiring: Wiring[AssessmentSettings]) -> Dependencies:
     """Built once per app: the catalogues (a bad catalogue stops the service before it serves),
     the repositories with their projections on the runtime's store, the read models' lookups and
-    answers, and the routes' read side (test seam: `clock=`)."""
+    answers, the reports' issuer, and the routes' read side (test seam: `clock=`)."""
     catalogues = load_library(wiring.settings.catalogue_directory)
     store = wiring.runtime.store
     return make_dependencies(
@@ -76,7 +92,13 @@ def dependencies(wiring: Wiring[AssessmentSettings]) -> Dependencies:
         answers=ReadModelAnswers(),
         clock=wiring.overrides.get("clock", utcnow),
         reads=Reads(store),
+        credentials=credential_issuer(wiring),
     )
+
+
+def components(deps: Dependencies, _wiring: Wiring[AssessmentSettings]) -> list[Lifecycle]:
+    """The issuer's keys are loaded (in development: generated once) before the service serves."""
+    return [deps.credentials.keys] if deps.credentials is not None else []
 
 
 SERVICE: ServiceDefinition[AssessmentSettings, Dependencies] = ServiceDefinition(
@@ -90,6 +112,7 @@ SERVICE: ServiceDefinition[AssessmentSettings, Dependencies] = ServiceDefinition
     contract=contract,
     dependencies=dependencies,
     commands=COMMAND_HANDLERS,
+    components=components,
     # in this order: it is the order of the OpenAPI document's paths
     routers=[
         factories.router,
@@ -98,6 +121,8 @@ SERVICE: ServiceDefinition[AssessmentSettings, Dependencies] = ServiceDefinition
         findings.router,
         corrections.router,
         reports.router,
+        credentials.router,
+        credentials.well_known,
     ],
     problems=PROBLEMS,
     rebuild=rebuild,

@@ -13,14 +13,17 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
+    Sequence,
     String,
     Table,
     Text,
     UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.sql import func
 
 from libs.events.tables import NAMING_CONVENTION, define_event_store_tables, define_import_tables
 from libs.servicekit.idempotency import define_idempotency_table
@@ -128,4 +131,52 @@ assessment_point = Table(
     Column("non_compliant", Integer, nullable=False),
     PrimaryKeyConstraint("assessment_id", "compliance_point_id"),
     Index(None, "country", "report_date"),
+)
+
+# The reports' verifiable credentials (docs/credentials.md), projected from ReportCredentialIssued:
+# the signed credential, its bit in a status list, the credential that superseded it, and its
+# offline bundle (without the JSON-LD contexts, which are the same in every bundle).
+credential = Table(
+    "credential",
+    metadata,
+    Column("credential_id", String(45), primary_key=True),
+    Column("assessment_id", String(64), nullable=False),
+    Column("factory_id", String(64), nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("supersedes", String(45), nullable=True),
+    Column("superseded_by", String(45), nullable=True),
+    Column("report_date", Date, nullable=False),
+    Column("issued_at", DateTime(timezone=True), nullable=False),
+    Column("status_list", Integer, nullable=False),
+    Column("status_list_index", Integer, nullable=False),
+    Column("token", Text, nullable=False),
+    Column("bundle", JSONB, nullable=False),
+    UniqueConstraint("assessment_id", "revision"),
+    UniqueConstraint("status_list", "status_list_index"),
+)
+
+# A Bitstring Status List's bits (131,072 per list; set: superseded), the version moved by each
+# bit set, and when it last changed (the `validFrom` of the list's signed credential).
+credential_status_list = Table(
+    "credential_status_list",
+    metadata,
+    Column("status_list", Integer, primary_key=True, autoincrement=False),
+    Column("bits", LargeBinary, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# Every credential's place in the status lists, in issuing order (libs/credentials/status_list.py
+# turns the number into a list and an index); a number lost with a rolled-back transaction is an
+# index never used.
+credential_status_sequence = Sequence("credential_status_seq", metadata=metadata)
+
+# The signing key a development service generated for itself (never used outside development,
+# where BW_CREDENTIAL_KEYS is required).
+credential_key = Table(
+    "credential_key",
+    metadata,
+    Column("kid", String(64), primary_key=True),
+    Column("private_jwk", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )

@@ -6,8 +6,8 @@ rules are on the commands' request schemas. What leaves the service is in `contr
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Literal
+from datetime import date, datetime
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -138,6 +138,28 @@ class FactoryResponded(DomainEvent):
     text: str
 
 
+class ReportCredentialIssued(DomainEvent):
+    """The report (as completed, or as a correction changed it) was issued as a verifiable
+    credential (docs/credentials.md): the signed credential and what its offline bundle holds
+    besides the contexts (the report, the issuer's DID document, the status list as of issuance,
+    the history position of the event it attests)."""
+
+    assessment_id: str
+    factory_id: str
+    credential_id: str
+    revision: int
+    supersedes: str | None
+    report_date: date
+    issued_at: datetime
+    status_list: int
+    status_list_index: int
+    credential: str
+    report: dict[str, Any]
+    did_document: dict[str, Any]
+    status_list_credential: str
+    history: dict[str, Any]
+
+
 ASSESSMENT_EVENTS: tuple[type[DomainEvent], ...] = (
     AssessmentScheduled,
     FindingRecorded,
@@ -147,4 +169,5 @@ ASSESSMENT_EVENTS: tuple[type[DomainEvent], ...] = (
     FindingCorrected,
     FindingDisputed,
     FactoryResponded,
+    ReportCredentialIssued,
 )

@@ -17,6 +17,7 @@ from services.assessment.domain.assessment_events import (
     FindingDisputed,
     FindingFacts,
     FindingRecorded,
+    ReportCredentialIssued,
 )
 
 Status = Literal["scheduled", "completed"]
@@ -51,6 +52,9 @@ class Assessment:
     recordings: dict[str, int] = field(default_factory=dict)
     corrections: dict[str, int] = field(default_factory=dict)
     responses: dict[str, int] = field(default_factory=dict)
+    # the report's latest verifiable credential (None before the first is issued)
+    credential_id: str | None = None
+    credential_revision: int | None = None
 
     @property
     def completed(self) -> bool:
@@ -91,6 +95,10 @@ def evolve(assessment: Assessment | None, event: DomainEvent) -> Assessment | No
         return replace(assessment, responses=_counted(assessment.responses, event.question_id))
     if isinstance(event, AssessmentCompleted):
         return replace(assessment, status="completed", report_date=event.report_date)
+    if isinstance(event, ReportCredentialIssued):
+        return replace(
+            assessment, credential_id=event.credential_id, credential_revision=event.revision
+        )
     return assessment
 
 
@@ -133,6 +141,8 @@ def dump(assessment: Assessment | None) -> dict[str, Any]:
             "recordings": assessment.recordings,
             "corrections": assessment.corrections,
             "responses": assessment.responses,
+            "credential_id": assessment.credential_id,
+            "credential_revision": assessment.credential_revision,
         }
     }
 
@@ -164,6 +174,9 @@ def restore(dumped: dict[str, Any]) -> Assessment | None:
         recordings=dict(values["recordings"]),
         corrections=dict(values["corrections"]),
         responses=dict(values["responses"]),
+        # snapshots written before credentials were issued have neither
+        credential_id=values.get("credential_id"),
+        credential_revision=values.get("credential_revision"),
     )
 
 

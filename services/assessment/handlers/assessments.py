@@ -6,6 +6,7 @@ scheduled); any other is 'not found', as another tenant's."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 
 from sqlalchemy.exc import IntegrityError
@@ -13,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from libs.domain.aggregate import Change, Loaded
 from libs.domain.envelope import DomainEvent
 from libs.domain.errors import Conflict, DomainError, NotFound
+from libs.events.store import UnitOfWork
 from services.assessment.commands import (
     CompleteAssessment,
     CorrectFinding,
@@ -22,8 +24,11 @@ from services.assessment.commands import (
     ScheduleAssessment,
 )
 from services.assessment.compliance_catalogue import Catalogue
+from services.assessment.credentials.issuing import Issuance, factory_named
 from services.assessment.domain import assessment as rules
+from services.assessment.domain.assessment_events import AssessmentCompleted, FindingCorrected
 from services.assessment.domain.assessment_state import Assessment
+from services.assessment.domain.credential import changes_report
 from services.assessment.handlers.dependencies import Dependencies
 from services.assessment.handlers.guards import must_exist_in, unique_violation
 
@@ -85,10 +90,12 @@ async def _decide_on(
     expected_version: int | None,
     authorize: Callable[[Loaded[Assessment | None]], None],
     answered: bool = True,
+    unit: UnitOfWork | None = None,
 ) -> Change[Assessment | None]:
     """Run a decision on an existing assessment with the catalogue it pins, once `authorize`
     let the caller at it; the change's `answer` is the assessment as the command left it, read in
-    the same transaction (unless the command's caller is `answered` from the change alone)."""
+    the same transaction (unless the command's caller is `answered` from the change alone). With
+    `unit`, in the caller's unit of work."""
 
     def decide(assessment: Assessment | None) -> Sequence[DomainEvent]:
         assert assessment is not None  # authorized: it exists
@@ -100,6 +107,7 @@ async def _decide_on(
         expected_version=expected_version,
         authorize=authorize,
         answer=deps.assessment_answer(assessment_id) if answered else None,
+        unit=unit,
     )
 
 
@@ -131,11 +139,72 @@ async def record_findings(command: RecordFindings, deps: Dependencies) -> Change
     )
 
 
+def attested_version(change: Change[Assessment | None]) -> int | None:
+    """The version of the event that made (or changed) the report, when the change did: its
+    AssessmentCompleted, or a FindingCorrected that changes the report document."""
+    for offset, event in enumerate(change.events, start=1):
+        if isinstance(event, AssessmentCompleted) or (
+            isinstance(event, FindingCorrected) and changes_report(event.before, event.after)
+        ):
+            return change.before.version + offset
+    return None
+
+
+async def _decide_and_issue(
+    deps: Dependencies,
+    assessment_id: str,
+    decision: Decision,
+    *,
+    expected_version: int | None,
+    authorize: Callable[[Loaded[Assessment | None]], None],
+) -> Change[Assessment | None]:
+    """A decision that may make or change the report, and, in the same transaction, the report's
+    next credential (docs/credentials.md): appended after the decision's events, once their hash
+    is stored, so the credential names the event it attests. The answer is the assessment after
+    both."""
+    issuer = deps.credentials
+    if issuer is None:  # handler unit tests: no keys, no store of credentials
+        return await _decide_on(
+            deps, assessment_id, decision, expected_version=expected_version, authorize=authorize
+        )
+    async with deps.assessments.store.unit_of_work(authorize_first=True) as unit:
+        change = await _decide_on(
+            deps,
+            assessment_id,
+            decision,
+            expected_version=expected_version,
+            authorize=authorize,
+            answered=False,
+            unit=unit,
+        )
+        attested = attested_version(change)
+        if attested is None:
+            answer = deps.assessment_answer(assessment_id)
+            if answer is None:
+                return change
+            return dataclasses.replace(change, answer=await answer(unit, change))
+
+        async def issue(assessment: Assessment | None) -> Sequence[DomainEvent]:
+            assert assessment is not None and attested is not None
+            issuance = Issuance(
+                assessment,
+                deps.pinned_catalogue(assessment),
+                deps.catalogues.effective_from(assessment.catalogue_version),
+                await factory_named(unit.connection, assessment.factory_id),
+                attested,
+            )
+            return await issuer.issue(unit.connection, [issuance], deps.clock())
+
+        return await deps.assessments.execute(
+            assessment_id, issue, unit=unit, answer=deps.assessment_answer(assessment_id)
+        )
+
+
 async def complete_assessment(
     command: CompleteAssessment, deps: Dependencies
 ) -> Change[Assessment | None]:
     report_date = deps.clock().date()
-    return await _decide_on(
+    return await _decide_and_issue(
         deps,
         command.assessment_id,
         lambda assessment, catalogue: rules.complete_assessment(
@@ -147,7 +216,7 @@ async def complete_assessment(
 
 
 async def correct_finding(command: CorrectFinding, deps: Dependencies) -> Change[Assessment | None]:
-    return await _decide_on(
+    return await _decide_and_issue(
         deps,
         command.assessment_id,
         lambda assessment, catalogue: rules.correct_finding(

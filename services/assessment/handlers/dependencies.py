@@ -12,6 +12,7 @@ from libs.domain.aggregate import Change
 from libs.events.repository import Project, Repository, Store
 from libs.events.store import EventStore
 from services.assessment.compliance_catalogue import Catalogue, CatalogueLibrary
+from services.assessment.credentials.issuing import CredentialIssuer
 from services.assessment.domain.assessment_state import ASSESSMENT, Assessment
 from services.assessment.domain.factory import FACTORY, Factory
 from services.assessment.queries.synthesis import SynthesisCache
@@ -70,6 +71,8 @@ class Dependencies:
     # side of the routes; None where there are no read models (handler unit tests)
     answers: Answers | None = None
     reads: Reads | None = None
+    # issues the reports' credentials (None where there are no keys: handler unit tests)
+    credentials: CredentialIssuer | None = None
 
     def pinned_catalogue(self, assessment: Assessment) -> Catalogue:
         catalogue = self.catalogues.resolve(assessment.catalogue_version, assessment.country)
@@ -116,6 +119,7 @@ def make_dependencies(
     answers: Answers | None = None,
     clock: Callable[[], datetime] = utcnow,
     reads: Reads | None = None,
+    credentials: CredentialIssuer | None = None,
 ) -> Dependencies:
     return Dependencies(
         factories=Repository(store, FACTORY, project=project_factory),
@@ -133,4 +137,5 @@ def make_dependencies(
         clock=clock,
         answers=answers,
         reads=reads,
+        credentials=credentials,
     )

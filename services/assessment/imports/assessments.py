@@ -5,6 +5,7 @@ report's, corrections and responses on theirs)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import Table
@@ -13,6 +14,7 @@ from libs.domain.history.assessment import AssessmentRecord
 from libs.domain.history.bundle import imported_id
 from libs.events.store import UnitOfWork
 from libs.servicekit.imports import ImportBatch
+from services.assessment.credentials.imported import ImportedReport, issue_imported
 from services.assessment.domain.assessment_state import ASSESSMENT
 from services.assessment.domain.history import (
     Rejected,
@@ -40,10 +42,11 @@ async def import_assessments(deps: Dependencies, batch: ImportBatch[AssessmentRe
     the factory's alone and in the order of the visits, the aggregate's rules); append and
     project only when none is refused."""
     factory_ids = {imported_id("factories", item.record.factory) for item in batch.records}
+    decided: list[ImportedReport] = []  # each appended record, in the order appended
     async with deps.assessments.store.unit_of_work(connection=batch.connection) as unit:
         appender = Appender(unit)
         try:
-            await _decide_and_append(deps, batch, unit, appender, factory_ids)
+            await _decide_and_append(deps, batch, unit, appender, factory_ids, decided)
             written = await appender.written()
         except BaseException:
             await appender.abandon()
@@ -67,6 +70,19 @@ async def import_assessments(deps: Dependencies, batch: ImportBatch[AssessmentRe
         countries = sorted({row["country"] for row in rows[assessment]})
         if countries:  # the yearly syntheses each process keeps are out of date
             await unit.connection.execute(BUMP_COUNTRIES, {"countries": countries})
+        if deps.credentials is not None:  # each report's credential (docs/credentials.md)
+            reports = [
+                replace(report, versions=[(fact.event, fact.version) for fact in facts])
+                for report, facts in zip(decided, written, strict=True)
+            ]
+            await issue_imported(
+                deps.credentials,
+                unit,
+                batch,
+                reports,
+                effective_from=deps.catalogues.effective_from,
+                issued_at=deps.clock(),
+            )
 
 
 async def _decide_and_append(
@@ -75,6 +91,7 @@ async def _decide_and_append(
     unit: UnitOfWork,
     appender: Appender,
     factory_ids: set[str],
+    decided: list[ImportedReport],
 ) -> None:
     """Each record decided, and appended while the next is decided, until one is refused (the
     rest are still decided, for their row errors)."""
@@ -113,3 +130,4 @@ async def _decide_and_append(
             await appender.append(
                 batch, item, ASSESSMENT, assessment_id, history, subject=factory_id
             )
+            decided.append(ImportedReport(item, history.state, catalogue, factory, ()))

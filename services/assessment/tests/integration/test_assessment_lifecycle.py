@@ -47,7 +47,8 @@ class TestAssessmentLifecycle:
 
         # Only public events leave the service: nothing of the assessment before its completion
         # (21 recorded findings and the immediate zero-tolerance escalation stay inside).
-        envelopes = await published(nats_url, subject_prefix, 5)
+        # The report's credential follows, issued in the completion's transaction.
+        envelopes = await published(nats_url, subject_prefix, 6)
         types = [envelope.event_name for envelope in envelopes]
         assert types == [
             "FactoryRegistered",
@@ -55,7 +56,11 @@ class TestAssessmentLifecycle:
             "AssessmentCompleted",
             "NonComplianceFound",
             "ZeroToleranceIssueFound",
+            "ReportCredentialIssued",
         ]
+        issued = envelopes.pop()
+        assert issued.data["credential_id"] == envelopes[2].data["credential_id"]
+        assert issued.data["revision"] == 0 and issued.data["supersedes"] is None
         for envelope in envelopes:
             assert envelope.subject == factory_id
             version = 2 if envelope.event_name == "AssessmentCompleted" else 1
@@ -73,7 +78,7 @@ class TestAssessmentLifecycle:
         assert non_compliance.data["critical"] and non_compliance.data["zero_tolerance"]
         assert zero_tolerance.data["cluster_id"] == "CHL"
         assert zero_tolerance.streamversion == non_compliance.streamversion
-        assert await stream_message_count(nats_url, subject_prefix) == 5
+        assert await stream_message_count(nats_url, subject_prefix) == 6
 
     async def test_many_findings_are_recorded_at_once_or_not_at_all(
         self, client: httpx.AsyncClient, auth: Headers, service: AssessmentService

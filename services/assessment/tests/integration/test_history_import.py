@@ -76,14 +76,19 @@ class TestImportOfThreeYears:
         history = (
             await client.get(f"/v1/assessments/{third}/history?limit=500", headers=headers)
         ).json()
-        first, last = history[0], history[-1]
+        first, last, issued = history[0], history[-2], history[-1]
         assert first["event_type"].endswith(".AssessmentScheduled.v1")
         assert first["occurred_at"].startswith("2008-09-01T12:00:00")
         assert first["imported_from"] == BUNDLE and first["actor"] == "kh-admin"
         assert datetime.fromisoformat(first["recorded_at"]) >= started
-        # the correction's NonComplianceFound, its last step
+        # the correction's NonComplianceFound, its last step; then the report's credential,
+        # issued now (as imported: revision 0), attributed to the import
         assert last["event_type"].endswith(".NonComplianceFound.v1")
         assert last["occurred_at"].startswith("2008-10-15T12:00:00")
+        assert issued["event_type"].endswith(".ReportCredentialIssued.v1")
+        assert datetime.fromisoformat(issued["occurred_at"]) >= started
+        assert issued["imported_from"] == BUNDLE and issued["data"]["revision"] == 0
+        assert detail["version"] == issued["version"]
 
         # the public events: business time, recorded now, marked imported from the bundle
         envelopes = await published(nats_url, subject_prefix, await _outbox(service))
