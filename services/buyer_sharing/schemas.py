@@ -305,6 +305,18 @@ class ReportFinding(BaseModel):
     corrections: list[FindingNote]
 
 
+class CredentialLink(BaseModel):
+    """A verifiable credential of the report (docs/buyer_sharing.md, "Verifiable reports")."""
+
+    id: str = Field(description="The credential's id (`urn:uuid:…`), as webhooks name it.")
+    revision: int = Field(description="0 at completion, one more per correction that changed it.")
+    supersedes: str | None = Field(description="The id of the credential it supersedes.")
+    issued_at: datetime
+    superseded: bool = Field(description="A later revision of the report supersedes it.")
+    href: str = Field(description="Its compact `vc+jwt` (`application/vc+jwt`).")
+    bundle_href: str = Field(description="Its offline verification bundle.")
+
+
 class ReportPublic(BaseModel):
     assessment_id: str
     cycle: int
@@ -314,6 +326,12 @@ class ReportPublic(BaseModel):
     non_compliance_count: int
     summary: list[dict[str, Any]]
     findings: list[ReportFinding]
+    credential: CredentialLink | None = Field(
+        description="The report's latest credential; null until one reached this service."
+    )
+    credentials: list[CredentialLink] = Field(
+        description="Every credential issued of the report, newest first."
+    )
 
 
 class CriticalIssue(BaseModel):

@@ -16,6 +16,7 @@ from services.buyer_sharing import errors
 from services.buyer_sharing.api import (
     access_requests,
     buyers,
+    credentials,
     grants,
     portfolio,
     reliance,
@@ -105,6 +106,7 @@ SERVICE: ServiceDefinition[BuyerSharingSettings, Dependencies] = ServiceDefiniti
     routers=[
         buyers.router,
         portfolio.router,
+        credentials.router,
         grants.router,
         access_requests.router,
         reliance.router,

@@ -1,16 +1,9 @@
-"""Read-model tables of buyer sharing (SQLAlchemy Core, schema `buyer_sharing`).
-
-Own models (projected in the command's transaction): buyer, sharing_grant (the consent every read
-checks), sharing_history, access_request, audit_reliance. Upstream models (projected by the
-consumers from the assessment, remediation and advisory services' public events): factory, report,
-report_result, finding, finding_note, plan_item, plan_progress, training_delivery,
-advisory_visit, factory_workforce. Every upstream row remembers the version of what it reflects,
-so redelivered and reordered events leave the same rows. Derived (recomputed from those rows in
-the same transaction, for what an event touched): factory_summary, the reports' compliant/answered
-tallies, training_summary, advisory_summary, and the programme results' assessment_cluster,
-factory_year_result and factory_year_cluster. read_model_version: the public pages' cache
-version.
-"""
+"""Read-model tables of buyer sharing (SQLAlchemy Core, schema `buyer_sharing`): OWN_TABLES are
+projected in the command's transaction (sharing_grant: the consent every read checks);
+UPSTREAM_TABLES from the assessment, remediation and advisory services' public events, each row
+keeping the version or id of what it reflects (redelivered, reordered events leave the same rows);
+DERIVED_TABLES and the reports' tallies are recomputed from those rows in the same transaction
+for what an event touched; read_model_version is the public pages' cache version."""
 
 from __future__ import annotations
 
@@ -251,6 +244,21 @@ advisory_visit = Table(
     Column("version", Integer, nullable=False),
 )
 
+# Every credential issued of a report (ReportCredentialIssued): its offline bundle as received,
+# which holds the vc+jwt. A later revision of the assessment's supersedes it (read, not stored).
+report_credential = Table(
+    "report_credential",
+    metadata,
+    Column("credential_id", String(100), primary_key=True),
+    Column("assessment_id", String(64), nullable=False),
+    Column("factory_id", String(64), nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("supersedes", String(100), nullable=True),
+    Column("issued_at", DateTime(timezone=True), nullable=False),
+    Column("bundle", Text, nullable=False),
+    Index(None, "assessment_id", "revision", unique=True),
+)
+
 # --- derived -------------------------------------------------------------------------------------
 
 factory_summary = Table(
@@ -384,6 +392,7 @@ UPSTREAM_TABLES = (
     training_delivery,
     advisory_visit,
     factory_workforce,
+    report_credential,
 )
 RESULTS_TABLES = (assessment_cluster, factory_year_result, factory_year_cluster)
 DERIVED_TABLES = (factory_summary, training_summary, advisory_summary, *RESULTS_TABLES)

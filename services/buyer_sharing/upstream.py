@@ -1,14 +1,15 @@
 """Our own narrow copies of the assessment, remediation and advisory services' public events that
 buyer sharing reads (registered under the producer's service name; fields we do not read are
-ignored), and the upcasters of older schema versions."""
+ignored), and the upcasters of older schema versions. A report's verifiable credential is kept
+whole: its offline bundle is what buyers download, as the assessment service issued it."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from libs.domain.envelope import DomainEvent, EventRegistry
 
@@ -117,6 +118,35 @@ class FindingDisputed(DomainEvent):
     reason: str = ""
 
 
+class ReportCredentialIssued(DomainEvent):
+    """A completed report issued as a verifiable credential (revision 0 at completion, one more
+    per correction that changed the report, superseding the one before): the offline bundle as
+    issued, which holds the compact `vc+jwt` (docs/verifying.md)."""
+
+    credential_id: str = Field(min_length=1, max_length=100)
+    assessment_id: str
+    factory_id: str
+    revision: int = Field(ge=0, le=2**31 - 1)
+    supersedes: str | None = Field(None, max_length=100)
+    report_date: date
+    issued_at: datetime
+    status_list_index: int = Field(ge=0, le=2**31 - 1)
+    bundle: dict[str, Any]
+
+    @field_validator("bundle")
+    @classmethod
+    def _holds_the_credential(cls, bundle: dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(bundle.get("credential"), str) or not bundle["credential"]:
+            raise ValueError("the bundle holds no compact credential")
+        return bundle
+
+    @property
+    def credential(self) -> str:
+        """The compact `vc+jwt` the bundle holds."""
+        compact: str = self.bundle["credential"]
+        return compact
+
+
 ASSESSMENT_EVENTS: tuple[type[DomainEvent], ...] = (
     FactoryRegistered,
     FactoryUpdated,
@@ -125,6 +155,7 @@ ASSESSMENT_EVENTS: tuple[type[DomainEvent], ...] = (
     FindingCorrected,
     FactoryResponded,
     FindingDisputed,
+    ReportCredentialIssued,
 )
 
 

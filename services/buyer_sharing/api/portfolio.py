@@ -15,6 +15,7 @@ from libs.domain.errors import NotFound
 from libs.servicekit.auth import Principal
 from libs.servicekit.http import Page, Pagination, encode_cursor
 from libs.servicekit.types import PathId
+from services.buyer_sharing.api import credentials
 from services.buyer_sharing.api.common import (
     AdminOrBuyer,
     CountryFilter,
@@ -224,7 +225,8 @@ async def factory_reports(
     buyer_id: PathId, factory_id: PathId, deps: Deps, principal: AdminOrBuyer
 ) -> list[dict[str, Any]]:
     """Every completed report of a shared factory, newest first, with findings, responses,
-    disputes, corrections and remediation status (404 unless shared with the buyer now)."""
+    disputes, corrections, remediation status and its verifiable credentials (404 unless shared
+    with the buyer now)."""
     own_buyer(principal, buyer_id)
     today = deps.clock().date()
     async with deps.store.reading() as connection:
@@ -232,4 +234,5 @@ async def factory_reports(
         await within_programme(connection, principal, factory_id)
         if not await consent.grant_in_force(connection, factory_id, buyer_id, today):
             raise NotFound(f"factory {factory_id} not found")
-        return await reports.factory_reports(connection, factory_id)
+        found = await reports.factory_reports(connection, factory_id)
+    return [credentials.links(buyer_id, factory_id, report) for report in found]

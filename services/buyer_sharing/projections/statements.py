@@ -87,6 +87,14 @@ UPDATE {S}.plan_progress AS t SET published = true
 FROM unnest($1::text[], $2::int[]) AS u(factory_id, plan_version)
 WHERE t.factory_id = u.factory_id AND t.plan_version <= u.plan_version AND NOT t.published
 """
+# a credential never changes: the first copy received stays (its id names assessment and revision)
+CREDENTIAL_SQL = f"""
+INSERT INTO {S}.report_credential (credential_id, assessment_id, factory_id, revision, supersedes,
+    issued_at, bundle)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[],
+    $6::timestamptz[], $7::text[])
+ON CONFLICT DO NOTHING
+"""
 
 # --- derived ------------------------------------------------------------------------------------
 

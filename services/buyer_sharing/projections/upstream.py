@@ -20,6 +20,7 @@ from datetime import date, datetime
 from typing import Any, Protocol
 
 import asyncpg
+import pydantic_core
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.domain.envelope import DomainEvent, Envelope
@@ -29,6 +30,7 @@ from services.buyer_sharing.projections.results import ResultsRows, refresh_resu
 from services.buyer_sharing.projections.statements import (
     BUMP_SQL,
     CORRECTION_SQL,
+    CREDENTIAL_SQL,
     FACTORY_SQL,
     FINDING_SQL,
     ITEM_SQL,
@@ -89,6 +91,7 @@ class UpstreamRows:
     items: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     progress: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     published: dict[str, int] = field(default_factory=dict)
+    credentials: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     training_advisory: TrainingAdvisoryRows = field(default_factory=TrainingAdvisoryRows)
     programme: ResultsRows = field(default_factory=ResultsRows)  # the programme results' facts
     # what the derived rows must be recomputed for
@@ -110,6 +113,9 @@ class UpstreamRows:
             current = self.published.get(event.factory_id, 0)
             self.published[event.factory_id] = max(current, event.plan_version)
             return
+        if isinstance(event, upstream.ReportCredentialIssued):
+            self._credential(event)
+            return  # no public page shows a credential
         self.public = True  # every assessment event may change a public page
         if isinstance(event, upstream.NonComplianceFound):
             self.findings[(event.assessment_id, event.question_id)] = (
@@ -175,6 +181,20 @@ class UpstreamRows:
             )
         self.summaries.add(event.factory_id)
         self.tallies.add(event.assessment_id)
+
+    def _credential(self, event: upstream.ReportCredentialIssued) -> None:
+        # the bundle as received, serialized as the producer's relay serialized it (members in
+        # their order, numbers and strings as pydantic writes them): buyers download these bytes
+        bundle = pydantic_core.to_json(event.bundle).decode()
+        self.credentials[event.credential_id] = (
+            event.credential_id,
+            event.assessment_id,
+            event.factory_id,
+            event.revision,
+            event.supersedes,
+            event.issued_at,
+            bundle,
+        )
 
     def _note(
         self,
@@ -252,6 +272,7 @@ class UpstreamRows:
             (NOTE_SQL, self.notes),
             (ITEM_SQL, self.items),
             (PROGRESS_SQL, self.progress),
+            (CREDENTIAL_SQL, self.credentials),
         ):
             if rows:
                 await driver.execute(

@@ -1,6 +1,6 @@
 """A shared factory's completed reports with their findings, the factory's responses and
-disputes, corrections as attributed history, and remediation status (the route checks consent
-first, on the same connection)."""
+disputes, corrections as attributed history, remediation status and the report's verifiable
+credentials (the route checks consent first, on the same connection)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.buyer_sharing.queries import credentials
 from services.buyer_sharing.tables import SCHEMA
 
 Row = dict[str, Any]
@@ -50,9 +51,9 @@ _NOTES_SQL = text(
 
 async def factory_reports(connection: AsyncConnection, factory_id: str) -> list[Row]:
     """Every completed report of the factory, newest first, with its findings, the factory's
-    responses and disputes, corrections as attributed history, and remediation status. Only
-    completed assessments ever reach these tables (the assessment service publishes nothing
-    before completion)."""
+    responses and disputes, corrections as attributed history, remediation status, and its
+    credentials (`credentials.of_reports`). Only completed assessments ever reach these tables
+    (the assessment service publishes nothing before completion)."""
     reports = [
         row._asdict() for row in await connection.execute(_REPORTS_SQL, {"factory_id": factory_id})
     ]
@@ -75,6 +76,8 @@ async def factory_reports(connection: AsyncConnection, factory_id: str) -> list[
         target[key[note["kind"]]].append(
             {k: note[k] for k in ("text", "reason", "result_before", "result_after", "actor", "at")}
         )
+    issued = await credentials.of_reports(connection, factory_id, ids)
     for report in reports:
         report["findings"] = findings[report["assessment_id"]]
+        report["credentials"] = issued[report["assessment_id"]]
     return reports

@@ -1,17 +1,20 @@
 """Finding 1 of issue 22 (buyer sharing's part): one rule for what a buyer may read, applied on
-every read a buyer makes here (portfolio, one factory, its reports, the CSV export): while a grant
-is in force it sees the factory; after a revocation, or past the grant's end date, none of them
-returns anything of it."""
+every read a buyer makes here (portfolio, one factory, its reports, the CSV export, a report's
+credential and its bundle): while a grant is in force it sees the factory; after a revocation,
+or past the grant's end date, none of them returns anything of it."""
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import date
 
+import httpx
 import pytest
 
 from services.buyer_sharing.tests.integration.conftest import Service, Upstream
+from services.buyer_sharing.tests.integration.credential_events import credential_issued
 
 NC, OK = "non_compliant", "compliant"
 PORTFOLIO = "/v1/buyers/brand-a/factories"
@@ -29,6 +32,7 @@ async def given_a_shared_factory_with_a_report(service: Service, upstream: Upstr
                 date(2025, 3, 1),
                 [("Q1", True, False, NC), ("Q2", False, False, OK)],
             ),
+            credential_issued(upstream, "f1", "f1-a1"),
         ]
     )
     assert (await service.grant("f1", "brand-a", ends_on="2025-06-30")).status_code == 201
@@ -42,6 +46,12 @@ async def what_the_buyer_reads(service: Service) -> dict[str, object]:
     reports = await service.client.get(f"{PORTFOLIO}/f1/reports", headers=headers)
     exported = await service.client.get(f"{PORTFOLIO}.csv", headers=headers)
     rows = list(csv.DictReader(io.StringIO(exported.text)))
+    credential = await service.client.get(
+        f"{PORTFOLIO}/f1/reports/f1-a1/credential", headers=headers
+    )
+    bundle = await service.client.get(
+        f"{PORTFOLIO}/f1/reports/f1-a1/credential?format=bundle", headers=headers
+    )
     return {
         "portfolio": [item["factory_id"] for item in listed.json()["items"]],
         "factory": one.status_code,
@@ -50,8 +60,17 @@ async def what_the_buyer_reads(service: Service) -> dict[str, object]:
             [r["assessment_id"] for r in reports.json()] if reports.status_code == 200 else None,
         ),
         "csv": (exported.status_code, [row["factory_id"] for row in rows]),
-        "f1 anywhere": "f1-a1" in listed.text + one.text + reports.text + exported.text,
+        "credential": (credential.status_code, bundle.status_code),
+        "f1 anywhere": "f1-a1"
+        in listed.text + one.text + reports.text + exported.text + body(credential) + body(bundle),
     }
+
+
+def body(response: httpx.Response) -> str:
+    """What a response tells, less the request's own path a problem document echoes."""
+    if response.headers["content-type"] != "application/problem+json":
+        return response.text
+    return json.dumps({k: v for k, v in response.json().items() if k != "instance"})
 
 
 SHARED = {
@@ -59,6 +78,7 @@ SHARED = {
     "factory": 200,
     "reports": (200, ["f1-a1"]),
     "csv": (200, ["f1"]),
+    "credential": (200, 200),
     "f1 anywhere": True,
 }
 NOTHING = {
@@ -66,6 +86,7 @@ NOTHING = {
     "factory": 404,
     "reports": (404, None),
     "csv": (200, []),
+    "credential": (404, 404),
     "f1 anywhere": False,
 }
 
