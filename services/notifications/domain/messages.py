@@ -1,6 +1,7 @@
 """What a webhook carries (pure): the upstream event's CloudEvents document as published, less
 the producer's internal stream positions (a small one that refers to the REST resource past
-20 kB), the test message's document, and the trace context a body carries on."""
+20 kB, keeping the assessment and credential ids), the test message's document, and the trace
+context a body carries on."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ TEST_EVENT_TYPE = "org.betterwork.notifications.WebhookTest.v1"
 # CloudEvents extension attributes that stay inside the programme: the aggregate stream and its
 # version tell how many internal events (drafts, a scheduled assessment) came before this one
 INTERNAL_ATTRIBUTES = frozenset({"streamid", "streamversion"})
+KEPT_WHEN_TRUNCATED = ("assessment_id", "credential_id")
 
 
 def _public_json(envelope: Envelope) -> bytes:
@@ -23,7 +25,7 @@ def _public_json(envelope: Envelope) -> bytes:
 def webhook_body(envelope: Envelope) -> bytes:
     """The CloudEvents document as published, without the internal stream positions; past
     20 kB, a small document that refers to the factory's REST resource instead of carrying the
-    data."""
+    data (with the assessment and credential ids the data names)."""
     body = _public_json(envelope)
     if len(body) < MAX_BODY_BYTES:
         return body
@@ -35,8 +37,11 @@ def webhook_body(envelope: Envelope) -> bytes:
         href = f"/v1/factories/{factory}"
     else:
         href = None
+    # the identifiers a buyer acts on stay: a completed report's credential (issue 20) is fetched
+    # from buyer sharing by factory, assessment and credential id
+    kept = {name: data[name] for name in KEPT_WHEN_TRUNCATED if data.get(name)}
     small = envelope.model_copy(
-        update={"data": {"factory_id": factory, "truncated": True, "href": href}}
+        update={"data": {"factory_id": factory, **kept, "truncated": True, "href": href}}
     )
     return _public_json(small)
 

@@ -159,9 +159,31 @@ def test_a_large_event_is_sent_as_a_reference_to_its_resource() -> None:
     assert not {"streamid", "streamversion"} & set(document)
     assert document["data"] == {
         "factory_id": "fac-1",
+        "assessment_id": "a-1",
         "truncated": True,
         "href": "/v1/assessments/a-1",
     }
+
+
+def test_a_large_completed_report_keeps_its_credential_id() -> None:
+    """The webhook of a completed report names its credential (issue 20), however large: the
+    buyer fetches it from buyer sharing by factory, assessment and credential id."""
+    credential = "urn:uuid:2b0f5d8e-6c1a-5b7e-9d3f-0a4c8e1b2d6f"
+    results = [{"question_id": f"Q{n}", "result": "compliant"} for n in range(600)]
+    large = _envelope(
+        {"factory_id": "fac-1", "assessment_id": "a-1", "credential_id": credential,
+         "results": results}
+    )  # fmt: skip
+    assert len(large.to_json()) > MAX_BODY_BYTES
+    assert json.loads(webhook_body(large))["data"] == {
+        "factory_id": "fac-1",
+        "assessment_id": "a-1",
+        "credential_id": credential,
+        "truncated": True,
+        "href": "/v1/assessments/a-1",
+    }
+    small = _envelope({"factory_id": "fac-1", "assessment_id": "a-1", "credential_id": credential})
+    assert json.loads(webhook_body(small))["data"]["credential_id"] == credential
 
 
 def test_the_test_message_and_trace_context() -> None:
