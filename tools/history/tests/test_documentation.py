@@ -7,7 +7,7 @@ import json
 import re
 from pathlib import Path
 
-from jsonschema import Draft202012Validator, FormatChecker  # type: ignore[import-untyped]
+from jsonschema import Draft202012Validator, FormatChecker
 
 from libs.domain.history.bundle import kinds
 from tools.history.schemas import DIRECTORY
