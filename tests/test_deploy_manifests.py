@@ -1076,6 +1076,7 @@ def test_production_overlay_documents_the_secrets_operators_must_create() -> Non
         "notifications-db",
         "notifications-secrets",
         "advisory-db",
+        "assessment-credential-keys",
     }
     assert reference_problems(production, external_secrets=external) == []
     documentation = DEPLOY_DOC.read_text(encoding="utf-8")

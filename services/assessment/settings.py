@@ -12,6 +12,9 @@ from libs.servicekit.settings import ServiceSettings
 from services.assessment.compliance_catalogue import DEFAULT_CATALOGUE_DIRECTORY
 
 DEV_CREDENTIAL_ISSUER = "did:web:localhost%3A8001"
+# The public key of the development placeholder in deploy/k8s/overlays/dev (its private half is
+# in the repository): refused outside development.
+DEV_CREDENTIAL_PUBLIC_KEYS = frozenset({"ULa5waGzBzbN2kfveAf46DkA92ufo6nZMaEqkcgyd30"})
 
 
 class AssessmentSettings(ServiceSettings):
@@ -38,9 +41,16 @@ class AssessmentSettings(ServiceSettings):
         problems = []
         if self.credential_keys:
             try:
-                KeyRing.from_json(self.credential_keys)
+                ring = KeyRing.from_json(self.credential_keys)
             except KeyConfigurationError as error:
                 problems.append(f"BW_CREDENTIAL_KEYS: {error}")
+            else:
+                public = {key.public_jwk()["x"] for key in ring}
+                if not self.is_development and public & DEV_CREDENTIAL_PUBLIC_KEYS:
+                    problems.append(
+                        "BW_CREDENTIAL_KEYS holds the development placeholder key, which is "
+                        "public; generate the programme's own (docs/credentials.md)"
+                    )
         elif not self.is_development:
             problems.append(
                 "BW_CREDENTIAL_KEYS is unset: outside development the reports' credentials need "

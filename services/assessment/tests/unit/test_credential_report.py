@@ -4,6 +4,7 @@ without keys outside development."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -196,6 +197,22 @@ class TestSettings:
         ring = keys or KeyRing.of([SigningKey.generate("k1")]).to_json()
         with pytest.raises(ValidationError, match=reason):
             production(BW_CREDENTIAL_KEYS=ring, BW_CREDENTIAL_ISSUER=issuer)
+
+    def test_production_refuses_the_public_development_placeholder(self) -> None:
+        overlay = Path(__file__).parents[4] / "deploy/k8s/overlays/dev/kustomization.yaml"
+        line = next(
+            line for line in overlay.read_text().splitlines() if "BW_CREDENTIAL_KEYS=" in line
+        )
+        placeholder = line.split("BW_CREDENTIAL_KEYS=", 1)[1].rstrip("'")
+        with pytest.raises(ValidationError, match="development placeholder"):
+            production(
+                BW_CREDENTIAL_KEYS=placeholder,
+                BW_CREDENTIAL_ISSUER="did:web:reports.betterwork.org",
+            )
+        development = AssessmentSettings.model_validate(
+            {"BW_ENVIRONMENT": "development", "BW_CREDENTIAL_KEYS": placeholder}
+        )
+        assert development.credential_ring() is not None
 
     def test_production_with_keys_and_issuer_starts(self) -> None:
         ring = KeyRing.of([SigningKey.generate("new"), SigningKey.generate("old")])
