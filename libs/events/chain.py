@@ -14,6 +14,7 @@ UTC as `YYYY-MM-DDTHH:MM:SS.ffffffZ`. A stream's first event follows 64 zeros.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import struct
 from collections.abc import Sequence
@@ -90,6 +91,83 @@ def merkle_root(leaves: Sequence[tuple[str, str]]) -> str:
             paired.append(level[-1])
         level = paired
     return level[0].hex()
+
+
+class MerkleTree:
+    """The same root as `merkle_root`, kept between roots so that the next one costs what
+    changed: a changed stream's head recomputes its path (log n hashes), a new stream the tree
+    to the right of it. Perfect subtrees are aligned on their size, so those left of the first
+    new stream are kept; the root folds the perfect subtrees of n's binary decomposition."""
+
+    def __init__(self) -> None:
+        self._ids: list[str] = []
+        self._index: dict[str, int] = {}
+        self._levels: list[list[bytes]] = [[]]  # level j: the hashes of complete 2**j blocks
+        self._new: dict[str, bytes] = {}
+        self._changed: set[int] = set()
+
+    def __len__(self) -> int:
+        return len(self._ids) + len(self._new)
+
+    def set(self, stream_id: str, head: str) -> None:
+        """The stream's head hash is now `head` (hex)."""
+        leaf = hashlib.sha256(_LEAF + stream_id.encode() + bytes.fromhex(head)).digest()
+        index = self._index.get(stream_id)
+        if index is None:
+            self._new[stream_id] = leaf
+        else:
+            self._levels[0][index] = leaf
+            self._changed.add(index)
+
+    def root(self) -> str:
+        leaves = self._levels[0]
+        rebuild_from = len(leaves)
+        if self._new:
+            added = sorted(self._new)
+            rebuild_from = bisect.bisect_left(self._ids, added[0])
+            kept = {
+                stream_id: leaves[index]
+                for index, stream_id in enumerate(self._ids[rebuild_from:], start=rebuild_from)
+            }
+            kept.update(self._new)
+            tail = sorted(kept)
+            self._ids[rebuild_from:] = tail
+            leaves[rebuild_from:] = [kept[stream_id] for stream_id in tail]
+            for index, stream_id in enumerate(tail, start=rebuild_from):
+                self._index[stream_id] = index
+            self._new.clear()
+        changed = {index for index in self._changed if index < rebuild_from}
+        self._changed.clear()
+        sha256, levels = hashlib.sha256, self._levels
+        level = 0
+        while len(levels[level]) >= 2:
+            below = levels[level]
+            if level + 1 == len(levels):
+                levels.append([])
+            above = levels[level + 1]
+            start = rebuild_from >> (level + 1)
+            parents = {index >> 1 for index in changed if index >> 1 < start}
+            for parent in parents:
+                above[parent] = sha256(_NODE + below[2 * parent] + below[2 * parent + 1]).digest()
+            del above[start:]
+            above.extend(
+                sha256(_NODE + below[2 * parent] + below[2 * parent + 1]).digest()
+                for parent in range(start, len(below) // 2)
+            )
+            changed = parents
+            level += 1
+        count = len(leaves)
+        if not count:
+            return sha256(b"").hexdigest()
+        blocks, start = [], 0
+        for height in range(count.bit_length() - 1, -1, -1):
+            if count >> height & 1:
+                blocks.append(levels[height][start >> height])
+                start += 1 << height
+        root = blocks[-1]
+        for block in reversed(blocks[:-1]):
+            root = sha256(_NODE + block + root).digest()
+        return root.hex()
 
 
 # --- the trigger and the chain of an existing history (migrations) -------------------------------

@@ -26,7 +26,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from libs.events.chain import canonical_time, merkle_root
+from libs.events.chain import MerkleTree, canonical_time
 from libs.events.store import checked_schema
 
 log = logging.getLogger("libs.events.treehead")
@@ -329,6 +329,7 @@ class _Signed:
     position: int
     event_count: int
     leaves: Leaves
+    tree: MerkleTree
 
 
 class TreeHeadSigner:
@@ -486,7 +487,8 @@ class TreeHeadSigner:
         ]
         signed = self._signed
         if last is not None and signed is not None and signed.position == last["position"]:
-            leaves = signed.leaves  # what this signer signed last: only the changes are read
+            # what this signer signed last: only the changes are read
+            leaves, tree = signed.leaves, signed.tree
             added = await driver.fetchval(
                 f'SELECT count(*) FROM "{s}".event WHERE position > $1 AND position <= $2',
                 after,
@@ -512,9 +514,13 @@ class TreeHeadSigner:
                     f'SELECT count(*) FROM "{s}".event WHERE position <= $1', position
                 )
             )
+            tree = MerkleTree()
+            for stream_id, (_version, _event_id, hash_) in leaves.items():
+                tree.set(stream_id, hash_)
         for stream_id, version, event_id, hash_ in changed:
             leaves[stream_id] = (version, event_id, hash_)
-        root = merkle_root([(stream_id, leaves[stream_id][2]) for stream_id in sorted(leaves)])
+            tree.set(stream_id, hash_)
+        root = tree.root()
         head = sign_tree_head(
             key,
             service=s,
@@ -524,7 +530,7 @@ class TreeHeadSigner:
             root=root,
             signed_at=datetime.now(UTC),
         )
-        self._signed = _Signed(position, event_count, leaves)
+        self._signed = _Signed(position, event_count, leaves, tree)
         return head, changed
 
     async def _store(

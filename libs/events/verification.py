@@ -17,7 +17,7 @@ from typing import Any
 
 import asyncpg
 
-from libs.events.chain import GENESIS, event_hash, merkle_root
+from libs.events.chain import GENESIS, MerkleTree, event_hash
 from libs.events.store import checked_schema
 from libs.events.treehead import head_from_row, tree_head_problem
 
@@ -163,21 +163,31 @@ class _StreamCheck:
                 expected_version,
             )
             return
-        if current.prev_hash != self.expected_prev:
-            self.failure = Failure(
-                "removed",
-                f"its link {current.prev_hash[:16]}… is not the hash of "
-                + (f"version {previous.version}" if previous else "nothing (64 zeros)")
-                + " it follows: the event it was chained to is gone, or that event was "
-                "rewritten with a new hash",
-                self.stream_id,
-                current.version,
-                current.event_id,
-            )
-            return
         recomputed = event_hash(
             current.prev_hash, self.stream_id, current.version, current.event_id, *row[3:8]
         )
+        if current.prev_hash != self.expected_prev:
+            if previous is not None and recomputed == current.hash:
+                # this event is as it was stored: the one before it is not what it was chained to
+                self.failure = Failure(
+                    "altered",
+                    f"version {current.version} (event {current.event_id}) was chained to "
+                    "another hash: this event was rewritten with a new hash, or replaced",
+                    self.stream_id,
+                    previous.version,
+                    previous.event_id,
+                )
+            else:
+                self.failure = Failure(
+                    "removed",
+                    f"its link {current.prev_hash[:16]}… is not the hash of "
+                    + (f"version {previous.version}" if previous else "nothing (64 zeros)")
+                    + ": the event it was chained to is no longer in the stream",
+                    self.stream_id,
+                    current.version,
+                    current.event_id,
+                )
+            return
         if recomputed != current.hash:
             self.failure = Failure(
                 "altered",
@@ -275,6 +285,7 @@ async def _check_tree_heads(
             "service's public keys to check whose keys they are"
         )
     state: dict[str, tuple[int, str, str]] = {}  # stream -> (version, event id, hash)
+    tree = MerkleTree()
     events = 0
     cursor = await driver.cursor(
         f'SELECT position, stream_id, version, event_id::text, hash FROM "{s}".event '
@@ -299,10 +310,11 @@ async def _check_tree_heads(
                 break
             row = pending.pop()
             state[row[1]] = (row[2], row[3], row[4])
+            tree.set(row[1], row[4])
             events += 1
         if failed_root:
             continue  # the first head that fails is the one to read; later ones follow from it
-        root = merkle_root([(stream_id, state[stream_id][2]) for stream_id in sorted(state)])
+        root = tree.root()
         if (root, len(state), events) != (head.root, head.stream_count, head.event_count):
             failed_root = True
             await _explain_head(driver, s, head.position, state, events, head, report)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from libs.events.chain import GENESIS, canonical_time, event_hash, merkle_root
+from libs.events.chain import GENESIS, MerkleTree, canonical_time, event_hash, merkle_root
 from libs.events.treehead import (
     HistoryKey,
     HistoryKeyError,
@@ -80,6 +80,31 @@ class TestEventHash:
         elsewhere = AT.astimezone(timezone(timedelta(hours=7)))
         assert canonical_time(elsewhere) == "2026-12-08T03:04:05.678901Z"
         assert canonical_time(datetime(1, 1, 1, tzinfo=UTC)) == "0001-01-01T00:00:00.000000Z"
+
+
+class TestMerkleTree:
+    def test_keeps_the_root_of_the_sorted_leaves_through_updates_and_new_streams(self) -> None:
+        """Random rounds of changed and new streams, a root after each, always what
+        merkle_root computes from scratch."""
+        import random
+
+        chance = random.Random(20)
+        tree, heads = MerkleTree(), {}
+        assert tree.root() == merkle_root([])
+        for round_ in range(300):
+            for _ in range(chance.choice([0, 1, 1, 2, 5, 40])):
+                stream = f"s-{chance.randrange(400):03d}"
+                heads[stream] = hashlib.sha256(f"{round_}{stream}".encode()).hexdigest()
+                tree.set(stream, heads[stream])
+            assert tree.root() == merkle_root(sorted(heads.items())), round_
+        assert len(tree) == len(heads)
+
+    def test_a_stream_set_twice_before_a_root_keeps_its_last_head(self) -> None:
+        tree = MerkleTree()
+        tree.set("b", "11" * 32)
+        tree.set("b", "22" * 32)
+        tree.set("a", "33" * 32)
+        assert tree.root() == merkle_root([("a", "33" * 32), ("b", "22" * 32)])
 
 
 class TestMerkleRoot:

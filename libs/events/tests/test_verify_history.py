@@ -122,6 +122,42 @@ class TestTamperedEvents:
         named = {(f.kind, f.stream_id, f.version) for f in report.failures}
         assert named == {("altered", "c3", 1), ("altered", "c2", 1)}
 
+    async def test_an_edited_event_whose_hash_was_rewritten_is_named(
+        self, engine: AsyncEngine
+    ) -> None:
+        """Its own hash computed again after the edit: the next event's link tells."""
+        await sql(
+            engine,
+            f"""
+            UPDATE {SCHEMA}.event SET data = '{{"counter": "c1", "amount": 99}}',
+                hash = encode({SCHEMA}.event_chain_hash(decode(prev_hash, 'hex'), stream_id,
+                    version, event_id, event_type, subject,
+                    '{{"counter": "c1", "amount": 99}}'::jsonb, metadata, recorded_at), 'hex')
+            WHERE stream_id = 'c1' AND version = 2
+            """,
+        )
+        report = await verify(engine)
+        failure = report.failures[0]
+        assert (failure.kind, failure.stream_id, failure.version) == ("altered", "c1", 2)
+        assert failure.event_id == await event_id(engine, "c1", 2)
+        assert "version 3" in failure.detail and "rewritten" in failure.detail
+
+    async def test_a_deleted_event_and_the_later_ones_renumbered_is_named(
+        self, engine: AsyncEngine
+    ) -> None:
+        third = await event_id(engine, "c1", 3)
+        await sql(engine, f"DELETE FROM {SCHEMA}.event WHERE stream_id = 'c1' AND version = 2")
+        for version in (3, 4, 5):
+            await sql(
+                engine,
+                f"UPDATE {SCHEMA}.event SET version = {version - 1} "
+                f"WHERE stream_id = 'c1' AND version = {version}",
+            )
+        failure = (await verify(engine)).failures[0]
+        assert (failure.kind, failure.stream_id, failure.version) == ("removed", "c1", 2)
+        assert failure.event_id == third
+        assert "no longer in the stream" in failure.detail
+
     async def test_a_deleted_event_is_named_by_its_version(self, engine: AsyncEngine) -> None:
         await sql(engine, f"DELETE FROM {SCHEMA}.event WHERE stream_id = 'c1' AND version = 2")
         report = await verify(engine)
