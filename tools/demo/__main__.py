@@ -50,7 +50,9 @@ async def _check_running(urls: Urls) -> list[str]:
     return missing
 
 
-async def run(urls: Urls, secret: str, wait_seconds: float, stream: TextIO) -> int:
+async def run(
+    urls: Urls, secret: str, wait_seconds: float, stream: TextIO, bundle_path: str | None = None
+) -> int:
     missing = await _check_running(urls)
     if missing:
         stream.write(
@@ -61,7 +63,14 @@ async def run(urls: Urls, secret: str, wait_seconds: float, stream: TextIO) -> i
     say = Narrator(stream)
     async with WebhookReceiver() as receiver:
         say("story", f"The buyers' webhook receiver listens on {receiver.url('/hooks/…')}")
-        story = Story(urls, secret, receiver, say, wait_seconds=wait_seconds)
+        story = Story(
+            urls,
+            secret,
+            receiver,
+            say,
+            wait_seconds=wait_seconds,
+            credential_bundle_path=bundle_path,
+        )
         try:
             outcome = await story.play()
         except StoryError as error:
@@ -85,8 +94,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="python3 bw.py demo",
         description=(
             "Play the whole story (factory, buyers, assessment, plan and its publication, "
-            "training and advisory, webhooks, revocation) against the running system and print "
-            "each step. Start the system first: python3 bw.py up"
+            "training and advisory, webhooks, revocation, the report's credential verified "
+            "offline) against the running system and print each step. Start the system first: "
+            "python3 bw.py up"
         ),
     )
     defaults = Urls()
@@ -101,9 +111,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--wait", type=float, default=30.0, help="seconds any one asynchronous effect may take"
     )
+    parser.add_argument(
+        "--credential-bundle",
+        default="demo-credential-bundle.json",
+        metavar="FILE",
+        help="where the buyer keeps the report's credential bundle (default: %(default)s; verify "
+        "it again with python3 bw.py verify FILE)",
+    )
     args = parser.parse_args(argv)
     urls = Urls(**{name: getattr(args, name) for name in vars(defaults)})
-    return asyncio.run(run(urls, args.jwt_secret, args.wait, sys.stdout))
+    return asyncio.run(
+        run(urls, args.jwt_secret, args.wait, sys.stdout, bundle_path=args.credential_bundle)
+    )
 
 
 if __name__ == "__main__":

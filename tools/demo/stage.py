@@ -49,6 +49,8 @@ class Outcome:
     training_participants: int = 0
     training_completions: int = 0
     training_year: int = 0
+    credential_id: str = ""
+    credential_bundle: dict[str, Any] = field(default_factory=dict)  # as the buyer downloaded it
     expected: Counter[str] = field(default_factory=Counter)  # event name → messages the buyer gets
     received: list[Delivery] = field(default_factory=list)
     duplicates: int = 0
@@ -69,6 +71,7 @@ class Stage:
     say: Say
     pause: Pause = _no_pause
     wait_seconds: float = 60.0  # how long any one asynchronous effect may take
+    credential_bundle_path: str | None = None  # where the buyer keeps its credential bundle
     run: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
     outcome: Outcome = field(default_factory=Outcome)
     _clients: dict[str, httpx.AsyncClient] = field(default_factory=dict)

@@ -2,11 +2,12 @@
 webhooks received by a local `WebhookReceiver`: register a factory and buyers; the factory shares;
 the buyers register webhooks; an assessor schedules, records findings (non-compliances and a
 critical issue) and completes; remediation opens a plan; the buyer's portfolio shows the factory
-and the report's webhooks arrive, signed, without the plan's drafts; the factory's committee
+and the report's webhooks arrive, signed, without the plan's drafts, and the buyer downloads the
+report's verifiable credential (`credential.py`); the factory's committee
 endorses the plan and the factory publishes it (`publication.py`); the programme trains the
 factory's staff and an advisor visits (`training.py`); the critical item is done and verified;
 what the buyer, remediation and the public see of the training; the factory revokes; the buyer's
-report is a 404 and nothing more reaches it.
+report is a 404 and nothing more reaches it; the buyer verifies the credential it kept, offline.
 
 `python3 bw.py demo` narrates it; `tests/e2e` play it with a kill -9 or a NATS node lost in the
 middle (`pause` hooks). Every step checks its answer and raises `StoryError` when the system does
@@ -19,8 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from libs.servicekit.auth import Role
-from tools.demo import publication, training
-from tools.demo.common import StoryError, today
+from tools.demo import credential, publication, training
+from tools.demo.common import StoryError, only, today
 from tools.demo.stage import Outcome, Stage, Urls
 
 # What the buyer's endpoint subscribes to; the second buyer (the "witness") takes plan updates
@@ -162,8 +163,11 @@ class Story(Stage):
 
         self.say("story", "7. The buyer's webhook receives the report and its non-compliances, "
                  "signed; the plan is the factory's draft until it publishes it")  # fmt: skip
-        await self.webhooks(
+        report_webhooks = await self.webhooks(
             "the report's webhooks", 0, AssessmentCompleted=1, NonComplianceFound=len(non_compliant)
+        )
+        await credential.download_the_credential(
+            self, buyer, only(report_webhooks, "AssessmentCompleted")
         )
 
         await publication.publish_the_plan(self, own_factory)
@@ -226,6 +230,7 @@ class Story(Stage):
         self._check_received()
         self.say("notifications", "the buyer's message log shows nothing of the factory any more, "
                  "and nothing reached the buyer after the revocation")  # fmt: skip
+        credential.verify_offline(self)
 
     async def _register_endpoint(self, auth: dict[str, str], path: str, types: list[str]) -> str:
         endpoint = await self.call(
