@@ -102,7 +102,6 @@ async def status_list(
 
 @router.get(
     "/v1/assessments/{assessment_id}/credential",
-    tags=["assessments"],
     responses={
         200: {
             "content": {
