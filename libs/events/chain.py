@@ -208,6 +208,8 @@ def _ddl(schema: str) -> list[str]:
         AS $$
         DECLARE
             previous bytea;
+            data text := NEW.data::text;  -- printed once: a document may be large
+            metadata text := NEW.metadata::text;
         BEGIN
             IF NEW.version = 1 THEN
                 previous := '\\x{GENESIS}'::bytea;
@@ -221,9 +223,24 @@ def _ddl(schema: str) -> list[str]:
                 END IF;
             END IF;
             NEW.prev_hash := encode(previous, 'hex');
-            NEW.hash := encode("{s}".event_chain_hash(previous, NEW.stream_id, NEW.version,
-                NEW.event_id, NEW.event_type, NEW.subject, NEW.data, NEW.metadata,
-                NEW.recorded_at), 'hex');
+            -- one expression, not the SQL functions above: those are not inlined into a
+            -- trigger's expressions and would be planned again in every transaction, and each
+            -- expression of a trigger costs again in every transaction (the lengths are of the
+            -- UTF-8 text: the database's encoding, checked when the chain is installed)
+            NEW.hash := encode(sha256(previous
+                || int4send(octet_length(NEW.stream_id)) || convert_to(NEW.stream_id, 'UTF8')
+                || int4send(octet_length(NEW.version::text))
+                || convert_to(NEW.version::text, 'UTF8')
+                || int4send(octet_length(NEW.event_id::text))
+                || convert_to(NEW.event_id::text, 'UTF8')
+                || int4send(octet_length(NEW.event_type)) || convert_to(NEW.event_type, 'UTF8')
+                || int4send(octet_length(NEW.subject)) || convert_to(NEW.subject, 'UTF8')
+                || int4send(octet_length(data)) || convert_to(data, 'UTF8')
+                || int4send(octet_length(metadata)) || convert_to(metadata, 'UTF8')
+                || int4send(octet_length(to_char(NEW.recorded_at AT TIME ZONE 'UTC',
+                    'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')))
+                || convert_to(to_char(NEW.recorded_at AT TIME ZONE 'UTC',
+                    'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), 'UTF8')), 'hex');
             RETURN NEW;
         END
         $$
@@ -287,6 +304,9 @@ def install_hash_chain(connection: Connection, schema: str) -> None:
     from libs.events.tables import NAMING_CONVENTION, define_tree_head_tables
 
     s = checked_schema(schema)
+    encoding = connection.execute(text("SHOW server_encoding")).scalar()
+    if encoding != "UTF8":
+        raise RuntimeError(f"event chain: the database's encoding is {encoding}, not UTF8")
     connection.execute(text(f'LOCK TABLE "{s}".event IN SHARE ROW EXCLUSIVE MODE'))
     connection.execute(
         text(
