@@ -40,6 +40,18 @@ async def stored(engine: AsyncEngine) -> list[asyncpg.Record]:
         )
 
 
+async def event_indexes(engine: AsyncEngine) -> list[tuple[str, str]]:
+    async with engine.connect() as connection:
+        rows = await connection.execute(
+            text(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = :schema "
+                "AND tablename = 'event' ORDER BY indexname"
+            ),
+            {"schema": SCHEMA},
+        )
+        return [(row[0], row[1]) for row in rows]
+
+
 def assert_chained(rows: list[asyncpg.Record]) -> None:
     """Each row's hash is event_hash of its content after its predecessor's hash."""
     assert rows
@@ -245,6 +257,7 @@ class TestMigration:
         with business_time(datetime(2001, 1, 1, tzinfo=UTC), imported=origin):
             await append(store, "s00", 1, 5, 6)
         live = await stored(engine)
+        indexes = await event_indexes(engine)
         async with engine.begin() as connection:
             # the history as it was before the chain: no columns, no trigger
             await connection.run_sync(remove_hash_chain, SCHEMA)
@@ -257,6 +270,13 @@ class TestMigration:
             assert columns == 0
             await connection.run_sync(install_hash_chain, SCHEMA)
         assert await stored(engine) == live
+        # the indexes it dropped while rewriting the rows are back as they were
+        assert await event_indexes(engine) == indexes
+        assert {name for name, _ in indexes} >= {
+            "pk_event",
+            "uq_event_position",
+            "uq_event_event_id",
+        }
         await clean(engine)
         # and the chain goes on from there
         await append(store, "s00", 3, 7)
